@@ -1,0 +1,94 @@
+//! The one place that decides how values travel: bincode 2 through serde, with
+//! fixed-width little-endian integers (faster to encode than varints for the
+//! numeric batches that dominate network edges).
+//!
+//! A network frame's payload is one *batch*: a sequence of records, encoded as a
+//! length followed by the records. Swapping the codec means changing this module only.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::fmt;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+}
+
+/// A value that could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError(String);
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// Appends the encoding of `records` (as one sequence) to `buf`.
+///
+/// `buf` is reused by callers across batches, so the send path does not allocate
+/// per record (nor, once warm, per batch).
+pub fn encode_batch<T: Serialize>(records: &[T], buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    bincode::serde::encode_into_std_write(records, buf, config())
+        .map(drop)
+        .map_err(|e| CodecError(e.to_string()))
+}
+
+/// Decodes one batch written by [`encode_batch`]. Every byte must be used: trailing
+/// bytes mean the peer and we disagree on the record type.
+///
+/// Never trusts the encoded length for allocation: serde grows the vector as
+/// records actually decode.
+pub fn decode_batch<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, CodecError> {
+    decode_value(bytes)
+}
+
+/// Encodes a single value (used for captured values spliced into generated code).
+pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| CodecError(e.to_string()))
+}
+
+/// Decodes a single value written by [`encode_value`], rejecting trailing bytes.
+pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| CodecError(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError(format!(
+            "{} trailing bytes after the value ({} bytes used)",
+            bytes.len() - used,
+            used
+        )));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_round_trips_and_appends() {
+        let mut buf = vec![0xAA];
+        encode_batch(&[1u64, 2, 3], &mut buf).unwrap();
+        assert_eq!(buf[0], 0xAA, "encoding appends, it does not overwrite");
+        assert_eq!(decode_batch::<u64>(&buf[1..]).unwrap(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn truncated_and_mistyped_batches_are_errors() {
+        let mut buf = Vec::new();
+        encode_batch(&[7u64, 8], &mut buf).unwrap();
+        assert!(decode_batch::<u64>(&buf[..buf.len() - 1]).is_err());
+        // Two u64 read as u32s leave trailing bytes.
+        assert!(decode_batch::<u32>(&buf).is_err());
+    }
+
+    #[test]
+    fn huge_claimed_length_does_not_allocate_it() {
+        // A sequence claiming u64::MAX / 2 records, followed by nothing.
+        let bytes = (u64::MAX / 2).to_le_bytes();
+        assert!(decode_batch::<u8>(&bytes).is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! Weir: write a distributed program as one typed dataflow.
+//!
+//! A flow is an ordinary Rust function over a [`FlowBuilder`]. It places streams at
+//! [locations](location) (a [`Process`] or a [`Cluster`]), transforms them with
+//! operators whose arguments are quoted with [`q!`], and moves them between
+//! locations with network operators. At build time, `weir-build` evaluates the flow
+//! into an [IR graph](ir) and generates one specialised binary per role.
+//!
+//! ```
+//! use weir::*;
+//!
+//! pub fn broadcast(flow: &FlowBuilder) {
+//!     let leader = flow.process("leader");
+//!     let workers = flow.cluster("worker");
+//!     flow.source_iter(&leader, q!(0..10))
+//!         .broadcast_bincode(&workers)
+//!         .for_each(q!(|n| println!("{}", n)));
+//! }
+//! # let flow = FlowBuilder::new();
+//! # broadcast(&flow);
+//! # assert!(flow.finish().errors.is_empty());
+//! ```
+
+// Lets `q!`'s `::weir::...` paths resolve inside this crate's own tests.
+extern crate self as weir;
+
+mod builder;
+pub mod ir;
+pub mod location;
+pub mod quote;
+mod stream;
+
+pub use builder::FlowBuilder;
+pub use location::{Cluster, Location, Process, Role};
+pub use quote::IntoQuoted;
+pub use stream::Stream;
+pub use weir_macro::q;
+
+/// What the `q!` macro expands to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::quote::capture::{
+        Capture, CaptureKindLiteral, CaptureKindSerde, Capturable, Literal, Probe, ViaLiteral,
+        ViaSerde,
+    };
+    pub use crate::quote::{hole_of, record_quote, Hole, QuoteRecord};
+}
