@@ -1,0 +1,28 @@
+//! The build.rs helper of Weir, in the style of prost-build:
+//!
+//! ```no_run
+//! # mod flow { pub mod broadcast { pub fn broadcast(_: &weir::FlowBuilder) {} } }
+//! // bins/build.rs
+//! fn main() {
+//!     weir_build::Roles::new()
+//!         .flow("broadcast", flow::broadcast::broadcast)
+//!         .compile()
+//!         .unwrap();
+//! }
+//! ```
+//!
+//! [`Roles::compile`] evaluates each flow into its IR, validates it, lowers every
+//! role to a Rust program (operators fused into straight-line code), formats it with
+//! prettyplease and writes it to `$OUT_DIR/<flow>/<role>/main.rs`, plus a readable
+//! copy under `target/weir/<flow>/<role>/main.rs`. Each role needs a one-line stub
+//! `src/bin/<flow>-<role>.rs` that includes the generated file; the helper checks
+//! the stubs against the roles and says exactly which file to add or remove.
+
+mod error;
+mod lower;
+mod paths;
+mod roles;
+
+pub use error::BuildError;
+pub use lower::{flow_hash, generate_role};
+pub use roles::{evaluate, stub_contents, Roles};

@@ -1,0 +1,59 @@
+//! What Weir's generated role programs link.
+//!
+//! A generated `main.rs` declares its [`RoleSpec`] and an `async fn run(Node)`,
+//! then calls [`launch`]: this crate parses the flags, reads the topology, connects
+//! to the peers through a [`transport`], and drives the ticks through [`Node`].
+//! The generated code never touches sockets; it sees typed [`Inbox`]es and
+//! [`Outbox`]es whose batches travel as one frame per channel per tick.
+
+mod cli;
+mod error;
+pub mod frame;
+mod node;
+pub mod ops;
+mod spec;
+pub mod topology;
+pub mod transport;
+
+pub use error::{Error, Result};
+pub use node::{Inbox, Node, Outbox};
+pub use spec::{ChannelDecl, Delivery, InstanceId, RoleDecl, RoleKind, RoleSpec};
+
+use std::future::Future;
+use std::process::ExitCode;
+
+/// Runs a role program: flags and topology, links to peers, then `run` until the
+/// flow ends. Every failure is printed as one `error:` line naming this instance,
+/// and turns into a non-zero exit code.
+pub fn launch<F, Fut>(spec: &'static RoleSpec, run: F) -> ExitCode
+where
+    F: FnOnce(Node) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let config = cli::parse(spec);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let me = config.instance_name(spec);
+    let outcome = runtime.block_on(async move {
+        let node = Node::start(spec, config).await?;
+        run(node).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {me} (flow `{}`): {err}", spec.flow);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Decodes a value `q!` captured by serde (called once, when the role starts).
+pub fn decode_capture<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &str) -> Result<T> {
+    weir_core::codec::decode_value(bytes)
+        .map_err(|e| Error::new(format!("captured value `{name}` does not decode: {e} (was the flow crate changed without rebuilding?)")))
+}

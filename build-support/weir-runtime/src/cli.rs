@@ -1,0 +1,61 @@
+//! Flags of every role binary (each has an environment-variable equivalent).
+
+use crate::spec::{InstanceId, RoleKind, RoleSpec};
+use clap::{value_parser, Arg, Command};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the flags say.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub topology: PathBuf,
+    pub index: Option<u32>,
+    pub connect_timeout: Duration,
+}
+
+impl Config {
+    /// `worker/1` or `leader`, for messages; before the topology is checked.
+    pub fn instance_name(&self, spec: &RoleSpec) -> String {
+        let kind = spec.role_decl(spec.role).map_or(RoleKind::Process, |r| r.kind);
+        InstanceId { role: spec.role.to_string(), index: self.index.unwrap_or(0) }.display(kind)
+    }
+}
+
+/// Parses the process arguments; prints help or a usage error and exits on failure.
+pub fn parse(spec: &RoleSpec) -> Config {
+    let name = format!("{}-{}", spec.flow, spec.role);
+    let matches = Command::new(name)
+        .about(format!("Role `{}` of the Weir flow `{}`.", spec.role, spec.flow))
+        .arg(
+            Arg::new("topology")
+                .long("topology")
+                .env("WEIR_TOPOLOGY")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .required(true)
+                .help("TOML file giving each role's addresses: [role] addresses = [\"host:port\", ...]"),
+        )
+        .arg(
+            Arg::new("index")
+                .long("index")
+                .env("WEIR_INDEX")
+                .value_name("N")
+                .value_parser(value_parser!(u32))
+                .help("This instance's position in its role's address list (cluster members)"),
+        )
+        .arg(
+            Arg::new("connect-timeout")
+                .long("connect-timeout")
+                .env("WEIR_CONNECT_TIMEOUT")
+                .value_name("SECONDS")
+                .value_parser(value_parser!(f64))
+                .default_value("30")
+                .help("How long to keep trying to reach every peer before giving up"),
+        )
+        .get_matches();
+    Config {
+        topology: matches.get_one::<PathBuf>("topology").expect("required").clone(),
+        index: matches.get_one::<u32>("index").copied(),
+        connect_timeout: Duration::from_secs_f64(matches.get_one::<f64>("connect-timeout").copied().unwrap_or(30.0).max(0.0)),
+    }
+}

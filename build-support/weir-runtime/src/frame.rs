@@ -1,0 +1,191 @@
+//! Bytes on the wire: the handshake that opens a connection, then frames.
+//!
+//! Frame: `[payload length: u32 LE][channel: u32 LE][payload]`. A channel id with
+//! [`CLOSE_BIT`] set and an empty payload says "no more records on this channel
+//! from me". Payloads are batches encoded by `weir_core::codec`.
+//!
+//! Handshake message: `"WEIR"`, protocol version (u16 LE), kind (u8: 0 = hello,
+//! 1 = refusal), then for a hello the flow hash (u64 LE), member index (u32 LE) and
+//! role name (u8 length + UTF-8); for a refusal the reason (u16 length + UTF-8).
+
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+pub const MAGIC: [u8; 4] = *b"WEIR";
+pub const PROTOCOL_VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 8;
+/// Set in a frame's channel id to close that channel.
+pub const CLOSE_BIT: u32 = 1 << 31;
+/// Frames larger than this are refused (the connection is closed, the length is
+/// never allocated).
+pub const DEFAULT_MAX_FRAME: u32 = 64 << 20;
+
+/// Starts a frame in `buf`: a header whose length [`finish_frame`] fills in.
+pub fn begin_frame(buf: &mut Vec<u8>, channel: u32) {
+    buf.clear();
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&channel.to_le_bytes());
+}
+
+/// Writes the payload length of a frame started with [`begin_frame`].
+pub fn finish_frame(buf: &mut [u8]) -> io::Result<()> {
+    let len = u32::try_from(buf.len() - HEADER_LEN)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "batch larger than 4 GiB"))?;
+    buf[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
+/// A frame that closes `channel`.
+pub fn close_frame(channel: u32) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(HEADER_LEN);
+    begin_frame(&mut buf, channel | CLOSE_BIT);
+    buf
+}
+
+/// A parsed frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub len: u32,
+    pub channel: u32,
+}
+
+impl Header {
+    pub fn parse(bytes: [u8; HEADER_LEN]) -> Self {
+        Header {
+            len: u32::from_le_bytes(bytes[..4].try_into().unwrap()),
+            channel: u32::from_le_bytes(bytes[4..].try_into().unwrap()),
+        }
+    }
+}
+
+/// What one side of a new connection says first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handshake {
+    Hello { flow_hash: u64, role: String, index: u32 },
+    Refusal { reason: String },
+}
+
+impl Handshake {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = MAGIC.to_vec();
+        buf.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        match self {
+            Handshake::Hello { flow_hash, role, index } => {
+                buf.push(0);
+                buf.extend_from_slice(&flow_hash.to_le_bytes());
+                buf.extend_from_slice(&index.to_le_bytes());
+                let role = &role.as_bytes()[..role.len().min(255)];
+                buf.push(role.len() as u8);
+                buf.extend_from_slice(role);
+            }
+            Handshake::Refusal { reason } => {
+                buf.push(1);
+                let reason = &reason.as_bytes()[..reason.len().min(u16::MAX as usize)];
+                buf.extend_from_slice(&(reason.len() as u16).to_le_bytes());
+                buf.extend_from_slice(reason);
+            }
+        }
+        buf
+    }
+
+    /// Reads one handshake message. Bounded: at most a few hundred bytes (64 KiB
+    /// for a refusal's reason) are ever read or allocated.
+    pub async fn read(reader: &mut (impl AsyncRead + Unpin)) -> Result<Self, HandshakeError> {
+        let mut fixed = [0u8; 7];
+        reader.read_exact(&mut fixed).await?;
+        if fixed[..4] != MAGIC {
+            return Err(HandshakeError::NotWeir);
+        }
+        let version = u16::from_le_bytes([fixed[4], fixed[5]]);
+        if version != PROTOCOL_VERSION {
+            return Err(HandshakeError::Version(version));
+        }
+        match fixed[6] {
+            0 => {
+                let mut rest = [0u8; 13];
+                reader.read_exact(&mut rest).await?;
+                let flow_hash = u64::from_le_bytes(rest[..8].try_into().unwrap());
+                let index = u32::from_le_bytes(rest[8..12].try_into().unwrap());
+                let mut role = vec![0u8; rest[12] as usize];
+                reader.read_exact(&mut role).await?;
+                let role = String::from_utf8(role).map_err(|_| HandshakeError::Malformed("role name is not UTF-8"))?;
+                Ok(Handshake::Hello { flow_hash, role, index })
+            }
+            1 => {
+                let mut len = [0u8; 2];
+                reader.read_exact(&mut len).await?;
+                let mut reason = vec![0u8; u16::from_le_bytes(len) as usize];
+                reader.read_exact(&mut reason).await?;
+                Ok(Handshake::Refusal { reason: String::from_utf8_lossy(&reason).into_owned() })
+            }
+            _ => Err(HandshakeError::Malformed("unknown handshake kind")),
+        }
+    }
+}
+
+/// Why a handshake could not be read.
+#[derive(Debug)]
+pub enum HandshakeError {
+    Io(io::Error),
+    NotWeir,
+    Version(u16),
+    Malformed(&'static str),
+}
+
+impl From<io::Error> for HandshakeError {
+    fn from(err: io::Error) -> Self {
+        HandshakeError::Io(err)
+    }
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                write!(f, "connection closed during the handshake")
+            }
+            HandshakeError::Io(e) => write!(f, "{e}"),
+            HandshakeError::NotWeir => write!(f, "not a Weir peer (bad magic bytes)"),
+            HandshakeError::Version(v) => {
+                write!(f, "peer speaks Weir protocol version {v}, this binary speaks {PROTOCOL_VERSION}")
+            }
+            HandshakeError::Malformed(what) => write!(f, "malformed handshake: {what}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn handshakes_round_trip() {
+        for msg in [
+            Handshake::Hello { flow_hash: 0xfeed, role: "worker".into(), index: 3 },
+            Handshake::Refusal { reason: "no".into() },
+        ] {
+            let bytes = msg.encode();
+            assert_eq!(Handshake::read(&mut &bytes[..]).await.unwrap(), msg);
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_and_truncation_are_errors_not_panics() {
+        assert!(matches!(Handshake::read(&mut &b"HTTP/1.1 200"[..]).await, Err(HandshakeError::NotWeir)));
+        let hello = Handshake::Hello { flow_hash: 1, role: "leader".into(), index: 0 }.encode();
+        for cut in 0..hello.len() {
+            assert!(Handshake::read(&mut &hello[..cut]).await.is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn frames_carry_their_length() {
+        let mut buf = Vec::new();
+        begin_frame(&mut buf, 7);
+        buf.extend_from_slice(b"abc");
+        finish_frame(&mut buf).unwrap();
+        let header = Header::parse(buf[..8].try_into().unwrap());
+        assert_eq!(header, Header { len: 3, channel: 7 });
+        assert_eq!(Header::parse(close_frame(7)[..].try_into().unwrap()).channel, 7 | CLOSE_BIT);
+    }
+}

@@ -1,0 +1,93 @@
+//! What a generated program declares about itself: its flow, its role, and the
+//! channels between roles. The runtime checks topologies and peers against it.
+
+use std::fmt;
+
+/// How many instances a role has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    Process,
+    Cluster,
+}
+
+/// A role of the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleDecl {
+    pub name: &'static str,
+    pub kind: RoleKind,
+}
+
+/// How a channel delivers each batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// To the single instance of a process.
+    ToProcess,
+    /// To every member of a cluster.
+    Broadcast,
+}
+
+/// A network edge of the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelDecl {
+    pub id: u32,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub delivery: Delivery,
+}
+
+/// Everything a role program knows about the flow it belongs to.
+#[derive(Debug)]
+pub struct RoleSpec {
+    pub flow: &'static str,
+    pub role: &'static str,
+    /// Hash of the flow's IR: peers from another build are refused.
+    pub flow_hash: u64,
+    pub roles: &'static [RoleDecl],
+    pub channels: &'static [ChannelDecl],
+}
+
+impl RoleSpec {
+    pub fn role_decl(&self, name: &str) -> Option<&RoleDecl> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// Roles this role exchanges records with, in either direction.
+    pub fn linked_roles(&self) -> Vec<&'static str> {
+        let mut roles: Vec<&'static str> = Vec::new();
+        for c in self.channels {
+            let other = if c.from == self.role {
+                c.to
+            } else if c.to == self.role {
+                c.from
+            } else {
+                continue;
+            };
+            if !roles.contains(&other) {
+                roles.push(other);
+            }
+        }
+        roles
+    }
+}
+
+/// One running instance: a role and, for clusters, a member index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InstanceId {
+    pub role: String,
+    pub index: u32,
+}
+
+impl InstanceId {
+    pub(crate) fn display(&self, kind: RoleKind) -> String {
+        match kind {
+            RoleKind::Process => self.role.clone(),
+            RoleKind::Cluster => format!("{}/{}", self.role, self.index),
+        }
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.role, self.index)
+    }
+}

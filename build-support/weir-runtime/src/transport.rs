@@ -1,0 +1,336 @@
+//! Links between instances, behind an interface.
+//!
+//! A [`Transport`] turns a [`LinkPlan`] (who I am, whom I talk to, where they
+//! listen) into [`Links`]: one stream of [`LinkEvent`]s from every peer, and one
+//! queue of [`Outgoing`] frames per peer. The [`Node`](crate::Node) and the
+//! generated code see nothing else, so an in-process simulated network can stand
+//! in for [`Tcp`] without changing them.
+
+use crate::error::{Error, Result};
+use crate::frame::{Handshake, Header, HEADER_LEN};
+use crate::spec::InstanceId;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{sleep, timeout, timeout_at, Instant};
+
+/// A peer to link with.
+#[derive(Debug, Clone)]
+pub struct PeerPlan {
+    pub id: InstanceId,
+    /// `worker/1` or `leader`, for messages.
+    pub name: String,
+    pub address: String,
+    /// Whether we open the connection (else the peer does). Exactly one side of
+    /// each pair dials: the one whose (role, index) sorts first.
+    pub dial: bool,
+}
+
+/// Everything a transport needs to link one instance with its peers.
+#[derive(Debug, Clone)]
+pub struct LinkPlan {
+    pub me: InstanceId,
+    pub listen: String,
+    pub peers: Vec<PeerPlan>,
+    pub flow: &'static str,
+    pub flow_hash: u64,
+    /// How long to keep trying to reach (or wait for) every peer.
+    pub connect_timeout: Duration,
+    pub max_frame: u32,
+}
+
+/// Something that happened on a link. `peer` indexes [`LinkPlan::peers`].
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A frame (a batch, or a channel close if the channel has `CLOSE_BIT`).
+    Frame { peer: usize, channel: u32, payload: Vec<u8> },
+    /// The peer closed its side cleanly, at a frame boundary.
+    Eof { peer: usize },
+    /// The link broke or the peer sent something unacceptable.
+    Failed { peer: usize, reason: String },
+}
+
+/// What the node hands a peer's writer.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A whole frame, shared by every peer it is broadcast to.
+    Frame(Arc<Vec<u8>>),
+    /// Flush and close our sending side.
+    Shutdown,
+}
+
+/// Established links to every peer of a [`LinkPlan`].
+pub struct Links {
+    pub events: mpsc::Receiver<LinkEvent>,
+    /// One queue per peer, in plan order. Bounded: a slow peer slows the sender.
+    pub outgoing: Vec<mpsc::Sender<Outgoing>>,
+    /// The writer task of each peer, reporting how sending ended.
+    pub writers: Vec<JoinHandle<io::Result<()>>>,
+}
+
+/// Establishes links.
+pub trait Transport {
+    fn connect(&self, plan: &LinkPlan) -> impl Future<Output = Result<Links>>;
+}
+
+/// Frames a writer may have queued before the node waits.
+const OUTGOING_QUEUE: usize = 16;
+/// Frames received but not yet taken by the node, over all peers.
+const EVENT_QUEUE: usize = 256;
+const IO_BUFFER: usize = 64 * 1024;
+/// How long a connecting peer may take to say who it is.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// TCP links: one connection per pair of instances, opened by one side.
+pub struct Tcp;
+
+impl Transport for Tcp {
+    async fn connect(&self, plan: &LinkPlan) -> Result<Links> {
+        let streams = establish(plan).await?;
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let mut outgoing = Vec::new();
+        let mut writers = Vec::new();
+        for (peer, stream) in streams.into_iter().enumerate() {
+            let (read, write) = stream.into_split();
+            tokio::spawn(read_frames(peer, read, events_tx.clone(), plan.max_frame));
+            let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+            outgoing.push(tx);
+            writers.push(tokio::spawn(write_frames(write, rx)));
+        }
+        Ok(Links { events, outgoing, writers })
+    }
+}
+
+fn hello(plan: &LinkPlan) -> Handshake {
+    Handshake::Hello { flow_hash: plan.flow_hash, role: plan.me.role.clone(), index: plan.me.index }
+}
+
+fn other_build(plan: &LinkPlan, theirs: u64) -> String {
+    format!(
+        "it runs a different build of flow `{}` (flow hash {theirs:016x}, ours {:016x}): rebuild and redeploy all roles together",
+        plan.flow, plan.flow_hash
+    )
+}
+
+/// Connects to every peer (dialing or accepting), handshakes, and returns the
+/// streams in plan order; fails naming the peers still missing at the deadline.
+async fn establish(plan: &LinkPlan) -> Result<Vec<TcpStream>> {
+    let deadline = Instant::now() + plan.connect_timeout;
+    let mut streams: Vec<Option<TcpStream>> = plan.peers.iter().map(|_| None).collect();
+    if plan.peers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let must_accept = plan.peers.iter().any(|p| !p.dial);
+    let listener = if must_accept {
+        Some(TcpListener::bind(&plan.listen).await.map_err(|e| {
+            Error::new(format!("cannot listen on {} (this instance's address in the topology): {e}", plan.listen))
+        })?)
+    } else {
+        None
+    };
+
+    let mut dials = JoinSet::new();
+    for (i, peer) in plan.peers.iter().enumerate().filter(|(_, p)| p.dial) {
+        let (peer, plan) = (peer.clone(), plan.clone());
+        dials.spawn(async move { dial(&plan, &peer, deadline).await.map(|s| (i, s)) });
+    }
+    let mut greetings = JoinSet::new();
+
+    while streams.iter().any(Option::is_none) {
+        tokio::select! {
+            Some(joined) = dials.join_next() => {
+                let (i, stream) = joined.map_err(|e| Error::new(format!("dialing task failed: {e}")))??;
+                streams[i] = Some(stream);
+            }
+            accepted = accept(listener.as_ref()) => {
+                let (stream, remote) = accepted?;
+                let plan = plan.clone();
+                greetings.spawn(async move { (remote, greet(&plan, stream).await) });
+            }
+            Some(joined) = greetings.join_next() => {
+                let (remote, outcome) = joined.map_err(|e| Error::new(format!("handshake task failed: {e}")))?;
+                match outcome {
+                    Greeting::Peer(i, stream) if streams[i].is_none() => streams[i] = Some(stream),
+                    Greeting::Peer(i, _) => eprintln!("weir: refused a second connection from {} ({remote})", plan.peers[i].name),
+                    Greeting::Refused(reason) => eprintln!("weir: refused connection from {remote}: {reason}"),
+                    Greeting::Fatal(reason) => return Err(Error::new(format!("connection from {remote}: {reason}"))),
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                let missing: Vec<String> = plan.peers.iter().zip(&streams)
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(p, _)| format!("{} at {}", p.name, p.address))
+                    .collect();
+                return Err(Error::new(format!(
+                    "no connection with {} after {:?}: is it running, and is the topology the same everywhere?",
+                    missing.join(", "), plan.connect_timeout
+                )));
+            }
+        }
+    }
+    Ok(streams.into_iter().map(|s| s.expect("every peer connected")).collect())
+}
+
+async fn accept(listener: Option<&TcpListener>) -> Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await.map_err(|e| Error::new(format!("accepting connections failed: {e}"))),
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens a connection to `peer`, retrying with backoff until `deadline`.
+async fn dial(plan: &LinkPlan, peer: &PeerPlan, deadline: Instant) -> Result<TcpStream> {
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let last_error = match timeout_at(deadline, TcpStream::connect(&peer.address)).await {
+            Err(_) => "timed out".to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Ok(Ok(mut stream)) => match introduce(plan, peer, &mut stream).await {
+                Ok(()) => return Ok(stream),
+                Err(Introduction::Fatal(reason)) => {
+                    return Err(Error::new(format!("peer {} at {} {reason}", peer.name, peer.address)))
+                }
+                Err(Introduction::Retry(reason)) => reason,
+            },
+        };
+        if Instant::now() + backoff >= deadline {
+            return Err(Error::new(format!(
+                "cannot reach peer {} at {} within {:?}: {last_error}",
+                peer.name, peer.address, plan.connect_timeout
+            )));
+        }
+        sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(500));
+    }
+}
+
+enum Introduction {
+    Retry(String),
+    Fatal(String),
+}
+
+/// The dialing side of the handshake.
+async fn introduce(plan: &LinkPlan, peer: &PeerPlan, stream: &mut TcpStream) -> Result<(), Introduction> {
+    let _ = stream.set_nodelay(true);
+    stream.write_all(&hello(plan).encode()).await.map_err(|e| Introduction::Retry(e.to_string()))?;
+    let reply = match timeout(HANDSHAKE_TIMEOUT, Handshake::read(stream)).await {
+        Err(_) => return Err(Introduction::Retry("no handshake reply".into())),
+        Ok(Err(e)) => return Err(Introduction::Retry(e.to_string())),
+        Ok(Ok(reply)) => reply,
+    };
+    match reply {
+        Handshake::Refusal { reason } => Err(Introduction::Fatal(format!("refused the connection: {reason}"))),
+        Handshake::Hello { flow_hash, .. } if flow_hash != plan.flow_hash => {
+            Err(Introduction::Fatal(other_build(plan, flow_hash)))
+        }
+        Handshake::Hello { role, index, .. } if role != peer.id.role || index != peer.id.index => Err(Introduction::Fatal(
+            format!("answered as {role}/{index}: the topology files differ between instances"),
+        )),
+        Handshake::Hello { .. } => Ok(()),
+    }
+}
+
+enum Greeting {
+    Peer(usize, TcpStream),
+    /// Not one of ours (or broken): refuse it and keep waiting for the real peer.
+    Refused(String),
+    /// One of ours, but unusable (another build): stop.
+    Fatal(String),
+}
+
+/// The accepting side of the handshake.
+async fn greet(plan: &LinkPlan, mut stream: TcpStream) -> Greeting {
+    let _ = stream.set_nodelay(true);
+    let hello_msg = match timeout(HANDSHAKE_TIMEOUT, Handshake::read(&mut stream)).await {
+        Err(_) => return Greeting::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")),
+        Ok(Err(e)) => return Greeting::Refused(e.to_string()),
+        Ok(Ok(msg)) => msg,
+    };
+    let (flow_hash, role, index) = match hello_msg {
+        Handshake::Hello { flow_hash, role, index } => (flow_hash, role, index),
+        Handshake::Refusal { reason } => return Greeting::Refused(format!("peer refused: {reason}")),
+    };
+    if flow_hash != plan.flow_hash {
+        let reason = other_build(plan, flow_hash);
+        refuse(&mut stream, reason.clone()).await;
+        return Greeting::Fatal(format!("{role}/{index}: {reason}"));
+    }
+    let Some(i) = plan.peers.iter().position(|p| !p.dial && p.id.role == role && p.id.index == index) else {
+        let reason = format!("{role}/{index} is not a peer that connects to {}", plan.me);
+        refuse(&mut stream, reason.clone()).await;
+        return Greeting::Refused(reason);
+    };
+    if let Err(e) = stream.write_all(&hello(plan).encode()).await {
+        return Greeting::Refused(e.to_string());
+    }
+    Greeting::Peer(i, stream)
+}
+
+/// Tells a connecting peer why it is refused (best effort: it may be gone).
+async fn refuse(stream: &mut TcpStream, reason: String) {
+    let _ = stream.write_all(&Handshake::Refusal { reason }.encode()).await;
+}
+
+/// Reads frames from one peer until its clean end, a failure, or the node leaving.
+async fn read_frames(peer: usize, read: OwnedReadHalf, events: mpsc::Sender<LinkEvent>, max_frame: u32) {
+    let mut reader = BufReader::with_capacity(IO_BUFFER, read);
+    let event = loop {
+        let mut header = [0u8; HEADER_LEN];
+        match reader.read(&mut header[..1]).await {
+            Ok(0) => break LinkEvent::Eof { peer },
+            Ok(_) => {}
+            Err(e) => break LinkEvent::Failed { peer, reason: e.to_string() },
+        }
+        if let Err(e) = reader.read_exact(&mut header[1..]).await {
+            break LinkEvent::Failed { peer, reason: format!("connection ended inside a frame header ({e})") };
+        }
+        let Header { len, channel } = Header::parse(header);
+        if len > max_frame {
+            break LinkEvent::Failed {
+                peer,
+                reason: format!("frame of {len} bytes on channel {channel} exceeds the maximum of {max_frame} bytes"),
+            };
+        }
+        // Grows as bytes arrive: a lying length costs nothing up front.
+        let mut payload = Vec::with_capacity((len as usize).min(IO_BUFFER));
+        match (&mut reader).take(u64::from(len)).read_to_end(&mut payload).await {
+            Ok(n) if n == len as usize => {}
+            Ok(n) => {
+                break LinkEvent::Failed {
+                    peer,
+                    reason: format!("connection ended inside a frame on channel {channel} ({n} of {len} bytes)"),
+                }
+            }
+            Err(e) => break LinkEvent::Failed { peer, reason: e.to_string() },
+        }
+        if events.send(LinkEvent::Frame { peer, channel, payload }).await.is_err() {
+            return; // the node has finished
+        }
+    };
+    let _ = events.send(event).await;
+}
+
+/// Writes a peer's frames, flushing whenever the queue runs dry (so a tick's
+/// frames leave in as few syscalls as the buffer allows).
+async fn write_frames(write: OwnedWriteHalf, mut queue: mpsc::Receiver<Outgoing>) -> io::Result<()> {
+    let mut writer = BufWriter::with_capacity(IO_BUFFER, write);
+    while let Some(message) = queue.recv().await {
+        match message {
+            Outgoing::Frame(frame) => writer.write_all(&frame).await?,
+            Outgoing::Shutdown => {
+                writer.flush().await?;
+                return writer.shutdown().await;
+            }
+        }
+        if queue.is_empty() {
+            writer.flush().await?;
+        }
+    }
+    writer.flush().await
+}
