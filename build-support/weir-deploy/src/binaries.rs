@@ -1,0 +1,75 @@
+//! Finding (and building) the role binaries of a package.
+
+use crate::local::DeployError;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The directory holding a package's role binaries, built for the profile the
+/// calling program was built with.
+#[derive(Debug, Clone)]
+pub struct RoleBinaries {
+    dir: PathBuf,
+}
+
+impl RoleBinaries {
+    /// Runs `cargo build -p <package> --bins` for the caller's profile (the one in
+    /// whose target directory the calling executable lives), so a deploy script run
+    /// with `cargo run --release --example ...` deploys release binaries.
+    /// `WEIR_BIN_DIR` overrides: binaries are taken from there, nothing is built.
+    pub fn build(package: &str) -> Result<Self, DeployError> {
+        if let Some(dir) = std::env::var_os("WEIR_BIN_DIR") {
+            return Ok(RoleBinaries { dir: dir.into() });
+        }
+        let dir = profile_dir()?;
+        let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_string();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.args(["build", "--quiet", "-p", package, "--bins"]);
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                command.arg("--release");
+            }
+            other => {
+                command.args(["--profile", other]);
+            }
+        }
+        // Build where the caller was built, whatever the working directory.
+        if let Some(target) = dir.parent() {
+            command.env("CARGO_TARGET_DIR", target);
+        }
+        let status = command
+            .status()
+            .map_err(|e| DeployError::new(format!("cannot run cargo to build `{package}`: {e}")))?;
+        if !status.success() {
+            return Err(DeployError::new(format!("building the role binaries of `{package}` failed ({status})")));
+        }
+        Ok(RoleBinaries { dir })
+    }
+
+    /// Uses the binaries in `dir` as they are.
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        RoleBinaries { dir: dir.into() }
+    }
+
+    /// The path of binary `name` (`<flow>-<role>`).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// `target/<profile>` of the running executable (an example, a test, a binary).
+fn profile_dir() -> Result<PathBuf, DeployError> {
+    let exe = std::env::current_exe().map_err(|e| DeployError::new(format!("cannot locate this executable: {e}")))?;
+    // target/<profile>/examples/x, target/<profile>/deps/x-hash, or target/<profile>/x
+    let parent = exe.parent().ok_or_else(|| DeployError::new("executable has no directory"))?;
+    let dir = match parent.file_name().and_then(|n| n.to_str()) {
+        Some("examples" | "deps") => parent.parent().unwrap_or(parent),
+        _ => parent,
+    };
+    Ok(dir.to_path_buf())
+}

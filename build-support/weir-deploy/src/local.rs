@@ -1,0 +1,193 @@
+//! A deployment on this machine: every instance a local process.
+
+use std::fmt;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use weir_runtime::topology::Topology;
+
+/// Why a deployment failed, naming the instance where it can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployError {
+    message: String,
+}
+
+impl DeployError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        DeployError { message: message.into() }
+    }
+}
+
+impl fmt::Display for DeployError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeployError {}
+
+struct RoleEntry {
+    role: String,
+    binary: PathBuf,
+    members: Option<usize>,
+}
+
+/// Role binaries to start together on localhost.
+///
+/// [`run`](Deployment::run) picks free ports, writes the topology file, starts
+/// every instance (`--topology`, `--index`), prefixes each output line with the
+/// instance's name (`[worker/1] ...`), and waits. If an instance fails, the others
+/// are stopped and the error names it; nothing is left running.
+#[must_use = "call `.run()` to start the deployment"]
+#[derive(Default)]
+pub struct Deployment {
+    roles: Vec<RoleEntry>,
+    timeout: Option<Duration>,
+    args: Vec<String>,
+}
+
+impl Deployment {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One instance of `role`, named `role`.
+    pub fn process(mut self, role: &str, binary: impl Into<PathBuf>) -> Self {
+        self.roles.push(RoleEntry { role: role.into(), binary: binary.into(), members: None });
+        self
+    }
+
+    /// `members` instances of `role`, named `role/0`, `role/1`, ...
+    pub fn cluster(mut self, role: &str, binary: impl Into<PathBuf>, members: usize) -> Self {
+        self.roles.push(RoleEntry { role: role.into(), binary: binary.into(), members: Some(members) });
+        self
+    }
+
+    /// Stops everything and fails if the deployment has not ended after `limit`.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Extra arguments given to every instance.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Starts every instance and waits for all to exit.
+    pub async fn run(self) -> Result<(), DeployError> {
+        let dir = std::env::temp_dir().join(format!("weir-deploy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
+        let outcome = self.run_in(&dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        outcome
+    }
+
+    async fn run_in(self, dir: &std::path::Path) -> Result<(), DeployError> {
+        let mut topology = Topology::default();
+        let mut instances = Vec::new(); // (name, binary, index)
+        for entry in &self.roles {
+            let count = entry.members.unwrap_or(1);
+            let mut addresses = Vec::with_capacity(count);
+            for index in 0..count {
+                addresses.push(format!("127.0.0.1:{}", free_port()?));
+                let (name, index) = match entry.members {
+                    Some(_) => (format!("{}/{index}", entry.role), Some(index)),
+                    None => (entry.role.clone(), None),
+                };
+                instances.push((name, entry.binary.clone(), index));
+            }
+            topology.set(&entry.role, addresses);
+        }
+        let topology_file = dir.join("topology.toml");
+        std::fs::write(&topology_file, topology.to_toml())
+            .map_err(|e| DeployError::new(format!("cannot write {}: {e}", topology_file.display())))?;
+
+        let (stop, stop_rx) = watch::channel(false);
+        let mut exits = JoinSet::new();
+        let mut output = JoinSet::new();
+        let mut started = Ok(());
+        for (name, binary, index) in instances {
+            let mut command = Command::new(&binary);
+            command.arg("--topology").arg(&topology_file).args(&self.args);
+            if let Some(index) = index {
+                command.arg("--index").arg(index.to_string());
+            }
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+            let mut child = match command.spawn() {
+                Ok(child) => child,
+                Err(e) => {
+                    started = Err(DeployError::new(format!("cannot start {name} ({}): {e}", binary.display())));
+                    break;
+                }
+            };
+            let stdout = child.stdout.take().expect("piped");
+            let stderr = child.stderr.take().expect("piped");
+            output.spawn(prefix_lines(name.clone(), stdout, tokio::io::stdout()));
+            output.spawn(prefix_lines(name.clone(), stderr, tokio::io::stderr()));
+            exits.spawn(supervise(name, child, stop_rx.clone()));
+        }
+
+        let waited = match started {
+            Err(e) => Err(e),
+            Ok(()) => match self.timeout {
+                Some(limit) => tokio::time::timeout(limit, first_failure(&mut exits))
+                    .await
+                    .unwrap_or_else(|_| Err(DeployError::new(format!("the deployment did not end within {limit:?}; it was stopped")))),
+                None => first_failure(&mut exits).await,
+            },
+        };
+        // On failure, stop the rest; either way, wait for every instance and line.
+        let _ = stop.send(true);
+        while exits.join_next().await.is_some() {}
+        while output.join_next().await.is_some() {}
+        waited
+    }
+}
+
+/// Waits for one instance: its exit status, or `None` if it was stopped.
+async fn supervise(name: String, mut child: Child, mut stop: watch::Receiver<bool>) -> (String, Option<ExitStatus>) {
+    tokio::select! {
+        status = child.wait() => return (name, status.ok()),
+        _ = stop.wait_for(|&stop| stop) => {}
+    }
+    let _ = child.kill().await;
+    (name, None)
+}
+
+/// Waits until every instance has exited successfully, or returns the first failure.
+async fn first_failure(exits: &mut JoinSet<(String, Option<ExitStatus>)>) -> Result<(), DeployError> {
+    while let Some(joined) = exits.join_next().await {
+        let (name, status) = joined.map_err(|e| DeployError::new(format!("supervisor task failed: {e}")))?;
+        match status {
+            Some(status) if status.success() => {}
+            Some(status) => {
+                return Err(DeployError::new(format!("{name} failed ({status}); the other instances were stopped")))
+            }
+            None => return Err(DeployError::new(format!("{name} could not be waited for"))),
+        }
+    }
+    Ok(())
+}
+
+/// Copies lines from an instance to `out`, each prefixed with `[name] `.
+async fn prefix_lines(name: String, from: impl tokio::io::AsyncRead + Unpin, mut out: impl AsyncWrite + Unpin) {
+    let mut lines = BufReader::new(from).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let _ = out.write_all(format!("[{name}] {line}\n").as_bytes()).await;
+        let _ = out.flush().await;
+    }
+}
+
+/// A port the OS considers free on loopback now.
+fn free_port() -> Result<u16, DeployError> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))
+}
