@@ -1,1 +1,9 @@
+//! End-to-end tests: the role binaries built by `bins/build.rs`, run as separate
+//! processes talking over loopback sockets. The binaries are built once per run.
 
+mod support;
+
+mod bad_input;
+mod codegen;
+mod deploy;
+mod flows;

@@ -55,6 +55,8 @@ pub struct Node {
     /// Outbound channels still open, with their destination peers.
     outbound_open: Vec<(u32, Vec<usize>)>,
     tick_requested: bool,
+    /// A link failure, reported after the tick that processes what arrived before it.
+    failure: Option<Error>,
 }
 
 impl Node {
@@ -135,7 +137,7 @@ impl Node {
                 (c.id, dests)
             })
             .collect();
-        Node { spec, peers, events, inbound, outbound_open, tick_requested: true }
+        Node { spec, peers, events, inbound, outbound_open, tick_requested: true, failure: None }
     }
 
     /// Asks for another tick even if nothing arrives (a source has more records).
@@ -146,6 +148,9 @@ impl Node {
     /// Waits for the next tick. `false` once nothing more can happen: no tick was
     /// requested and every inbound channel is closed.
     pub async fn next_tick(&mut self) -> Result<bool> {
+        if let Some(failure) = self.failure.take() {
+            return Err(failure);
+        }
         if std::mem::take(&mut self.tick_requested) {
             self.take_arrived()?;
             return Ok(true);
@@ -161,14 +166,20 @@ impl Node {
         Ok(true)
     }
 
-    /// Handles everything that has already arrived, without waiting.
+    /// Handles everything that has already arrived, without waiting. Stops at a
+    /// link failure: this tick still processes what came before it.
     fn take_arrived(&mut self) -> Result<()> {
-        while let Ok(event) = self.events.try_recv() {
-            self.handle(event)?;
+        while self.failure.is_none() {
+            match self.events.try_recv() {
+                Ok(event) => self.handle(event)?,
+                Err(_) => break,
+            }
         }
         Ok(())
     }
 
+    /// Takes in one event. Protocol violations fail at once; a lost or failed link
+    /// is kept in `failure` for the next tick.
     fn handle(&mut self, event: LinkEvent) -> Result<()> {
         match event {
             LinkEvent::Frame { peer, channel, payload } => {
@@ -197,18 +208,19 @@ impl Node {
             }
             LinkEvent::Eof { peer } => {
                 let p = &self.peers[peer];
-                if p.open_towards_us.is_empty() {
-                    Ok(())
-                } else {
-                    Err(Error::new(format!(
+                if !p.open_towards_us.is_empty() {
+                    self.failure = Some(Error::new(format!(
                         "lost peer {}: its connection closed before its streams ended (channels {:?} still open)",
                         p.describe(),
                         p.open_towards_us
-                    )))
+                    )));
                 }
+                Ok(())
             }
             LinkEvent::Failed { peer, reason } => {
-                Err(Error::new(format!("link with peer {} failed: {reason}", self.peers[peer].describe())))
+                let message = format!("link with peer {} failed: {reason}", self.peers[peer].describe());
+                self.failure = Some(Error::new(message));
+                Ok(())
             }
         }
     }

@@ -1,0 +1,95 @@
+//! Building the binaries once, topologies on free ports, running instances.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use weir_deploy::RoleBinaries;
+
+/// The role binaries of `bins`, built on first use (debug profile, like the tests).
+pub fn bins() -> &'static RoleBinaries {
+    static BINS: OnceLock<RoleBinaries> = OnceLock::new();
+    BINS.get_or_init(|| RoleBinaries::build("bins").expect("building the role binaries"))
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bins().path(name)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A topology file with fresh loopback ports: `roles` gives each role's size.
+pub struct Topo {
+    pub file: PathBuf,
+    pub addresses: Vec<(String, Vec<String>)>,
+}
+
+impl Topo {
+    pub fn new(roles: &[(&str, usize)]) -> Topo {
+        let addresses: Vec<(String, Vec<String>)> = roles
+            .iter()
+            .map(|(role, n)| (role.to_string(), (0..*n).map(|_| format!("127.0.0.1:{}", free_port())).collect()))
+            .collect();
+        let text: String = addresses
+            .iter()
+            .map(|(role, addrs)| {
+                let quoted: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+                format!("[{role}]\naddresses = [{}]\n", quoted.join(", "))
+            })
+            .collect();
+        Topo::from_text(&text, addresses)
+    }
+
+    pub fn from_text(text: &str, addresses: Vec<(String, Vec<String>)>) -> Topo {
+        let dir = std::env::temp_dir().join(format!("weir-e2e-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("topology.toml");
+        std::fs::write(&file, text).unwrap();
+        Topo { file, addresses }
+    }
+
+    pub fn address(&self, role: &str, index: usize) -> &str {
+        &self.addresses.iter().find(|(r, _)| r == role).unwrap().1[index]
+    }
+}
+
+/// Starts one instance with its output captured.
+pub fn start(binary: &str, topo: &Path, index: Option<usize>, extra: &[&str]) -> Child {
+    let mut command = Command::new(bin(binary));
+    command.arg("--topology").arg(topo).args(extra);
+    if let Some(index) = index {
+        command.arg("--index").arg(index.to_string());
+    }
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting a role binary")
+}
+
+/// Waits for an instance, killing it (and failing the test) if it hangs.
+pub fn finish(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "instance still running after {limit:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub const LIMIT: Duration = Duration::from_secs(30);
