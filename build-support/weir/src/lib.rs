@@ -33,7 +33,7 @@ mod stream;
 pub use builder::FlowBuilder;
 pub use location::{Cluster, Location, Process, Role};
 pub use quote::IntoQuoted;
-pub use stream::Stream;
+pub use stream::{NetworkRecord, Stream};
 pub use weir_macro::q;
 
 /// What the `q!` macro expands to. Not a public API.

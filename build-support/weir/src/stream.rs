@@ -86,7 +86,7 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L> {
     /// Adds a network edge from this stream's location to `to`.
     fn network<U, L2: Location<'a>>(self, to: &L2, delivery: Delivery, at: &'static Caller<'static>) -> Stream<'a, U, L2>
     where
-        T: Serialize + DeserializeOwned,
+        T: NetworkRecord,
     {
         let flow = self.flow();
         let op_name = match delivery {
@@ -108,16 +108,31 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L> {
     }
 }
 
-impl<'a, T: Serialize + DeserializeOwned, Tag> Stream<'a, T, Process<'a, Tag>> {
+/// A record type that can cross the network (serde both ways).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent over the network",
+    label = "records of this stream must implement serde's `Serialize` and `DeserializeOwned`",
+    note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait NetworkRecord: Serialize + DeserializeOwned {}
+impl<T: Serialize + DeserializeOwned> NetworkRecord for T {}
+
+impl<'a, T, Tag> Stream<'a, T, Process<'a, Tag>> {
     /// Sends every record to the process `to`, in order.
     #[track_caller]
-    pub fn send_bincode<Tag2>(self, to: &Process<'a, Tag2>) -> Stream<'a, T, Process<'a, Tag2>> {
+    pub fn send_bincode<Tag2>(self, to: &Process<'a, Tag2>) -> Stream<'a, T, Process<'a, Tag2>>
+    where
+        T: NetworkRecord,
+    {
         self.network(to, Delivery::ToProcess, Caller::caller())
     }
 
     /// Sends every record to every member of the cluster `to`, in order.
     #[track_caller]
-    pub fn broadcast_bincode<Tag2>(self, to: &Cluster<'a, Tag2>) -> Stream<'a, T, Cluster<'a, Tag2>> {
+    pub fn broadcast_bincode<Tag2>(self, to: &Cluster<'a, Tag2>) -> Stream<'a, T, Cluster<'a, Tag2>>
+    where
+        T: NetworkRecord,
+    {
         self.network(to, Delivery::Broadcast, Caller::caller())
     }
 }
