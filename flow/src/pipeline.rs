@@ -25,22 +25,33 @@ pub struct Reading {
 pub fn parse(line: &str) -> Option<Reading> {
     let (sensor, value) = line.split_once('=')?;
     let celsius = value.trim().parse().ok()?;
-    Some(Reading { sensor: sensor.trim().to_string(), celsius })
+    Some(Reading {
+        sensor: sensor.trim().to_string(),
+        celsius,
+    })
 }
 
 pub fn pipeline(flow: &FlowBuilder) {
     let producer = flow.process("producer");
     let consumer = flow.process("consumer");
 
-    let band = Band { low: 0.0, high: 40.0 };
+    let band = Band {
+        low: 0.0,
+        high: 40.0,
+    };
     let unit = "°C";
     let offset = 0.5;
-    let lines = vec!["a=12.5", "b=oops", "c=-3", "d=21", "e=99", "garbage", "f=39.5"];
+    let lines = vec![
+        "a=12.5", "b=oops", "c=-3", "d=21", "e=99", "garbage", "f=39.5",
+    ];
 
     flow.source_iter(&producer, q!(lines))
         .filter_map(q!(|line| parse(line)))
         .filter(q!(move |r| r.celsius >= band.low && r.celsius <= band.high))
-        .map(q!(move |r| Reading { celsius: r.celsius + offset, ..r }))
+        .map(q!(move |r| Reading {
+            celsius: r.celsius + offset,
+            ..r
+        }))
         .send_bincode(&consumer)
         .map(q!(move |r| format!("{}: {:.1}{unit}", r.sensor, r.celsius)))
         .for_each(q!(|line| println!("{line}")));

@@ -11,7 +11,11 @@ use weir_runtime::frame::Handshake;
 /// Runs a worker of `broadcast` and returns its stderr, asserting it failed.
 fn worker_fails(topo: &std::path::Path, extra: &[&str], index: Option<usize>) -> String {
     let out = finish(start("broadcast-worker", topo, index, extra), LIMIT);
-    assert!(!out.status.success(), "expected failure, got success: {}", stdout(&out));
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {}",
+        stdout(&out)
+    );
     let err = stderr(&out);
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -21,12 +25,18 @@ fn worker_fails(topo: &std::path::Path, extra: &[&str], index: Option<usize>) ->
 #[test]
 fn a_missing_topology_file_is_named() {
     let err = worker_fails(std::path::Path::new("/nonexistent/topo.toml"), &[], Some(0));
-    assert!(err.contains("cannot read topology file /nonexistent/topo.toml"), "{err}");
+    assert!(
+        err.contains("cannot read topology file /nonexistent/topo.toml"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_unparsable_topology_names_file_and_line() {
-    let topo = Topo::from_text("[leader]\naddresses = [\"127.0.0.1:1\"]\n[worker]\naddresses = 17\n", vec![]);
+    let topo = Topo::from_text(
+        "[leader]\naddresses = [\"127.0.0.1:1\"]\n[worker]\naddresses = 17\n",
+        vec![],
+    );
     let err = worker_fails(&topo.file, &[], Some(0));
     assert!(err.contains(&topo.file.display().to_string()), "{err}");
     assert!(err.contains("line 4"), "{err}");
@@ -36,23 +46,35 @@ fn an_unparsable_topology_names_file_and_line() {
 fn a_role_missing_from_the_topology_is_named() {
     let topo = Topo::new(&[("leader", 1)]);
     let err = worker_fails(&topo.file, &[], Some(0));
-    assert!(err.contains("role `worker` is missing from topology file"), "{err}");
+    assert!(
+        err.contains("role `worker` is missing from topology file"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_unknown_role_in_the_topology_is_named() {
     let topo = Topo::new(&[("leader", 1), ("worker", 1), ("wokrer", 1)]);
     let err = worker_fails(&topo.file, &[], Some(0));
-    assert!(err.contains("lists role `wokrer`, which flow `broadcast` does not have"), "{err}");
+    assert!(
+        err.contains("lists role `wokrer`, which flow `broadcast` does not have"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_index_out_of_range_or_missing_is_explained() {
     let topo = Topo::new(&[("leader", 1), ("worker", 2)]);
     let err = worker_fails(&topo.file, &[], Some(5));
-    assert!(err.contains("--index 5 is out of range: role `worker` has 2 member(s)"), "{err}");
+    assert!(
+        err.contains("--index 5 is out of range: role `worker` has 2 member(s)"),
+        "{err}"
+    );
     let err = worker_fails(&topo.file, &[], None);
-    assert!(err.contains("say which member this is with --index"), "{err}");
+    assert!(
+        err.contains("say which member this is with --index"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,22 +82,40 @@ fn an_address_in_use_is_named() {
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let _taken = std::net::TcpListener::bind(topo.address("worker", 0)).unwrap();
     let err = worker_fails(&topo.file, &[], Some(0));
-    assert!(err.contains(&format!("cannot listen on {}", topo.address("worker", 0))), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {}", topo.address("worker", 0))),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_unreachable_peer_is_named_after_the_deadline() {
     let topo = Topo::new(&[("leader", 1), ("worker", 2)]);
-    let out = finish(start("broadcast-leader", &topo.file, None, &["--connect-timeout", "1"]), LIMIT);
+    let out = finish(
+        start(
+            "broadcast-leader",
+            &topo.file,
+            None,
+            &["--connect-timeout", "1"],
+        ),
+        LIMIT,
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains(&format!("worker/0 at {}", topo.address("worker", 0))), "{err}");
+    assert!(
+        err.contains(&format!("worker/0 at {}", topo.address("worker", 0))),
+        "{err}"
+    );
 }
 
 /// The broadcast flow's hash and the id of its one channel, as the binaries have them.
 fn broadcast_identity() -> (u64, u32) {
     let graph = weir_build::evaluate(flow::broadcast::broadcast);
-    let channel = graph.nodes.iter().position(|n| matches!(n.op, Operator::Network { .. })).unwrap();
+    let channel = graph
+        .nodes
+        .iter()
+        .position(|n| matches!(n.op, Operator::Network { .. }))
+        .unwrap();
     (weir_build::flow_hash("broadcast", &graph), channel as u32)
 }
 
@@ -88,7 +128,11 @@ async fn fake_leader(topo: &Topo, flow_hash: u64) -> (TcpStream, Handshake) {
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
-    let hello = Handshake::Hello { flow_hash, role: "leader".into(), index: 0 };
+    let hello = Handshake::Hello {
+        flow_hash,
+        role: "leader".into(),
+        index: 0,
+    };
     stream.write_all(&hello.encode()).await.unwrap();
     let reply = Handshake::read(&mut stream).await.unwrap();
     (stream, reply)
@@ -100,11 +144,20 @@ async fn a_peer_from_another_build_is_refused_by_both_sides() {
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
     let (_stream, reply) = fake_leader(&topo, hash ^ 1).await;
-    let Handshake::Refusal { reason } = reply else { panic!("expected a refusal, got {reply:?}") };
-    assert!(reason.contains("different build of flow `broadcast`"), "{reason}");
+    let Handshake::Refusal { reason } = reply else {
+        panic!("expected a refusal, got {reply:?}")
+    };
+    assert!(
+        reason.contains("different build of flow `broadcast`"),
+        "{reason}"
+    );
     let out = finish(worker, LIMIT);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("different build of flow `broadcast`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("different build of flow `broadcast`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 async fn worker_after_frame(frame: Vec<u8>) -> String {
@@ -117,7 +170,11 @@ async fn worker_after_frame(frame: Vec<u8>) -> String {
     let out = finish(worker, LIMIT);
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest).await;
-    assert!(!out.status.success(), "worker accepted a bad frame: {}", stdout(&out));
+    assert!(
+        !out.status.success(),
+        "worker accepted a bad frame: {}",
+        stdout(&out)
+    );
     stderr(&out)
 }
 
@@ -163,10 +220,21 @@ async fn a_peer_that_vanishes_mid_stream_is_reported_as_lost() {
     let (mut stream, _) = fake_leader(&topo, hash).await;
     let mut payload = Vec::new();
     weir_core::codec::encode_batch(&[7i32, 8], &mut payload).unwrap();
-    stream.write_all(&frame(payload.len() as u32, channel, &payload)).await.unwrap();
+    stream
+        .write_all(&frame(payload.len() as u32, channel, &payload))
+        .await
+        .unwrap();
     drop(stream); // gone without closing its channel
     let out = finish(worker, LIMIT);
     assert!(!out.status.success());
-    assert_eq!(stdout(&out), "7\n8\n", "records that arrived are still processed");
-    assert!(stderr(&out).contains("lost peer leader"), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "7\n8\n",
+        "records that arrived are still processed"
+    );
+    assert!(
+        stderr(&out).contains("lost peer leader"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -9,16 +9,32 @@ use weir_deploy::Deployment;
 fn the_broadcast_deploy_script_prints_every_worker_line_and_exits_0() {
     // The deploy script as a user runs it (the debug build of the example).
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--quiet", "-p", "examples", "--example", "broadcast"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "examples",
+            "--example",
+            "broadcast",
+        ])
         .status()
         .unwrap();
     assert!(status.success());
     let script = bins().dir().join("examples").join("broadcast");
-    let out = finish(Command::new(script).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap(), LIMIT);
+    let out = finish(
+        Command::new(script)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        LIMIT,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let mut lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     lines.sort();
-    let mut expected: Vec<String> = (0..2).flat_map(|w| (0..10).map(move |n| format!("[worker/{w}] {n}"))).collect();
+    let mut expected: Vec<String> = (0..2)
+        .flat_map(|w| (0..10).map(move |n| format!("[worker/{w}] {n}")))
+        .collect();
     expected.sort();
     assert_eq!(lines, expected);
 }
@@ -36,6 +52,13 @@ async fn a_failing_instance_is_named_and_the_others_are_stopped() {
         .await;
     let err = result.expect_err("the deployment must fail").to_string();
     assert!(err.starts_with("worker/"), "{err}");
-    assert!(err.contains("failed") && err.contains("the other instances were stopped"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20), "the leader was not stopped: {:?}", started.elapsed());
+    assert!(
+        err.contains("failed") && err.contains("the other instances were stopped"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the leader was not stopped: {:?}",
+        started.elapsed()
+    );
 }

@@ -4,7 +4,10 @@ use crate::support::*;
 use std::time::Duration;
 
 fn numbers(text: &str) -> Vec<u32> {
-    let mut n: Vec<u32> = text.lines().map(|l| l.trim().parse().expect("a number per line")).collect();
+    let mut n: Vec<u32> = text
+        .lines()
+        .map(|l| l.trim().parse().expect("a number per line"))
+        .collect();
     n.sort();
     n
 }
@@ -15,7 +18,9 @@ fn broadcast(workers_first: bool) {
     if leader.is_some() {
         std::thread::sleep(Duration::from_millis(300));
     }
-    let workers: Vec<_> = (0..2).map(|i| start("broadcast-worker", &topo.file, Some(i), &[])).collect();
+    let workers: Vec<_> = (0..2)
+        .map(|i| start("broadcast-worker", &topo.file, Some(i), &[]))
+        .collect();
     let leader = leader.unwrap_or_else(|| {
         std::thread::sleep(Duration::from_millis(300));
         start("broadcast-leader", &topo.file, None, &[])
@@ -25,7 +30,11 @@ fn broadcast(workers_first: bool) {
     for (i, worker) in workers.into_iter().enumerate() {
         let out = finish(worker, LIMIT);
         assert!(out.status.success(), "worker {i}: {}", stderr(&out));
-        assert_eq!(numbers(&stdout(&out)), (0..10).collect::<Vec<_>>(), "worker {i}");
+        assert_eq!(
+            numbers(&stdout(&out)),
+            (0..10).collect::<Vec<_>>(),
+            "worker {i}"
+        );
     }
 }
 
@@ -54,10 +63,20 @@ fn pipeline_filters_with_captured_values_and_delivers_in_order() {
 
 #[test]
 fn every_role_binary_explains_its_flags() {
-    let out = std::process::Command::new(bin("broadcast-worker")).arg("--help").output().unwrap();
+    let out = std::process::Command::new(bin("broadcast-worker"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = stdout(&out);
-    for expected in ["worker", "broadcast", "--topology", "--index", "WEIR_TOPOLOGY", "WEIR_INDEX"] {
+    for expected in [
+        "worker",
+        "broadcast",
+        "--topology",
+        "--index",
+        "WEIR_TOPOLOGY",
+        "WEIR_INDEX",
+    ] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
 }

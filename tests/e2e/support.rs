@@ -18,7 +18,11 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A topology file with fresh loopback ports: `roles` gives each role's size.
@@ -31,7 +35,14 @@ impl Topo {
     pub fn new(roles: &[(&str, usize)]) -> Topo {
         let addresses: Vec<(String, Vec<String>)> = roles
             .iter()
-            .map(|(role, n)| (role.to_string(), (0..*n).map(|_| format!("127.0.0.1:{}", free_port())).collect()))
+            .map(|(role, n)| {
+                (
+                    role.to_string(),
+                    (0..*n)
+                        .map(|_| format!("127.0.0.1:{}", free_port()))
+                        .collect(),
+                )
+            })
             .collect();
         let text: String = addresses
             .iter()
@@ -44,7 +55,8 @@ impl Topo {
     }
 
     pub fn from_text(text: &str, addresses: Vec<(String, Vec<String>)>) -> Topo {
-        let dir = std::env::temp_dir().join(format!("weir-e2e-{}-{}", std::process::id(), free_port()));
+        let dir =
+            std::env::temp_dir().join(format!("weir-e2e-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("topology.toml");
         std::fs::write(&file, text).unwrap();
@@ -63,7 +75,11 @@ pub fn start(binary: &str, topo: &Path, index: Option<usize>, extra: &[&str]) ->
     if let Some(index) = index {
         command.arg("--index").arg(index.to_string());
     }
-    command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting a role binary")
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting a role binary")
 }
 
 /// Waits for an instance, killing it (and failing the test) if it hangs.

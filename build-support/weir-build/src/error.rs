@@ -19,7 +19,10 @@ pub struct Problem {
 impl BuildError {
     pub(crate) fn one(message: impl Into<String>, at: Option<String>) -> Self {
         BuildError {
-            problems: vec![Problem { message: message.into(), at }],
+            problems: vec![Problem {
+                message: message.into(),
+                at,
+            }],
         }
     }
 }

@@ -25,4 +25,4 @@ mod roles;
 
 pub use error::BuildError;
 pub use lower::{flow_hash, generate_role};
-pub use roles::{evaluate, stub_contents, Roles};
+pub use roles::{evaluate, stub_contents, FlowFn, Roles};

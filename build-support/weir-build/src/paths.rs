@@ -7,7 +7,8 @@ use std::str::FromStr;
 /// crate's root and `__weir_self` (optionally followed by `::super`s) the module the
 /// `q!` was written in, both as absolute paths.
 pub fn resolve_placeholders(code: &str, module: &str) -> Result<TokenStream, String> {
-    let tokens = TokenStream::from_str(code).map_err(|e| format!("quoted code does not lex: {e}"))?;
+    let tokens =
+        TokenStream::from_str(code).map_err(|e| format!("quoted code does not lex: {e}"))?;
     let module: Vec<&str> = module.split("::").collect();
     Ok(rewrite(tokens, &module))
 }
@@ -63,13 +64,31 @@ fn rewrite(tokens: TokenStream, module: &[&str]) -> TokenStream {
 
 /// Std types whose `type_name` goes through a private module, and their public path.
 const PUBLIC_STD_PATHS: &[(&str, &str)] = &[
-    ("std::collections::hash::map::HashMap", "std::collections::HashMap"),
-    ("std::collections::hash::set::HashSet", "std::collections::HashSet"),
-    ("alloc::collections::btree::map::BTreeMap", "std::collections::BTreeMap"),
-    ("alloc::collections::btree::set::BTreeSet", "std::collections::BTreeSet"),
-    ("alloc::collections::vec_deque::VecDeque", "std::collections::VecDeque"),
+    (
+        "std::collections::hash::map::HashMap",
+        "std::collections::HashMap",
+    ),
+    (
+        "std::collections::hash::set::HashSet",
+        "std::collections::HashSet",
+    ),
+    (
+        "alloc::collections::btree::map::BTreeMap",
+        "std::collections::BTreeMap",
+    ),
+    (
+        "alloc::collections::btree::set::BTreeSet",
+        "std::collections::BTreeSet",
+    ),
+    (
+        "alloc::collections::vec_deque::VecDeque",
+        "std::collections::VecDeque",
+    ),
     ("core::ops::range::Range", "core::ops::Range"),
-    ("core::ops::range::RangeInclusive", "core::ops::RangeInclusive"),
+    (
+        "core::ops::range::RangeInclusive",
+        "core::ops::RangeInclusive",
+    ),
     ("alloc::boxed::Box", "std::boxed::Box"),
 ];
 
@@ -113,8 +132,11 @@ mod tests {
 
     #[test]
     fn placeholders_become_absolute_paths() {
-        let code = "| p : __weir_self :: Point | __weir_crate :: util :: f (__weir_self :: super :: g ())";
-        let out = resolve_placeholders(code, "flow::net::peers").unwrap().to_string();
+        let code =
+            "| p : __weir_self :: Point | __weir_crate :: util :: f (__weir_self :: super :: g ())";
+        let out = resolve_placeholders(code, "flow::net::peers")
+            .unwrap()
+            .to_string();
         assert_eq!(
             out,
             "| p : :: flow :: net :: peers :: Point | :: flow :: util :: f (:: flow :: net :: g ())"

@@ -9,15 +9,18 @@ use std::path::{Path, PathBuf};
 use weir::ir::FlowGraph;
 use weir::FlowBuilder;
 
+/// A flow definition: what `flow/` exports, e.g. `flow::broadcast::broadcast`.
+pub type FlowFn = fn(&FlowBuilder);
+
 /// The flows whose roles become binaries of the calling package.
 #[must_use = "call `.compile()` to generate the role programs"]
 #[derive(Default)]
 pub struct Roles {
-    flows: Vec<(String, fn(&FlowBuilder))>,
+    flows: Vec<(String, FlowFn)>,
 }
 
 /// Evaluates a flow function into its IR (errors included, not yet checked).
-pub fn evaluate(flow: fn(&FlowBuilder)) -> FlowGraph {
+pub fn evaluate(flow: FlowFn) -> FlowGraph {
     let builder = FlowBuilder::new();
     flow(&builder);
     builder.finish()
@@ -37,7 +40,7 @@ impl Roles {
     }
 
     /// Adds a flow: its roles become binaries named `<name>-<role>`.
-    pub fn flow(mut self, name: &str, flow: fn(&FlowBuilder)) -> Self {
+    pub fn flow(mut self, name: &str, flow: FlowFn) -> Self {
         self.flows.push((name.to_string(), flow));
         self
     }
@@ -46,9 +49,12 @@ impl Roles {
     /// run again. Must be called from a build script (it reads `OUT_DIR` and
     /// `CARGO_MANIFEST_DIR`).
     pub fn compile(self) -> Result<(), BuildError> {
-        let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| not_in_build_script("OUT_DIR"))?);
-        let manifest_dir =
-            PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| not_in_build_script("CARGO_MANIFEST_DIR"))?);
+        let out_dir =
+            PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| not_in_build_script("OUT_DIR"))?);
+        let manifest_dir = PathBuf::from(
+            env::var_os("CARGO_MANIFEST_DIR")
+                .ok_or_else(|| not_in_build_script("CARGO_MANIFEST_DIR"))?,
+        );
         // `OUT_DIR` is `<target>/<profile>/build/<pkg>-<hash>/out`.
         let readable_dir = out_dir.ancestors().nth(4).map(|target| target.join("weir"));
 
@@ -72,7 +78,7 @@ impl Roles {
             for warning in unused_streams(&graph) {
                 println!("cargo:warning=flow `{name}`: {warning}");
             }
-            generated.push((name.clone(), *flow));
+            generated.push(name.clone());
             let hash = flow_hash(name, &graph);
             for (role, decl) in graph.locations.iter().enumerate() {
                 let program = match generate_role(name, &graph, role, hash) {
@@ -90,7 +96,11 @@ impl Roles {
                 expected_stubs.insert((name.clone(), decl.name.clone()));
             }
         }
-        problems.extend(check_stubs(&manifest_dir.join("src/bin"), &generated, &expected_stubs)?);
+        problems.extend(check_stubs(
+            &manifest_dir.join("src/bin"),
+            &generated,
+            &expected_stubs,
+        )?);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -100,7 +110,10 @@ impl Roles {
 }
 
 fn not_in_build_script(var: &str) -> BuildError {
-    BuildError::one(format!("`{var}` is not set: call `Roles::compile` from a build script"), None)
+    BuildError::one(
+        format!("`{var}` is not set: call `Roles::compile` from a build script"),
+        None,
+    )
 }
 
 /// Streams that are produced but never consumed: dead code the user likely did not mean.
@@ -111,7 +124,13 @@ fn unused_streams(graph: &FlowGraph) -> Vec<String> {
         .iter()
         .enumerate()
         .filter(|(id, n)| !n.op.is_sink() && !used.contains(id))
-        .map(|(_, n)| format!("the stream from `{}` at {} is never consumed", n.op.name(), n.at))
+        .map(|(_, n)| {
+            format!(
+                "the stream from `{}` at {} is never consumed",
+                n.op.name(),
+                n.at
+            )
+        })
         .collect()
 }
 
@@ -128,7 +147,7 @@ fn write_if_changed(path: &Path, contents: &str) -> std::io::Result<()> {
 /// With `WEIR_WRITE_STUBS=1`, missing stubs are written instead.
 fn check_stubs(
     bin_dir: &Path,
-    flows: &[(String, fn(&FlowBuilder))],
+    flows: &[String],
     expected: &BTreeSet<(String, String)>,
 ) -> Result<Vec<Problem>, BuildError> {
     let write = env::var_os("WEIR_WRITE_STUBS").is_some_and(|v| v == "1");
@@ -136,7 +155,12 @@ fn check_stubs(
     let present: BTreeSet<String> = match fs::read_dir(bin_dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_string))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".rs"))
+                    .map(str::to_string)
+            })
             .collect(),
         Err(_) => BTreeSet::new(),
     };
@@ -161,8 +185,10 @@ fn check_stubs(
         }
     }
     for file in &present {
-        let owner = flows.iter().find(|(flow, _)| file.starts_with(&format!("{flow}-")));
-        if let Some((flow, _)) = owner {
+        let owner = flows
+            .iter()
+            .find(|flow| file.starts_with(&format!("{flow}-")));
+        if let Some(flow) = owner {
             let role = &file[flow.len() + 1..];
             if !expected.contains(&(flow.clone(), role.to_string())) {
                 problems.push(Problem {

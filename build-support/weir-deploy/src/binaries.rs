@@ -21,7 +21,11 @@ impl RoleBinaries {
             return Ok(RoleBinaries { dir: dir.into() });
         }
         let dir = profile_dir()?;
-        let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_string();
+        let profile = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug")
+            .to_string();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
         command.args(["build", "--quiet", "-p", package, "--bins"]);
@@ -42,7 +46,9 @@ impl RoleBinaries {
             .status()
             .map_err(|e| DeployError::new(format!("cannot run cargo to build `{package}`: {e}")))?;
         if !status.success() {
-            return Err(DeployError::new(format!("building the role binaries of `{package}` failed ({status})")));
+            return Err(DeployError::new(format!(
+                "building the role binaries of `{package}` failed ({status})"
+            )));
         }
         Ok(RoleBinaries { dir })
     }
@@ -54,7 +60,8 @@ impl RoleBinaries {
 
     /// The path of binary `name` (`<flow>-<role>`).
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+        self.dir
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
     }
 
     pub fn dir(&self) -> &Path {
@@ -64,9 +71,12 @@ impl RoleBinaries {
 
 /// `target/<profile>` of the running executable (an example, a test, a binary).
 fn profile_dir() -> Result<PathBuf, DeployError> {
-    let exe = std::env::current_exe().map_err(|e| DeployError::new(format!("cannot locate this executable: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| DeployError::new(format!("cannot locate this executable: {e}")))?;
     // target/<profile>/examples/x, target/<profile>/deps/x-hash, or target/<profile>/x
-    let parent = exe.parent().ok_or_else(|| DeployError::new("executable has no directory"))?;
+    let parent = exe
+        .parent()
+        .ok_or_else(|| DeployError::new("executable has no directory"))?;
     let dir = match parent.file_name().and_then(|n| n.to_str()) {
         Some("examples" | "deps") => parent.parent().unwrap_or(parent),
         _ => parent,

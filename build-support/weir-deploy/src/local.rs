@@ -19,7 +19,9 @@ pub struct DeployError {
 
 impl DeployError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        DeployError { message: message.into() }
+        DeployError {
+            message: message.into(),
+        }
     }
 }
 
@@ -58,13 +60,21 @@ impl Deployment {
 
     /// One instance of `role`, named `role`.
     pub fn process(mut self, role: &str, binary: impl Into<PathBuf>) -> Self {
-        self.roles.push(RoleEntry { role: role.into(), binary: binary.into(), members: None });
+        self.roles.push(RoleEntry {
+            role: role.into(),
+            binary: binary.into(),
+            members: None,
+        });
         self
     }
 
     /// `members` instances of `role`, named `role/0`, `role/1`, ...
     pub fn cluster(mut self, role: &str, binary: impl Into<PathBuf>, members: usize) -> Self {
-        self.roles.push(RoleEntry { role: role.into(), binary: binary.into(), members: Some(members) });
+        self.roles.push(RoleEntry {
+            role: role.into(),
+            binary: binary.into(),
+            members: Some(members),
+        });
         self
     }
 
@@ -83,7 +93,8 @@ impl Deployment {
     /// Starts every instance and waits for all to exit.
     pub async fn run(self) -> Result<(), DeployError> {
         let dir = std::env::temp_dir().join(format!("weir-deploy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
         let outcome = self.run_in(&dir).await;
         let _ = std::fs::remove_dir_all(&dir);
         outcome
@@ -106,8 +117,9 @@ impl Deployment {
             topology.set(&entry.role, addresses);
         }
         let topology_file = dir.join("topology.toml");
-        std::fs::write(&topology_file, topology.to_toml())
-            .map_err(|e| DeployError::new(format!("cannot write {}: {e}", topology_file.display())))?;
+        std::fs::write(&topology_file, topology.to_toml()).map_err(|e| {
+            DeployError::new(format!("cannot write {}: {e}", topology_file.display()))
+        })?;
 
         let (stop, stop_rx) = watch::channel(false);
         let mut exits = JoinSet::new();
@@ -115,15 +127,25 @@ impl Deployment {
         let mut started = Ok(());
         for (name, binary, index) in instances {
             let mut command = Command::new(&binary);
-            command.arg("--topology").arg(&topology_file).args(&self.args);
+            command
+                .arg("--topology")
+                .arg(&topology_file)
+                .args(&self.args);
             if let Some(index) = index {
                 command.arg("--index").arg(index.to_string());
             }
-            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
             let mut child = match command.spawn() {
                 Ok(child) => child,
                 Err(e) => {
-                    started = Err(DeployError::new(format!("cannot start {name} ({}): {e}", binary.display())));
+                    started = Err(DeployError::new(format!(
+                        "cannot start {name} ({}): {e}",
+                        binary.display()
+                    )));
                     break;
                 }
             };
@@ -139,7 +161,11 @@ impl Deployment {
             Ok(()) => match self.timeout {
                 Some(limit) => tokio::time::timeout(limit, first_failure(&mut exits))
                     .await
-                    .unwrap_or_else(|_| Err(DeployError::new(format!("the deployment did not end within {limit:?}; it was stopped")))),
+                    .unwrap_or_else(|_| {
+                        Err(DeployError::new(format!(
+                            "the deployment did not end within {limit:?}; it was stopped"
+                        )))
+                    }),
                 None => first_failure(&mut exits).await,
             },
         };
@@ -152,7 +178,11 @@ impl Deployment {
 }
 
 /// Waits for one instance: its exit status, or `None` if it was stopped.
-async fn supervise(name: String, mut child: Child, mut stop: watch::Receiver<bool>) -> (String, Option<ExitStatus>) {
+async fn supervise(
+    name: String,
+    mut child: Child,
+    mut stop: watch::Receiver<bool>,
+) -> (String, Option<ExitStatus>) {
     tokio::select! {
         status = child.wait() => return (name, status.ok()),
         _ = stop.wait_for(|&stop| stop) => {}
@@ -162,13 +192,18 @@ async fn supervise(name: String, mut child: Child, mut stop: watch::Receiver<boo
 }
 
 /// Waits until every instance has exited successfully, or returns the first failure.
-async fn first_failure(exits: &mut JoinSet<(String, Option<ExitStatus>)>) -> Result<(), DeployError> {
+async fn first_failure(
+    exits: &mut JoinSet<(String, Option<ExitStatus>)>,
+) -> Result<(), DeployError> {
     while let Some(joined) = exits.join_next().await {
-        let (name, status) = joined.map_err(|e| DeployError::new(format!("supervisor task failed: {e}")))?;
+        let (name, status) =
+            joined.map_err(|e| DeployError::new(format!("supervisor task failed: {e}")))?;
         match status {
             Some(status) if status.success() => {}
             Some(status) => {
-                return Err(DeployError::new(format!("{name} failed ({status}); the other instances were stopped")))
+                return Err(DeployError::new(format!(
+                    "{name} failed ({status}); the other instances were stopped"
+                )))
             }
             None => return Err(DeployError::new(format!("{name} could not be waited for"))),
         }
@@ -177,7 +212,11 @@ async fn first_failure(exits: &mut JoinSet<(String, Option<ExitStatus>)>) -> Res
 }
 
 /// Copies lines from an instance to `out`, each prefixed with `[name] `.
-async fn prefix_lines(name: String, from: impl tokio::io::AsyncRead + Unpin, mut out: impl AsyncWrite + Unpin) {
+async fn prefix_lines(
+    name: String,
+    from: impl tokio::io::AsyncRead + Unpin,
+    mut out: impl AsyncWrite + Unpin,
+) {
     let mut lines = BufReader::new(from).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let _ = out.write_all(format!("[{name}] {line}\n").as_bytes()).await;
@@ -187,7 +226,10 @@ async fn prefix_lines(name: String, from: impl tokio::io::AsyncRead + Unpin, mut
 
 /// A port the OS considers free on loopback now.
 fn free_port() -> Result<u16, DeployError> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))
 }

@@ -37,18 +37,69 @@ pub fn analyse(expr: &Expr) -> Analysis {
 
 /// Names in scope from the prelude: never rewritten, never captured.
 const PRELUDE: &[&str] = &[
-    "Some", "None", "Ok", "Err", "Option", "Result", "Vec", "String", "Box", "ToString",
-    "ToOwned", "Default", "Clone", "Copy", "Send", "Sync", "Sized", "Iterator",
-    "IntoIterator", "Extend", "DoubleEndedIterator", "ExactSizeIterator", "FromIterator",
-    "PartialEq", "Eq", "PartialOrd", "Ord", "AsRef", "AsMut", "Into", "From", "TryFrom",
-    "TryInto", "Fn", "FnMut", "FnOnce", "Drop", "Self", "Debug", "Display",
+    "Some",
+    "None",
+    "Ok",
+    "Err",
+    "Option",
+    "Result",
+    "Vec",
+    "String",
+    "Box",
+    "ToString",
+    "ToOwned",
+    "Default",
+    "Clone",
+    "Copy",
+    "Send",
+    "Sync",
+    "Sized",
+    "Iterator",
+    "IntoIterator",
+    "Extend",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
+    "FromIterator",
+    "PartialEq",
+    "Eq",
+    "PartialOrd",
+    "Ord",
+    "AsRef",
+    "AsMut",
+    "Into",
+    "From",
+    "TryFrom",
+    "TryInto",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "Drop",
+    "Self",
+    "Debug",
+    "Display",
 ];
 
 /// Macros whose arguments are ordinary expressions (so free variables inside count).
 const EXPR_MACROS: &[&str] = &[
-    "println", "print", "eprintln", "eprint", "format", "write", "writeln", "panic",
-    "assert", "assert_eq", "assert_ne", "debug_assert", "debug_assert_eq",
-    "debug_assert_ne", "vec", "dbg", "unreachable", "todo", "format_args",
+    "println",
+    "print",
+    "eprintln",
+    "eprint",
+    "format",
+    "write",
+    "writeln",
+    "panic",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "vec",
+    "dbg",
+    "unreachable",
+    "todo",
+    "format_args",
 ];
 
 #[derive(Default)]
@@ -165,7 +216,11 @@ impl Scopes {
             return;
         };
         for arg in args.iter_mut() {
-            if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = arg {
+            if let Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = arg
+            {
                 for name in format_string_names(&s.value()) {
                     let ident = Ident::new(&name, s.span());
                     if !self.is_bound(&name) {
@@ -192,7 +247,10 @@ fn format_string_names(s: &str) -> Vec<String> {
         }
         let end = rest.find(['}', ':']).unwrap_or(rest.len());
         let arg = rest[..end].trim();
-        let is_ident = arg.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        let is_ident = arg
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
             && arg.chars().all(|c| c.is_alphanumeric() || c == '_');
         if is_ident {
             names.push(arg.to_string());

@@ -16,8 +16,14 @@ pub struct Config {
 impl Config {
     /// `worker/1` or `leader`, for messages; before the topology is checked.
     pub fn instance_name(&self, spec: &RoleSpec) -> String {
-        let kind = spec.role_decl(spec.role).map_or(RoleKind::Process, |r| r.kind);
-        InstanceId { role: spec.role.to_string(), index: self.index.unwrap_or(0) }.display(kind)
+        let kind = spec
+            .role_decl(spec.role)
+            .map_or(RoleKind::Process, |r| r.kind);
+        InstanceId {
+            role: spec.role.to_string(),
+            index: self.index.unwrap_or(0),
+        }
+        .display(kind)
     }
 }
 
@@ -54,8 +60,17 @@ pub fn parse(spec: &RoleSpec) -> Config {
         )
         .get_matches();
     Config {
-        topology: matches.get_one::<PathBuf>("topology").expect("required").clone(),
+        topology: matches
+            .get_one::<PathBuf>("topology")
+            .expect("required")
+            .clone(),
         index: matches.get_one::<u32>("index").copied(),
-        connect_timeout: Duration::from_secs_f64(matches.get_one::<f64>("connect-timeout").copied().unwrap_or(30.0).max(0.0)),
+        connect_timeout: Duration::from_secs_f64(
+            matches
+                .get_one::<f64>("connect-timeout")
+                .copied()
+                .unwrap_or(30.0)
+                .max(0.0),
+        ),
     }
 }

@@ -61,8 +61,14 @@ impl Header {
 /// What one side of a new connection says first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {
-    Hello { flow_hash: u64, role: String, index: u32 },
-    Refusal { reason: String },
+    Hello {
+        flow_hash: u64,
+        role: String,
+        index: u32,
+    },
+    Refusal {
+        reason: String,
+    },
 }
 
 impl Handshake {
@@ -70,7 +76,11 @@ impl Handshake {
         let mut buf = MAGIC.to_vec();
         buf.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
         match self {
-            Handshake::Hello { flow_hash, role, index } => {
+            Handshake::Hello {
+                flow_hash,
+                role,
+                index,
+            } => {
                 buf.push(0);
                 buf.extend_from_slice(&flow_hash.to_le_bytes());
                 buf.extend_from_slice(&index.to_le_bytes());
@@ -108,15 +118,22 @@ impl Handshake {
                 let index = u32::from_le_bytes(rest[8..12].try_into().unwrap());
                 let mut role = vec![0u8; rest[12] as usize];
                 reader.read_exact(&mut role).await?;
-                let role = String::from_utf8(role).map_err(|_| HandshakeError::Malformed("role name is not UTF-8"))?;
-                Ok(Handshake::Hello { flow_hash, role, index })
+                let role = String::from_utf8(role)
+                    .map_err(|_| HandshakeError::Malformed("role name is not UTF-8"))?;
+                Ok(Handshake::Hello {
+                    flow_hash,
+                    role,
+                    index,
+                })
             }
             1 => {
                 let mut len = [0u8; 2];
                 reader.read_exact(&mut len).await?;
                 let mut reason = vec![0u8; u16::from_le_bytes(len) as usize];
                 reader.read_exact(&mut reason).await?;
-                Ok(Handshake::Refusal { reason: String::from_utf8_lossy(&reason).into_owned() })
+                Ok(Handshake::Refusal {
+                    reason: String::from_utf8_lossy(&reason).into_owned(),
+                })
             }
             _ => Err(HandshakeError::Malformed("unknown handshake kind")),
         }
@@ -147,7 +164,10 @@ impl std::fmt::Display for HandshakeError {
             HandshakeError::Io(e) => write!(f, "{e}"),
             HandshakeError::NotWeir => write!(f, "not a Weir peer (bad magic bytes)"),
             HandshakeError::Version(v) => {
-                write!(f, "peer speaks Weir protocol version {v}, this binary speaks {PROTOCOL_VERSION}")
+                write!(
+                    f,
+                    "peer speaks Weir protocol version {v}, this binary speaks {PROTOCOL_VERSION}"
+                )
             }
             HandshakeError::Malformed(what) => write!(f, "malformed handshake: {what}"),
         }
@@ -161,8 +181,14 @@ mod tests {
     #[tokio::test]
     async fn handshakes_round_trip() {
         for msg in [
-            Handshake::Hello { flow_hash: 0xfeed, role: "worker".into(), index: 3 },
-            Handshake::Refusal { reason: "no".into() },
+            Handshake::Hello {
+                flow_hash: 0xfeed,
+                role: "worker".into(),
+                index: 3,
+            },
+            Handshake::Refusal {
+                reason: "no".into(),
+            },
         ] {
             let bytes = msg.encode();
             assert_eq!(Handshake::read(&mut &bytes[..]).await.unwrap(), msg);
@@ -171,10 +197,21 @@ mod tests {
 
     #[tokio::test]
     async fn garbage_and_truncation_are_errors_not_panics() {
-        assert!(matches!(Handshake::read(&mut &b"HTTP/1.1 200"[..]).await, Err(HandshakeError::NotWeir)));
-        let hello = Handshake::Hello { flow_hash: 1, role: "leader".into(), index: 0 }.encode();
+        assert!(matches!(
+            Handshake::read(&mut &b"HTTP/1.1 200"[..]).await,
+            Err(HandshakeError::NotWeir)
+        ));
+        let hello = Handshake::Hello {
+            flow_hash: 1,
+            role: "leader".into(),
+            index: 0,
+        }
+        .encode();
         for cut in 0..hello.len() {
-            assert!(Handshake::read(&mut &hello[..cut]).await.is_err(), "cut at {cut}");
+            assert!(
+                Handshake::read(&mut &hello[..cut]).await.is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -186,6 +223,9 @@ mod tests {
         finish_frame(&mut buf).unwrap();
         let header = Header::parse(buf[..8].try_into().unwrap());
         assert_eq!(header, Header { len: 3, channel: 7 });
-        assert_eq!(Header::parse(close_frame(7)[..].try_into().unwrap()).channel, 7 | CLOSE_BIT);
+        assert_eq!(
+            Header::parse(close_frame(7)[..].try_into().unwrap()).channel,
+            7 | CLOSE_BIT
+        );
     }
 }

@@ -69,14 +69,25 @@ impl Node {
 
         let mut peers = Vec::new();
         for role in spec.linked_roles() {
-            let kind = spec.role_decl(role).expect("channels name declared roles").kind;
+            let kind = spec
+                .role_decl(role)
+                .expect("channels name declared roles")
+                .kind;
             for (index, address) in topology.addresses(role).iter().enumerate() {
-                let id = InstanceId { role: role.to_string(), index: index as u32 };
+                let id = InstanceId {
+                    role: role.to_string(),
+                    index: index as u32,
+                };
                 if id == me {
                     continue;
                 }
                 let dial = (me.role.as_str(), me.index) < (role, id.index);
-                peers.push(PeerPlan { name: id.display(kind), id, address: address.clone(), dial });
+                peers.push(PeerPlan {
+                    name: id.display(kind),
+                    id,
+                    address: address.clone(),
+                    dial,
+                });
             }
         }
         let plan = LinkPlan {
@@ -94,7 +105,11 @@ impl Node {
 
     /// A node over already-established links (any transport).
     pub fn new(spec: &'static RoleSpec, plan: &LinkPlan, links: Links) -> Node {
-        let Links { events, outgoing, writers } = links;
+        let Links {
+            events,
+            outgoing,
+            writers,
+        } = links;
         let peers: Vec<Peer> = plan
             .peers
             .iter()
@@ -130,14 +145,26 @@ impl Node {
             .iter()
             .filter(|c| c.from == spec.role)
             .map(|c| {
-                let dests = peers.iter().enumerate().filter(|(_, p)| p.role == c.to).map(|(i, _)| i);
+                let dests = peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.role == c.to)
+                    .map(|(i, _)| i);
                 let dests: Vec<usize> = match c.delivery {
                     Delivery::ToProcess | Delivery::Broadcast => dests.collect(),
                 };
                 (c.id, dests)
             })
             .collect();
-        Node { spec, peers, events, inbound, outbound_open, tick_requested: true, failure: None }
+        Node {
+            spec,
+            peers,
+            events,
+            inbound,
+            outbound_open,
+            tick_requested: true,
+            failure: None,
+        }
     }
 
     /// Asks for another tick even if nothing arrives (a source has more records).
@@ -160,7 +187,11 @@ impl Node {
         }
         match self.events.recv().await {
             Some(event) => self.handle(event)?,
-            None => return Err(Error::new("every link to the peers has ended while channels were still open")),
+            None => {
+                return Err(Error::new(
+                    "every link to the peers has ended while channels were still open",
+                ))
+            }
         }
         self.take_arrived()?;
         Ok(true)
@@ -182,7 +213,11 @@ impl Node {
     /// is kept in `failure` for the next tick.
     fn handle(&mut self, event: LinkEvent) -> Result<()> {
         match event {
-            LinkEvent::Frame { peer, channel, payload } => {
+            LinkEvent::Frame {
+                peer,
+                channel,
+                payload,
+            } => {
                 let closing = channel & CLOSE_BIT != 0;
                 let id = channel & !CLOSE_BIT;
                 let p = &mut self.peers[peer];
@@ -195,13 +230,24 @@ impl Node {
                 };
                 if closing {
                     if !payload.is_empty() {
-                        return Err(Error::new(format!("peer {} sent a malformed close of channel {id}", p.describe())));
+                        return Err(Error::new(format!(
+                            "peer {} sent a malformed close of channel {id}",
+                            p.describe()
+                        )));
                     }
                     p.open_towards_us.swap_remove(pos);
-                    let channel = self.inbound.iter_mut().find(|c| c.id == id).expect("open channels are inbound");
+                    let channel = self
+                        .inbound
+                        .iter_mut()
+                        .find(|c| c.id == id)
+                        .expect("open channels are inbound");
                     channel.open -= 1;
                 } else {
-                    let channel = self.inbound.iter_mut().find(|c| c.id == id).expect("open channels are inbound");
+                    let channel = self
+                        .inbound
+                        .iter_mut()
+                        .find(|c| c.id == id)
+                        .expect("open channels are inbound");
                     channel.frames.push((peer, payload));
                 }
                 Ok(())
@@ -218,7 +264,10 @@ impl Node {
                 Ok(())
             }
             LinkEvent::Failed { peer, reason } => {
-                let message = format!("link with peer {} failed: {reason}", self.peers[peer].describe());
+                let message = format!(
+                    "link with peer {} failed: {reason}",
+                    self.peers[peer].describe()
+                );
                 self.failure = Some(Error::new(message));
                 Ok(())
             }
@@ -227,17 +276,37 @@ impl Node {
 
     /// A typed receiver for channel `id`.
     pub fn inbox<T: DeserializeOwned>(&mut self, id: u32) -> (Inbox<T>, Witness<T>) {
-        (Inbox { channel: id, records: Vec::new() }, Witness::new())
+        (
+            Inbox {
+                channel: id,
+                records: Vec::new(),
+            },
+            Witness::new(),
+        )
     }
 
     /// A typed sender for channel `id`.
     pub fn outbox<T: Serialize>(&mut self, id: u32, _records: &Witness<T>) -> Outbox<T> {
-        let dests = self.outbound_open.iter().find(|(c, _)| *c == id).map(|(_, d)| d.clone()).unwrap_or_default();
-        Outbox { channel: id, records: Vec::new(), dests, closed: false, frame_capacity: 1024 }
+        let dests = self
+            .outbound_open
+            .iter()
+            .find(|(c, _)| *c == id)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        Outbox {
+            channel: id,
+            records: Vec::new(),
+            dests,
+            closed: false,
+            frame_capacity: 1024,
+        }
     }
 
     fn inbound_closed(&self, id: u32) -> bool {
-        self.inbound.iter().find(|c| c.id == id).is_none_or(|c| c.open == 0)
+        self.inbound
+            .iter()
+            .find(|c| c.id == id)
+            .is_none_or(|c| c.open == 0)
     }
 
     async fn send(&mut self, dest: usize, message: Outgoing) -> Result<()> {
@@ -253,7 +322,10 @@ impl Node {
             },
             None => "its writer stopped".to_string(),
         };
-        Err(Error::new(format!("lost peer {}: sending failed: {reason}", peer.describe())))
+        Err(Error::new(format!(
+            "lost peer {}: sending failed: {reason}",
+            peer.describe()
+        )))
     }
 
     async fn close_channel(&mut self, id: u32) -> Result<()> {
@@ -292,8 +364,18 @@ impl Node {
             if let Some(writer) = peer.writer.take() {
                 match writer.await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(Error::new(format!("lost peer {}: sending failed: {e}", peer.describe()))),
-                    Err(e) => return Err(Error::new(format!("writer for peer {} failed: {e}", peer.describe()))),
+                    Ok(Err(e)) => {
+                        return Err(Error::new(format!(
+                            "lost peer {}: sending failed: {e}",
+                            peer.describe()
+                        )))
+                    }
+                    Err(e) => {
+                        return Err(Error::new(format!(
+                            "writer for peer {} failed: {e}",
+                            peer.describe()
+                        )))
+                    }
                 }
             }
         }
@@ -359,9 +441,14 @@ impl<T: Serialize> Outbox<T> {
         if !self.records.is_empty() {
             let mut frame = Vec::with_capacity(self.frame_capacity);
             begin_frame(&mut frame, self.channel);
-            weir_core::codec::encode_batch(&self.records, &mut frame)
-                .map_err(|e| Error::new(format!("cannot encode a batch for channel {}: {e}", self.channel)))?;
-            finish_frame(&mut frame).map_err(|e| Error::new(format!("channel {}: {e}", self.channel)))?;
+            weir_core::codec::encode_batch(&self.records, &mut frame).map_err(|e| {
+                Error::new(format!(
+                    "cannot encode a batch for channel {}: {e}",
+                    self.channel
+                ))
+            })?;
+            finish_frame(&mut frame)
+                .map_err(|e| Error::new(format!("channel {}: {e}", self.channel)))?;
             self.records.clear();
             self.frame_capacity = frame.len();
             let frame = Arc::new(frame);

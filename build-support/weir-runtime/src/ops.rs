@@ -34,7 +34,10 @@ impl<I: Iterator> Source<I> {
         if !self.done {
             node.request_tick();
         }
-        Chunk { source: self, left: SOURCE_CHUNK }
+        Chunk {
+            source: self,
+            left: SOURCE_CHUNK,
+        }
     }
 
     /// Whether the iterator has ended.
@@ -64,7 +67,13 @@ impl<I: Iterator> Iterator for Chunk<'_, I> {
 }
 
 pub fn source_iter<I: IntoIterator>(iter: I) -> (Source<I::IntoIter>, Witness<I::Item>) {
-    (Source { iter: iter.into_iter(), done: false }, Witness::new())
+    (
+        Source {
+            iter: iter.into_iter(),
+            done: false,
+        },
+        Witness::new(),
+    )
 }
 
 pub fn map<T, U, F: FnMut(T) -> U>(_: &Witness<T>, f: F) -> (F, Witness<U>) {
@@ -79,7 +88,10 @@ pub fn filter_map<T, U, F: FnMut(T) -> Option<U>>(_: &Witness<T>, f: F) -> (F, W
     (f, Witness::new())
 }
 
-pub fn flat_map<T, I: IntoIterator, F: FnMut(T) -> I>(_: &Witness<T>, f: F) -> (F, Witness<I::Item>) {
+pub fn flat_map<T, I: IntoIterator, F: FnMut(T) -> I>(
+    _: &Witness<T>,
+    f: F,
+) -> (F, Witness<I::Item>) {
     (f, Witness::new())
 }
 

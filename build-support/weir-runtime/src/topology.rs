@@ -30,7 +30,8 @@ pub struct RoleAddresses {
 impl Topology {
     /// Adds (or replaces) a role's addresses.
     pub fn set(&mut self, role: &str, addresses: Vec<String>) -> &mut Self {
-        self.roles.insert(role.to_string(), RoleAddresses { addresses });
+        self.roles
+            .insert(role.to_string(), RoleAddresses { addresses });
         self
     }
 
@@ -40,12 +41,14 @@ impl Topology {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::new(format!("topology file {origin} is not valid: {e}")))
+        toml::from_str(text)
+            .map_err(|e| Error::new(format!("topology file {origin} is not valid: {e}")))
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::new(format!("cannot read topology file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(format!("cannot read topology file {}: {e}", path.display()))
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -66,7 +69,12 @@ impl Topology {
             let addresses = &self
                 .roles
                 .get(role.name)
-                .ok_or_else(|| Error::new(format!("role `{}` is missing from topology file {origin}", role.name)))?
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "role `{}` is missing from topology file {origin}",
+                        role.name
+                    ))
+                })?
                 .addresses;
             match role.kind {
                 RoleKind::Process if addresses.len() != 1 => {
@@ -85,7 +93,9 @@ impl Topology {
                 _ => {}
             }
         }
-        let me = spec.role_decl(spec.role).expect("a spec declares its own role");
+        let me = spec
+            .role_decl(spec.role)
+            .expect("a spec declares its own role");
         let members = self.addresses(spec.role).len();
         let index = match (me.kind, index) {
             (RoleKind::Process, None | Some(0)) => 0,
@@ -106,7 +116,10 @@ impl Topology {
             }
             (RoleKind::Cluster, Some(i)) => i,
         };
-        Ok(InstanceId { role: spec.role.to_string(), index })
+        Ok(InstanceId {
+            role: spec.role.to_string(),
+            index,
+        })
     }
 
     /// The addresses of `role` (empty if absent).

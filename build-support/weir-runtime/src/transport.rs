@@ -49,7 +49,11 @@ pub struct LinkPlan {
 #[derive(Debug)]
 pub enum LinkEvent {
     /// A frame (a batch, or a channel close if the channel has `CLOSE_BIT`).
-    Frame { peer: usize, channel: u32, payload: Vec<u8> },
+    Frame {
+        peer: usize,
+        channel: u32,
+        payload: Vec<u8>,
+    },
     /// The peer closed its side cleanly, at a frame boundary.
     Eof { peer: usize },
     /// The link broke or the peer sent something unacceptable.
@@ -103,12 +107,20 @@ impl Transport for Tcp {
             outgoing.push(tx);
             writers.push(tokio::spawn(write_frames(write, rx)));
         }
-        Ok(Links { events, outgoing, writers })
+        Ok(Links {
+            events,
+            outgoing,
+            writers,
+        })
     }
 }
 
 fn hello(plan: &LinkPlan) -> Handshake {
-    Handshake::Hello { flow_hash: plan.flow_hash, role: plan.me.role.clone(), index: plan.me.index }
+    Handshake::Hello {
+        flow_hash: plan.flow_hash,
+        role: plan.me.role.clone(),
+        index: plan.me.index,
+    }
 }
 
 fn other_build(plan: &LinkPlan, theirs: u64) -> String {
@@ -129,7 +141,10 @@ async fn establish(plan: &LinkPlan) -> Result<Vec<TcpStream>> {
     let must_accept = plan.peers.iter().any(|p| !p.dial);
     let listener = if must_accept {
         Some(TcpListener::bind(&plan.listen).await.map_err(|e| {
-            Error::new(format!("cannot listen on {} (this instance's address in the topology): {e}", plan.listen))
+            Error::new(format!(
+                "cannot listen on {} (this instance's address in the topology): {e}",
+                plan.listen
+            ))
         })?)
     } else {
         None
@@ -174,12 +189,18 @@ async fn establish(plan: &LinkPlan) -> Result<Vec<TcpStream>> {
             }
         }
     }
-    Ok(streams.into_iter().map(|s| s.expect("every peer connected")).collect())
+    Ok(streams
+        .into_iter()
+        .map(|s| s.expect("every peer connected"))
+        .collect())
 }
 
 async fn accept(listener: Option<&TcpListener>) -> Result<(TcpStream, std::net::SocketAddr)> {
     match listener {
-        Some(listener) => listener.accept().await.map_err(|e| Error::new(format!("accepting connections failed: {e}"))),
+        Some(listener) => listener
+            .accept()
+            .await
+            .map_err(|e| Error::new(format!("accepting connections failed: {e}"))),
         None => std::future::pending().await,
     }
 }
@@ -194,7 +215,10 @@ async fn dial(plan: &LinkPlan, peer: &PeerPlan, deadline: Instant) -> Result<Tcp
             Ok(Ok(mut stream)) => match introduce(plan, peer, &mut stream).await {
                 Ok(()) => return Ok(stream),
                 Err(Introduction::Fatal(reason)) => {
-                    return Err(Error::new(format!("peer {} at {} {reason}", peer.name, peer.address)))
+                    return Err(Error::new(format!(
+                        "peer {} at {} {reason}",
+                        peer.name, peer.address
+                    )))
                 }
                 Err(Introduction::Retry(reason)) => reason,
             },
@@ -216,22 +240,33 @@ enum Introduction {
 }
 
 /// The dialing side of the handshake.
-async fn introduce(plan: &LinkPlan, peer: &PeerPlan, stream: &mut TcpStream) -> Result<(), Introduction> {
+async fn introduce(
+    plan: &LinkPlan,
+    peer: &PeerPlan,
+    stream: &mut TcpStream,
+) -> Result<(), Introduction> {
     let _ = stream.set_nodelay(true);
-    stream.write_all(&hello(plan).encode()).await.map_err(|e| Introduction::Retry(e.to_string()))?;
+    stream
+        .write_all(&hello(plan).encode())
+        .await
+        .map_err(|e| Introduction::Retry(e.to_string()))?;
     let reply = match timeout(HANDSHAKE_TIMEOUT, Handshake::read(stream)).await {
         Err(_) => return Err(Introduction::Retry("no handshake reply".into())),
         Ok(Err(e)) => return Err(Introduction::Retry(e.to_string())),
         Ok(Ok(reply)) => reply,
     };
     match reply {
-        Handshake::Refusal { reason } => Err(Introduction::Fatal(format!("refused the connection: {reason}"))),
+        Handshake::Refusal { reason } => Err(Introduction::Fatal(format!(
+            "refused the connection: {reason}"
+        ))),
         Handshake::Hello { flow_hash, .. } if flow_hash != plan.flow_hash => {
             Err(Introduction::Fatal(other_build(plan, flow_hash)))
         }
-        Handshake::Hello { role, index, .. } if role != peer.id.role || index != peer.id.index => Err(Introduction::Fatal(
-            format!("answered as {role}/{index}: the topology files differ between instances"),
-        )),
+        Handshake::Hello { role, index, .. } if role != peer.id.role || index != peer.id.index => {
+            Err(Introduction::Fatal(format!(
+                "answered as {role}/{index}: the topology files differ between instances"
+            )))
+        }
         Handshake::Hello { .. } => Ok(()),
     }
 }
@@ -253,15 +288,25 @@ async fn greet(plan: &LinkPlan, mut stream: TcpStream) -> Greeting {
         Ok(Ok(msg)) => msg,
     };
     let (flow_hash, role, index) = match hello_msg {
-        Handshake::Hello { flow_hash, role, index } => (flow_hash, role, index),
-        Handshake::Refusal { reason } => return Greeting::Refused(format!("peer refused: {reason}")),
+        Handshake::Hello {
+            flow_hash,
+            role,
+            index,
+        } => (flow_hash, role, index),
+        Handshake::Refusal { reason } => {
+            return Greeting::Refused(format!("peer refused: {reason}"))
+        }
     };
     if flow_hash != plan.flow_hash {
         let reason = other_build(plan, flow_hash);
         refuse(&mut stream, reason.clone()).await;
         return Greeting::Fatal(format!("{role}/{index}: {reason}"));
     }
-    let Some(i) = plan.peers.iter().position(|p| !p.dial && p.id.role == role && p.id.index == index) else {
+    let Some(i) = plan
+        .peers
+        .iter()
+        .position(|p| !p.dial && p.id.role == role && p.id.index == index)
+    else {
         let reason = format!("{role}/{index} is not a peer that connects to {}", plan.me);
         refuse(&mut stream, reason.clone()).await;
         return Greeting::Refused(reason);
@@ -274,21 +319,36 @@ async fn greet(plan: &LinkPlan, mut stream: TcpStream) -> Greeting {
 
 /// Tells a connecting peer why it is refused (best effort: it may be gone).
 async fn refuse(stream: &mut TcpStream, reason: String) {
-    let _ = stream.write_all(&Handshake::Refusal { reason }.encode()).await;
+    let _ = stream
+        .write_all(&Handshake::Refusal { reason }.encode())
+        .await;
 }
 
 /// Reads frames from one peer until its clean end, a failure, or the node leaving.
-async fn read_frames(peer: usize, read: OwnedReadHalf, events: mpsc::Sender<LinkEvent>, max_frame: u32) {
+async fn read_frames(
+    peer: usize,
+    read: OwnedReadHalf,
+    events: mpsc::Sender<LinkEvent>,
+    max_frame: u32,
+) {
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);
     let event = loop {
         let mut header = [0u8; HEADER_LEN];
         match reader.read(&mut header[..1]).await {
             Ok(0) => break LinkEvent::Eof { peer },
             Ok(_) => {}
-            Err(e) => break LinkEvent::Failed { peer, reason: e.to_string() },
+            Err(e) => {
+                break LinkEvent::Failed {
+                    peer,
+                    reason: e.to_string(),
+                }
+            }
         }
         if let Err(e) = reader.read_exact(&mut header[1..]).await {
-            break LinkEvent::Failed { peer, reason: format!("connection ended inside a frame header ({e})") };
+            break LinkEvent::Failed {
+                peer,
+                reason: format!("connection ended inside a frame header ({e})"),
+            };
         }
         let Header { len, channel } = Header::parse(header);
         if len > max_frame {
@@ -299,17 +359,36 @@ async fn read_frames(peer: usize, read: OwnedReadHalf, events: mpsc::Sender<Link
         }
         // Grows as bytes arrive: a lying length costs nothing up front.
         let mut payload = Vec::with_capacity((len as usize).min(IO_BUFFER));
-        match (&mut reader).take(u64::from(len)).read_to_end(&mut payload).await {
+        match (&mut reader)
+            .take(u64::from(len))
+            .read_to_end(&mut payload)
+            .await
+        {
             Ok(n) if n == len as usize => {}
             Ok(n) => {
                 break LinkEvent::Failed {
                     peer,
-                    reason: format!("connection ended inside a frame on channel {channel} ({n} of {len} bytes)"),
+                    reason: format!(
+                        "connection ended inside a frame on channel {channel} ({n} of {len} bytes)"
+                    ),
                 }
             }
-            Err(e) => break LinkEvent::Failed { peer, reason: e.to_string() },
+            Err(e) => {
+                break LinkEvent::Failed {
+                    peer,
+                    reason: e.to_string(),
+                }
+            }
         }
-        if events.send(LinkEvent::Frame { peer, channel, payload }).await.is_err() {
+        if events
+            .send(LinkEvent::Frame {
+                peer,
+                channel,
+                payload,
+            })
+            .await
+            .is_err()
+        {
             return; // the node has finished
         }
     };
@@ -318,7 +397,10 @@ async fn read_frames(peer: usize, read: OwnedReadHalf, events: mpsc::Sender<Link
 
 /// Writes a peer's frames, flushing whenever the queue runs dry (so a tick's
 /// frames leave in as few syscalls as the buffer allows).
-async fn write_frames(write: OwnedWriteHalf, mut queue: mpsc::Receiver<Outgoing>) -> io::Result<()> {
+async fn write_frames(
+    write: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Outgoing>,
+) -> io::Result<()> {
     let mut writer = BufWriter::with_capacity(IO_BUFFER, write);
     while let Some(message) = queue.recv().await {
         match message {

@@ -87,13 +87,33 @@ pub enum Delivery {
 /// One operator of the dataflow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Operator {
-    SourceIter { iter: QuotedExpr },
-    Map { input: NodeId, f: QuotedExpr },
-    Filter { input: NodeId, f: QuotedExpr },
-    FilterMap { input: NodeId, f: QuotedExpr },
-    FlatMap { input: NodeId, f: QuotedExpr },
-    Inspect { input: NodeId, f: QuotedExpr },
-    ForEach { input: NodeId, f: QuotedExpr },
+    SourceIter {
+        iter: QuotedExpr,
+    },
+    Map {
+        input: NodeId,
+        f: QuotedExpr,
+    },
+    Filter {
+        input: NodeId,
+        f: QuotedExpr,
+    },
+    FilterMap {
+        input: NodeId,
+        f: QuotedExpr,
+    },
+    FlatMap {
+        input: NodeId,
+        f: QuotedExpr,
+    },
+    Inspect {
+        input: NodeId,
+        f: QuotedExpr,
+    },
+    ForEach {
+        input: NodeId,
+        f: QuotedExpr,
+    },
     /// Moves records from the input's location to this node's location.
     Network {
         input: NodeId,

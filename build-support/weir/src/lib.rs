@@ -40,7 +40,7 @@ pub use weir_macro::q;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::quote::capture::{
-        Capture, CaptureKindLiteral, CaptureKindSerde, Capturable, Literal, Probe, ViaLiteral,
+        Capturable, Capture, CaptureKindLiteral, CaptureKindSerde, Literal, Probe, ViaLiteral,
         ViaSerde,
     };
     pub use crate::quote::{hole_of, record_quote, Hole, QuoteRecord};

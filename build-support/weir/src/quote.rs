@@ -44,10 +44,7 @@ pub fn record_quote(record: QuoteRecord) {
 }
 
 /// Never called: gives a captured local's type to the closure `q!` type-checks.
-pub fn hole_of<T: ?Sized>(_: &T) -> T
-where
-    T: Sized,
-{
+pub fn hole_of<T>(_: &T) -> T {
     unreachable!("q! closures are never called")
 }
 
@@ -72,7 +69,10 @@ impl std::fmt::Display for QuoteError {
                  pass each `q!(...)` directly to its operator"
             ),
             QuoteError::Capture { name, reason } => {
-                write!(f, "captured value `{name}` cannot be spliced into generated code: {reason}")
+                write!(
+                    f,
+                    "captured value `{name}` cannot be spliced into generated code: {reason}"
+                )
             }
         }
     }

@@ -16,12 +16,18 @@ use std::panic::Location as Caller;
 pub struct Stream<'a, T, L> {
     node: NodeId,
     location: L,
-    _records: PhantomData<(fn() -> T, &'a ())>,
+    _records: PhantomData<fn() -> T>,
+    _flow: PhantomData<&'a FlowBuilder>,
 }
 
 impl<'a, T, L: Location<'a>> Stream<'a, T, L> {
     pub(crate) fn new(node: NodeId, location: L) -> Self {
-        Stream { node, location, _records: PhantomData }
+        Stream {
+            node,
+            location,
+            _records: PhantomData,
+            _flow: PhantomData,
+        }
     }
 
     fn flow(&self) -> &'a FlowBuilder {
@@ -29,7 +35,11 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L> {
     }
 
     /// Adds an element-wise operator at this stream's location.
-    fn then<U>(self, at: &'static Caller<'static>, op: impl FnOnce(NodeId) -> Operator) -> Stream<'a, U, L> {
+    fn then<U>(
+        self,
+        at: &'static Caller<'static>,
+        op: impl FnOnce(NodeId) -> Operator,
+    ) -> Stream<'a, U, L> {
         let node = self.flow().add_node(self.location.id(), op(self.node), at);
         Stream::new(node, self.location)
     }
@@ -52,7 +62,10 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L> {
 
     /// Applies `f` to every record and keeps the `Some` results.
     #[track_caller]
-    pub fn filter_map<U, F: FnMut(T) -> Option<U>>(self, f: impl IntoQuoted<F>) -> Stream<'a, U, L> {
+    pub fn filter_map<U, F: FnMut(T) -> Option<U>>(
+        self,
+        f: impl IntoQuoted<F>,
+    ) -> Stream<'a, U, L> {
         let at = Caller::caller();
         let f = self.flow().quoted(f, at);
         self.then(at, |input| Operator::FilterMap { input, f })
@@ -60,7 +73,10 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L> {
 
     /// Applies `f` to every record and flattens the iterables it returns.
     #[track_caller]
-    pub fn flat_map<I: IntoIterator, F: FnMut(T) -> I>(self, f: impl IntoQuoted<F>) -> Stream<'a, I::Item, L> {
+    pub fn flat_map<I: IntoIterator, F: FnMut(T) -> I>(
+        self,
+        f: impl IntoQuoted<F>,
+    ) -> Stream<'a, I::Item, L> {
         let at = Caller::caller();
         let f = self.flow().quoted(f, at);
         self.then(at, |input| Operator::FlatMap { input, f })
@@ -84,7 +100,12 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L> {
     }
 
     /// Adds a network edge from this stream's location to `to`.
-    fn network<U, L2: Location<'a>>(self, to: &L2, delivery: Delivery, at: &'static Caller<'static>) -> Stream<'a, U, L2>
+    fn network<U, L2: Location<'a>>(
+        self,
+        to: &L2,
+        delivery: Delivery,
+        at: &'static Caller<'static>,
+    ) -> Stream<'a, U, L2>
     where
         T: NetworkRecord,
     {
@@ -97,7 +118,10 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L> {
             flow.error(at, format!("`{op_name}` to a location of another flow"));
         } else if to.id() == self.location.id() {
             let name = flow.location_name(to.id());
-            flow.error(at, format!("`{op_name}` from `{name}` to itself: records are already there"));
+            flow.error(
+                at,
+                format!("`{op_name}` from `{name}` to itself: records are already there"),
+            );
         }
         let op = Operator::Network {
             input: self.node,

@@ -1,7 +1,7 @@
 //! `q!` as a flow author meets it: inference, captures, and evaluation order.
 
 use serde::{Deserialize, Serialize};
-use weir::ir::{CaptureValue, Operator};
+use weir::ir::CaptureValue;
 use weir::*;
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -38,11 +38,13 @@ fn closure_parameter_types_are_inferred_from_the_operator() {
 fn quoted_code_is_never_run_at_build_time() {
     let g = graph(|flow| {
         let p = flow.process("p");
-        flow.source_iter(&p, q!({
-            std::process::exit(7);
-            #[allow(unreachable_code)]
-            vec![1u8]
-        }))
+        flow.source_iter(
+            &p,
+            q!({
+                std::process::exit(7);
+                vec![1u8]
+            }),
+        )
         .for_each(q!(|_| panic!("never")));
     });
     assert!(g.errors.is_empty());
@@ -61,20 +63,43 @@ fn literal_captures_are_spliced_as_source() {
             .for_each(q!(|s| println!("{s}")));
     });
     let caps = &g.nodes[1].op.quoted().unwrap().captures;
-    let by_name = |n: &str| caps.iter().find(|(name, _)| name == n).map(|(_, v)| v.clone()).unwrap();
-    assert_eq!(by_name("factor"), CaptureValue::Literal { ty: "u64".into(), expr: "3u64".into() });
+    let by_name = |n: &str| {
+        caps.iter()
+            .find(|(name, _)| name == n)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        by_name("factor"),
+        CaptureValue::Literal {
+            ty: "u64".into(),
+            expr: "3u64".into()
+        }
+    );
     assert_eq!(
         by_name("label"),
-        CaptureValue::Literal { ty: "::std::string::String".into(), expr: "::std::string::String::from(\"n=\")".into() }
+        CaptureValue::Literal {
+            ty: "::std::string::String".into(),
+            expr: "::std::string::String::from(\"n=\")".into()
+        }
     );
-    assert_eq!(by_name("pair"), CaptureValue::Literal { ty: "(i8, char,)".into(), expr: "(1i8, 'x',)".into() });
+    assert_eq!(
+        by_name("pair"),
+        CaptureValue::Literal {
+            ty: "(i8, char,)".into(),
+            expr: "(1i8, 'x',)".into()
+        }
+    );
     // The locals are only borrowed: still usable after the flow is built.
     assert_eq!(label, "n=");
 }
 
 #[test]
 fn serde_captures_are_spliced_as_bytes_that_decode_to_the_value() {
-    let config = Config { name: "c".into(), limits: vec![1, 2] };
+    let config = Config {
+        name: "c".into(),
+        limits: vec![1, 2],
+    };
     let g = graph(|flow| {
         let p = flow.process("p");
         flow.source_iter(&p, q!(0..10u32))
@@ -83,7 +108,9 @@ fn serde_captures_are_spliced_as_bytes_that_decode_to_the_value() {
     });
     let (name, value) = &g.nodes[1].op.quoted().unwrap().captures[0];
     assert_eq!(name, "config");
-    let CaptureValue::Serde { ty, bytes } = value else { panic!("{value:?}") };
+    let CaptureValue::Serde { ty, bytes } = value else {
+        panic!("{value:?}")
+    };
     assert!(ty.ends_with("Config"), "{ty}");
     let decoded: Config = weir_core::codec::decode_value(bytes).unwrap();
     assert_eq!(decoded, config);
@@ -109,7 +136,11 @@ fn a_quote_not_passed_directly_is_an_error_at_the_operator() {
         flow.source_iter(&p, a).for_each(q!(|_: i32| {}));
     });
     assert_eq!(g.errors.len(), 1, "{:?}", g.errors);
-    assert!(g.errors[0].message.contains("pass each `q!(...)` directly"), "{}", g.errors[0]);
+    assert!(
+        g.errors[0].message.contains("pass each `q!(...)` directly"),
+        "{}",
+        g.errors[0]
+    );
 }
 
 #[test]
@@ -117,11 +148,17 @@ fn duplicate_roles_and_self_sends_are_reported_with_their_place() {
     let g = graph(|flow| {
         let a = flow.process("leader");
         let _b = flow.process("leader");
-        flow.source_iter(&a, q!(0..1)).send_bincode(&a).for_each(q!(|_: i32| {}));
+        flow.source_iter(&a, q!(0..1))
+            .send_bincode(&a)
+            .for_each(q!(|_: i32| {}));
     });
     let messages: Vec<String> = g.errors.iter().map(ToString::to_string).collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert!(messages[0].contains("role `leader` is declared twice"), "{}", messages[0]);
+    assert!(
+        messages[0].contains("role `leader` is declared twice"),
+        "{}",
+        messages[0]
+    );
     assert!(messages[1].contains("to itself"), "{}", messages[1]);
     assert!(messages.iter().all(|m| m.contains("tests/quote.rs:")));
 }
@@ -132,7 +169,13 @@ fn an_edge_to_another_flows_location_is_reported() {
     let elsewhere = other.cluster("worker");
     let g = graph(|flow| {
         let p = flow.process("leader");
-        flow.source_iter(&p, q!(0..1)).broadcast_bincode(&elsewhere).for_each(q!(|_: i32| {}));
+        flow.source_iter(&p, q!(0..1))
+            .broadcast_bincode(&elsewhere)
+            .for_each(q!(|_: i32| {}));
     });
-    assert!(g.errors.iter().any(|e| e.message.contains("another flow")), "{:?}", g.errors);
+    assert!(
+        g.errors.iter().any(|e| e.message.contains("another flow")),
+        "{:?}",
+        g.errors
+    );
 }

@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(f64::NEG_INFINITY.rust_expr(), "::core::f64::NEG_INFINITY");
         assert_eq!('\''.rust_expr(), r"'\''");
         assert_eq!("a\"b".rust_expr(), r#""a\"b""#);
-        assert_eq!(<(u8, Vec<bool>)>::rust_type(), "(u8, ::std::vec::Vec<bool>,)");
+        assert_eq!(
+            <(u8, Vec<bool>)>::rust_type(),
+            "(u8, ::std::vec::Vec<bool>,)"
+        );
         assert_eq!((1u8, vec![true]).rust_expr(), "(1u8, ::std::vec![true],)");
     }
 }
