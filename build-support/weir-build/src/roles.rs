@@ -200,3 +200,55 @@ fn check_stubs(
     }
     Ok(problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir::q;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = env::temp_dir().join(format!("weir-build-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn expected(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+        pairs.iter().map(|(f, r)| (f.to_string(), r.to_string())).collect()
+    }
+
+    #[test]
+    fn a_missing_stub_is_named_with_its_contents() {
+        let dir = scratch("missing");
+        fs::write(dir.join("broadcast-leader.rs"), stub_contents("broadcast", "leader")).unwrap();
+        let problems =
+            check_stubs(&dir, &["broadcast".into()], &expected(&[("broadcast", "leader"), ("broadcast", "worker")]))
+                .unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("role `worker` of flow `broadcast` has no binary"));
+        assert!(problems[0].message.contains("/broadcast/worker/main.rs"), "the stub to write is shown");
+        assert!(problems[0].at.as_ref().unwrap().ends_with("broadcast-worker.rs"));
+    }
+
+    #[test]
+    fn a_stub_for_a_role_that_is_gone_is_named() {
+        let dir = scratch("stale");
+        fs::write(dir.join("broadcast-leader.rs"), "").unwrap();
+        fs::write(dir.join("broadcast-manager.rs"), "").unwrap();
+        fs::write(dir.join("unrelated-tool.rs"), "").unwrap();
+        let problems = check_stubs(&dir, &["broadcast".into()], &expected(&[("broadcast", "leader")])).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("flow `broadcast` has no role `manager`: remove this stub"));
+    }
+
+    #[test]
+    fn streams_never_consumed_are_reported() {
+        let graph = evaluate(|flow| {
+            let p = flow.process("p");
+            let _unused = flow.source_iter(&p, q!(0..3)).map(q!(|n: i32| n + 1));
+        });
+        let warnings = unused_streams(&graph);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("the stream from `map` at "), "{}", warnings[0]);
+    }
+}
