@@ -21,6 +21,7 @@
 mod error;
 mod lower;
 mod paths;
+mod reach;
 mod roles;
 
 pub use error::BuildError;

@@ -2,6 +2,7 @@
 
 use crate::error::{BuildError, Problem};
 use crate::lower::{flow_hash, generate_role};
+use crate::reach::FlowSources;
 use std::collections::BTreeSet;
 use std::env;
 use std::fs;
@@ -66,6 +67,9 @@ impl Roles {
         let mut problems = Vec::new();
         let mut expected_stubs = BTreeSet::new();
         let mut generated = Vec::new();
+        // `file!()` paths are relative to the workspace root: one of these.
+        let mut sources =
+            FlowSources::new(manifest_dir.ancestors().map(Path::to_path_buf).collect());
         for (name, flow) in &self.flows {
             let graph = evaluate(*flow);
             if !graph.errors.is_empty() {
@@ -73,6 +77,16 @@ impl Roles {
                     message: format!("in flow `{name}`: {}", e.message),
                     at: Some(e.at.to_string()),
                 }));
+                continue;
+            }
+            let unreachable: Vec<Problem> = graph
+                .nodes
+                .iter()
+                .filter_map(|n| n.op.quoted())
+                .flat_map(|q| sources.check(q))
+                .collect();
+            if !unreachable.is_empty() {
+                problems.extend(unreachable);
                 continue;
             }
             for warning in unused_streams(&graph) {
@@ -214,20 +228,39 @@ mod tests {
     }
 
     fn expected(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-        pairs.iter().map(|(f, r)| (f.to_string(), r.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(f, r)| (f.to_string(), r.to_string()))
+            .collect()
     }
 
     #[test]
     fn a_missing_stub_is_named_with_its_contents() {
         let dir = scratch("missing");
-        fs::write(dir.join("broadcast-leader.rs"), stub_contents("broadcast", "leader")).unwrap();
-        let problems =
-            check_stubs(&dir, &["broadcast".into()], &expected(&[("broadcast", "leader"), ("broadcast", "worker")]))
-                .unwrap();
+        fs::write(
+            dir.join("broadcast-leader.rs"),
+            stub_contents("broadcast", "leader"),
+        )
+        .unwrap();
+        let problems = check_stubs(
+            &dir,
+            &["broadcast".into()],
+            &expected(&[("broadcast", "leader"), ("broadcast", "worker")]),
+        )
+        .unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].message.contains("role `worker` of flow `broadcast` has no binary"));
-        assert!(problems[0].message.contains("/broadcast/worker/main.rs"), "the stub to write is shown");
-        assert!(problems[0].at.as_ref().unwrap().ends_with("broadcast-worker.rs"));
+        assert!(problems[0]
+            .message
+            .contains("role `worker` of flow `broadcast` has no binary"));
+        assert!(
+            problems[0].message.contains("/broadcast/worker/main.rs"),
+            "the stub to write is shown"
+        );
+        assert!(problems[0]
+            .at
+            .as_ref()
+            .unwrap()
+            .ends_with("broadcast-worker.rs"));
     }
 
     #[test]
@@ -236,9 +269,16 @@ mod tests {
         fs::write(dir.join("broadcast-leader.rs"), "").unwrap();
         fs::write(dir.join("broadcast-manager.rs"), "").unwrap();
         fs::write(dir.join("unrelated-tool.rs"), "").unwrap();
-        let problems = check_stubs(&dir, &["broadcast".into()], &expected(&[("broadcast", "leader")])).unwrap();
+        let problems = check_stubs(
+            &dir,
+            &["broadcast".into()],
+            &expected(&[("broadcast", "leader")]),
+        )
+        .unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].message.contains("flow `broadcast` has no role `manager`: remove this stub"));
+        assert!(problems[0]
+            .message
+            .contains("flow `broadcast` has no role `manager`: remove this stub"));
     }
 
     #[test]
@@ -249,6 +289,10 @@ mod tests {
         });
         let warnings = unused_streams(&graph);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].starts_with("the stream from `map` at "), "{}", warnings[0]);
+        assert!(
+            warnings[0].starts_with("the stream from `map` at "),
+            "{}",
+            warnings[0]
+        );
     }
 }

@@ -1,0 +1,318 @@
+//! Checks that the flow-crate items named in `q!` code are reachable from the role
+//! binaries, which live in another crate: every module on the path and the item
+//! itself must be `pub`. Without this, a private helper would surface as a rustc
+//! error inside a generated file instead of at the user's `q!`.
+//!
+//! The flow crate's module tree is read with syn from its sources (found from the
+//! `file!()` of the `q!`). What cannot be resolved with certainty (glob imports,
+//! macro-generated items, custom `#[path]`s) is left to rustc.
+
+use crate::error::Problem;
+use proc_macro2::{TokenStream, TokenTree};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use syn::{Item, Visibility};
+use weir::ir::QuotedExpr;
+
+/// A parsed module: its items, and the directory its `mod x;` children live in.
+struct Module {
+    items: Vec<Item>,
+    child_dir: PathBuf,
+}
+
+/// Reads flow-crate sources on demand, each file once.
+pub struct FlowSources {
+    /// Directories `file!()` paths may be relative to (the workspace root).
+    bases: Vec<PathBuf>,
+    files: HashMap<PathBuf, Option<syn::File>>,
+}
+
+impl FlowSources {
+    pub fn new(bases: Vec<PathBuf>) -> Self {
+        FlowSources {
+            bases,
+            files: HashMap::new(),
+        }
+    }
+
+    /// Problems with the items `quoted` names (none if all are reachable).
+    pub fn check(&mut self, quoted: &QuotedExpr) -> Vec<Problem> {
+        let Some(root) = self.crate_root(&quoted.at.file) else {
+            return Vec::new();
+        };
+        let module: Vec<String> = quoted
+            .module
+            .split("::")
+            .skip(1)
+            .map(str::to_string)
+            .collect();
+        let Ok(tokens) = TokenStream::from_str(&quoted.code) else {
+            return Vec::new();
+        };
+        let mut paths = Vec::new();
+        item_paths(tokens, &module, &mut paths);
+        paths.sort();
+        paths.dedup();
+        let mut problems = Vec::new();
+        for path in paths {
+            if let Some(message) = self.unreachable(&root, &path, &quoted.module) {
+                problems.push(Problem {
+                    message,
+                    at: Some(quoted.at.to_string()),
+                });
+            }
+        }
+        problems
+    }
+
+    /// `src/lib.rs` of the crate holding `file`: the nearest enclosing `lib.rs`.
+    fn crate_root(&self, file: &str) -> Option<PathBuf> {
+        let file = self
+            .bases
+            .iter()
+            .map(|b| b.join(file))
+            .find(|p| p.exists())?;
+        file.ancestors()
+            .skip(1)
+            .map(|dir| dir.join("lib.rs"))
+            .find(|p| p.exists())
+    }
+
+    fn parse(&mut self, path: &Path) -> Option<&syn::File> {
+        self.files
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|text| syn::parse_file(&text).ok())
+            })
+            .as_ref()
+    }
+
+    /// Why the item at `path` (segments from the crate root) cannot be reached, if so.
+    fn unreachable(&mut self, root: &Path, path: &[String], quoted_in: &str) -> Option<String> {
+        let crate_name = quoted_in.split("::").next().unwrap_or("crate");
+        let mut module = Module {
+            items: self.parse(root)?.items.clone(),
+            child_dir: root.parent()?.to_path_buf(),
+        };
+        let mut here = crate_name.to_string();
+        for (i, name) in path.iter().enumerate() {
+            let item = module
+                .items
+                .iter()
+                .find(|item| item_name(item).as_deref() == Some(name.as_str()))?
+                .clone();
+            let private = !matches!(item_visibility(&item), Some(Visibility::Public(_)));
+            if let Item::Mod(m) = &item {
+                if i + 1 < path.len() {
+                    if private {
+                        return Some(format!(
+                            "module `{here}::{name}` is private, but `q!` code runs in the generated role binaries, outside the flow crate: make it `pub mod {name}`"
+                        ));
+                    }
+                    module = self.child(&module, m)?;
+                    here = format!("{here}::{name}");
+                    continue;
+                }
+            }
+            if private {
+                let what = if matches!(item, Item::Use(_)) {
+                    "is imported with a private `use`"
+                } else {
+                    "is private"
+                };
+                return Some(format!(
+                    "`{name}` in `{here}` {what}, but `q!` code runs in the generated role binaries, outside the flow crate: make it `pub`"
+                ));
+            }
+            return None; // reachable; what lies below a type or function is rustc's to check
+        }
+        None
+    }
+
+    /// The module a `mod` item declares: inline, or `name.rs` / `name/mod.rs`.
+    fn child(&mut self, parent: &Module, m: &syn::ItemMod) -> Option<Module> {
+        let name = m.ident.to_string();
+        if let Some((_, items)) = &m.content {
+            return Some(Module {
+                items: items.clone(),
+                child_dir: parent.child_dir.join(&name),
+            });
+        }
+        if m.attrs.iter().any(|a| a.path().is_ident("path")) {
+            return None;
+        }
+        let flat = parent.child_dir.join(format!("{name}.rs"));
+        let nested = parent.child_dir.join(&name).join("mod.rs");
+        let file = if flat.exists() { flat } else { nested };
+        let items = self.parse(&file)?.items.clone();
+        Some(Module {
+            items,
+            child_dir: parent.child_dir.join(&name),
+        })
+    }
+}
+
+fn item_name(item: &Item) -> Option<String> {
+    let ident = match item {
+        Item::Fn(i) => &i.sig.ident,
+        Item::Const(i) => &i.ident,
+        Item::Static(i) => &i.ident,
+        Item::Struct(i) => &i.ident,
+        Item::Enum(i) => &i.ident,
+        Item::Union(i) => &i.ident,
+        Item::Type(i) => &i.ident,
+        Item::Trait(i) => &i.ident,
+        Item::Mod(i) => &i.ident,
+        Item::Use(u) => return use_name(&u.tree),
+        _ => return None,
+    };
+    Some(ident.to_string())
+}
+
+/// The single name a `use` brings in (`use a::b;`, `use a::c as b;`); groups and
+/// globs are not resolved.
+fn use_name(tree: &syn::UseTree) -> Option<String> {
+    match tree {
+        syn::UseTree::Path(p) => use_name(&p.tree),
+        syn::UseTree::Name(n) => Some(n.ident.to_string()),
+        syn::UseTree::Rename(r) => Some(r.rename.to_string()),
+        syn::UseTree::Glob(_) | syn::UseTree::Group(_) => None,
+    }
+}
+
+fn item_visibility(item: &Item) -> Option<&Visibility> {
+    Some(match item {
+        Item::Fn(i) => &i.vis,
+        Item::Const(i) => &i.vis,
+        Item::Static(i) => &i.vis,
+        Item::Struct(i) => &i.vis,
+        Item::Enum(i) => &i.vis,
+        Item::Union(i) => &i.vis,
+        Item::Type(i) => &i.vis,
+        Item::Trait(i) => &i.vis,
+        Item::Mod(i) => &i.vis,
+        Item::Use(i) => &i.vis,
+        _ => return None,
+    })
+}
+
+/// Paths (from the crate root) that quoted code names through the `q!`
+/// placeholders: `__weir_self :: a :: b` in module `m` is `m::a::b`.
+fn item_paths(tokens: TokenStream, module: &[String], out: &mut Vec<Vec<String>>) {
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i] {
+            TokenTree::Group(g) => item_paths(g.stream(), module, out),
+            TokenTree::Ident(id) if id == "__weir_self" || id == "__weir_crate" => {
+                let mut path: Vec<String> = if id == "__weir_self" {
+                    module.to_vec()
+                } else {
+                    Vec::new()
+                };
+                let mut j = i + 1;
+                while j + 1 < tokens.len()
+                    && matches!(&tokens[j], TokenTree::Punct(p) if p.as_char() == ':')
+                    && matches!(tokens.get(j + 1), Some(TokenTree::Punct(p)) if p.as_char() == ':')
+                {
+                    match tokens.get(j + 2) {
+                        Some(TokenTree::Ident(s)) if s == "super" => {
+                            path.pop();
+                        }
+                        Some(TokenTree::Ident(s)) => path.push(s.to_string()),
+                        _ => break,
+                    }
+                    j += 3;
+                }
+                out.push(path);
+                i = j;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir::ir::SourceLoc;
+
+    /// A flow crate `fx` with a `util` module file and an inline `inner` module.
+    fn fixture() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("weir-reach-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("src/lib.rs"),
+            "pub mod util;\nmod hidden { pub fn f() {} }\npub mod inner {\n    use crate::util::helper;\n    pub use crate::util::helper as exported;\n    fn private() {}\n    pub fn public() {}\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("src/util.rs"),
+            "pub fn helper() {}\nfn secret() {}\npub struct Point;\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    fn problems(code: &str, module: &str) -> Vec<String> {
+        let dir = fixture();
+        let quoted = QuotedExpr {
+            code: code.into(),
+            at: SourceLoc {
+                file: dir.join("src/lib.rs").display().to_string(),
+                line: 3,
+                column: 9,
+            },
+            module: module.into(),
+            captures: Vec::new(),
+        };
+        FlowSources::new(vec![dir])
+            .check(&quoted)
+            .into_iter()
+            .map(|p| p.message)
+            .collect()
+    }
+
+    #[test]
+    fn public_items_pass() {
+        assert!(problems("__weir_self :: public ()", "fx::inner").is_empty());
+        assert!(problems("__weir_crate :: util :: helper ()", "fx::inner").is_empty());
+        assert!(problems("__weir_self :: super :: util :: Point", "fx::inner").is_empty());
+        assert!(problems("__weir_self :: exported ()", "fx::inner").is_empty());
+    }
+
+    #[test]
+    fn private_items_are_named_with_the_fix() {
+        let p = problems("| x | __weir_self :: private (x)", "fx::inner");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("`private` in `fx::inner` is private"),
+            "{}",
+            p[0]
+        );
+        assert!(p[0].ends_with("make it `pub`"), "{}", p[0]);
+        let p = problems("__weir_crate :: util :: secret ()", "fx");
+        assert!(
+            p[0].starts_with("`secret` in `fx::util` is private"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn private_modules_and_private_imports_are_named() {
+        let p = problems("__weir_crate :: hidden :: f ()", "fx");
+        assert!(p[0].starts_with("module `fx::hidden` is private"), "{p:?}");
+        let p = problems("__weir_self :: helper ()", "fx::inner");
+        assert!(p[0].contains("is imported with a private `use`"), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_names_are_left_to_rustc() {
+        assert!(problems("__weir_self :: generated_by_a_macro ()", "fx::inner").is_empty());
+    }
+}
