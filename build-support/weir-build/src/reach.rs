@@ -99,12 +99,10 @@ impl FlowSources {
         };
         let mut here = crate_name.to_string();
         for (i, name) in path.iter().enumerate() {
-            let item = module
-                .items
-                .iter()
-                .find(|item| item_name(item).as_deref() == Some(name.as_str()))?
-                .clone();
-            let private = !matches!(item_visibility(&item), Some(Visibility::Public(_)));
+            let (item, private) = module.items.iter().find_map(|item| {
+                let (defined, vis) = name_and_visibility(item)?;
+                (defined == *name).then(|| (item.clone(), !matches!(vis, Visibility::Public(_))))
+            })?;
             if let Item::Mod(m) = &item {
                 if i + 1 < path.len() {
                     if private {
@@ -155,21 +153,22 @@ impl FlowSources {
     }
 }
 
-fn item_name(item: &Item) -> Option<String> {
-    let ident = match item {
-        Item::Fn(i) => &i.sig.ident,
-        Item::Const(i) => &i.ident,
-        Item::Static(i) => &i.ident,
-        Item::Struct(i) => &i.ident,
-        Item::Enum(i) => &i.ident,
-        Item::Union(i) => &i.ident,
-        Item::Type(i) => &i.ident,
-        Item::Trait(i) => &i.ident,
-        Item::Mod(i) => &i.ident,
-        Item::Use(u) => return use_name(&u.tree),
+/// The name an item defines in its module, and its visibility.
+fn name_and_visibility(item: &Item) -> Option<(String, &Visibility)> {
+    let (ident, vis) = match item {
+        Item::Fn(i) => (&i.sig.ident, &i.vis),
+        Item::Const(i) => (&i.ident, &i.vis),
+        Item::Static(i) => (&i.ident, &i.vis),
+        Item::Struct(i) => (&i.ident, &i.vis),
+        Item::Enum(i) => (&i.ident, &i.vis),
+        Item::Union(i) => (&i.ident, &i.vis),
+        Item::Type(i) => (&i.ident, &i.vis),
+        Item::Trait(i) => (&i.ident, &i.vis),
+        Item::Mod(i) => (&i.ident, &i.vis),
+        Item::Use(u) => return use_name(&u.tree).map(|name| (name, &u.vis)),
         _ => return None,
     };
-    Some(ident.to_string())
+    Some((ident.to_string(), vis))
 }
 
 /// The single name a `use` brings in (`use a::b;`, `use a::c as b;`); groups and
@@ -181,22 +180,6 @@ fn use_name(tree: &syn::UseTree) -> Option<String> {
         syn::UseTree::Rename(r) => Some(r.rename.to_string()),
         syn::UseTree::Glob(_) | syn::UseTree::Group(_) => None,
     }
-}
-
-fn item_visibility(item: &Item) -> Option<&Visibility> {
-    Some(match item {
-        Item::Fn(i) => &i.vis,
-        Item::Const(i) => &i.vis,
-        Item::Static(i) => &i.vis,
-        Item::Struct(i) => &i.vis,
-        Item::Enum(i) => &i.vis,
-        Item::Union(i) => &i.vis,
-        Item::Type(i) => &i.vis,
-        Item::Trait(i) => &i.vis,
-        Item::Mod(i) => &i.vis,
-        Item::Use(i) => &i.vis,
-        _ => return None,
-    })
 }
 
 /// Paths (from the crate root) that quoted code names through the `q!`
@@ -244,7 +227,10 @@ mod tests {
 
     /// A flow crate `fx` with a `util` module file and an inline `inner` module.
     fn fixture() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("weir-reach-{}", std::process::id()));
+        // One directory per call: tests run in parallel.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("weir-reach-{}-{n}", std::process::id()));
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(
             dir.join("src/lib.rs"),
