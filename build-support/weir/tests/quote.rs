@@ -179,3 +179,22 @@ fn an_edge_to_another_flows_location_is_reported() {
         g.errors
     );
 }
+
+pub struct Leader;
+impl Role for Leader {}
+pub struct KvServer;
+impl Role for KvServer {}
+
+#[test]
+fn marker_typed_locations_derive_their_role_names() {
+    let g = graph(|flow| {
+        let leader = flow.process_of::<Leader>();
+        let servers = flow.cluster_of::<KvServer>();
+        flow.source_iter(&leader, q!(0..3u32))
+            .broadcast_bincode(&servers)
+            .for_each(q!(|_| {}));
+    });
+    assert!(g.errors.is_empty(), "{:?}", g.errors);
+    let names: Vec<&str> = g.locations.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["leader", "kv_server"]);
+}
