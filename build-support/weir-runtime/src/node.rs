@@ -11,7 +11,7 @@ use crate::cli::Config;
 use crate::error::{Error, Result};
 use crate::frame::{begin_frame, close_frame, finish_frame, CLOSE_BIT, DEFAULT_MAX_FRAME};
 use crate::ops::Witness;
-use crate::spec::{Delivery, InstanceId, RoleSpec};
+use crate::spec::{InstanceId, RoleSpec};
 use crate::topology::Topology;
 use crate::transport::{LinkEvent, LinkPlan, Links, Outgoing, PeerPlan, Tcp, Transport};
 use serde::{de::DeserializeOwned, Serialize};
@@ -145,14 +145,14 @@ impl Node {
             .iter()
             .filter(|c| c.from == spec.role)
             .map(|c| {
-                let dests = peers
+                // Every instance of the destination role: the one instance of a
+                // process, or every member of a cluster for a broadcast.
+                let dests: Vec<usize> = peers
                     .iter()
                     .enumerate()
                     .filter(|(_, p)| p.role == c.to)
-                    .map(|(i, _)| i);
-                let dests: Vec<usize> = match c.delivery {
-                    Delivery::ToProcess | Delivery::Broadcast => dests.collect(),
-                };
+                    .map(|(i, _)| i)
+                    .collect();
                 (c.id, dests)
             })
             .collect();
