@@ -1,6 +1,5 @@
 //! Building the binaries once, topologies on free ports, running instances.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -18,11 +17,7 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    weir_deploy::free_port().expect("a free loopback port")
 }
 
 /// A topology file with fresh loopback ports: `roles` gives each role's size.

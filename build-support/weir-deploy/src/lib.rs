@@ -18,4 +18,4 @@ mod binaries;
 mod local;
 
 pub use binaries::RoleBinaries;
-pub use local::{DeployError, Deployment};
+pub use local::{free_port, DeployError, Deployment};

@@ -224,8 +224,8 @@ async fn prefix_lines(
     }
 }
 
-/// A port the OS considers free on loopback now.
-fn free_port() -> Result<u16, DeployError> {
+/// A TCP port the OS considers free on 127.0.0.1 right now (for topologies).
+pub fn free_port() -> Result<u16, DeployError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))?;
     listener

@@ -14,7 +14,6 @@
 mod scope;
 
 use proc_macro::TokenStream;
-use proc_macro2::Span;
 use quote::{quote, quote_spanned};
 
 /// Quotes a Rust expression for a Weir operator.
@@ -52,8 +51,6 @@ pub fn q(input: TokenStream) -> TokenStream {
             let #ident = ::weir::__private::hole_of(&#ident);
         }
     });
-    let hole = quote_spanned!(Span::call_site()=> _);
-
     quote! {
         {
             ::weir::__private::record_quote(::weir::__private::QuoteRecord {
@@ -65,7 +62,7 @@ pub fn q(input: TokenStream) -> TokenStream {
                 captures: ::std::vec![#(#captures),*],
             });
             #[allow(unreachable_code, clippy::redundant_closure)]
-            |#hole: ::weir::__private::Hole| {
+            |_: ::weir::__private::Hole| {
                 #(#shadows)*
                 #expr
             }
