@@ -2,6 +2,22 @@ fn main() {
     weir_build::Roles::new()
         .flow("broadcast", flow::broadcast::broadcast)
         .flow("pipeline", flow::pipeline::pipeline)
+        .flow("first_ten", flow::first_ten::first_ten)
+        .flow(
+            "first_ten_distributed",
+            flow::first_ten_distributed::first_ten_distributed,
+        )
+        .flow(
+            "first_ten_cluster",
+            flow::first_ten_cluster::first_ten_cluster,
+        )
+        .flow("compute_pi", flow::compute_pi::compute_pi)
+        .flow("map_reduce", flow::map_reduce::map_reduce)
+        .flow(
+            "graph_reachability",
+            flow::graph_reachability::graph_reachability,
+        )
+        .flow("two_pc", flow::two_pc::two_pc)
         .compile()
         .unwrap();
 }

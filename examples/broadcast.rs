@@ -4,26 +4,16 @@
 //! profile), starts them with a generated topology, and prints every line of
 //! their output prefixed with the instance's name, e.g. `[worker/0] 3`.
 
-use std::process::ExitCode;
 use std::time::Duration;
-use weir_deploy::{Deployment, RoleBinaries};
+use weir_deploy::{deploy_main, Deployment};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
-    let deployed = async {
-        let bins = RoleBinaries::build("bins")?;
+async fn main() -> std::process::ExitCode {
+    deploy_main("bins", |bins| {
         Deployment::new()
             .process("leader", bins.path("broadcast-leader"))
             .cluster("worker", bins.path("broadcast-worker"), 2)
             .timeout(Duration::from_secs(60))
-            .run()
-            .await
-    };
-    match deployed.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    })
+    .await
 }

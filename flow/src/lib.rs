@@ -2,4 +2,11 @@
 //! binary per role by `bins/build.rs`.
 
 pub mod broadcast;
+pub mod compute_pi;
+pub mod first_ten;
+pub mod first_ten_cluster;
+pub mod first_ten_distributed;
+pub mod graph_reachability;
+pub mod map_reduce;
 pub mod pipeline;
+pub mod two_pc;

@@ -1,18 +1,27 @@
 //! Lowering: one role of a flow graph → a formatted Rust program.
 //!
-//! The program creates every operator once (its quoted closure, captured values
-//! spliced in front), then runs ticks. A tick drains each root (a source's next
-//! chunk, a channel's received batch) and pushes every record through the fused
-//! chain of operators below it: plain nested `for`/`if`/`let`, no boxed operators,
-//! no graph walked at run time. Channels are flushed (and closed once everything
-//! upstream is finished) at the end of each tick.
+//! The program creates every operator once (its quoted closures, captured values
+//! spliced in front), then runs ticks. Each node of the role is one of:
+//!
+//! - a *root*: a source, a received channel, or a deferred buffer (`defer_tick`,
+//!   a `cycle`) releasing the previous tick's records;
+//! - *fused*: a record-by-record operator (`map`, `filter`, `union`, a send, ...),
+//!   inlined as plain `for`/`if`/`let` into the code of whatever feeds it;
+//! - a *stage*: an operator that needs its inputs' whole tick (`fold`, `join`,
+//!   `sort`, ...), a stratum boundary, fed by `push` and drained by `emit`.
+//!
+//! A tick runs the roots and stages in topological order, each draining into the
+//! fused code below it, then flushes channels and sinks (closing them once
+//! everything upstream has ended). No boxed operators, no graph walked at run time.
 
 use crate::error::{BuildError, Problem};
 use crate::paths::{byte_string, nameable_type, resolve_placeholders};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
+use std::collections::BTreeSet;
 use weir::ir::{
-    CaptureValue, Delivery, FlowGraph, LocationId, LocationKind, NodeId, Operator, QuotedExpr,
+    CaptureValue, Delivery, FlowGraph, Level, LocationId, LocationKind, NodeId, Operator,
+    QuotedExpr,
 };
 
 /// The flow's identity for the connection handshake: a stable hash of its IR.
@@ -32,7 +41,7 @@ pub fn generate_role(
     role: LocationId,
     hash: u64,
 ) -> Result<String, BuildError> {
-    let lowering = Lowering { graph, role };
+    let lowering = Lowering::new(graph, role);
     let file = lowering.program(flow, hash)?;
     let syntax: syn::File = syn::parse2(file).map_err(|e| {
         BuildError::one(
@@ -107,14 +116,41 @@ fn comment(text: impl AsRef<str>) -> TokenStream {
     quote!(weir_comment!(#text);)
 }
 
+/// How a node takes part in this role's ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Produces records at the start of its turn: a source or a received channel.
+    Root,
+    /// Record by record, inlined into its input's code.
+    Fused,
+    /// Needs its inputs' whole tick: fed by `push`, drained by `emit`.
+    Stage,
+    /// Takes records in one tick and releases them in the next.
+    Deferred,
+    /// A network edge leaving this role.
+    Send,
+    /// Not part of this role.
+    Elsewhere,
+}
+
 struct Lowering<'g> {
     graph: &'g FlowGraph,
     role: LocationId,
+    parts: Vec<Part>,
+    /// For each node: its consumers in this role, with the input slot they use.
+    consumers: Vec<Vec<(NodeId, usize)>>,
 }
 
 /// Local names of a node's pieces in generated code.
 fn op_var(id: NodeId, op: &Operator) -> Ident {
     format_ident!("{}_{}", op.name(), id)
+}
+/// A network node's end in this role.
+fn channel_var(id: NodeId, part: Part) -> Ident {
+    match part {
+        Part::Send => format_ident!("send_{}", id),
+        _ => format_ident!("recv_{}", id),
+    }
 }
 fn witness(id: NodeId) -> Ident {
     format_ident!("w_{}", id)
@@ -122,144 +158,205 @@ fn witness(id: NodeId) -> Ident {
 fn record(id: NodeId) -> Ident {
     format_ident!("v_{}", id)
 }
-fn send_var(id: NodeId) -> Ident {
-    format_ident!("send_{}", id)
-}
-fn recv_var(id: NodeId) -> Ident {
-    format_ident!("recv_{}", id)
+fn initial_var(id: NodeId) -> Ident {
+    format_ident!("initial_{}", id)
 }
 
-impl Lowering<'_> {
+/// The `ops` constructor of an aggregation at `level`: `fold` or `fold_all`.
+fn leveled(name: &str, level: Level) -> Ident {
+    match level {
+        Level::Tick => format_ident!("{}", name),
+        Level::Unbounded => format_ident!("{}_all", name),
+    }
+}
+
+impl<'g> Lowering<'g> {
+    fn new(graph: &'g FlowGraph, role: LocationId) -> Self {
+        let here = |id: NodeId| graph.nodes[id].location == role;
+        let parts: Vec<Part> = (0..graph.nodes.len())
+            .map(|id| {
+                let node = &graph.nodes[id];
+                let is_network = matches!(node.op, Operator::Network { .. });
+                if !here(id) {
+                    return if is_network && node.inputs.iter().any(|&i| here(i)) {
+                        Part::Send
+                    } else {
+                        Part::Elsewhere
+                    };
+                }
+                match &node.op {
+                    Operator::Network { .. }
+                    | Operator::SourceIter
+                    | Operator::SourceStream
+                    | Operator::SourceInterval
+                    | Operator::Spin
+                    | Operator::SpinBatch => Part::Root,
+                    Operator::Cycle {
+                        level: Level::Unbounded,
+                        ..
+                    }
+                    | Operator::DeferTick => Part::Deferred,
+                    Operator::Cycle { .. }
+                    | Operator::Map
+                    | Operator::Filter
+                    | Operator::FilterMap
+                    | Operator::FlatMap
+                    | Operator::Inspect
+                    | Operator::Cloned
+                    | Operator::Enumerate
+                    | Operator::Union
+                    | Operator::TickBatch
+                    | Operator::AllTicks
+                    | Operator::Latest
+                    | Operator::IntoStream
+                    | Operator::ForEach
+                    | Operator::DestSink => Part::Fused,
+                    _ => Part::Stage,
+                }
+            })
+            .collect();
+        let mut consumers = vec![Vec::new(); graph.nodes.len()];
+        for (c, node) in graph.nodes.iter().enumerate() {
+            if parts[c] == Part::Elsewhere || (parts[c] == Part::Root && node.inputs.len() == 1) {
+                // A received channel consumes a node of another role.
+                continue;
+            }
+            for (slot, &input) in node.inputs.iter().enumerate() {
+                consumers[input].push((c, slot));
+            }
+        }
+        Lowering {
+            graph,
+            role,
+            parts,
+            consumers,
+        }
+    }
+
     fn role_name(&self, id: LocationId) -> &str {
         &self.graph.locations[id].name
     }
 
-    fn here(&self, id: NodeId) -> bool {
-        self.graph.nodes[id].location == self.role
+    fn op(&self, id: NodeId) -> &Operator {
+        &self.graph.nodes[id].op
     }
 
-    /// A network node whose records leave this role.
-    fn sends(&self, id: NodeId) -> bool {
-        let node = &self.graph.nodes[id];
-        matches!(node.op, Operator::Network { .. })
-            && node.op.input().is_some_and(|input| self.here(input))
-            && !self.here(id)
+    /// The local holding node `id`'s operator.
+    fn var(&self, id: NodeId) -> Ident {
+        match self.op(id) {
+            Operator::Network { .. } => channel_var(id, self.parts[id]),
+            op => op_var(id, op),
+        }
     }
 
-    /// A network node whose records arrive at this role.
-    fn receives(&self, id: NodeId) -> bool {
-        matches!(self.graph.nodes[id].op, Operator::Network { .. }) && self.here(id)
-    }
-
-    fn consumers(&self, id: NodeId) -> Vec<NodeId> {
-        (0..self.graph.nodes.len())
-            .filter(|&c| {
-                self.graph.nodes[c].op.input() == Some(id) && (self.here(c) || self.sends(c))
-            })
-            .collect()
-    }
-
-    /// The root (a source, or a channel received at this role) that `id` descends from.
-    fn root_of(&self, mut id: NodeId) -> NodeId {
-        loop {
-            if self.receives(id) {
-                return id;
-            }
-            match self.graph.nodes[id].op.input() {
-                Some(input) => id = input,
-                None => return id,
+    /// Roots, stages and deferred buffers in an order where every node comes after
+    /// everything that feeds it within a tick. A loop that does not pass through a
+    /// deferred buffer has no such order: that is a build error.
+    fn tick_order(&self) -> Result<Vec<NodeId>, Problem> {
+        let n = self.graph.nodes.len();
+        let in_tick = |id: NodeId| {
+            matches!(
+                self.parts[id],
+                Part::Root | Part::Fused | Part::Stage | Part::Deferred
+            )
+        };
+        let mut waiting = vec![0usize; n];
+        for (id, node) in self.graph.nodes.iter().enumerate() {
+            if in_tick(id) && self.parts[id] != Part::Deferred && self.parts[id] != Part::Root {
+                waiting[id] = node.inputs.iter().filter(|&&i| in_tick(i)).count();
             }
         }
+        let mut ready: BTreeSet<NodeId> = (0..n)
+            .filter(|&id| in_tick(id) && waiting[id] == 0)
+            .collect();
+        let mut order = Vec::new();
+        while let Some(id) = ready.pop_first() {
+            order.push(id);
+            for &(c, _) in &self.consumers[id] {
+                if in_tick(c) && self.parts[c] != Part::Deferred && self.parts[c] != Part::Root {
+                    waiting[c] -= 1;
+                    if waiting[c] == 0 {
+                        ready.insert(c);
+                    }
+                }
+            }
+        }
+        if let Some(stuck) = (0..n).find(|&id| in_tick(id) && !order.contains(&id)) {
+            let culprit = (0..n)
+                .find(|&id| !order.contains(&id) && matches!(self.op(id), Operator::Cycle { .. }))
+                .unwrap_or(stuck);
+            return Err(Problem {
+                message: format!(
+                    "the loop through this `{}` stays within one tick: pass the stream given to `complete` through `.defer_tick()`",
+                    self.op(culprit).name()
+                ),
+                at: Some(self.graph.nodes[culprit].at.to_string()),
+            });
+        }
+        Ok(order
+            .into_iter()
+            .filter(|&id| self.parts[id] != Part::Fused || self.has_initial(id))
+            .collect())
+    }
+
+    /// A `tick_cycle_with_initial`, whose initial records are emitted in tick one.
+    fn has_initial(&self, id: NodeId) -> bool {
+        matches!(
+            self.op(id),
+            Operator::Cycle {
+                level: Level::Tick,
+                ..
+            }
+        ) && !self.graph.nodes[id].args.is_empty()
     }
 
     fn program(&self, flow: &str, hash: u64) -> Result<TokenStream, BuildError> {
         let mut problems = Vec::new();
         let mut setup = Vec::new();
-        let mut tick = Vec::new();
-        let mut flush = Vec::new();
+        let order = match self.tick_order() {
+            Ok(order) => order,
+            Err(p) => return Err(BuildError { problems: vec![p] }),
+        };
 
-        for (id, node) in self.graph.nodes.iter().enumerate() {
-            let at = &node.at;
-            if self.sends(id) {
-                let input = node.op.input().expect("network nodes have an input");
-                let (send, w_in) = (send_var(id), witness(input));
-                let to = self.role_name(node.location);
-                setup.push(comment(format!(
-                    "channel {id}: {} to `{to}`, at {at}",
-                    node.op.name()
-                )));
-                let channel = channel_literal(id);
-                setup.push(quote!(let mut #send = node.outbox(#channel, &#w_in);));
-                let done = self.root_done(self.root_of(input));
-                flush.push(quote!(#send.flush(&mut node, #done).await?;));
-                continue;
-            }
-            if !self.here(id) {
-                continue;
-            }
-            let var = op_var(id, &node.op);
-            let w_out = witness(id);
-            match &node.op {
-                Operator::Network { element_type, .. } => {
-                    let ty = match nameable_type(element_type) {
-                        Ok(ty) => ty,
-                        Err(message) => {
-                            problems.push(Problem {
-                                message,
-                                at: Some(at.to_string()),
-                            });
-                            continue;
-                        }
-                    };
-                    let from = self.role_name(self.graph.nodes[node.op.input().unwrap()].location);
-                    let recv = recv_var(id);
-                    setup.push(comment(format!(
-                        "channel {id}: {} from `{from}`, at {at}",
-                        node.op.name()
-                    )));
-                    let channel = channel_literal(id);
-                    setup.push(quote!(let (mut #recv, #w_out) = node.inbox::<#ty>(#channel);));
-                    tick.push(comment(format!("records arriving on channel {id}")));
-                    let v = record(id);
-                    let push = self.push(id, &v);
-                    tick.push(quote! {
-                        #recv.receive(&mut node)?;
-                        for #v in #recv.drain() { #push }
-                    });
-                }
-                op => {
-                    let quoted = op
-                        .quoted()
-                        .expect("every local operator has a quoted argument");
-                    let expr = match splice(quoted) {
-                        Ok(expr) => expr,
-                        Err(p) => {
-                            problems.push(p);
-                            continue;
-                        }
-                    };
-                    let helper = format_ident!("{}", op.name());
-                    setup.push(comment(format!("{}(q!(..)) at {}", op.name(), quoted.at)));
-                    match op.input() {
-                        None => setup.push(
-                            quote!(let (mut #var, #w_out) = ::weir_runtime::ops::#helper(#expr);),
-                        ),
-                        Some(input) => {
-                            let w_in = witness(input);
-                            setup.push(quote!(let (mut #var, #w_out) = ::weir_runtime::ops::#helper(&#w_in, #expr);));
-                        }
-                    }
-                    if let Operator::SourceIter { .. } = op {
-                        let v = record(id);
-                        let push = self.push(id, &v);
-                        tick.push(comment(format!("next chunk of source_iter at {at}")));
-                        tick.push(quote!(for #v in #var.chunk(&mut node) { #push }));
-                    }
-                }
+        for id in 0..self.graph.nodes.len() {
+            match self.setup(id) {
+                Ok(code) => setup.extend(code),
+                Err(p) => problems.push(p),
             }
         }
         if !problems.is_empty() {
             return Err(BuildError { problems });
+        }
+
+        let mut tick = Vec::new();
+        for id in 0..self.graph.nodes.len() {
+            if self.parts[id] == Part::Deferred {
+                let var = self.var(id);
+                tick.push(quote!(#var.start_tick();));
+            }
+        }
+        for &id in &order {
+            tick.push(self.emission(id));
+        }
+        let mut flush = Vec::new();
+        for (id, node) in self.graph.nodes.iter().enumerate() {
+            let var = self.var(id);
+            match (self.parts[id], &node.op) {
+                (Part::Send, _) => {
+                    let done = self.done(node.inputs[0]);
+                    let flag = format_ident!("done_{}", id);
+                    flush.push(quote! {
+                        let #flag = #done;
+                        #var.flush(&mut node, #flag).await?;
+                    });
+                }
+                (Part::Fused, Operator::DestSink) => {
+                    let done = self.done(node.inputs[0]);
+                    flush.push(quote!(#var.flush(#done).await?;));
+                }
+                (Part::Deferred, _) => flush.push(quote!(#var.end_tick(&mut node);)),
+                _ => {}
+            }
         }
 
         let decl = &self.graph.locations[self.role];
@@ -274,15 +371,19 @@ impl Lowering<'_> {
             quote!(::weir_runtime::RoleDecl { name: #name, kind: #kind })
         });
         let channels = self.graph.nodes.iter().enumerate().filter_map(|(id, node)| {
-            let Operator::Network { input, delivery, .. } = &node.op else { return None };
-            let from = self.role_name(self.graph.nodes[*input].location);
+            let Operator::Network { delivery, .. } = &node.op else {
+                return None;
+            };
+            let from = self.role_name(self.graph.nodes[node.inputs[0]].location);
             let to = self.role_name(node.location);
             let delivery = match delivery {
-                Delivery::ToProcess => quote!(::weir_runtime::Delivery::ToProcess),
-                Delivery::Broadcast => quote!(::weir_runtime::Delivery::Broadcast),
+                Delivery::ToProcess => quote!(ToProcess),
+                Delivery::Broadcast => quote!(Broadcast),
+                Delivery::ToMember => quote!(ToMember),
+                Delivery::RoundRobin => quote!(RoundRobin),
             };
             let id = channel_literal(id);
-            Some(quote!(::weir_runtime::ChannelDecl { id: #id, from: #from, to: #to, delivery: #delivery }))
+            Some(quote!(::weir_runtime::ChannelDecl { id: #id, from: #from, to: #to, delivery: ::weir_runtime::Delivery::#delivery }))
         });
 
         Ok(quote! {
@@ -311,74 +412,305 @@ impl Lowering<'_> {
         })
     }
 
-    /// Whether everything a root produces has been produced.
-    fn root_done(&self, root: NodeId) -> TokenStream {
-        if self.receives(root) {
-            let recv = recv_var(root);
-            quote!(#recv.is_closed(&node))
-        } else {
-            let var = op_var(root, &self.graph.nodes[root].op);
-            quote!(#var.is_done())
+    /// The code creating node `id`'s operator, once, before the first tick.
+    fn setup(&self, id: NodeId) -> Result<Vec<TokenStream>, Problem> {
+        let node = &self.graph.nodes[id];
+        let at = &node.at;
+        let var = self.var(id);
+        let w = witness(id);
+        let ins: Vec<Ident> = node.inputs.iter().map(|&i| witness(i)).collect();
+        let problem = |message: String| Problem {
+            message,
+            at: Some(at.to_string()),
+        };
+        let args = node
+            .args
+            .iter()
+            .map(|q| splice(q, self.role_name(node.location)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut code = Vec::new();
+        match self.parts[id] {
+            Part::Elsewhere => return Ok(code),
+            Part::Send => {
+                let Operator::Network { delivery, .. } = &node.op else {
+                    unreachable!("only network nodes send")
+                };
+                let to = self.role_name(node.location);
+                code.push(comment(format!(
+                    "channel {id}: {} to `{to}`, at {at}",
+                    node.op.name()
+                )));
+                let channel = channel_literal(id);
+                let w_in = &ins[0];
+                let constructor = match delivery {
+                    Delivery::ToProcess | Delivery::Broadcast => quote!(outbox),
+                    Delivery::ToMember => quote!(outbox_to_members),
+                    Delivery::RoundRobin => quote!(outbox_round_robin),
+                };
+                code.push(quote!(let mut #var = node.#constructor(#channel, &#w_in);));
+                return Ok(code);
+            }
+            _ => {}
+        }
+        let described = match node.args.first() {
+            Some(q) => format!("{}(q!(..)) at {}", node.op.name(), q.at),
+            None => format!("{}() at {at}", node.op.name()),
+        };
+        let ops = quote!(::weir_runtime::ops);
+        if !matches!(node.op, Operator::Network { .. }) {
+            code.push(comment(described));
+        }
+        let statement = match &node.op {
+            Operator::Network {
+                element_type,
+                tagged,
+                ..
+            } => {
+                let ty = nameable_type(element_type).map_err(problem)?;
+                let from = self.role_name(self.graph.nodes[node.inputs[0]].location);
+                code.push(comment(format!(
+                    "channel {id}: {} from `{from}`, at {at}",
+                    node.op.name()
+                )));
+                let channel = channel_literal(id);
+                let inbox = if *tagged {
+                    quote!(inbox_tagged)
+                } else {
+                    quote!(inbox)
+                };
+                quote!(let (mut #var, #w) = node.#inbox::<#ty>(#channel);)
+            }
+            Operator::SourceStream | Operator::SourceInterval => {
+                let method = format_ident!("{}", node.op.name());
+                quote!(let (mut #var, #w) = node.#method(#(#args),*);)
+            }
+            Operator::SampleEvery => {
+                quote!(let (mut #var, #w) = node.sample_every(&#(#ins),*, #(#args),*);)
+            }
+            Operator::Cycle {
+                level,
+                element_type,
+            } => {
+                let ty = nameable_type(element_type).map_err(problem)?;
+                if *level == Level::Unbounded {
+                    quote!(let (mut #var, #w) = #ops::cycle::<#ty>();)
+                } else if let Some(initial) = args.first() {
+                    let init = initial_var(id);
+                    quote! {
+                        let #w = #ops::witness::<#ty>();
+                        let mut #init = #ops::initial(&#w, #initial);
+                    }
+                } else {
+                    quote!(let #w = #ops::witness::<#ty>();)
+                }
+            }
+            Operator::Union => quote!(let #w = #ops::union(#(&#ins),*);),
+            Operator::Cloned => quote!(let #w = #ops::cloned(#(&#ins),*);),
+            Operator::TickBatch | Operator::AllTicks | Operator::Latest | Operator::IntoStream => {
+                quote!(let #w = #ops::same(#(&#ins),*);)
+            }
+            Operator::DestSink => {
+                let place = at.to_string();
+                quote!(let (mut #var, #w) = #ops::dest_sink(#(&#ins,)* #(#args,)* #place);)
+            }
+            Operator::Fold { level }
+            | Operator::Reduce { level }
+            | Operator::Count { level }
+            | Operator::FoldKeyed { level }
+            | Operator::ReduceKeyed { level } => {
+                let f = leveled(node.op.name(), *level);
+                quote!(let (mut #var, #w) = #ops::#f(#(&#ins,)* #(#args),*);)
+            }
+            Operator::IntoStreamFinal => {
+                quote!(let (mut #var, #w) = #ops::final_value(#(&#ins),*);)
+            }
+            op => {
+                // Every other operator's constructor is named after it.
+                let f = format_ident!("{}", op.name());
+                quote!(let (mut #var, #w) = #ops::#f(#(&#ins,)* #(#args),*);)
+            }
+        };
+        code.push(statement);
+        Ok(code)
+    }
+
+    /// The code that drains root, stage or deferred node `id` in its turn.
+    fn emission(&self, id: NodeId) -> TokenStream {
+        let node = &self.graph.nodes[id];
+        let var = self.var(id);
+        let v = record(id);
+        let push = self.push(id, &v);
+        let at = &node.at;
+        if self.parts[id] == Part::Fused {
+            // A tick cycle's initial records.
+            let init = initial_var(id);
+            let note = comment(format!("initial records of the tick_cycle at {at}"));
+            return quote!(#note for #v in #init.emit() { #push });
+        }
+        let (note, source) = match &node.op {
+            Operator::Network { .. } => (
+                format!("records arriving on channel {id}"),
+                quote!({ #var.receive(&mut node)?; #var.drain() }),
+            ),
+            Operator::SourceIter
+            | Operator::SourceStream
+            | Operator::SourceInterval
+            | Operator::Spin
+            | Operator::SpinBatch => (
+                format!("this tick's records of {} at {at}", node.op.name()),
+                quote!(#var.chunk(&mut node)),
+            ),
+            Operator::Cycle { .. } | Operator::DeferTick => (
+                format!(
+                    "records deferred from the previous tick by {} at {at}",
+                    node.op.name()
+                ),
+                quote!(#var.emit()),
+            ),
+            Operator::FoldKeyed { level } | Operator::ReduceKeyed { level } => {
+                let done = match level {
+                    Level::Tick => quote!(true),
+                    Level::Unbounded => self.done(id),
+                };
+                (
+                    format!("{} at {at}", node.op.name()),
+                    quote!(#var.emit(#done)),
+                )
+            }
+            Operator::IntoStreamFinal => {
+                let done = self.done(id);
+                (
+                    format!("final value, once its input has ended: into_stream at {at}"),
+                    quote!(#var.emit(#done)),
+                )
+            }
+            Operator::SampleEvery => (
+                format!("sample_every at {at}"),
+                quote!(#var.emit(&mut node)),
+            ),
+            op => (format!("{} at {at}", op.name()), quote!(#var.emit())),
+        };
+        let note = comment(note);
+        if matches!(node.op, Operator::Network { .. }) {
+            // Receive first: `drain` borrows the inbox, `receive` the node too.
+            return quote! {
+                #note
+                #var.receive(&mut node)?;
+                for #v in #var.drain() { #push }
+            };
+        }
+        quote!(#note for #v in #source { #push })
+    }
+
+    /// Whether everything node `id` will ever receive has been received: every
+    /// root upstream has ended and every deferred buffer on the way is empty.
+    fn done(&self, id: NodeId) -> TokenStream {
+        let mut terms = Vec::new();
+        self.done_terms(id, &mut BTreeSet::new(), &mut terms);
+        match terms.len() {
+            0 => quote!(true),
+            1 => terms.remove(0),
+            _ => quote!((#(#terms)&&*)),
         }
     }
 
-    /// Code that pushes the record in `v` (produced by `id`) through every consumer.
+    fn done_terms(&self, id: NodeId, seen: &mut BTreeSet<NodeId>, terms: &mut Vec<TokenStream>) {
+        if !seen.insert(id) {
+            // A loop: done once everything entering it is done and its buffers are empty.
+            return;
+        }
+        let node = &self.graph.nodes[id];
+        let var = self.var(id);
+        match (self.parts[id], &node.op) {
+            (Part::Root, Operator::Network { .. }) => terms.push(quote!(#var.is_closed(&node))),
+            (Part::Root, _) => terms.push(quote!(#var.is_done())),
+            (Part::Deferred, _) => terms.push(quote!(#var.is_idle())),
+            (_, Operator::SampleEvery) => terms.push(quote!(#var.is_done())),
+            _ if self.has_initial(id) => {
+                let init = initial_var(id);
+                terms.push(quote!(#init.is_done()));
+            }
+            _ => {}
+        }
+        if self.parts[id] != Part::Root {
+            for &input in &node.inputs {
+                self.done_terms(input, seen, terms);
+            }
+        }
+    }
+
+    /// Code that pushes the record in `v` (produced by `id`) into every consumer.
     fn push(&self, id: NodeId, v: &Ident) -> TokenStream {
-        let consumers = self.consumers(id);
+        let consumers = &self.consumers[id];
         let last = consumers.len().saturating_sub(1);
         let mut out = TokenStream::new();
-        for (i, c) in consumers.into_iter().enumerate() {
+        for (i, &(c, slot)) in consumers.iter().enumerate() {
             // Fan-out: every consumer but the last gets a clone.
             let value = if i == last {
                 quote!(#v)
             } else {
                 quote!(::std::clone::Clone::clone(&#v))
             };
-            out.extend(self.push_into(c, value));
+            out.extend(self.push_into(c, slot, value));
         }
         out
     }
 
-    fn push_into(&self, id: NodeId, value: TokenStream) -> TokenStream {
-        let op = &self.graph.nodes[id].op;
-        if self.sends(id) {
-            let send = send_var(id);
-            return quote!(#send.push(#value););
+    fn push_into(&self, id: NodeId, slot: usize, value: TokenStream) -> TokenStream {
+        let op = self.op(id);
+        let f = self.var(id);
+        match self.parts[id] {
+            Part::Send | Part::Deferred => return quote!(#f.push(#value);),
+            Part::Stage if slot == 0 => return quote!(#f.push(#value);),
+            Part::Stage => return quote!(#f.push_right(#value);),
+            Part::Root | Part::Elsewhere => unreachable!("roots are never fed within a role"),
+            Part::Fused => {}
         }
-        let f = op_var(id, op);
         let out = record(id);
+        let rest = || self.push(id, &out);
         match op {
-            Operator::Map { .. } => {
-                let rest = self.push(id, &out);
+            Operator::Map => {
+                let rest = rest();
                 quote! { let #out = #f(#value); #rest }
             }
-            Operator::Filter { .. } => {
-                let rest = self.push(id, &out);
+            Operator::Filter => {
+                let rest = rest();
                 quote! { let #out = #value; if #f(&#out) { #rest } }
             }
-            Operator::FilterMap { .. } => {
-                let rest = self.push(id, &out);
+            Operator::FilterMap => {
+                let rest = rest();
                 quote! { if let ::std::option::Option::Some(#out) = #f(#value) { #rest } }
             }
-            Operator::FlatMap { .. } => {
-                let rest = self.push(id, &out);
+            Operator::FlatMap => {
+                let rest = rest();
                 quote! { for #out in #f(#value) { #rest } }
             }
-            Operator::Inspect { .. } => {
-                let rest = self.push(id, &out);
+            Operator::Inspect => {
+                let rest = rest();
                 quote! { let #out = #value; #f(&#out); #rest }
             }
-            Operator::ForEach { .. } => quote! { #f(#value); },
-            Operator::SourceIter { .. } | Operator::Network { .. } => {
-                unreachable!("sources and received channels are roots, never consumers")
+            Operator::Cloned => {
+                let rest = rest();
+                quote! { let #out = ::std::clone::Clone::clone(#value); #rest }
+            }
+            Operator::Enumerate => {
+                let rest = rest();
+                quote! { let #out = #f.number(#value); #rest }
+            }
+            Operator::ForEach => quote! { #f(#value); },
+            Operator::DestSink => quote! { #f.push(#value); },
+            // Records pass through unchanged.
+            _ => {
+                let rest = rest();
+                quote! { let #out = #value; #rest }
             }
         }
     }
 }
 
 /// The quoted expression as generated code: captured values first, then the code
-/// with flow-crate paths made absolute.
-fn splice(quoted: &QuotedExpr) -> Result<TokenStream, Problem> {
+/// with flow-crate paths made absolute. `role` is where the code runs.
+fn splice(quoted: &QuotedExpr, role: &str) -> Result<TokenStream, Problem> {
     let at = Some(quoted.at.to_string());
     let code = resolve_placeholders(&quoted.code, &quoted.module).map_err(|message| Problem {
         message,
@@ -407,6 +739,18 @@ fn splice(quoted: &QuotedExpr) -> Result<TokenStream, Problem> {
                 lets.push(
                     quote!(let #name: #ty = ::weir_runtime::decode_capture(#bytes, #label)?;),
                 );
+            }
+            CaptureValue::Cluster { role: cluster } => {
+                let self_id = format!("{name} . self_id");
+                if cluster != role && quoted.code.contains(&self_id) {
+                    return Err(Problem {
+                        message: format!(
+                            "`{name}.self_id()` is used in code that runs at `{role}`, which is not a member of cluster `{cluster}`"
+                        ),
+                        at,
+                    });
+                }
+                lets.push(quote!(let #name = node.cluster(#cluster);));
             }
         }
     }

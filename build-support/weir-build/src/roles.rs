@@ -82,7 +82,7 @@ impl Roles {
             let unreachable: Vec<Problem> = graph
                 .nodes
                 .iter()
-                .filter_map(|n| n.op.quoted())
+                .flat_map(|n| &n.args)
                 .flat_map(|q| sources.check(q))
                 .collect();
             if !unreachable.is_empty() {
@@ -132,7 +132,11 @@ fn not_in_build_script(var: &str) -> BuildError {
 
 /// Streams that are produced but never consumed: dead code the user likely did not mean.
 fn unused_streams(graph: &FlowGraph) -> Vec<String> {
-    let used: BTreeSet<usize> = graph.nodes.iter().filter_map(|n| n.op.input()).collect();
+    let used: BTreeSet<usize> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| n.inputs.iter().copied())
+        .collect();
     graph
         .nodes
         .iter()

@@ -1,6 +1,7 @@
-//! What both sides of Weir share: the build side (`weir`, which encodes captured
-//! values into generated code) and the runtime (which encodes network batches).
-//!
-//! This crate stays free of tokio so the build script's dependency tree stays small.
+//! What both sides of Weir need: the flow crate at build time and the role
+//! binaries at run time. Kept free of tokio, so build scripts stay light.
 
+pub mod cluster;
 pub mod codec;
+
+pub use cluster::ClusterId;

@@ -19,3 +19,25 @@ mod local;
 
 pub use binaries::RoleBinaries;
 pub use local::{free_port, DeployError, Deployment};
+
+use std::process::ExitCode;
+
+/// The whole of a deploy script: builds the role binaries of `package` (in the
+/// script's own profile), runs the deployment `plan` describes, and turns the
+/// outcome into an exit code, printing the error if there is one.
+pub async fn deploy_main(
+    package: &str,
+    plan: impl FnOnce(&RoleBinaries) -> Deployment,
+) -> ExitCode {
+    let outcome = match RoleBinaries::build(package) {
+        Ok(bins) => plan(&bins).run().await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

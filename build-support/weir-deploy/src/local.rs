@@ -50,6 +50,7 @@ struct RoleEntry {
 pub struct Deployment {
     roles: Vec<RoleEntry>,
     timeout: Option<Duration>,
+    stop_after: Option<Duration>,
     args: Vec<String>,
 }
 
@@ -81,6 +82,13 @@ impl Deployment {
     /// Stops everything and fails if the deployment has not ended after `limit`.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = Some(limit);
+        self
+    }
+
+    /// Sends SIGTERM to every instance after `period`, for flows that run until
+    /// stopped: each then drains and must exit successfully.
+    pub fn stop_after(mut self, period: Duration) -> Self {
+        self.stop_after = Some(period);
         self
     }
 
@@ -122,6 +130,13 @@ impl Deployment {
         })?;
 
         let (stop, stop_rx) = watch::channel(false);
+        let (terminate, terminate_rx) = watch::channel(false);
+        if let Some(period) = self.stop_after {
+            tokio::spawn(async move {
+                tokio::time::sleep(period).await;
+                let _ = terminate.send(true);
+            });
+        }
         let mut exits = JoinSet::new();
         let mut output = JoinSet::new();
         let mut started = Ok(());
@@ -153,7 +168,12 @@ impl Deployment {
             let stderr = child.stderr.take().expect("piped");
             output.spawn(prefix_lines(name.clone(), stdout, tokio::io::stdout()));
             output.spawn(prefix_lines(name.clone(), stderr, tokio::io::stderr()));
-            exits.spawn(supervise(name, child, stop_rx.clone()));
+            exits.spawn(supervise(
+                name,
+                child,
+                stop_rx.clone(),
+                terminate_rx.clone(),
+            ));
         }
 
         let waited = match started {
@@ -177,15 +197,27 @@ impl Deployment {
     }
 }
 
-/// Waits for one instance: its exit status, or `None` if it was stopped.
+/// Waits for one instance: its exit status, or `None` if it was killed. On
+/// `terminate` it gets SIGTERM and is still waited for.
 async fn supervise(
     name: String,
     mut child: Child,
     mut stop: watch::Receiver<bool>,
+    mut terminate: watch::Receiver<bool>,
 ) -> (String, Option<ExitStatus>) {
-    tokio::select! {
-        status = child.wait() => return (name, status.ok()),
-        _ = stop.wait_for(|&stop| stop) => {}
+    let mut terminated = false;
+    loop {
+        tokio::select! {
+            status = child.wait() => return (name, status.ok()),
+            _ = stop.wait_for(|&stop| stop) => break,
+            _ = terminate.wait_for(|&t| t), if !terminated => {
+                terminated = true;
+                if let Some(pid) = child.id() {
+                    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                }
+            }
+        }
     }
     let _ = child.kill().await;
     (name, None)

@@ -39,7 +39,7 @@ pub fn q(input: TokenStream) -> TokenStream {
                 name: #name,
                 value: {
                     #[allow(unused_imports)]
-                    use ::weir::__private::{ViaLiteral as _, ViaSerde as _};
+                    use ::weir::__private::{ViaCluster as _, ViaLiteral as _, ViaSerde as _};
                     (&&::weir::__private::Probe(&#ident)).__weir_kind().capture(&#ident)
                 },
             }

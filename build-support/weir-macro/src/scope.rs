@@ -1,11 +1,12 @@
 //! Free-variable analysis of a quoted expression.
 //!
 //! Every identifier the expression uses but does not bind itself is either
-//! * a **capture**: a local of the flow function (`snake_case` or `SCREAMING_CASE`
-//!   used as a value), whose value is spliced into the generated code, or
-//! * an **item** of the flow crate: a function being called, or a type, unit struct
-//!   or enum (`CamelCase`), rewritten to a path from the flow module (`__weir_self`),
-//!   which the build helper turns into `::flow::module`.
+//! * a **capture**: a local of the flow function (`snake_case`, used as a value),
+//!   whose value is spliced into the generated code, or
+//! * an **item** of the flow crate: a function being called, a type, unit struct
+//!   or enum (`CamelCase`), or a `const`/`static` (`SCREAMING_CASE`), rewritten to
+//!   a path from the flow module (`__weir_self`), which the build helper turns into
+//!   `::flow::module`.
 //!
 //! `crate::`/`self::`/`super::` paths become `__weir_crate::`/`__weir_self::...`.
 //! Paths starting with a lowercase segment (`std::`, `u32::MAX`, another crate) and
@@ -108,9 +109,10 @@ struct Scopes {
     captures: Vec<Ident>,
 }
 
-fn is_camel(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
+/// A name that, by Rust's conventions, names an item: `CamelCase` (a type, unit
+/// struct or enum) or `SCREAMING_CASE` (a `const` or `static`).
+fn is_item_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase())
 }
 
 fn placeholder(name: &str) -> Ident {
@@ -190,7 +192,7 @@ impl Scopes {
             "self" => Some("__weir_self"),
             "super" => None, // handled below: keep `super` after `__weir_self`
             _ if PRELUDE.contains(&name.as_str()) => return,
-            _ if is_camel(&name) => None,
+            _ if is_item_name(&name) => None,
             _ => return,
         };
         match replacement {
@@ -342,7 +344,10 @@ impl VisitMut for Scopes {
             if func.qself.is_none() && func.path.segments.len() == 1 {
                 let ident = &func.path.segments[0].ident;
                 let name = ident.to_string();
-                if !self.is_bound(&name) && !is_camel(&name) && !PRELUDE.contains(&name.as_str()) {
+                if !self.is_bound(&name)
+                    && !is_item_name(&name)
+                    && !PRELUDE.contains(&name.as_str())
+                {
                     let seg = syn::PathSegment::from(placeholder("__weir_self"));
                     func.path.segments.insert(0, seg);
                     for arg in &mut call.args {
@@ -364,7 +369,7 @@ impl VisitMut for Scopes {
             if self.is_bound(&name) || PRELUDE.contains(&name.as_str()) {
                 return;
             }
-            if !is_camel(&name) {
+            if !is_item_name(&name) {
                 let ident = ident.clone();
                 return self.capture(&ident);
             }

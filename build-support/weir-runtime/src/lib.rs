@@ -16,8 +16,9 @@ pub mod topology;
 pub mod transport;
 
 pub use error::{Error, Result};
-pub use node::{Inbox, Node, Outbox};
+pub use node::{ClusterView, Inbox, MemberOutbox, Node, Outbox, RoundRobinOutbox, TaggedInbox};
 pub use spec::{ChannelDecl, Delivery, InstanceId, RoleDecl, RoleKind, RoleSpec};
+pub use weir_core::ClusterId;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ where
         let node = Node::start(spec, config).await?;
         run(node).await
     });
+    // Source tasks may sit in blocking reads (stdin): do not wait for them.
+    runtime.shutdown_background();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

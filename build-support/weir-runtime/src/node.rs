@@ -16,14 +16,19 @@ use crate::topology::Topology;
 use crate::transport::{LinkEvent, LinkPlan, Links, Outgoing, PeerPlan, Tcp, Transport};
 use serde::{de::DeserializeOwned, Serialize};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Instant;
+use weir_core::ClusterId;
 
 struct Peer {
     name: String,
     address: String,
     role: String,
+    index: u32,
     out: mpsc::Sender<Outgoing>,
     writer: Option<JoinHandle<io::Result<()>>>,
     /// Inbound channels this peer has not closed yet.
@@ -57,7 +62,25 @@ pub struct Node {
     tick_requested: bool,
     /// A link failure, reported after the tick that processes what arrived before it.
     failure: Option<Error>,
+    me: InstanceId,
+    /// Every role's instance count, from the topology.
+    sizes: Vec<(&'static str, u32)>,
+    /// Woken by source tasks and by the stop signal.
+    wake: Arc<Notify>,
+    /// Set once SIGTERM or SIGINT arrived.
+    stop: Arc<AtomicBool>,
+    /// When stopping: sources have ended, and inbound channels have until then to
+    /// close.
+    stopping: Option<Instant>,
+    /// Source tasks that have not ended.
+    live_sources: Vec<AbortHandle>,
+    ended_sources: usize,
+    /// Whether the transport still delivers events.
+    links_open: bool,
 }
+
+/// How long a stopping node waits for its peers to close their channels.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 impl Node {
     /// Reads the topology, links with every peer, and prepares the channels.
@@ -100,11 +123,24 @@ impl Node {
             max_frame: DEFAULT_MAX_FRAME,
         };
         let links = Tcp.connect(&plan).await?;
-        Ok(Node::new(spec, &plan, links))
+        let sizes = spec
+            .roles
+            .iter()
+            .map(|r| (r.name, topology.addresses(r.name).len() as u32))
+            .collect();
+        let node = Node::new(spec, &plan, links, sizes);
+        stop_on_signals(node.stop.clone(), node.wake.clone());
+        Ok(node)
     }
 
-    /// A node over already-established links (any transport).
-    pub fn new(spec: &'static RoleSpec, plan: &LinkPlan, links: Links) -> Node {
+    /// A node over already-established links (any transport). `sizes` gives every
+    /// role's instance count.
+    pub fn new(
+        spec: &'static RoleSpec,
+        plan: &LinkPlan,
+        links: Links,
+        sizes: Vec<(&'static str, u32)>,
+    ) -> Node {
         let Links {
             events,
             outgoing,
@@ -119,6 +155,7 @@ impl Node {
                 name: p.name.clone(),
                 address: p.address.clone(),
                 role: p.id.role.clone(),
+                index: p.id.index,
                 out,
                 writer: Some(writer),
                 open_towards_us: spec
@@ -147,6 +184,7 @@ impl Node {
             .map(|c| {
                 // Every instance of the destination role: the one instance of a
                 // process, or every member of a cluster for a broadcast.
+                // Peers are in index order, so a cluster's are in member order.
                 let dests: Vec<usize> = peers
                     .iter()
                     .enumerate()
@@ -164,6 +202,45 @@ impl Node {
             outbound_open,
             tick_requested: true,
             failure: None,
+            me: plan.me.clone(),
+            sizes,
+            wake: Arc::new(Notify::new()),
+            stop: Arc::new(AtomicBool::new(false)),
+            stopping: None,
+            live_sources: Vec::new(),
+            ended_sources: 0,
+            links_open: true,
+        }
+    }
+
+    /// Whether the node was told to stop: sources end, channels drain.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_some()
+    }
+
+    pub(crate) fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub(crate) fn source_started(&mut self, task: AbortHandle) {
+        self.live_sources.push(task);
+    }
+
+    pub(crate) fn source_ended(&mut self) {
+        self.ended_sources += 1;
+    }
+
+    /// The members of cluster `role`, for `self_id()` and `members()` in quoted code.
+    pub fn cluster(&self, role: &str) -> ClusterView {
+        let size = self
+            .sizes
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map_or(0, |&(_, n)| n);
+        ClusterView {
+            self_id: (self.me.role == role).then_some(ClusterId(self.me.index)),
+            members: (0..size).map(ClusterId).collect(),
+            role: role.to_string(),
         }
     }
 
@@ -173,28 +250,74 @@ impl Node {
     }
 
     /// Waits for the next tick. `false` once nothing more can happen: no tick was
-    /// requested and every inbound channel is closed.
+    /// requested, every inbound channel is closed and every source has ended (or
+    /// the node is stopping and its peers had their grace period).
     pub async fn next_tick(&mut self) -> Result<bool> {
         if let Some(failure) = self.failure.take() {
             return Err(failure);
         }
+        self.observe_stop();
         if std::mem::take(&mut self.tick_requested) {
+            // Let the writers and source tasks run between busy ticks.
+            tokio::task::yield_now().await;
             self.take_arrived()?;
             return Ok(true);
         }
-        if self.inbound.iter().all(|c| c.open == 0) {
-            return Ok(false);
-        }
-        match self.events.recv().await {
-            Some(event) => self.handle(event)?,
-            None => {
-                return Err(Error::new(
-                    "every link to the peers has ended while channels were still open",
-                ))
+        loop {
+            let inbound_open = self.inbound.iter().any(|c| c.open > 0);
+            let sources_live =
+                self.live_sources.len() > self.ended_sources && self.stopping.is_none();
+            if !inbound_open && !sources_live {
+                return Ok(false);
+            }
+            let grace = self.stopping;
+            tokio::select! {
+                event = self.events.recv(), if self.links_open => match event {
+                    Some(event) => {
+                        self.handle(event)?;
+                        break;
+                    }
+                    None if inbound_open => {
+                        return Err(Error::new(
+                            "every link to the peers has ended while channels were still open",
+                        ))
+                    }
+                    None => self.links_open = false,
+                },
+                _ = self.wake.notified() => {
+                    self.observe_stop();
+                    break;
+                }
+                _ = sleep_until_or_never(grace) => {
+                    let open: Vec<u32> = self.inbound.iter().filter(|c| c.open > 0).map(|c| c.id).collect();
+                    eprintln!(
+                        "warning: {}: stopping without waiting further for channels {open:?} to close",
+                        self.me.display(self.kind())
+                    );
+                    return Ok(false);
+                }
             }
         }
         self.take_arrived()?;
         Ok(true)
+    }
+
+    fn kind(&self) -> crate::spec::RoleKind {
+        self.spec
+            .role_decl(self.spec.role)
+            .map_or(crate::spec::RoleKind::Process, |d| d.kind)
+    }
+
+    /// Turns a received stop signal into a stopping node: one more tick, in which
+    /// sources end and channels close.
+    fn observe_stop(&mut self) {
+        if self.stopping.is_none() && self.stop.load(Ordering::Relaxed) {
+            self.stopping = Some(Instant::now() + DRAIN_GRACE);
+            self.tick_requested = true;
+            for task in &self.live_sources {
+                task.abort();
+            }
+        }
     }
 
     /// Handles everything that has already arrived, without waiting. Stops at a
@@ -285,14 +408,62 @@ impl Node {
         )
     }
 
-    /// A typed sender for channel `id`.
-    pub fn outbox<T: Serialize>(&mut self, id: u32, _records: &Witness<T>) -> Outbox<T> {
-        let dests = self
-            .outbound_open
+    /// A typed receiver for channel `id` from a cluster: records come tagged with
+    /// the member that sent them.
+    pub fn inbox_tagged<T: DeserializeOwned>(
+        &mut self,
+        id: u32,
+    ) -> (TaggedInbox<T>, Witness<(ClusterId, T)>) {
+        (
+            TaggedInbox {
+                channel: id,
+                records: Vec::new(),
+            },
+            Witness::new(),
+        )
+    }
+
+    fn dests(&self, id: u32) -> Vec<usize> {
+        self.outbound_open
             .iter()
             .find(|(c, _)| *c == id)
             .map(|(_, d)| d.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// A sender for channel `id` whose records are `(ClusterId, T)`: each `T` goes
+    /// to the member named.
+    pub fn outbox_to_members<T: Serialize>(
+        &mut self,
+        id: u32,
+        _records: &Witness<(ClusterId, T)>,
+    ) -> MemberOutbox<T> {
+        MemberOutbox::new(id, self.dests(id), self.channel_role(id))
+    }
+
+    /// A sender for channel `id` that hands records to the members in turn.
+    pub fn outbox_round_robin<T: Serialize>(
+        &mut self,
+        id: u32,
+        _records: &Witness<T>,
+    ) -> RoundRobinOutbox<T> {
+        RoundRobinOutbox {
+            inner: MemberOutbox::new(id, self.dests(id), self.channel_role(id)),
+            next: 0,
+        }
+    }
+
+    fn channel_role(&self, id: u32) -> &'static str {
+        self.spec
+            .channels
+            .iter()
+            .find(|c| c.id == id)
+            .map_or("?", |c| c.to)
+    }
+
+    /// A typed sender for channel `id`.
+    pub fn outbox<T: Serialize>(&mut self, id: u32, _records: &Witness<T>) -> Outbox<T> {
+        let dests = self.dests(id);
         Outbox {
             channel: id,
             records: Vec::new(),
@@ -354,6 +525,9 @@ impl Node {
     /// Ends the run: closes what is still open, and waits until every frame has
     /// been handed to the operating system.
     pub async fn finish(mut self) -> Result<()> {
+        for task in &self.live_sources {
+            task.abort();
+        }
         while let Some(&(id, _)) = self.outbound_open.first() {
             self.close_channel(id).await?;
         }
@@ -383,6 +557,29 @@ impl Node {
     }
 }
 
+/// Decodes the frames that arrived on `channel` for this tick, batch by batch.
+fn receive_batches<T: DeserializeOwned>(
+    node: &mut Node,
+    channel: u32,
+    mut take: impl FnMut(&Peer, Vec<T>),
+) -> Result<()> {
+    let Some(inbound) = node.inbound.iter_mut().find(|c| c.id == channel) else {
+        return Ok(());
+    };
+    for (peer, payload) in inbound.frames.drain(..) {
+        let peer = &node.peers[peer];
+        let batch: Vec<T> = weir_core::codec::decode_batch(&payload).map_err(|e| {
+            Error::new(format!(
+                "frame from peer {} on channel {channel} does not decode as a batch of `{}`: {e}",
+                peer.describe(),
+                std::any::type_name::<T>()
+            ))
+        })?;
+        take(peer, batch);
+    }
+    Ok(())
+}
+
 /// Receives one channel's batches, decoded into a buffer reused across ticks.
 pub struct Inbox<T> {
     channel: u32,
@@ -392,21 +589,7 @@ pub struct Inbox<T> {
 impl<T: DeserializeOwned> Inbox<T> {
     /// Decodes the frames that arrived for this tick.
     pub fn receive(&mut self, node: &mut Node) -> Result<()> {
-        let Some(channel) = node.inbound.iter_mut().find(|c| c.id == self.channel) else {
-            return Ok(());
-        };
-        for (peer, payload) in channel.frames.drain(..) {
-            let batch: Vec<T> = weir_core::codec::decode_batch(&payload).map_err(|e| {
-                Error::new(format!(
-                    "frame from peer {} on channel {} does not decode as a batch of `{}`: {e}",
-                    node.peers[peer].describe(),
-                    self.channel,
-                    std::any::type_name::<T>()
-                ))
-            })?;
-            self.records.extend(batch);
-        }
-        Ok(())
+        receive_batches(node, self.channel, |_, batch| self.records.extend(batch))
     }
 
     /// This tick's records.
@@ -417,6 +600,144 @@ impl<T: DeserializeOwned> Inbox<T> {
     /// Whether every sender has closed the channel.
     pub fn is_closed(&self, node: &Node) -> bool {
         node.inbound_closed(self.channel)
+    }
+}
+
+/// An [`Inbox`] for records from a cluster, tagged with the sending member.
+pub struct TaggedInbox<T> {
+    channel: u32,
+    records: Vec<(ClusterId, T)>,
+}
+
+impl<T: DeserializeOwned> TaggedInbox<T> {
+    /// Decodes the frames that arrived for this tick.
+    pub fn receive(&mut self, node: &mut Node) -> Result<()> {
+        receive_batches(node, self.channel, |peer, batch| {
+            let id = ClusterId(peer.index);
+            self.records.extend(batch.into_iter().map(|r| (id, r)));
+        })
+    }
+
+    /// This tick's records.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, (ClusterId, T)> {
+        self.records.drain(..)
+    }
+
+    /// Whether every sender has closed the channel.
+    pub fn is_closed(&self, node: &Node) -> bool {
+        node.inbound_closed(self.channel)
+    }
+}
+
+/// What quoted code sees of a cluster: its members, and its own id at a member.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    self_id: Option<ClusterId>,
+    members: Vec<ClusterId>,
+    role: String,
+}
+
+impl ClusterView {
+    /// The id of the member running this code.
+    pub fn self_id(&self) -> ClusterId {
+        match self.self_id {
+            Some(id) => id,
+            None => panic!("`self_id()` of cluster `{}` used outside it", self.role),
+        }
+    }
+
+    /// Every member, in index order.
+    pub fn members(&self) -> &[ClusterId] {
+        &self.members
+    }
+}
+
+/// Encodes `records` as one frame of `channel`.
+fn encode_frame<T: Serialize>(channel: u32, records: &[T], capacity: usize) -> Result<Vec<u8>> {
+    let mut frame = Vec::with_capacity(capacity);
+    begin_frame(&mut frame, channel);
+    weir_core::codec::encode_batch(records, &mut frame)
+        .map_err(|e| Error::new(format!("cannot encode a batch for channel {channel}: {e}")))?;
+    finish_frame(&mut frame).map_err(|e| Error::new(format!("channel {channel}: {e}")))?;
+    Ok(frame)
+}
+
+/// Sends each record to one member of a cluster: one frame per member per tick.
+pub struct MemberOutbox<T> {
+    channel: u32,
+    /// Records per member, in member order.
+    records: Vec<Vec<T>>,
+    dests: Vec<usize>,
+    role: &'static str,
+    /// A record named a member the cluster does not have.
+    unknown_member: Option<ClusterId>,
+    closed: bool,
+}
+
+impl<T: Serialize> MemberOutbox<T> {
+    fn new(channel: u32, dests: Vec<usize>, role: &'static str) -> Self {
+        MemberOutbox {
+            channel,
+            records: dests.iter().map(|_| Vec::new()).collect(),
+            dests,
+            role,
+            unknown_member: None,
+            closed: false,
+        }
+    }
+
+    pub fn push(&mut self, (member, record): (ClusterId, T)) {
+        match self.records.get_mut(member.index()) {
+            Some(records) => records.push(record),
+            None => self.unknown_member = Some(member),
+        }
+    }
+
+    /// Sends this tick's records, one frame per member that has some, then closes
+    /// the channel if `upstream_done`.
+    pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
+        if let Some(member) = self.unknown_member {
+            return Err(Error::new(format!(
+                "a record on channel {} is for member {member} of cluster `{}`, which has {} members",
+                self.channel,
+                self.role,
+                self.dests.len()
+            )));
+        }
+        for (records, &dest) in self.records.iter_mut().zip(&self.dests) {
+            if !records.is_empty() {
+                let frame = encode_frame(self.channel, records, 1024)?;
+                records.clear();
+                node.send(dest, Outgoing::Frame(Arc::new(frame))).await?;
+            }
+        }
+        if upstream_done && !self.closed {
+            self.closed = true;
+            node.close_channel(self.channel).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Hands records to the members of a cluster in turn.
+pub struct RoundRobinOutbox<T> {
+    inner: MemberOutbox<T>,
+    next: usize,
+}
+
+impl<T: Serialize> RoundRobinOutbox<T> {
+    pub fn push(&mut self, record: T) {
+        let members = self.inner.records.len();
+        if members == 0 {
+            self.inner.unknown_member = Some(ClusterId(0));
+            return;
+        }
+        self.inner.records[self.next].push(record);
+        self.next = (self.next + 1) % members;
+    }
+
+    pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
+        self.inner.flush(node, upstream_done).await
     }
 }
 
@@ -439,16 +760,7 @@ impl<T: Serialize> Outbox<T> {
     /// then closes the channel if `upstream_done`.
     pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
         if !self.records.is_empty() {
-            let mut frame = Vec::with_capacity(self.frame_capacity);
-            begin_frame(&mut frame, self.channel);
-            weir_core::codec::encode_batch(&self.records, &mut frame).map_err(|e| {
-                Error::new(format!(
-                    "cannot encode a batch for channel {}: {e}",
-                    self.channel
-                ))
-            })?;
-            finish_frame(&mut frame)
-                .map_err(|e| Error::new(format!("channel {}: {e}", self.channel)))?;
+            let frame = encode_frame(self.channel, &self.records, self.frame_capacity)?;
             self.records.clear();
             self.frame_capacity = frame.len();
             let frame = Arc::new(frame);
@@ -462,4 +774,38 @@ impl<T: Serialize> Outbox<T> {
         }
         Ok(())
     }
+}
+
+/// Sleeps until `deadline`, or for ever without one.
+async fn sleep_until_or_never(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// On the first SIGTERM or SIGINT, sets `stop` and wakes the node; on a second,
+/// exits at once.
+fn stop_on_signals(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("warning: cannot listen for SIGTERM/SIGINT; the default handlers stay");
+        return;
+    };
+    tokio::spawn(async move {
+        for round in 0.. {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if round > 0 {
+                std::process::exit(130);
+            }
+            stop.store(true, Ordering::Relaxed);
+            wake.notify_one();
+        }
+    });
 }

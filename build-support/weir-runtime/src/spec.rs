@@ -24,6 +24,10 @@ pub enum Delivery {
     ToProcess,
     /// To every member of a cluster.
     Broadcast,
+    /// Each record to the cluster member it names.
+    ToMember,
+    /// Records to the members of a cluster in turn.
+    RoundRobin,
 }
 
 /// A network edge of the flow.

@@ -1,14 +1,18 @@
 //! [`FlowBuilder`]: what a flow function receives, and where the IR accumulates.
 
+use crate::cycle::CycleHandle;
 use crate::ir::{
     FlowError, FlowGraph, LocationDecl, LocationId, LocationKind, Node, NodeId, Operator,
     QuotedExpr, SourceLoc,
 };
+use crate::level::{Bounded, Boundedness};
 use crate::location::{Cluster, Location, Process, Role};
 use crate::quote::{self, IntoQuoted};
-use crate::stream::Stream;
+use crate::stream::{Collection, Stream};
 use std::cell::RefCell;
+use std::marker::PhantomData;
 use std::panic::Location as Caller;
+use std::time::{Duration, Instant};
 
 /// Builds one flow. A flow function takes `&FlowBuilder`, declares locations and
 /// wires streams between them; `weir-build` then calls [`FlowBuilder::finish`].
@@ -65,6 +69,21 @@ impl FlowBuilder {
         )
     }
 
+    /// A source: a node without inputs at `location`.
+    fn source<'a, L: Location<'a>, T, B>(
+        &'a self,
+        location: &L,
+        op: Operator,
+        args: Vec<QuotedExpr>,
+        at: &'static Caller<'static>,
+    ) -> Stream<'a, T, L, B> {
+        if !std::ptr::eq(location.flow(), self) {
+            self.error(at, format!("`{}` at a location of another flow", op.name()));
+        }
+        let node = self.add_node(location.id(), op, Vec::new(), args, at);
+        Stream::from_node(node, location.clone())
+    }
+
     /// A stream of the items of `iter`, produced at `location`.
     ///
     /// The iterator is created once when the role starts and drained in chunks, one
@@ -81,11 +100,81 @@ impl FlowBuilder {
     {
         let at = Caller::caller();
         let iter = self.quoted(iter, at);
-        if !std::ptr::eq(location.flow(), self) {
-            self.error(at, "`source_iter` at a location of another flow".into());
-        }
-        let node = self.add_node(location.id(), Operator::SourceIter { iter }, at);
-        Stream::new(node, location.clone())
+        self.source(location, Operator::SourceIter, vec![iter], at)
+    }
+
+    /// A stream of the items of a `futures::Stream` (lines of stdin, connections of
+    /// a listener, ...), created once when the role starts and polled on its own
+    /// task. The stream ends when it returns `None`.
+    #[track_caller]
+    pub fn source_stream<'a, L, S>(
+        &'a self,
+        location: &L,
+        stream: impl IntoQuoted<S>,
+    ) -> Stream<'a, S::Item, L>
+    where
+        L: Location<'a>,
+        S: futures_core::Stream + Send + 'static,
+        S::Item: Send + 'static,
+    {
+        let at = Caller::caller();
+        let stream = self.quoted(stream, at);
+        self.source(location, Operator::SourceStream, vec![stream], at)
+    }
+
+    /// The time, every `period` (a `q!(Duration)`), for as long as the role runs.
+    #[track_caller]
+    pub fn source_interval<'a, L: Location<'a>>(
+        &'a self,
+        location: &L,
+        period: impl IntoQuoted<Duration>,
+    ) -> Stream<'a, Instant, L> {
+        let at = Caller::caller();
+        let period = self.quoted(period, at);
+        self.source(location, Operator::SourceInterval, vec![period], at)
+    }
+
+    /// One `()` per tick, tick after tick, for as long as the role runs.
+    #[track_caller]
+    pub fn spin<'a, L: Location<'a>>(&'a self, location: &L) -> Stream<'a, (), L> {
+        self.source(location, Operator::Spin, Vec::new(), Caller::caller())
+    }
+
+    /// `n` records `()` in every tick, for as long as the role runs.
+    #[track_caller]
+    pub fn spin_batch<'a, L: Location<'a>>(
+        &'a self,
+        location: &L,
+        n: impl IntoQuoted<usize>,
+    ) -> Stream<'a, (), L, Bounded> {
+        let at = Caller::caller();
+        let n = self.quoted(n, at);
+        self.source(location, Operator::SpinBatch, vec![n], at)
+    }
+
+    pub(crate) fn new_cycle<'a, T, L: Location<'a>, B: Boundedness>(
+        &'a self,
+        location: &L,
+        args: Vec<QuotedExpr>,
+        at: &'static Caller<'static>,
+    ) -> (CycleHandle<'a, T, L, B>, Stream<'a, T, L, B>) {
+        let op = Operator::Cycle {
+            level: B::LEVEL,
+            element_type: std::any::type_name::<T>().to_string(),
+        };
+        let stream: Stream<'a, T, L, B> = self.source(location, op, args, at);
+        let handle = CycleHandle {
+            node: stream.node,
+            location: location.clone(),
+            at,
+            completed: false,
+            _marker: PhantomData,
+        };
+        (handle, stream)
+    }
+
+    pub(crate) fn complete_cycle(&self, cycle: NodeId, input: NodeId) {
+        self.graph.borrow_mut().nodes[cycle].inputs = vec![input];
     }
 
     /// Ends the flow definition and returns its IR.
@@ -125,12 +214,16 @@ impl FlowBuilder {
         &self,
         location: LocationId,
         op: Operator,
+        inputs: Vec<NodeId>,
+        args: Vec<QuotedExpr>,
         at: &'static Caller<'static>,
     ) -> NodeId {
         let mut graph = self.graph.borrow_mut();
         graph.nodes.push(Node {
             location,
             op,
+            inputs,
+            args,
             at: SourceLoc::caller(at),
         });
         graph.nodes.len() - 1
@@ -146,6 +239,20 @@ impl FlowBuilder {
 
     pub(crate) fn location_name(&self, id: LocationId) -> String {
         self.graph.borrow().locations[id].name.clone()
+    }
+
+    /// Takes the records of an operator's two `q!` arguments (`fold`'s init and
+    /// step), in order; a failure becomes a flow error.
+    pub(crate) fn quoted_pair<A, B>(
+        &self,
+        _first: impl IntoQuoted<A>,
+        _second: impl IntoQuoted<B>,
+        at: &'static Caller<'static>,
+    ) -> Vec<QuotedExpr> {
+        quote::take_records(2).unwrap_or_else(|err| {
+            self.error(at, err.to_string());
+            Vec::new()
+        })
     }
 
     /// Takes the record of the `q!` just evaluated; a failure becomes a flow error.

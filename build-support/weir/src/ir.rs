@@ -37,6 +37,8 @@ pub enum CaptureValue {
     Literal { ty: String, expr: String },
     /// Encoded with the wire codec; `ty` is `std::any::type_name` of the value.
     Serde { ty: String, bytes: Vec<u8> },
+    /// A cluster, for `self_id()` and `members()` in quoted code.
+    Cluster { role: String },
 }
 
 /// An expression quoted with `q!`.
@@ -82,100 +84,171 @@ pub enum Delivery {
     ToProcess,
     /// To every member of a cluster.
     Broadcast,
+    /// Records are `(ClusterId, T)`: each `T` goes to the member named.
+    ToMember,
+    /// To the members of a cluster in turn.
+    RoundRobin,
 }
 
-/// One operator of the dataflow.
+/// Where a value lives in time: one tick's batch, or the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Bounded: this tick's records only.
+    Tick,
+    /// Unbounded: records across all ticks.
+    Unbounded,
+}
+
+/// What a node does. Inputs and quoted arguments are on the [`Node`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Operator {
-    SourceIter {
-        iter: QuotedExpr,
+    // Sources (no inputs).
+    /// args: the iterator.
+    SourceIter,
+    /// args: the `futures::Stream`.
+    SourceStream,
+    /// args: the period.
+    SourceInterval,
+    /// One `()` per tick, for ever.
+    Spin,
+    /// args: records per tick.
+    SpinBatch,
+    /// A feedback loop: its records are those of the stream given to `complete`
+    /// (its one input, once completed). At `Level::Unbounded` they arrive a tick
+    /// later; at `Level::Tick` the loop must pass through `defer_tick`.
+    /// args: an initial batch, emitted in the first tick (optional).
+    Cycle {
+        level: Level,
+        element_type: String,
     },
-    Map {
-        input: NodeId,
-        f: QuotedExpr,
+
+    // Record by record (fused into the code of their input).
+    Map,
+    Filter,
+    FilterMap,
+    FlatMap,
+    Inspect,
+    Cloned,
+    Enumerate,
+    /// Records of every input.
+    Union,
+    /// Unbounded → this tick's batch.
+    TickBatch,
+    /// Tick level → unbounded.
+    AllTicks,
+    /// An unbounded singleton's value in each tick.
+    Latest,
+    /// A tick-level singleton's value as a stream.
+    IntoStream,
+
+    // Once a tick has all their inputs (stratum boundaries).
+    Unique,
+    Sort,
+    Persist,
+    Delta,
+    First,
+    Fold {
+        level: Level,
     },
-    Filter {
-        input: NodeId,
-        f: QuotedExpr,
+    Reduce {
+        level: Level,
     },
-    FilterMap {
-        input: NodeId,
-        f: QuotedExpr,
+    Count {
+        level: Level,
     },
-    FlatMap {
-        input: NodeId,
-        f: QuotedExpr,
+    FoldKeyed {
+        level: Level,
     },
-    Inspect {
-        input: NodeId,
-        f: QuotedExpr,
+    ReduceKeyed {
+        level: Level,
     },
-    ForEach {
-        input: NodeId,
-        f: QuotedExpr,
-    },
+    Join,
+    CrossProduct,
+    AntiJoin,
+    FilterNotIn,
+    CrossSingleton,
+    ContinueIf,
+    ContinueUnless,
+    /// An unbounded singleton's final value, once its input has ended.
+    IntoStreamFinal,
+    /// args: the period.
+    SampleEvery,
+    /// Next tick: this tick's records.
+    DeferTick,
+
+    // Sinks.
+    ForEach,
+    DestSink,
+
     /// Moves records from the input's location to this node's location.
     Network {
-        input: NodeId,
         delivery: Delivery,
-        /// `std::any::type_name` of the records.
+        /// `std::any::type_name` of the records on the wire.
         element_type: String,
+        /// Whether the receiver gets `(ClusterId, T)`, tagged with the sender.
+        tagged: bool,
     },
 }
 
 impl Operator {
-    /// The node this operator consumes, if any.
-    pub fn input(&self) -> Option<NodeId> {
-        match self {
-            Operator::SourceIter { .. } => None,
-            Operator::Map { input, .. }
-            | Operator::Filter { input, .. }
-            | Operator::FilterMap { input, .. }
-            | Operator::FlatMap { input, .. }
-            | Operator::Inspect { input, .. }
-            | Operator::ForEach { input, .. }
-            | Operator::Network { input, .. } => Some(*input),
-        }
-    }
-
-    /// The quoted expression this operator was given, if any.
-    pub fn quoted(&self) -> Option<&QuotedExpr> {
-        match self {
-            Operator::SourceIter { iter: f }
-            | Operator::Map { f, .. }
-            | Operator::Filter { f, .. }
-            | Operator::FilterMap { f, .. }
-            | Operator::FlatMap { f, .. }
-            | Operator::Inspect { f, .. }
-            | Operator::ForEach { f, .. } => Some(f),
-            Operator::Network { .. } => None,
-        }
-    }
-
     /// The operator's name as the user wrote it.
     pub fn name(&self) -> &'static str {
+        use Operator::*;
         match self {
-            Operator::SourceIter { .. } => "source_iter",
-            Operator::Map { .. } => "map",
-            Operator::Filter { .. } => "filter",
-            Operator::FilterMap { .. } => "filter_map",
-            Operator::FlatMap { .. } => "flat_map",
-            Operator::Inspect { .. } => "inspect",
-            Operator::ForEach { .. } => "for_each",
-            Operator::Network {
-                delivery: Delivery::ToProcess,
-                ..
-            } => "send_bincode",
-            Operator::Network {
-                delivery: Delivery::Broadcast,
-                ..
-            } => "broadcast_bincode",
+            SourceIter => "source_iter",
+            SourceStream => "source_stream",
+            SourceInterval => "source_interval",
+            Spin => "spin",
+            SpinBatch => "spin_batch",
+            Cycle {
+                level: Level::Tick, ..
+            } => "tick_cycle",
+            Cycle { .. } => "cycle",
+            Map => "map",
+            Filter => "filter",
+            FilterMap => "filter_map",
+            FlatMap => "flat_map",
+            Inspect => "inspect",
+            Cloned => "cloned",
+            Enumerate => "enumerate",
+            Union => "union",
+            TickBatch => "tick_batch",
+            AllTicks => "all_ticks",
+            Latest => "latest",
+            IntoStream => "into_stream",
+            Unique => "unique",
+            Sort => "sort",
+            Persist => "persist",
+            Delta => "delta",
+            First => "first",
+            Fold { .. } => "fold",
+            Reduce { .. } => "reduce",
+            Count { .. } => "count",
+            FoldKeyed { .. } => "fold_keyed",
+            ReduceKeyed { .. } => "reduce_keyed",
+            Join => "join",
+            CrossProduct => "cross_product",
+            AntiJoin => "anti_join",
+            FilterNotIn => "filter_not_in",
+            CrossSingleton => "cross_singleton",
+            ContinueIf => "continue_if",
+            ContinueUnless => "continue_unless",
+            IntoStreamFinal => "into_stream",
+            SampleEvery => "sample_every",
+            DeferTick => "defer_tick",
+            ForEach => "for_each",
+            DestSink => "dest_sink",
+            Network { delivery, .. } => match delivery {
+                Delivery::Broadcast => "broadcast_bincode",
+                Delivery::RoundRobin => "round_robin_bincode",
+                Delivery::ToProcess | Delivery::ToMember => "send_bincode",
+            },
         }
     }
 
     /// Whether the operator ends a stream (nothing can consume its output).
     pub fn is_sink(&self) -> bool {
-        matches!(self, Operator::ForEach { .. })
+        matches!(self, Operator::ForEach | Operator::DestSink)
     }
 }
 
@@ -184,6 +257,11 @@ impl Operator {
 pub struct Node {
     pub location: LocationId,
     pub op: Operator,
+    /// The nodes it consumes, in the order the operator names them (`join`: left,
+    /// right).
+    pub inputs: Vec<NodeId>,
+    /// Its `q!` arguments, in order.
+    pub args: Vec<QuotedExpr>,
     /// Where the operator was called in the flow.
     pub at: SourceLoc,
 }
@@ -205,7 +283,8 @@ impl fmt::Display for FlowError {
 #[derive(Debug, Clone, Default)]
 pub struct FlowGraph {
     pub locations: Vec<LocationDecl>,
-    /// In creation order, so every node's input comes before it.
+    /// In creation order: every input comes before its consumer, except the
+    /// input of a `Cycle`, which is completed later.
     pub nodes: Vec<Node>,
     /// Every mistake found; a graph with errors is not lowered.
     pub errors: Vec<FlowError>,

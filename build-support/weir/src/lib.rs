@@ -25,23 +25,31 @@
 extern crate self as weir;
 
 mod builder;
+mod cycle;
 pub mod ir;
+pub mod level;
 pub mod location;
+pub mod network;
 pub mod quote;
+mod singleton;
 mod stream;
 
 pub use builder::FlowBuilder;
-pub use location::{Cluster, Location, Process, Role};
+pub use cycle::CycleHandle;
+pub use level::{Bounded, Unbounded};
+pub use location::{Cluster, ClusterId, Location, Process, Role};
+pub use network::NetworkRecord;
 pub use quote::IntoQuoted;
-pub use stream::{NetworkRecord, Stream};
+pub use singleton::{Optional, Singleton};
+pub use stream::Stream;
 pub use weir_macro::q;
 
 /// What the `q!` macro expands to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::quote::capture::{
-        Capturable, Capture, CaptureKindLiteral, CaptureKindSerde, Literal, Probe, ViaLiteral,
-        ViaSerde,
+        Capturable, Capture, CaptureKindCluster, CaptureKindLiteral, CaptureKindSerde, Literal,
+        Probe, ViaCluster, ViaLiteral, ViaSerde,
     };
     pub use crate::quote::{hole_of, record_quote, Hole, QuoteRecord};
 }

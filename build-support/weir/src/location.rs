@@ -6,8 +6,14 @@
 //! streams without a network edge.
 
 use crate::builder::FlowBuilder;
+use crate::cycle::CycleHandle;
 use crate::ir::LocationId;
+use crate::level::{Bounded, Unbounded};
+use crate::quote::IntoQuoted;
+use crate::stream::Stream;
 use std::marker::PhantomData;
+use std::panic::Location as Caller;
+pub use weir_core::ClusterId;
 
 /// A marker type naming a role: `pub struct Leader; impl weir::Role for Leader {}`.
 ///
@@ -35,6 +41,45 @@ pub trait Role {
 pub trait Location<'a>: Clone {
     fn id(&self) -> LocationId;
     fn flow(&self) -> &'a FlowBuilder;
+
+    /// An unbounded stream fed later by [`CycleHandle::complete`]: what the
+    /// completing stream yields in one tick arrives here in the next.
+    #[track_caller]
+    fn cycle<T>(
+        &self,
+    ) -> (
+        CycleHandle<'a, T, Self, Unbounded>,
+        Stream<'a, T, Self, Unbounded>,
+    ) {
+        self.flow().new_cycle(self, Vec::new(), Caller::caller())
+    }
+
+    /// A tick-level stream fed later by [`CycleHandle::complete`], within the tick:
+    /// the loop must pass through `defer_tick()`.
+    #[track_caller]
+    fn tick_cycle<T>(
+        &self,
+    ) -> (
+        CycleHandle<'a, T, Self, Bounded>,
+        Stream<'a, T, Self, Bounded>,
+    ) {
+        self.flow().new_cycle(self, Vec::new(), Caller::caller())
+    }
+
+    /// Like [`tick_cycle`](Location::tick_cycle), with the items of `initial` in
+    /// the first tick.
+    #[track_caller]
+    fn tick_cycle_with_initial<T, I: IntoIterator<Item = T>>(
+        &self,
+        initial: impl IntoQuoted<I>,
+    ) -> (
+        CycleHandle<'a, T, Self, Bounded>,
+        Stream<'a, T, Self, Bounded>,
+    ) {
+        let at = Caller::caller();
+        let initial = self.flow().quoted(initial, at);
+        self.flow().new_cycle(self, vec![initial], at)
+    }
 }
 
 macro_rules! location_type {
@@ -78,3 +123,18 @@ location_type!(
     /// A location with any number of instances (members), set at deploy time.
     Cluster
 );
+
+impl<Tag> Cluster<'_, Tag> {
+    /// Inside `q!` at this cluster: the id of the member running the code.
+    ///
+    /// Only meaningful in quoted code, where it reads the member's `--index`; the
+    /// build rejects it in code placed at another location.
+    pub fn self_id(&self) -> ClusterId {
+        panic!("`self_id()` is only available inside `q!`")
+    }
+
+    /// Inside `q!`, at any location: every member of this cluster, in index order.
+    pub fn members(&self) -> &[ClusterId] {
+        panic!("`members()` is only available inside `q!`")
+    }
+}

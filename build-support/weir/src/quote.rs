@@ -53,8 +53,8 @@ pub fn hole_of<T>(_: &T) -> T {
 pub enum QuoteError {
     /// The argument was not produced by `q!` right there.
     Missing,
-    /// Several `q!` were evaluated before being passed to their operators.
-    Ambiguous(usize),
+    /// More `q!` were evaluated than the operator takes: (found, expected).
+    Ambiguous(usize, usize),
     /// A captured value could not be encoded for the generated code.
     Capture { name: String, reason: String },
 }
@@ -63,9 +63,9 @@ impl std::fmt::Display for QuoteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             QuoteError::Missing => write!(f, "this argument must be written as `q!(...)`"),
-            QuoteError::Ambiguous(n) => write!(
+            QuoteError::Ambiguous(found, expected) => write!(
                 f,
-                "{n} `q!` expressions were evaluated before this operator took one: \
+                "{found} `q!` expressions were evaluated before this operator took {expected}: \
                  pass each `q!(...)` directly to its operator"
             ),
             QuoteError::Capture { name, reason } => {
@@ -80,13 +80,22 @@ impl std::fmt::Display for QuoteError {
 
 /// Takes the record `q!` left for the operator now being called.
 pub(crate) fn take_record<T>(_quoted: impl IntoQuoted<T>) -> Result<QuotedExpr, QuoteError> {
-    let mut pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    Ok(take_records(1)?.remove(0))
+}
+
+/// Takes the records of an operator's `count` quoted arguments, in order.
+pub(crate) fn take_records(count: usize) -> Result<Vec<QuotedExpr>, QuoteError> {
+    let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
     match pending.len() {
         0 => return Err(QuoteError::Missing),
-        1 => {}
-        n => return Err(QuoteError::Ambiguous(n)),
+        n if n < count => return Err(QuoteError::Missing),
+        n if n > count => return Err(QuoteError::Ambiguous(n, count)),
+        _ => {}
     }
-    let record = pending.pop().expect("one record");
+    pending.into_iter().map(into_expr).collect()
+}
+
+fn into_expr(record: QuoteRecord) -> Result<QuotedExpr, QuoteError> {
     let mut captures = Vec::with_capacity(record.captures.len());
     for capture in record.captures {
         let value = capture.value.map_err(|reason| QuoteError::Capture {

@@ -7,6 +7,7 @@
 //! is neither fails to compile at the capture, with the message on [`Capturable`].
 
 use crate::ir::CaptureValue;
+use crate::location::Cluster;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// A captured local: its name and its value, or why it has none.
@@ -37,6 +38,24 @@ pub trait ViaSerde {
     }
 }
 impl<T: ?Sized> ViaSerde for Probe<'_, T> {}
+
+/// Chosen for a cluster: quoted code reads its member ids.
+pub struct CaptureKindCluster;
+
+pub trait ViaCluster {
+    fn __weir_kind(&self) -> CaptureKindCluster {
+        CaptureKindCluster
+    }
+}
+impl<Tag> ViaCluster for &&Probe<'_, Cluster<'_, Tag>> {}
+
+impl CaptureKindCluster {
+    pub fn capture<Tag>(self, cluster: &Cluster<'_, Tag>) -> Result<CaptureValue, String> {
+        Ok(CaptureValue::Cluster {
+            role: cluster.flow.location_name(cluster.id),
+        })
+    }
+}
 
 impl CaptureKindLiteral {
     pub fn capture<T: Literal + ?Sized>(self, value: &T) -> Result<CaptureValue, String> {

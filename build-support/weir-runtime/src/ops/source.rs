@@ -1,0 +1,265 @@
+//! Sources: where a tick's records come from besides the network.
+
+use super::Witness;
+use crate::node::Node;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Records a source hands out per tick: bounded work per tick, and a long
+/// iterator is never materialised.
+pub const SOURCE_CHUNK: usize = 4096;
+
+/// A `source_iter`: its iterator, created once, drained a chunk per tick.
+pub struct Source<I> {
+    iter: I,
+    done: bool,
+}
+
+impl<I: Iterator> Source<I> {
+    /// This tick's records. Asks the node for another tick while more may remain;
+    /// ends early when the node is stopping.
+    pub fn chunk(&mut self, node: &mut Node) -> Chunk<'_, I> {
+        self.done |= node.is_stopping();
+        if !self.done {
+            node.request_tick();
+        }
+        Chunk {
+            source: self,
+            left: SOURCE_CHUNK,
+        }
+    }
+
+    /// Whether the iterator has ended.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// One tick's worth of a [`Source`].
+pub struct Chunk<'s, I> {
+    source: &'s mut Source<I>,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for Chunk<'_, I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        if self.left == 0 || self.source.done {
+            return None;
+        }
+        self.left -= 1;
+        let next = self.source.iter.next();
+        self.source.done = next.is_none();
+        next
+    }
+}
+
+pub fn source_iter<I: IntoIterator>(iter: I) -> (Source<I::IntoIter>, Witness<I::Item>) {
+    (
+        Source {
+            iter: iter.into_iter(),
+            done: false,
+        },
+        Witness::new(),
+    )
+}
+
+/// `spin` and `spin_batch`: `n` records `()` every tick until the node stops.
+pub struct Spin {
+    per_tick: usize,
+    done: bool,
+}
+
+impl Spin {
+    pub fn chunk(&mut self, node: &mut Node) -> std::iter::RepeatN<()> {
+        self.done |= node.is_stopping();
+        if self.done {
+            return std::iter::repeat_n((), 0);
+        }
+        node.request_tick();
+        std::iter::repeat_n((), self.per_tick)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+pub fn spin() -> (Spin, Witness<()>) {
+    spin_batch(1)
+}
+
+pub fn spin_batch(per_tick: usize) -> (Spin, Witness<()>) {
+    let spin = Spin {
+        per_tick,
+        done: false,
+    };
+    (spin, Witness::new())
+}
+
+/// A tick cycle's initial records, all in the first tick.
+pub struct Initial<I> {
+    iter: Option<I>,
+}
+
+impl<I: IntoIterator> Initial<I> {
+    pub fn emit(&mut self) -> std::iter::Flatten<std::option::IntoIter<I>> {
+        self.iter.take().into_iter().flatten()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.iter.is_none()
+    }
+}
+
+pub fn initial<T, I: IntoIterator<Item = T>>(_: &Witness<T>, iter: I) -> Initial<I> {
+    Initial { iter: Some(iter) }
+}
+
+/// A source fed by a task of its own (`source_stream`, `source_interval`, a
+/// `sample_every` timer): the task forwards items and wakes the node.
+pub struct AsyncSource<T> {
+    items: mpsc::Receiver<T>,
+    done: bool,
+}
+
+/// Items a task may run ahead of the ticks that take them.
+const ASYNC_SOURCE_CAPACITY: usize = 1024;
+
+impl<T> AsyncSource<T> {
+    /// What arrived since the last tick (at most [`SOURCE_CHUNK`]).
+    pub fn chunk(&mut self, node: &mut Node) -> std::vec::IntoIter<T> {
+        let mut batch = Vec::new();
+        if !self.done && node.is_stopping() {
+            self.end(node);
+        }
+        while !self.done && batch.len() < SOURCE_CHUNK {
+            match self.items.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.end(node),
+            }
+        }
+        if batch.len() == SOURCE_CHUNK {
+            node.request_tick();
+        }
+        batch.into_iter()
+    }
+
+    fn end(&mut self, node: &mut Node) {
+        self.done = true;
+        self.items.close();
+        node.source_ended();
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl Node {
+    fn spawn_source<T: Send + 'static, S>(&mut self, stream: S) -> AsyncSource<T>
+    where
+        S: futures_core::Stream<Item = T> + Send + 'static,
+    {
+        let (tx, items) = mpsc::channel(ASYNC_SOURCE_CAPACITY);
+        let wake = self.waker();
+        let task = tokio::spawn(async move {
+            let mut stream = Box::pin(stream);
+            while let Some(item) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+                wake.notify_one();
+            }
+            drop(tx);
+            wake.notify_one();
+        });
+        self.source_started(task.abort_handle());
+        AsyncSource { items, done: false }
+    }
+
+    /// A `source_stream`: the stream is polled on a task of its own.
+    pub fn source_stream<S>(&mut self, stream: S) -> (AsyncSource<S::Item>, Witness<S::Item>)
+    where
+        S: futures_core::Stream + Send + 'static,
+        S::Item: Send + 'static,
+    {
+        (self.spawn_source(stream), Witness::new())
+    }
+
+    /// A `source_interval`: the time, every `period`.
+    pub fn source_interval(
+        &mut self,
+        period: Duration,
+    ) -> (AsyncSource<Instant>, Witness<Instant>) {
+        (self.spawn_source(Ticks::new(period)), Witness::new())
+    }
+
+    /// A `sample_every`: the singleton's latest value, every `period`.
+    pub fn sample_every<T: Clone>(
+        &mut self,
+        _: &Witness<T>,
+        period: Duration,
+    ) -> (Sample<T>, Witness<T>) {
+        let timer = self.spawn_source(Ticks::new(period));
+        (
+            Sample {
+                latest: None,
+                timer,
+            },
+            Witness::new(),
+        )
+    }
+}
+
+/// A `futures_core::Stream` of the time every `period`.
+struct Ticks {
+    interval: tokio::time::Interval,
+}
+
+impl Ticks {
+    fn new(period: Duration) -> Self {
+        let start = tokio::time::Instant::now() + period;
+        let mut interval = tokio::time::interval_at(start, period.max(Duration::from_millis(1)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ticks { interval }
+    }
+}
+
+impl futures_core::Stream for Ticks {
+    type Item = Instant;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Instant>> {
+        self.interval.poll_tick(cx).map(|at| Some(at.into_std()))
+    }
+}
+
+/// `sample_every`: remembers the latest value; emits it when the timer fired.
+pub struct Sample<T> {
+    latest: Option<T>,
+    timer: AsyncSource<Instant>,
+}
+
+impl<T: Clone> Sample<T> {
+    pub fn push(&mut self, value: T) {
+        self.latest = Some(value);
+    }
+
+    pub fn emit(&mut self, node: &mut Node) -> std::option::IntoIter<T> {
+        let fired = self.timer.chunk(node).count() > 0;
+        if fired {
+            self.latest.clone().into_iter()
+        } else {
+            None.into_iter()
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.timer.is_done()
+    }
+}

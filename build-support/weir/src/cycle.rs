@@ -1,0 +1,57 @@
+//! Feedback loops: a stream used before the stream that feeds it is defined.
+
+use crate::builder::FlowBuilder;
+use crate::ir::NodeId;
+use crate::level::Boundedness;
+use crate::location::Location;
+use crate::stream::{Collection, Stream};
+use std::marker::PhantomData;
+use std::panic::Location as Caller;
+
+type Marker<'a, T, B> = PhantomData<(fn() -> T, fn() -> B, &'a FlowBuilder)>;
+
+/// The far end of a cycle: [`complete`](CycleHandle::complete) it with the stream
+/// whose records the cycle's stream yields. A handle dropped without completing is
+/// a build error at the cycle.
+#[must_use = "a cycle must be completed with `.complete(stream)`"]
+pub struct CycleHandle<'a, T, L: Location<'a>, B> {
+    pub(crate) node: NodeId,
+    pub(crate) location: L,
+    pub(crate) at: &'static Caller<'static>,
+    pub(crate) completed: bool,
+    pub(crate) _marker: Marker<'a, T, B>,
+}
+
+impl<'a, T, L: Location<'a>, B: Boundedness> CycleHandle<'a, T, L, B> {
+    /// Feeds the cycle: its stream yields `stream`'s records (next tick for an
+    /// unbounded `cycle`; for a `tick_cycle` the loop must pass through
+    /// `defer_tick`).
+    #[track_caller]
+    pub fn complete(mut self, stream: Stream<'a, T, L, B>) {
+        let flow = self.location.flow();
+        let at = Caller::caller();
+        if stream.location().id() != self.location.id() {
+            flow.error(
+                at,
+                format!(
+                    "cycle at `{}` completed with a stream at `{}`",
+                    flow.location_name(self.location.id()),
+                    flow.location_name(stream.location().id())
+                ),
+            );
+        }
+        flow.complete_cycle(self.node, stream.node());
+        self.completed = true;
+    }
+}
+
+impl<'a, T, L: Location<'a>, B> Drop for CycleHandle<'a, T, L, B> {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.location.flow().error(
+                self.at,
+                "this cycle is never completed: call `.complete(stream)` on its handle".into(),
+            );
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Levels: whether a collection holds one tick's records or the whole run's.
+//!
+//! Every [`Stream`](crate::Stream), [`Singleton`](crate::Singleton) and
+//! [`Optional`](crate::Optional) carries its level as a type parameter, so an
+//! operator that only makes sense on one tick's batch (`sort`, `join`, `persist`,
+//! ...) does not type-check on an unbounded stream.
+
+use crate::ir::Level;
+
+/// This tick's records only: `tick_batch()` gives one, `all_ticks()` leaves it.
+pub enum Bounded {}
+
+/// Records across all ticks: what sources and network edges produce.
+pub enum Unbounded {}
+
+/// [`Bounded`] or [`Unbounded`].
+pub trait Boundedness: sealed::Sealed + 'static {
+    const LEVEL: Level;
+}
+
+impl Boundedness for Bounded {
+    const LEVEL: Level = Level::Tick;
+}
+
+impl Boundedness for Unbounded {
+    const LEVEL: Level = Level::Unbounded;
+}
+
+/// Implemented for [`Bounded`] only: the bound of tick-level operators.
+#[diagnostic::on_unimplemented(
+    message = "this operator works on one tick's batch, but the stream is unbounded",
+    label = "called on an unbounded stream",
+    note = "take this tick's records first with `.tick_batch()`; go back with `.all_ticks()`"
+)]
+pub trait TickLevel: Boundedness {}
+
+impl TickLevel for Bounded {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Bounded {}
+    impl Sealed for super::Unbounded {}
+}

@@ -1,0 +1,152 @@
+//! Network operators: moving a stream from one location to another.
+//!
+//! | from → to | operator | each record goes to | receiver gets |
+//! |---|---|---|---|
+//! | process → process | `send_bincode` | the process | `T` |
+//! | process → cluster | `broadcast_bincode` | every member | `T` |
+//! | process → cluster | `round_robin_bincode` | the members in turn | `T` |
+//! | process → cluster | `send_bincode` on `(ClusterId, T)` | the member named | `T` |
+//! | cluster → process | `send_bincode` | the process | `(ClusterId, T)`, tagged with the sender |
+//! | cluster → process | `send_bincode_interleaved` | the process | `T` |
+//! | cluster → cluster | as from a process | as from a process | `(ClusterId, T)` |
+//!
+//! Records travel in order between each pair of instances, batched into one frame
+//! per channel per tick. Every record type must serialise with serde.
+
+use crate::ir::{Delivery, Operator};
+use crate::level::Unbounded;
+use crate::location::{Cluster, ClusterId, Location, Process};
+use crate::stream::{Collection, Stream};
+use serde::{de::DeserializeOwned, Serialize};
+use std::panic::Location as Caller;
+
+/// A record type that can cross the network (serde both ways).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent over the network",
+    label = "records of this stream must implement serde's `Serialize` and `DeserializeOwned`",
+    note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait NetworkRecord: Serialize + DeserializeOwned {}
+impl<T: Serialize + DeserializeOwned> NetworkRecord for T {}
+
+/// What a location's records look like on arrival elsewhere: a cluster's are
+/// tagged with the member that sent them.
+pub trait Sender<'a>: Location<'a> {
+    type Received<T>;
+    const TAGGED: bool;
+}
+
+impl<'a, Tag> Sender<'a> for Process<'a, Tag> {
+    type Received<T> = T;
+    const TAGGED: bool = false;
+}
+
+impl<'a, Tag> Sender<'a> for Cluster<'a, Tag> {
+    type Received<T> = (ClusterId, T);
+    const TAGGED: bool = true;
+}
+
+/// Where `send_bincode` can send records of type `R` from location `From`.
+#[diagnostic::on_unimplemented(
+    message = "`send_bincode` cannot send records of type `{R}` to this location",
+    label = "to a cluster, records must be `(ClusterId, T)`: the member each goes to",
+    note = "to send to every member use `broadcast_bincode`; to spread records over the members use `round_robin_bincode`"
+)]
+pub trait SendTarget<'a, From: Sender<'a>, R>: Location<'a> {
+    /// The record type on the wire.
+    type Wire;
+    const DELIVERY: Delivery;
+}
+
+impl<'a, From: Sender<'a>, T, Tag> SendTarget<'a, From, T> for Process<'a, Tag> {
+    type Wire = T;
+    const DELIVERY: Delivery = Delivery::ToProcess;
+}
+
+impl<'a, From: Sender<'a>, T, Tag> SendTarget<'a, From, (ClusterId, T)> for Cluster<'a, Tag> {
+    type Wire = T;
+    const DELIVERY: Delivery = Delivery::ToMember;
+}
+
+impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
+    /// Adds a network edge from this stream's location to `to`.
+    fn network<U, L2: Location<'a>, Wire: NetworkRecord>(
+        self,
+        to: &L2,
+        delivery: Delivery,
+        tagged: bool,
+        at: &'static Caller<'static>,
+    ) -> Stream<'a, U, L2, Unbounded> {
+        let flow = self.location.flow();
+        let op = Operator::Network {
+            delivery,
+            element_type: std::any::type_name::<Wire>().to_string(),
+            tagged,
+        };
+        if !std::ptr::eq(to.flow(), flow) {
+            flow.error(at, format!("`{}` to a location of another flow", op.name()));
+        } else if to.id() == self.location.id() {
+            let name = flow.location_name(to.id());
+            flow.error(
+                at,
+                format!(
+                    "`{}` from `{name}` to itself: records are already there (sending between members of one cluster is not supported yet)",
+                    op.name()
+                ),
+            );
+        }
+        let node = flow.add_node(to.id(), op, vec![self.node], Vec::new(), at);
+        Stream::from_node(node, to.clone())
+    }
+
+    /// Sends every record to `to`: a process, or, for records `(ClusterId, T)`, the
+    /// cluster member named. Records from a cluster arrive tagged with the sender.
+    #[track_caller]
+    pub fn send_bincode<D: SendTarget<'a, L, T>>(
+        self,
+        to: &D,
+    ) -> Stream<'a, L::Received<D::Wire>, D, Unbounded>
+    where
+        D::Wire: NetworkRecord,
+    {
+        self.network::<_, _, D::Wire>(to, D::DELIVERY, L::TAGGED, Caller::caller())
+    }
+
+    /// Sends every record to every member of the cluster `to`.
+    #[track_caller]
+    pub fn broadcast_bincode<Tag2>(
+        self,
+        to: &Cluster<'a, Tag2>,
+    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded>
+    where
+        T: NetworkRecord,
+    {
+        self.network::<_, _, T>(to, Delivery::Broadcast, L::TAGGED, Caller::caller())
+    }
+
+    /// Sends the records to the members of the cluster `to` in turn.
+    #[track_caller]
+    pub fn round_robin_bincode<Tag2>(
+        self,
+        to: &Cluster<'a, Tag2>,
+    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded>
+    where
+        T: NetworkRecord,
+    {
+        self.network::<_, _, T>(to, Delivery::RoundRobin, L::TAGGED, Caller::caller())
+    }
+}
+
+impl<'a, T, Tag, B> Stream<'a, T, Cluster<'a, Tag>, B> {
+    /// Sends every record to the process `to`, without the sender's id.
+    #[track_caller]
+    pub fn send_bincode_interleaved<Tag2>(
+        self,
+        to: &Process<'a, Tag2>,
+    ) -> Stream<'a, T, Process<'a, Tag2>, Unbounded>
+    where
+        T: NetworkRecord,
+    {
+        self.network::<_, _, T>(to, Delivery::ToProcess, false, Caller::caller())
+    }
+}
