@@ -7,3 +7,4 @@ mod bad_input;
 mod codegen;
 mod deploy;
 mod flows;
+mod programs;

@@ -104,3 +104,61 @@ pub fn stderr(out: &Output) -> String {
 }
 
 pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Every instance of a flow, started together on a fresh topology. `roles` gives
+/// `(role, None)` for a process and `(role, Some(members))` for a cluster; the
+/// binaries are `<flow>-<role>`.
+pub struct Running {
+    pub instances: Vec<(String, Child)>,
+}
+
+impl Running {
+    pub fn start(flow: &str, roles: &[(&str, Option<usize>)]) -> Running {
+        let sizes: Vec<(&str, usize)> = roles.iter().map(|&(r, n)| (r, n.unwrap_or(1))).collect();
+        let topo = Topo::new(&sizes);
+        let mut instances = Vec::new();
+        for &(role, members) in roles {
+            let binary = format!("{flow}-{role}");
+            match members {
+                None => instances.push((role.to_string(), start(&binary, &topo.file, None, &[]))),
+                Some(n) => {
+                    for i in 0..n {
+                        let child = start(&binary, &topo.file, Some(i), &[]);
+                        instances.push((format!("{role}/{i}"), child));
+                    }
+                }
+            }
+        }
+        Running { instances }
+    }
+
+    /// Sends SIGTERM to every instance.
+    pub fn terminate(&self) {
+        for (_, child) in &self.instances {
+            // SAFETY: kill(2) on a child we started; no memory is involved.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        }
+    }
+
+    /// Waits for every instance, asserting each exits successfully; returns each
+    /// instance's standard output by name.
+    pub fn outputs(self) -> Vec<(String, String)> {
+        self.instances
+            .into_iter()
+            .map(|(name, child)| {
+                let out = finish(child, LIMIT);
+                assert!(out.status.success(), "{name} failed: {}", stderr(&out));
+                (name, stdout(&out))
+            })
+            .collect()
+    }
+}
+
+/// The output of the instance called `name`.
+pub fn output_of<'o>(outputs: &'o [(String, String)], name: &str) -> &'o str {
+    &outputs
+        .iter()
+        .find(|(n, _)| n == name)
+        .expect("instance exists")
+        .1
+}

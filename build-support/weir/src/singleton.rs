@@ -74,16 +74,22 @@ macro_rules! value_operators {
             }
         }
 
-        impl<'a, T, L: Location<'a>, B: TickLevel> $name<'a, T, L, B> {
+        impl<'a, T, L: Location<'a>, B: Boundedness> $name<'a, T, L, B> {
             /// Every tick's value, as an unbounded stream.
             #[track_caller]
-            pub fn all_ticks(self) -> Stream<'a, T, L, Unbounded> {
+            pub fn all_ticks(self) -> Stream<'a, T, L, Unbounded>
+            where
+                B: TickLevel,
+            {
                 self.derive(Operator::AllTicks, &[], Vec::new(), Caller::caller())
             }
 
             /// This tick's value, delivered in the next tick (none in the first).
             #[track_caller]
-            pub fn defer_tick(self) -> Optional<'a, T, L, B> {
+            pub fn defer_tick(self) -> Optional<'a, T, L, B>
+            where
+                B: TickLevel,
+            {
                 self.derive(Operator::DeferTick, &[], Vec::new(), Caller::caller())
             }
         }

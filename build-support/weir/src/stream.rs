@@ -235,10 +235,13 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L, Unbounded> {
 }
 
 /// Tick-level operators: they see one tick's whole batch.
-impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
+impl<'a, T, L: Location<'a>, B: Boundedness> Stream<'a, T, L, B> {
     /// Back to the unbounded level: every tick's records, one tick after another.
     #[track_caller]
-    pub fn all_ticks(self) -> Stream<'a, T, L, Unbounded> {
+    pub fn all_ticks(self) -> Stream<'a, T, L, Unbounded>
+    where
+        B: TickLevel,
+    {
         self.derive(Operator::AllTicks, &[], Vec::new(), Caller::caller())
     }
 
@@ -246,6 +249,7 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
     #[track_caller]
     pub fn unique(self) -> Stream<'a, T, L, B>
     where
+        B: TickLevel,
         T: Eq + Hash + Clone,
     {
         self.derive(Operator::Unique, &[], Vec::new(), Caller::caller())
@@ -255,6 +259,7 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
     #[track_caller]
     pub fn sort(self) -> Stream<'a, T, L, B>
     where
+        B: TickLevel,
         T: Ord,
     {
         self.derive(Operator::Sort, &[], Vec::new(), Caller::caller())
@@ -264,6 +269,7 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
     #[track_caller]
     pub fn persist(self) -> Stream<'a, T, L, B>
     where
+        B: TickLevel,
         T: Clone,
     {
         self.derive(Operator::Persist, &[], Vec::new(), Caller::caller())
@@ -273,6 +279,7 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
     #[track_caller]
     pub fn delta(self) -> Stream<'a, T, L, B>
     where
+        B: TickLevel,
         T: Eq + Hash + Clone,
     {
         self.derive(Operator::Delta, &[], Vec::new(), Caller::caller())
@@ -280,13 +287,19 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
 
     /// This tick's records, delivered in the next tick.
     #[track_caller]
-    pub fn defer_tick(self) -> Stream<'a, T, L, B> {
+    pub fn defer_tick(self) -> Stream<'a, T, L, B>
+    where
+        B: TickLevel,
+    {
         self.derive(Operator::DeferTick, &[], Vec::new(), Caller::caller())
     }
 
     /// The first record of this tick, if any.
     #[track_caller]
-    pub fn first(self) -> Optional<'a, T, L, B> {
+    pub fn first(self) -> Optional<'a, T, L, B>
+    where
+        B: TickLevel,
+    {
         self.derive(Operator::First, &[], Vec::new(), Caller::caller())
     }
 
@@ -294,6 +307,7 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
     #[track_caller]
     pub fn cross_product<U: Clone>(self, other: Stream<'a, U, L, B>) -> Stream<'a, (T, U), L, B>
     where
+        B: TickLevel,
         T: Clone,
     {
         let other = other.other();
@@ -309,6 +323,7 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
     #[track_caller]
     pub fn filter_not_in(self, other: Stream<'a, T, L, B>) -> Stream<'a, T, L, B>
     where
+        B: TickLevel,
         T: Eq + Hash,
     {
         let other = other.other();
@@ -325,7 +340,10 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
     pub fn cross_singleton<U: Clone>(
         self,
         singleton: Singleton<'a, U, L, B>,
-    ) -> Stream<'a, (T, U), L, B> {
+    ) -> Stream<'a, (T, U), L, B>
+    where
+        B: TickLevel,
+    {
         let other = singleton.other();
         self.derive(
             Operator::CrossSingleton,
@@ -337,14 +355,20 @@ impl<'a, T, L: Location<'a>, B: TickLevel> Stream<'a, T, L, B> {
 
     /// This tick's records if `condition` has a value this tick, else none.
     #[track_caller]
-    pub fn continue_if<U>(self, condition: Optional<'a, U, L, B>) -> Stream<'a, T, L, B> {
+    pub fn continue_if<U>(self, condition: Optional<'a, U, L, B>) -> Stream<'a, T, L, B>
+    where
+        B: TickLevel,
+    {
         let other = condition.other();
         self.derive(Operator::ContinueIf, &[other], Vec::new(), Caller::caller())
     }
 
     /// This tick's records if `condition` is empty this tick, else none.
     #[track_caller]
-    pub fn continue_unless<U>(self, condition: Optional<'a, U, L, B>) -> Stream<'a, T, L, B> {
+    pub fn continue_unless<U>(self, condition: Optional<'a, U, L, B>) -> Stream<'a, T, L, B>
+    where
+        B: TickLevel,
+    {
         let other = condition.other();
         self.derive(
             Operator::ContinueUnless,
@@ -387,11 +411,12 @@ impl<'a, K: Eq + Hash, V, L: Location<'a>, B: Boundedness> Stream<'a, (K, V), L,
 }
 
 /// Tick-level operators on key-value records.
-impl<'a, K: Eq + Hash + Clone, V, L: Location<'a>, B: TickLevel> Stream<'a, (K, V), L, B> {
+impl<'a, K: Eq + Hash + Clone, V, L: Location<'a>, B: Boundedness> Stream<'a, (K, V), L, B> {
     /// Pairs the records of both streams that have equal keys.
     #[track_caller]
     pub fn join<V2: Clone>(self, other: Stream<'a, (K, V2), L, B>) -> Stream<'a, (K, (V, V2)), L, B>
     where
+        B: TickLevel,
         V: Clone,
     {
         let other = other.other();
@@ -400,7 +425,10 @@ impl<'a, K: Eq + Hash + Clone, V, L: Location<'a>, B: TickLevel> Stream<'a, (K, 
 
     /// The records whose key does not occur in `keys`.
     #[track_caller]
-    pub fn anti_join(self, keys: Stream<'a, K, L, B>) -> Stream<'a, (K, V), L, B> {
+    pub fn anti_join(self, keys: Stream<'a, K, L, B>) -> Stream<'a, (K, V), L, B>
+    where
+        B: TickLevel,
+    {
         let other = keys.other();
         self.derive(Operator::AntiJoin, &[other], Vec::new(), Caller::caller())
     }

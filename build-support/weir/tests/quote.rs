@@ -48,7 +48,7 @@ fn quoted_code_is_never_run_at_build_time() {
         .for_each(q!(|_| panic!("never")));
     });
     assert!(g.errors.is_empty());
-    assert!(g.nodes[0].op.quoted().unwrap().code.contains("exit"));
+    assert!(g.nodes[0].args[0].code.contains("exit"));
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn literal_captures_are_spliced_as_source() {
             .map(q!(move |n| format!("{}{}{:?}", label, n * factor, pair)))
             .for_each(q!(|s| println!("{s}")));
     });
-    let caps = &g.nodes[1].op.quoted().unwrap().captures;
+    let caps = &g.nodes[1].args[0].captures;
     let by_name = |n: &str| {
         caps.iter()
             .find(|(name, _)| name == n)
@@ -106,7 +106,7 @@ fn serde_captures_are_spliced_as_bytes_that_decode_to_the_value() {
             .filter(q!(move |n| config.limits.contains(n)))
             .for_each(q!(|n| println!("{n}")));
     });
-    let (name, value) = &g.nodes[1].op.quoted().unwrap().captures[0];
+    let (name, value) = &g.nodes[1].args[0].captures[0];
     assert_eq!(name, "config");
     let CaptureValue::Serde { ty, bytes } = value else {
         panic!("{value:?}")
@@ -122,7 +122,7 @@ fn quote_records_where_it_was_written() {
         let p = flow.process("p");
         flow.source_iter(&p, q!(0..1)).for_each(q!(|_: i32| {}));
     });
-    let at = &g.nodes[1].op.quoted().unwrap().at;
+    let at = &g.nodes[1].args[0].at;
     assert!(at.file.ends_with("tests/quote.rs"), "{at}");
     assert_eq!(at.line, line!() - 4);
 }

@@ -10,21 +10,19 @@ use tokio::sync::mpsc;
 pub const SOURCE_CHUNK: usize = 4096;
 
 /// A `source_iter`: its iterator, created once, drained a chunk per tick.
-pub struct Source<I> {
-    iter: I,
+pub struct Source<I: Iterator> {
+    iter: std::iter::Peekable<I>,
     done: bool,
 }
 
 impl<I: Iterator> Source<I> {
-    /// This tick's records. Asks the node for another tick while more may remain;
-    /// ends early when the node is stopping.
-    pub fn chunk(&mut self, node: &mut Node) -> Chunk<'_, I> {
+    /// This tick's records (at most [`SOURCE_CHUNK`]); ends early when the node is
+    /// stopping.
+    pub fn chunk<'s>(&'s mut self, node: &'s mut Node) -> Chunk<'s, I> {
         self.done |= node.is_stopping();
-        if !self.done {
-            node.request_tick();
-        }
         Chunk {
             source: self,
+            node,
             left: SOURCE_CHUNK,
         }
     }
@@ -35,9 +33,11 @@ impl<I: Iterator> Source<I> {
     }
 }
 
-/// One tick's worth of a [`Source`].
-pub struct Chunk<'s, I> {
+/// One tick's worth of a [`Source`]. When dropped, it looks ahead: the source is
+/// done if nothing is left, and otherwise asks the node for another tick.
+pub struct Chunk<'s, I: Iterator> {
     source: &'s mut Source<I>,
+    node: &'s mut Node,
     left: usize,
 }
 
@@ -49,16 +49,24 @@ impl<I: Iterator> Iterator for Chunk<'_, I> {
             return None;
         }
         self.left -= 1;
-        let next = self.source.iter.next();
-        self.source.done = next.is_none();
-        next
+        self.source.iter.next()
+    }
+}
+
+impl<I: Iterator> Drop for Chunk<'_, I> {
+    fn drop(&mut self) {
+        if self.source.done || self.source.iter.peek().is_none() {
+            self.source.done = true;
+        } else {
+            self.node.request_tick();
+        }
     }
 }
 
 pub fn source_iter<I: IntoIterator>(iter: I) -> (Source<I::IntoIter>, Witness<I::Item>) {
     (
         Source {
-            iter: iter.into_iter(),
+            iter: iter.into_iter().peekable(),
             done: false,
         },
         Witness::new(),
