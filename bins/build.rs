@@ -18,6 +18,7 @@ fn main() {
             flow::graph_reachability::graph_reachability,
         )
         .flow("two_pc", flow::two_pc::two_pc)
+        .flow("operators", flow::operators::operators)
         .compile()
         .unwrap();
 }

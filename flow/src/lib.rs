@@ -8,5 +8,6 @@ pub mod first_ten_cluster;
 pub mod first_ten_distributed;
 pub mod graph_reachability;
 pub mod map_reduce;
+pub mod operators;
 pub mod pipeline;
 pub mod two_pc;

@@ -7,4 +7,5 @@ mod bad_input;
 mod codegen;
 mod deploy;
 mod flows;
+mod operators;
 mod programs;

@@ -114,10 +114,17 @@ pub struct Running {
 
 impl Running {
     pub fn start(flow: &str, roles: &[(&str, Option<usize>)]) -> Running {
+        let all: Vec<&str> = roles.iter().map(|&(r, _)| r).collect();
+        Running::start_only(flow, roles, &all)
+    }
+
+    /// Like [`Running::start`], but starts only the roles in `only` (the topology
+    /// still lists every role, as the binaries require).
+    pub fn start_only(flow: &str, roles: &[(&str, Option<usize>)], only: &[&str]) -> Running {
         let sizes: Vec<(&str, usize)> = roles.iter().map(|&(r, n)| (r, n.unwrap_or(1))).collect();
         let topo = Topo::new(&sizes);
         let mut instances = Vec::new();
-        for &(role, members) in roles {
+        for &(role, members) in roles.iter().filter(|(r, _)| only.contains(r)) {
             let binary = format!("{flow}-{role}");
             match members {
                 None => instances.push((role.to_string(), start(&binary, &topo.file, None, &[]))),

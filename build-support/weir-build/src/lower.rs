@@ -610,7 +610,7 @@ impl<'g> Lowering<'g> {
         match terms.len() {
             0 => quote!(true),
             1 => terms.remove(0),
-            _ => quote!((#(#terms)&&*)),
+            _ => quote!(#(#terms)&&*),
         }
     }
 

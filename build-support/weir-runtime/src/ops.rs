@@ -603,11 +603,12 @@ impl<T> Deferred<T> {
     }
     /// At the start of a tick: what was pushed in the previous one becomes current.
     pub fn start_tick(&mut self) {
-        self.now.clear();
-        std::mem::swap(&mut self.now, &mut self.next);
+        self.now = std::mem::take(&mut self.next);
     }
-    pub fn emit(&mut self) -> std::vec::Drain<'_, T> {
-        self.now.drain(..)
+    /// Owned, because a loop may push into this very buffer while its records
+    /// are handed out (they go to `next`).
+    pub fn emit(&mut self) -> std::vec::IntoIter<T> {
+        std::mem::take(&mut self.now).into_iter()
     }
     /// At the end of a tick: anything pushed needs a next tick.
     pub fn end_tick(&mut self, node: &mut Node) {
