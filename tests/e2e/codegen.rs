@@ -35,6 +35,16 @@ fn pipeline_producer_program() {
 }
 
 #[test]
+fn graph_reachability_program() {
+    // Stages, a tick cycle through defer_tick, persist, join: still straight-line.
+    insta::assert_snapshot!(generated(
+        "graph_reachability",
+        flow::graph_reachability::graph_reachability,
+        "process"
+    ));
+}
+
+#[test]
 fn generated_programs_are_fused_and_annotated() {
     for (name, flow, role) in [
         (
@@ -45,6 +55,14 @@ fn generated_programs_are_fused_and_annotated() {
         ("broadcast", flow::broadcast::broadcast, "worker"),
         ("pipeline", flow::pipeline::pipeline, "producer"),
         ("pipeline", flow::pipeline::pipeline, "consumer"),
+        (
+            "graph_reachability",
+            flow::graph_reachability::graph_reachability,
+            "process",
+        ),
+        ("two_pc", flow::two_pc::two_pc, "coordinator"),
+        ("compute_pi", flow::compute_pi::compute_pi, "worker"),
+        ("operators", flow::operators::operators, "batch"),
     ] {
         let code = generated(name, flow, role);
         assert!(
@@ -54,7 +72,7 @@ fn generated_programs_are_fused_and_annotated() {
             "{code}"
         );
         assert!(
-            !code.contains("dyn "),
+            !code.contains("dyn ") && !code.contains("Box<"),
             "no dynamic dispatch in {name}/{role}"
         );
         assert!(
