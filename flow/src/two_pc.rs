@@ -33,7 +33,7 @@ pub fn two_pc(flow: &FlowBuilder) {
 
 /// A participant's vote: participant 2 refuses every tenth transaction.
 pub fn vote(me: ClusterId, tx: u32) -> bool {
-    !(me == ClusterId(2) && tx % 10 == 0)
+    !(me == ClusterId(2) && tx.is_multiple_of(10))
 }
 
 /// Collects one answer per participant for each transaction.

@@ -69,7 +69,7 @@ fn compute_pi_estimates_pi_and_stops_cleanly_on_sigterm() {
     let estimate: f64 = estimate.parse().unwrap();
     let trials: u64 = trials.trim_end_matches(" trials)").parse().unwrap();
     assert!((estimate - std::f64::consts::PI).abs() < 0.05, "{last}");
-    assert!(trials > 0 && trials % flow::compute_pi::POINTS_PER_TICK as u64 == 0);
+    assert!(trials > 0 && trials.is_multiple_of(flow::compute_pi::POINTS_PER_TICK as u64));
 }
 
 #[test]
@@ -134,7 +134,16 @@ fn two_pc_decides_every_transaction() {
         assert!(decisions.insert(tx.parse().unwrap(), decision).is_none());
     }
     let expected: BTreeMap<u32, &str> = (1..=flow::two_pc::TRANSACTIONS)
-        .map(|tx| (tx, if tx % 10 == 0 { "abort" } else { "commit" }))
+        .map(|tx| {
+            (
+                tx,
+                if tx.is_multiple_of(10) {
+                    "abort"
+                } else {
+                    "commit"
+                },
+            )
+        })
         .collect();
     assert_eq!(decisions, expected);
 }
