@@ -10,4 +10,5 @@ pub mod graph_reachability;
 pub mod map_reduce;
 pub mod operators;
 pub mod pipeline;
+pub mod relay;
 pub mod two_pc;

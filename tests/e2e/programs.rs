@@ -147,3 +147,32 @@ fn two_pc_decides_every_transaction() {
         .collect();
     assert_eq!(decisions, expected);
 }
+
+#[test]
+fn relay_routes_through_two_clusters_and_tags_each_hop() {
+    let (fronts, backs) = (3u32, 2u32);
+    let out = Running::start(
+        "relay",
+        &[
+            ("leader", None),
+            ("front", Some(fronts as usize)),
+            ("back", Some(backs as usize)),
+        ],
+    )
+    .outputs();
+    let mut routes: Vec<(u32, u32, u32)> = lines(output_of(&out, "leader"))
+        .iter()
+        .map(|l| {
+            let (n, rest) = l.split_once(" via front ").expect("route line");
+            let (front, back) = rest.split_once(" and back ").expect("route line");
+            (
+                n.parse().unwrap(),
+                front.parse().unwrap(),
+                back.parse().unwrap(),
+            )
+        })
+        .collect();
+    routes.sort();
+    let expected: Vec<(u32, u32, u32)> = (0..12).map(|n| (n, n % fronts, n % backs)).collect();
+    assert_eq!(routes, expected);
+}

@@ -62,8 +62,8 @@ fn rewrite(tokens: TokenStream, module: &[&str]) -> TokenStream {
     out.into_iter().collect()
 }
 
-/// Std types whose `type_name` goes through a private module, and their public path.
-const PUBLIC_STD_PATHS: &[(&str, &str)] = &[
+/// Types whose `type_name` is not a path generated code can use, and the one it can.
+const PUBLIC_PATHS: &[(&str, &str)] = &[
     (
         "std::collections::hash::map::HashMap",
         "std::collections::HashMap",
@@ -90,14 +90,16 @@ const PUBLIC_STD_PATHS: &[(&str, &str)] = &[
         "core::ops::RangeInclusive",
     ),
     ("alloc::boxed::Box", "std::boxed::Box"),
+    // Generated code links weir-runtime, which re-exports Weir's shared types.
+    ("weir_core::cluster::ClusterId", "weir_runtime::ClusterId"),
 ];
 
 /// Makes a `std::any::type_name` usable as a type in generated code: known private
-/// std paths become their public ones, `alloc::` becomes `std::`, and every path is
-/// made absolute.
+/// paths become public ones, `alloc::` becomes `std::`, and every path is made
+/// absolute.
 pub fn nameable_type(type_name: &str) -> Result<syn::Type, String> {
     let mut text = type_name.to_string();
-    for (private, public) in PUBLIC_STD_PATHS {
+    for (private, public) in PUBLIC_PATHS {
         text = text.replace(private, public);
     }
     let mut ty: syn::Type = syn::parse_str(&text)
