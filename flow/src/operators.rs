@@ -202,8 +202,20 @@ fn clock(flow: &FlowBuilder) {
     ticks
         .clone()
         .defer_tick()
-        .cross_singleton(now)
+        .cross_singleton(now.clone())
         .for_each(q!(|(t, now)| println!("defer_tick {now}: {t}")));
+    now.clone()
+        .filter(q!(|now| now % 2 == 1))
+        .map(q!(|now| now * 10))
+        .into_stream()
+        .for_each(q!(|n| println!("singleton {n}")));
+    // An unbounded cycle: what is fed in one tick comes back in the next.
+    let (feed, echoes) = p.cycle::<u32>();
+    feed.complete(ticks.clone().all_ticks().map(q!(|t| t * 100)));
+    echoes
+        .tick_batch()
+        .cross_singleton(now)
+        .for_each(q!(|(echo, now)| println!("cycle {now}: {echo}")));
     // Created once, so its count survives from tick to tick.
     ticks.clone().all_ticks().for_each(q!({
         let mut seen = 0;
@@ -217,9 +229,14 @@ fn clock(flow: &FlowBuilder) {
         .fold(q!(|| 0u32), q!(|sum, t| *sum += t))
         .into_stream()
         .for_each(q!(|sum| println!("final sum {sum}")));
-    all.count()
+    all.clone()
+        .count()
         .into_stream()
         .for_each(q!(|n| println!("final count {n}")));
+    all.count()
+        .latest()
+        .all_ticks()
+        .for_each(q!(|n| println!("latest {n}")));
 }
 
 fn streams(flow: &FlowBuilder) {

@@ -83,6 +83,24 @@ fn tick_level_operators_across_ticks() {
             "defer_tick 0: 3"
         ])
     );
+    // Singleton operators, at the tick level: odd ticks only.
+    assert_eq!(
+        with("singleton "),
+        BTreeSet::from(["singleton 10", "singleton 30"])
+    );
+    // An unbounded cycle delivers each tick's records in the next tick.
+    assert_eq!(
+        with("cycle "),
+        BTreeSet::from(["cycle 1: 0", "cycle 2: 100", "cycle 3: 200", "cycle 0: 300"])
+    );
+    // `latest` reads the running count in every tick.
+    let latest: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("latest "))
+        .collect();
+    assert_eq!(latest.first(), Some(&"latest 1"));
+    assert_eq!(latest.last(), Some(&"latest 4"));
     // A quoted closure's state is created once and lives across ticks.
     let stateful: Vec<&str> = lines
         .iter()
