@@ -31,16 +31,6 @@ collection!(
 macro_rules! value_operators {
     ($name:ident) => {
         impl<'a, T, L: Location<'a>, B: Boundedness> $name<'a, T, L, B> {
-            fn quoted_op<C: Collection<'a, L>, F>(
-                self,
-                op: Operator,
-                f: impl IntoQuoted<F>,
-                at: &'static Caller<'static>,
-            ) -> C {
-                let f = self.flow().quoted(f, at);
-                self.derive(op, &[], vec![f], at)
-            }
-
             /// Applies `f` to the value.
             #[track_caller]
             pub fn map<U, F: FnMut(T) -> U>(self, f: impl IntoQuoted<F>) -> $name<'a, U, L, B> {

@@ -89,6 +89,17 @@ pub(crate) trait Collection<'a, L: Location<'a>>: Sized {
         C::from_node(node, self.location().clone())
     }
 
+    /// A node at this location consuming this collection, with one `q!` argument.
+    fn quoted_op<C: Collection<'a, L>, F>(
+        self,
+        op: Operator,
+        f: impl IntoQuoted<F>,
+        at: &'static Caller<'static>,
+    ) -> C {
+        let f = self.flow().quoted(f, at);
+        self.derive(op, &[], vec![f], at)
+    }
+
     /// The node and location of a second input, for [`Collection::derive`].
     fn other(&self) -> (NodeId, usize) {
         (self.node(), self.location().id())
@@ -106,16 +117,6 @@ collection!(
 );
 
 impl<'a, T, L: Location<'a>, B: Boundedness> Stream<'a, T, L, B> {
-    fn quoted_op<C: Collection<'a, L>, F>(
-        self,
-        op: Operator,
-        f: impl IntoQuoted<F>,
-        at: &'static Caller<'static>,
-    ) -> C {
-        let f = self.flow().quoted(f, at);
-        self.derive(op, &[], vec![f], at)
-    }
-
     /// Applies `f` to every record.
     #[track_caller]
     pub fn map<U, F: FnMut(T) -> U>(self, f: impl IntoQuoted<F>) -> Stream<'a, U, L, B> {
