@@ -217,8 +217,9 @@ impl<'g> Lowering<'g> {
             .collect();
         let mut consumers = vec![Vec::new(); graph.nodes.len()];
         for (c, node) in graph.nodes.iter().enumerate() {
-            if parts[c] == Part::Elsewhere || (parts[c] == Part::Root && node.inputs.len() == 1) {
-                // A received channel consumes a node of another role.
+            let receives = parts[c] == Part::Root && matches!(node.op, Operator::Network { .. });
+            if parts[c] == Part::Elsewhere || receives {
+                // A received channel's input is a node of another role.
                 continue;
             }
             for (slot, &input) in node.inputs.iter().enumerate() {
@@ -547,11 +548,16 @@ impl<'g> Lowering<'g> {
             let note = comment(format!("initial records of the tick_cycle at {at}"));
             return quote!(#note for #v in #init.emit() { #push });
         }
+        if let Operator::Network { .. } = node.op {
+            // Receive first: `drain` borrows the inbox, `receive` the node too.
+            let note = comment(format!("records arriving on channel {id}"));
+            return quote! {
+                #note
+                #var.receive(&mut node)?;
+                for #v in #var.drain() { #push }
+            };
+        }
         let (note, source) = match &node.op {
-            Operator::Network { .. } => (
-                format!("records arriving on channel {id}"),
-                quote!({ #var.receive(&mut node)?; #var.drain() }),
-            ),
             Operator::SourceIter
             | Operator::SourceStream
             | Operator::SourceInterval
@@ -591,14 +597,6 @@ impl<'g> Lowering<'g> {
             op => (format!("{} at {at}", op.name()), quote!(#var.emit())),
         };
         let note = comment(note);
-        if matches!(node.op, Operator::Network { .. }) {
-            // Receive first: `drain` borrows the inbox, `receive` the node too.
-            return quote! {
-                #note
-                #var.receive(&mut node)?;
-                for #v in #var.drain() { #push }
-            };
-        }
         quote!(#note for #v in #source { #push })
     }
 
@@ -741,8 +739,7 @@ fn splice(quoted: &QuotedExpr, role: &str) -> Result<TokenStream, Problem> {
                 );
             }
             CaptureValue::Cluster { role: cluster } => {
-                let self_id = format!("{name} . self_id");
-                if cluster != role && quoted.code.contains(&self_id) {
+                if cluster != role && calls_self_id(&quoted.code, &name.to_string()) {
                     return Err(Problem {
                         message: format!(
                             "`{name}.self_id()` is used in code that runs at `{role}`, which is not a member of cluster `{cluster}`"
@@ -758,5 +755,76 @@ fn splice(quoted: &QuotedExpr, role: &str) -> Result<TokenStream, Problem> {
         Ok(code)
     } else {
         Ok(quote!({ #(#lets)* #code }))
+    }
+}
+
+/// Whether quoted `code` calls `<name>.self_id`.
+fn calls_self_id(code: &str, name: &str) -> bool {
+    let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let call = format!("{name}.self_id");
+    compact.match_indices(&call).any(|(at, _)| {
+        !compact[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roles::evaluate;
+    use weir::*;
+
+    fn lower(flow: crate::roles::FlowFn) -> Result<String, String> {
+        let graph = evaluate(flow);
+        if let Some(e) = graph.errors.first() {
+            return Err(e.message.clone());
+        }
+        generate_role("t", &graph, 0, 0).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_loop_within_one_tick_is_an_error_at_the_cycle() {
+        fn flow(flow: &FlowBuilder) {
+            let p = flow.process("p");
+            let (next, ticks) = p.tick_cycle_with_initial(q!([0u32]));
+            next.complete(ticks.clone().map(q!(|t| t + 1)));
+            ticks.for_each(q!(|t| println!("{t}")));
+        }
+        let err = lower(flow).unwrap_err();
+        assert!(
+            err.contains("the loop through this `tick_cycle` stays within one tick"),
+            "{err}"
+        );
+        assert!(err.contains(".defer_tick()"), "{err}");
+        assert!(err.contains("lower.rs:"), "names the cycle's place: {err}");
+    }
+
+    #[test]
+    fn a_cycle_never_completed_is_an_error() {
+        fn flow(flow: &FlowBuilder) {
+            let p = flow.process("p");
+            let (_next, ticks) = p.tick_cycle::<u32>();
+            ticks.for_each(q!(|t| println!("{t}")));
+        }
+        let err = lower(flow).unwrap_err();
+        assert!(err.contains("never completed"), "{err}");
+    }
+
+    #[test]
+    fn self_id_of_another_cluster_is_an_error() {
+        fn flow(flow: &FlowBuilder) {
+            let leader = flow.process("leader");
+            let workers = flow.cluster("worker");
+            flow.source_iter(&leader, q!(0..3))
+                .map(q!(move |n| (workers.self_id(), n)))
+                .for_each(q!(|p| println!("{p:?}")));
+        }
+        let err = lower(flow).unwrap_err();
+        assert!(
+            err.contains("`workers.self_id()` is used in code that runs at `leader`"),
+            "{err}"
+        );
     }
 }
