@@ -20,6 +20,7 @@ fn main() {
         .flow("two_pc", flow::two_pc::two_pc)
         .flow("operators", flow::operators::operators)
         .flow("relay", flow::relay::relay)
+        .flow("ring", flow::ring::ring)
         .compile()
         .unwrap();
 }

@@ -11,4 +11,5 @@ pub mod map_reduce;
 pub mod operators;
 pub mod pipeline;
 pub mod relay;
+pub mod ring;
 pub mod two_pc;

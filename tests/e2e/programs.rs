@@ -176,3 +176,18 @@ fn relay_routes_through_two_clusters_and_tags_each_hop() {
     let expected: Vec<(u32, u32, u32)> = (0..12).map(|n| (n, n % fronts, n % backs)).collect();
     assert_eq!(routes, expected);
 }
+
+#[test]
+fn members_of_one_cluster_send_to_each_other_and_themselves() {
+    let n = 3u32;
+    let out = Running::start("ring", &[("member", Some(n as usize))]).outputs();
+    for member in 0..n {
+        let text = output_of(&out, &format!("member/{member}"));
+        let previous = (member + n - 1) % n;
+        let passed: Vec<&str> = text.lines().filter(|l| l.starts_with("passed")).collect();
+        assert_eq!(passed, [format!("passed from {previous}: {previous}")]);
+        let heard: BTreeSet<&str> = text.lines().filter(|l| l.starts_with("heard")).collect();
+        let expected: BTreeSet<String> = (0..n).map(|s| format!("heard from {s}: {s}")).collect();
+        assert_eq!(heard, expected.iter().map(String::as_str).collect());
+    }
+}

@@ -129,6 +129,9 @@ enum Part {
     Deferred,
     /// A network edge leaving this role.
     Send,
+    /// A network edge between members of this role (a cluster): sent like
+    /// `Send`, received like a `Root`.
+    Loop,
     /// Not part of this role.
     Elsewhere,
 }
@@ -145,12 +148,13 @@ struct Lowering<'g> {
 fn op_var(id: NodeId, op: &Operator) -> Ident {
     format_ident!("{}_{}", op.name(), id)
 }
-/// A network node's end in this role.
-fn channel_var(id: NodeId, part: Part) -> Ident {
-    match part {
-        Part::Send => format_ident!("send_{}", id),
-        _ => format_ident!("recv_{}", id),
-    }
+/// A network node's sending end.
+fn send_var(id: NodeId) -> Ident {
+    format_ident!("send_{}", id)
+}
+/// A network node's receiving end.
+fn recv_var(id: NodeId) -> Ident {
+    format_ident!("recv_{}", id)
 }
 fn witness(id: NodeId) -> Ident {
     format_ident!("w_{}", id)
@@ -185,6 +189,7 @@ impl<'g> Lowering<'g> {
                     };
                 }
                 match &node.op {
+                    Operator::Network { .. } if node.inputs.iter().any(|&i| here(i)) => Part::Loop,
                     Operator::Network { .. }
                     | Operator::SourceIter
                     | Operator::SourceStream
@@ -245,7 +250,8 @@ impl<'g> Lowering<'g> {
     /// The local holding node `id`'s operator.
     fn var(&self, id: NodeId) -> Ident {
         match self.op(id) {
-            Operator::Network { .. } => channel_var(id, self.parts[id]),
+            Operator::Network { .. } if self.parts[id] == Part::Send => send_var(id),
+            Operator::Network { .. } => recv_var(id),
             op => op_var(id, op),
         }
     }
@@ -258,12 +264,14 @@ impl<'g> Lowering<'g> {
         let in_tick = |id: NodeId| {
             matches!(
                 self.parts[id],
-                Part::Root | Part::Fused | Part::Stage | Part::Deferred
+                Part::Root | Part::Loop | Part::Fused | Part::Stage | Part::Deferred
             )
         };
+        // Roots, loops and deferred buffers need nothing else in the tick.
+        let fed = |id: NodeId| !matches!(self.parts[id], Part::Deferred | Part::Root | Part::Loop);
         let mut waiting = vec![0usize; n];
         for (id, node) in self.graph.nodes.iter().enumerate() {
-            if in_tick(id) && self.parts[id] != Part::Deferred && self.parts[id] != Part::Root {
+            if in_tick(id) && fed(id) {
                 waiting[id] = node.inputs.iter().filter(|&&i| in_tick(i)).count();
             }
         }
@@ -274,7 +282,7 @@ impl<'g> Lowering<'g> {
         while let Some(id) = ready.pop_first() {
             order.push(id);
             for &(c, _) in &self.consumers[id] {
-                if in_tick(c) && self.parts[c] != Part::Deferred && self.parts[c] != Part::Root {
+                if in_tick(c) && fed(c) {
                     waiting[c] -= 1;
                     if waiting[c] == 0 {
                         ready.insert(c);
@@ -343,7 +351,8 @@ impl<'g> Lowering<'g> {
         for (id, node) in self.graph.nodes.iter().enumerate() {
             let var = self.var(id);
             match (self.parts[id], &node.op) {
-                (Part::Send, _) => {
+                (Part::Send | Part::Loop, _) => {
+                    let var = send_var(id);
                     let done = self.done(node.inputs[0]);
                     let flag = format_ident!("done_{}", id);
                     flush.push(quote! {
@@ -432,13 +441,18 @@ impl<'g> Lowering<'g> {
         let mut code = Vec::new();
         match self.parts[id] {
             Part::Elsewhere => return Ok(code),
-            Part::Send => {
+            Part::Send | Part::Loop => {
                 let Operator::Network { delivery, .. } = &node.op else {
                     unreachable!("only network nodes send")
                 };
                 let to = self.role_name(node.location);
+                let whom = if self.parts[id] == Part::Loop {
+                    "between the members of"
+                } else {
+                    "to"
+                };
                 code.push(comment(format!(
-                    "channel {id}: {} to `{to}`, at {at}",
+                    "channel {id}: {} {whom} `{to}`, at {at}",
                     node.op.name()
                 )));
                 let channel = channel_literal(id);
@@ -448,8 +462,11 @@ impl<'g> Lowering<'g> {
                     Delivery::ToMember => quote!(outbox_to_members),
                     Delivery::RoundRobin => quote!(outbox_round_robin),
                 };
-                code.push(quote!(let mut #var = node.#constructor(#channel, &#w_in);));
-                return Ok(code);
+                let send = send_var(id);
+                code.push(quote!(let mut #send = node.#constructor(#channel, &#w_in);));
+                if self.parts[id] == Part::Send {
+                    return Ok(code);
+                }
             }
             _ => {}
         }
@@ -620,7 +637,9 @@ impl<'g> Lowering<'g> {
         let node = &self.graph.nodes[id];
         let var = self.var(id);
         match (self.parts[id], &node.op) {
-            (Part::Root, Operator::Network { .. }) => terms.push(quote!(#var.is_closed(&node))),
+            (Part::Root | Part::Loop, Operator::Network { .. }) => {
+                terms.push(quote!(#var.is_closed(&node)))
+            }
             (Part::Root, _) => terms.push(quote!(#var.is_done())),
             (Part::Deferred, _) => terms.push(quote!(#var.is_idle())),
             (_, Operator::SampleEvery) => terms.push(quote!(#var.is_done())),
@@ -630,7 +649,7 @@ impl<'g> Lowering<'g> {
             }
             _ => {}
         }
-        if self.parts[id] != Part::Root {
+        if !matches!(self.parts[id], Part::Root | Part::Loop) {
             for &input in &node.inputs {
                 self.done_terms(input, seen, terms);
             }
@@ -659,6 +678,10 @@ impl<'g> Lowering<'g> {
         let f = self.var(id);
         match self.parts[id] {
             Part::Send | Part::Deferred => return quote!(#f.push(#value);),
+            Part::Loop => {
+                let send = send_var(id);
+                return quote!(#send.push(#value););
+            }
             Part::Stage if slot == 0 => return quote!(#f.push(#value);),
             Part::Stage => return quote!(#f.push_right(#value);),
             Part::Root | Part::Elsewhere => unreachable!("roots are never fed within a role"),

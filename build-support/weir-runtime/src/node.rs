@@ -9,7 +9,9 @@
 
 use crate::cli::Config;
 use crate::error::{Error, Result};
-use crate::frame::{begin_frame, close_frame, finish_frame, CLOSE_BIT, DEFAULT_MAX_FRAME};
+use crate::frame::{
+    begin_frame, close_frame, finish_frame, CLOSE_BIT, DEFAULT_MAX_FRAME, HEADER_LEN,
+};
 use crate::ops::Witness;
 use crate::spec::{InstanceId, RoleSpec};
 use crate::topology::Topology;
@@ -78,6 +80,10 @@ pub struct Node {
     /// Whether the transport still delivers events.
     links_open: bool,
 }
+
+/// The destination that is this instance itself (sends between members of one
+/// cluster).
+const LOOPBACK: usize = usize::MAX;
 
 /// How long a stopping node waits for its peers to close their channels.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -174,7 +180,9 @@ impl Node {
             .map(|c| InboundChannel {
                 id: c.id,
                 frames: Vec::new(),
-                open: peers.iter().filter(|p| p.role == c.from).count(),
+                // Between members of one cluster, this instance is a sender too.
+                open: peers.iter().filter(|p| p.role == c.from).count()
+                    + usize::from(c.from == spec.role),
             })
             .collect();
         let outbound_open = spec
@@ -184,14 +192,18 @@ impl Node {
             .map(|c| {
                 // Every instance of the destination role: the one instance of a
                 // process, or every member of a cluster for a broadcast.
-                // Peers are in index order, so a cluster's are in member order.
-                let dests: Vec<usize> = peers
+                // In member order, with this instance itself when it is a member.
+                let mut dests: Vec<(u32, usize)> = peers
                     .iter()
                     .enumerate()
                     .filter(|(_, p)| p.role == c.to)
-                    .map(|(i, _)| i)
+                    .map(|(i, p)| (p.index, i))
                     .collect();
-                (c.id, dests)
+                if c.to == spec.role {
+                    dests.push((plan.me.index, LOOPBACK));
+                }
+                dests.sort();
+                (c.id, dests.into_iter().map(|(_, dest)| dest).collect())
             })
             .collect();
         Node {
@@ -481,6 +493,10 @@ impl Node {
     }
 
     async fn send(&mut self, dest: usize, message: Outgoing) -> Result<()> {
+        if dest == LOOPBACK {
+            self.deliver_locally(message);
+            return Ok(());
+        }
         let peer = &mut self.peers[dest];
         if peer.out.send(message).await.is_ok() {
             return Ok(());
@@ -515,7 +531,31 @@ impl Node {
         Ok(())
     }
 
+    /// A frame this instance sent to itself (between members of one cluster):
+    /// taken in at the next tick, as if it had arrived.
+    fn deliver_locally(&mut self, message: Outgoing) {
+        let Outgoing::Frame(frame) = message else {
+            return;
+        };
+        let channel = u32::from_le_bytes(frame[4..HEADER_LEN].try_into().expect("4 bytes"));
+        let id = channel & !CLOSE_BIT;
+        let Some(inbound) = self.inbound.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        if channel & CLOSE_BIT != 0 {
+            inbound.open -= 1;
+        } else {
+            inbound
+                .frames
+                .push((LOOPBACK, frame[HEADER_LEN..].to_vec()));
+        }
+        self.tick_requested = true;
+    }
+
     async fn shut(&mut self, dest: usize) -> Result<()> {
+        if dest == LOOPBACK {
+            return Ok(());
+        }
         if !std::mem::replace(&mut self.peers[dest].shut, true) {
             self.send(dest, Outgoing::Shutdown).await?;
         }
@@ -558,24 +598,27 @@ impl Node {
 }
 
 /// Decodes the frames that arrived on `channel` for this tick, batch by batch.
+/// `take` gets the sender's index in its role and the batch.
 fn receive_batches<T: DeserializeOwned>(
     node: &mut Node,
     channel: u32,
-    mut take: impl FnMut(&Peer, Vec<T>),
+    mut take: impl FnMut(u32, Vec<T>),
 ) -> Result<()> {
     let Some(inbound) = node.inbound.iter_mut().find(|c| c.id == channel) else {
         return Ok(());
     };
     for (peer, payload) in inbound.frames.drain(..) {
-        let peer = &node.peers[peer];
+        let (index, sender) = match node.peers.get(peer) {
+            Some(p) => (p.index, format!("peer {}", p.describe())),
+            None => (node.me.index, "this instance".to_string()),
+        };
         let batch: Vec<T> = weir_core::codec::decode_batch(&payload).map_err(|e| {
             Error::new(format!(
-                "frame from peer {} on channel {channel} does not decode as a batch of `{}`: {e}",
-                peer.describe(),
+                "frame from {sender} on channel {channel} does not decode as a batch of `{}`: {e}",
                 std::any::type_name::<T>()
             ))
         })?;
-        take(peer, batch);
+        take(index, batch);
     }
     Ok(())
 }
@@ -612,8 +655,8 @@ pub struct TaggedInbox<T> {
 impl<T: DeserializeOwned> TaggedInbox<T> {
     /// Decodes the frames that arrived for this tick.
     pub fn receive(&mut self, node: &mut Node) -> Result<()> {
-        receive_batches(node, self.channel, |peer, batch| {
-            let id = ClusterId(peer.index);
+        receive_batches(node, self.channel, |sender, batch| {
+            let id = ClusterId(sender);
             self.records.extend(batch.into_iter().map(|r| (id, r)));
         })
     }

@@ -237,6 +237,10 @@ impl FlowBuilder {
             .push(FlowError { message, at });
     }
 
+    pub(crate) fn is_cluster(&self, id: LocationId) -> bool {
+        self.graph.borrow().locations[id].kind == LocationKind::Cluster
+    }
+
     pub(crate) fn location_name(&self, id: LocationId) -> String {
         self.graph.borrow().locations[id].name.clone()
     }

@@ -8,7 +8,7 @@
 //! | process → cluster | `send_bincode` on `(ClusterId, T)` | the member named | `T` |
 //! | cluster → process | `send_bincode` | the process | `(ClusterId, T)`, tagged with the sender |
 //! | cluster → process | `send_bincode_interleaved` | the process | `T` |
-//! | cluster → cluster | as from a process | as from a process | `(ClusterId, T)` |
+//! | cluster → cluster (the same or another) | as from a process | as from a process | `(ClusterId, T)` |
 //!
 //! Records travel in order between each pair of instances, batched into one frame
 //! per channel per tick. Every record type must serialise with serde.
@@ -85,12 +85,12 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
         };
         if !std::ptr::eq(to.flow(), flow) {
             flow.error(at, format!("`{}` to a location of another flow", op.name()));
-        } else if to.id() == self.location.id() {
+        } else if to.id() == self.location.id() && !flow.is_cluster(to.id()) {
             let name = flow.location_name(to.id());
             flow.error(
                 at,
                 format!(
-                    "`{}` from `{name}` to itself: records are already there (sending between members of one cluster is not supported yet)",
+                    "`{}` from process `{name}` to itself: records are already there",
                     op.name()
                 ),
             );
