@@ -74,8 +74,8 @@ pub struct Node {
     /// When stopping: sources have ended, and inbound channels have until then to
     /// close.
     stopping: Option<Instant>,
-    /// Source tasks that have not ended.
-    live_sources: Vec<AbortHandle>,
+    /// Every source task started (aborted when stopping), and how many ended.
+    source_tasks: Vec<AbortHandle>,
     ended_sources: usize,
     /// Whether the transport still delivers events.
     links_open: bool,
@@ -219,7 +219,7 @@ impl Node {
             wake: Arc::new(Notify::new()),
             stop: Arc::new(AtomicBool::new(false)),
             stopping: None,
-            live_sources: Vec::new(),
+            source_tasks: Vec::new(),
             ended_sources: 0,
             links_open: true,
         }
@@ -235,7 +235,7 @@ impl Node {
     }
 
     pub(crate) fn source_started(&mut self, task: AbortHandle) {
-        self.live_sources.push(task);
+        self.source_tasks.push(task);
     }
 
     pub(crate) fn source_ended(&mut self) {
@@ -278,7 +278,7 @@ impl Node {
         loop {
             let inbound_open = self.inbound.iter().any(|c| c.open > 0);
             let sources_live =
-                self.live_sources.len() > self.ended_sources && self.stopping.is_none();
+                self.source_tasks.len() > self.ended_sources && self.stopping.is_none();
             if !inbound_open && !sources_live {
                 return Ok(false);
             }
@@ -326,7 +326,7 @@ impl Node {
         if self.stopping.is_none() && self.stop.load(Ordering::Relaxed) {
             self.stopping = Some(Instant::now() + DRAIN_GRACE);
             self.tick_requested = true;
-            for task in &self.live_sources {
+            for task in &self.source_tasks {
                 task.abort();
             }
         }
@@ -565,7 +565,7 @@ impl Node {
     /// Ends the run: closes what is still open, and waits until every frame has
     /// been handed to the operating system.
     pub async fn finish(mut self) -> Result<()> {
-        for task in &self.live_sources {
+        for task in &self.source_tasks {
             task.abort();
         }
         while let Some(&(id, _)) = self.outbound_open.first() {

@@ -96,26 +96,10 @@ pub fn enumerate<T>(_: &Witness<T>) -> (Enumerate, Witness<(usize, T)>) {
 
 // Whole-tick operators.
 
-/// Buffers one tick's records, then hands them out.
-pub struct Buffer<T> {
-    records: Vec<T>,
-}
-
-impl<T> Buffer<T> {
-    fn new() -> Self {
-        Buffer {
-            records: Vec::new(),
-        }
-    }
-    pub fn push(&mut self, record: T) {
-        self.records.push(record);
-    }
-}
-
 /// `unique`: first occurrences, in order.
 pub struct Unique<T> {
     seen: HashSet<T>,
-    out: Buffer<T>,
+    out: Vec<T>,
 }
 
 impl<T: Eq + Hash + Clone> Unique<T> {
@@ -126,7 +110,7 @@ impl<T: Eq + Hash + Clone> Unique<T> {
     }
     pub fn emit(&mut self) -> std::vec::Drain<'_, T> {
         self.seen.clear();
-        self.out.records.drain(..)
+        self.out.drain(..)
     }
 }
 
@@ -134,50 +118,50 @@ pub fn unique<T>(_: &Witness<T>) -> (Unique<T>, Witness<T>) {
     (
         Unique {
             seen: HashSet::new(),
-            out: Buffer::new(),
+            out: Vec::new(),
         },
         Witness::new(),
     )
 }
 
 /// `sort`: the tick's records in ascending order.
-pub struct Sort<T>(Buffer<T>);
+pub struct Sort<T>(Vec<T>);
 
 impl<T: Ord> Sort<T> {
     pub fn push(&mut self, record: T) {
         self.0.push(record);
     }
     pub fn emit(&mut self) -> std::vec::Drain<'_, T> {
-        self.0.records.sort();
-        self.0.records.drain(..)
+        self.0.sort();
+        self.0.drain(..)
     }
 }
 
 pub fn sort<T>(_: &Witness<T>) -> (Sort<T>, Witness<T>) {
-    (Sort(Buffer::new()), Witness::new())
+    (Sort(Vec::new()), Witness::new())
 }
 
 /// `persist`: everything so far, every tick.
-pub struct Persist<T>(Buffer<T>);
+pub struct Persist<T>(Vec<T>);
 
 impl<T: Clone> Persist<T> {
     pub fn push(&mut self, record: T) {
         self.0.push(record);
     }
     pub fn emit(&mut self) -> std::iter::Cloned<std::slice::Iter<'_, T>> {
-        self.0.records.iter().cloned()
+        self.0.iter().cloned()
     }
 }
 
 pub fn persist<T>(_: &Witness<T>) -> (Persist<T>, Witness<T>) {
-    (Persist(Buffer::new()), Witness::new())
+    (Persist(Vec::new()), Witness::new())
 }
 
 /// `delta`: this tick's records that were not in the previous tick's batch.
 pub struct Delta<T> {
     previous: HashSet<T>,
     current: HashSet<T>,
-    out: Buffer<T>,
+    out: Vec<T>,
 }
 
 impl<T: Eq + Hash + Clone> Delta<T> {
@@ -188,7 +172,7 @@ impl<T: Eq + Hash + Clone> Delta<T> {
     }
     pub fn emit(&mut self) -> std::vec::Drain<'_, T> {
         self.previous = std::mem::take(&mut self.current);
-        self.out.records.drain(..)
+        self.out.drain(..)
     }
 }
 
@@ -197,7 +181,7 @@ pub fn delta<T>(_: &Witness<T>) -> (Delta<T>, Witness<T>) {
         Delta {
             previous: HashSet::new(),
             current: HashSet::new(),
-            out: Buffer::new(),
+            out: Vec::new(),
         },
         Witness::new(),
     )
