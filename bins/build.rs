@@ -21,6 +21,14 @@ fn main() {
         .flow("operators", flow::operators::operators)
         .flow("relay", flow::relay::relay)
         .flow("ring", flow::ring::ring)
+        .flow("bench_pipe", flow::bench::pipe::bench_pipe)
+        .flow("bench_pipe_struct", flow::bench::pipe::bench_pipe_struct)
+        .flow("bench_broadcast", flow::bench::broadcast::bench_broadcast)
+        .flow("bench_ping_pong", flow::bench::ping_pong::bench_ping_pong)
+        .flow(
+            "bench_word_count",
+            flow::bench::word_count::bench_word_count,
+        )
         .compile()
         .unwrap();
 }

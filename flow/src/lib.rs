@@ -1,6 +1,7 @@
 //! Example flows, written as a user of Weir writes them. Each is compiled into one
 //! binary per role by `bins/build.rs`.
 
+pub mod bench;
 pub mod broadcast;
 pub mod compute_pi;
 pub mod first_ten;

@@ -20,36 +20,11 @@ impl RoleBinaries {
         if let Some(dir) = std::env::var_os("WEIR_BIN_DIR") {
             return Ok(RoleBinaries { dir: dir.into() });
         }
-        let dir = profile_dir()?;
-        let profile = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("debug")
-            .to_string();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(cargo);
-        command.args(["build", "--quiet", "-p", package, "--bins"]);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                command.arg("--release");
-            }
-            other => {
-                command.args(["--profile", other]);
-            }
-        }
-        // Build where the caller was built, whatever the working directory.
-        if let Some(target) = dir.parent() {
-            command.env("CARGO_TARGET_DIR", target);
-        }
-        let status = command
-            .status()
-            .map_err(|e| DeployError::new(format!("cannot run cargo to build `{package}`: {e}")))?;
-        if !status.success() {
-            return Err(DeployError::new(format!(
-                "building the role binaries of `{package}` failed ({status})"
-            )));
-        }
+        let dir = cargo_build(&["-p", package, "--bins"], None).map_err(|e| {
+            DeployError::new(format!(
+                "building the role binaries of `{package}` failed: {e}"
+            ))
+        })?;
         Ok(RoleBinaries { dir })
     }
 
@@ -67,6 +42,48 @@ impl RoleBinaries {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Runs `cargo build --quiet <args>` for the caller's profile (that of the
+/// running executable) into `target` (by default the caller's own target
+/// directory), and returns `<target>/<profile>`.
+pub fn cargo_build(args: &[&str], target: Option<&Path>) -> Result<PathBuf, DeployError> {
+    let caller = profile_dir()?;
+    let dir = match target {
+        Some(target) => target.join(caller.file_name().unwrap_or_default()),
+        None => caller,
+    };
+    let profile = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug")
+        .to_string();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet"]).args(args);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    // Build where the caller was built, whatever the working directory.
+    if let Some(target) = dir.parent() {
+        command.env("CARGO_TARGET_DIR", target);
+    }
+    let status = command
+        .status()
+        .map_err(|e| DeployError::new(format!("cannot run cargo: {e}")))?;
+    if !status.success() {
+        return Err(DeployError::new(format!(
+            "cargo build {} ({status})",
+            args.join(" ")
+        )));
+    }
+    Ok(dir)
 }
 
 /// `target/<profile>` of the running executable (an example, a test, a binary).

@@ -17,7 +17,7 @@
 mod binaries;
 mod local;
 
-pub use binaries::RoleBinaries;
+pub use binaries::{cargo_build, RoleBinaries};
 pub use local::{free_port, DeployError, Deployment};
 
 use std::process::ExitCode;

@@ -1,0 +1,111 @@
+//! The benchmark suite: Weir side by side with a hand-written tokio program and
+//! with Timely dataflow, on the same workloads, in one run.
+//!
+//! ```sh
+//! cargo run --release -p examples --example bench            # full sizes, 5 repetitions
+//! cargo run --release -p examples --example bench -- --quick # small sizes, checks only
+//! ```
+//!
+//! Every instance is a separate process on loopback. For each workload the
+//! systems take turns, repetition by repetition; every run's answer is checked;
+//! the table gives medians, Weir's ratio to each counterpart, and peak RSS.
+
+mod launch;
+mod table;
+mod workloads;
+
+use std::process::ExitCode;
+use workloads::{Sizes, Systems};
+
+struct Options {
+    quick: bool,
+    reps: usize,
+    only: Option<String>,
+    timely: bool,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        quick: false,
+        reps: 0,
+        only: None,
+        timely: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--no-timely" => options.timely = false,
+            "--reps" => {
+                options.reps = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--reps needs a number")?
+            }
+            "--only" => options.only = Some(args.next().ok_or("--only needs a workload")?),
+            "--help" | "-h" => {
+                return Err(
+                    "usage: bench [--quick] [--reps N] [--only WORKLOAD] [--no-timely]\n\
+                     workloads: pipe, pipe_struct, broadcast, ping_pong, word_count, build"
+                        .into(),
+                )
+            }
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
+        }
+    }
+    if options.reps == 0 {
+        options.reps = if options.quick { 2 } else { 5 };
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let options = match options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let systems = match Systems::build(options.timely) {
+        Ok(systems) => systems,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sizes = if options.quick {
+        Sizes::QUICK
+    } else {
+        Sizes::FULL
+    };
+    let mut table = table::Table::default();
+    for workload in workloads::ALL {
+        if options
+            .only
+            .as_deref()
+            .is_some_and(|only| only != workload.name())
+        {
+            continue;
+        }
+        if options.quick && workload.full_only() {
+            continue;
+        }
+        eprintln!("running {} ...", workload.name());
+        match workload.measure(&systems, &sizes, options.reps) {
+            Ok(rows) => table.extend(rows),
+            Err(e) => {
+                eprintln!("error: {}: {e}", workload.name());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!(
+        "{} mode, {} repetitions, medians; ratio = Weir / system (above 1 is Weir faster, \
+         except for latency and build time, where below 1 is Weir faster)\n",
+        if options.quick { "quick" } else { "full" },
+        options.reps
+    );
+    print!("{table}");
+    ExitCode::SUCCESS
+}

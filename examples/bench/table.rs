@@ -1,0 +1,74 @@
+//! The result table.
+
+use std::fmt;
+
+pub struct Row {
+    pub workload: String,
+    pub system: String,
+    pub figure: String,
+    /// Weir's median divided by this system's.
+    pub ratio: Option<f64>,
+    /// Peak RSS of each role, MiB.
+    pub peak_rss: String,
+}
+
+#[derive(Default)]
+pub struct Table {
+    rows: Vec<Row>,
+}
+
+impl Table {
+    pub fn extend(&mut self, rows: Vec<Row>) {
+        self.rows.extend(rows);
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header = [
+            "workload",
+            "system",
+            "median",
+            "weir ÷ system",
+            "peak RSS, MiB",
+        ];
+        let cells: Vec<[String; 5]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.workload.clone(),
+                    r.system.clone(),
+                    r.figure.clone(),
+                    r.ratio.map_or("-".to_string(), |x| format!("{x:.2}")),
+                    r.peak_rss.clone(),
+                ]
+            })
+            .collect();
+        let widths: Vec<usize> = (0..5)
+            .map(|c| {
+                cells
+                    .iter()
+                    .map(|row| row[c].chars().count())
+                    .chain([header[c].chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |f: &mut fmt::Formatter<'_>, row: &[&str]| -> fmt::Result {
+            let padded: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+                .collect();
+            writeln!(f, "| {} |", padded.join(" | "))
+        };
+        line(f, &header)?;
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        writeln!(f, "|-{}-|", rule.join("-|-"))?;
+        for row in &cells {
+            line(f, &row.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        Ok(())
+    }
+}

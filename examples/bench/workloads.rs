@@ -1,0 +1,490 @@
+//! The workloads, how each system runs them, and how each answer is checked.
+
+use crate::launch::{self, Instance, Run, Until};
+use crate::table::Row;
+use flow::bench::{expected_sum, text, SIZE_VAR};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use weir_deploy::{cargo_build, free_port};
+
+/// Where every system's programs are, built for this driver's profile.
+pub struct Systems {
+    /// `target/<profile>`: the role binaries, and the counterparts under `examples/`.
+    dir: PathBuf,
+    timely: bool,
+    /// Topology and host files of the runs.
+    scratch: PathBuf,
+}
+
+impl Systems {
+    /// Builds the role binaries and the counterparts (Timely's only if `timely`).
+    pub fn build(timely: bool) -> Result<Systems, String> {
+        eprintln!("building the role binaries and the counterparts ...");
+        let dir = cargo_build(&["-p", "bins", "--bins"], None).map_err(|e| e.to_string())?;
+        let mut counterparts = vec!["-p", "examples", "--example", "bench_tokio"];
+        if timely {
+            counterparts.extend(["--example", "bench_timely", "--features", "timely"]);
+        }
+        cargo_build(&counterparts, None).map_err(|e| e.to_string())?;
+        let scratch = std::env::temp_dir().join(format!("weir-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+        Ok(Systems {
+            dir,
+            timely,
+            scratch,
+        })
+    }
+
+    fn counterpart(&self, name: &str) -> Command {
+        Command::new(self.dir.join("examples").join(name))
+    }
+}
+
+impl Drop for Systems {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum System {
+    Weir,
+    Tokio,
+    Timely,
+}
+
+impl System {
+    fn name(self) -> &'static str {
+        match self {
+            System::Weir => "weir",
+            System::Tokio => "tokio (by hand)",
+            System::Timely => "timely",
+        }
+    }
+}
+
+/// Each workload's size: records, round trips, or bytes of text.
+pub struct Sizes {
+    pipe: u64,
+    pipe_struct: u64,
+    broadcast: u64,
+    ping_pong: u64,
+    word_count: u64,
+}
+
+impl Sizes {
+    pub const FULL: Sizes = Sizes {
+        pipe: 200_000_000,
+        pipe_struct: 20_000_000,
+        broadcast: 100_000_000,
+        ping_pong: 100_000,
+        word_count: 100_000_000,
+    };
+    pub const QUICK: Sizes = Sizes {
+        pipe: 2_000_000,
+        pipe_struct: 200_000,
+        broadcast: 1_000_000,
+        ping_pong: 2_000,
+        word_count: 2_000_000,
+    };
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Workload {
+    Pipe,
+    PipeStruct,
+    Broadcast,
+    PingPong,
+    WordCount,
+    Build,
+}
+
+pub const ALL: [Workload; 6] = [
+    Workload::Pipe,
+    Workload::PipeStruct,
+    Workload::Broadcast,
+    Workload::PingPong,
+    Workload::WordCount,
+    Workload::Build,
+];
+
+/// One run's figure: the main one (what the median and ratio are of) and, for
+/// latency, the p99 beside the p50.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    value: f64,
+    second: f64,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Pipe => "pipe",
+            Workload::PipeStruct => "pipe_struct",
+            Workload::Broadcast => "broadcast",
+            Workload::PingPong => "ping_pong",
+            Workload::WordCount => "word_count",
+            Workload::Build => "build",
+        }
+    }
+
+    /// Too slow for the quick suite.
+    pub fn full_only(self) -> bool {
+        matches!(self, Workload::Build)
+    }
+
+    fn size(self, sizes: &Sizes) -> u64 {
+        match self {
+            Workload::Pipe => sizes.pipe,
+            Workload::PipeStruct => sizes.pipe_struct,
+            Workload::Broadcast => sizes.broadcast,
+            Workload::PingPong => sizes.ping_pong,
+            Workload::WordCount => sizes.word_count,
+            Workload::Build => 0,
+        }
+    }
+
+    /// The flow's roles, each with its instance count (`None`: a process).
+    fn roles(self) -> &'static [(&'static str, Option<usize>)] {
+        match self {
+            Workload::Pipe | Workload::PipeStruct => &[("sender", None), ("receiver", None)],
+            Workload::Broadcast => &[("leader", None), ("member", Some(2))],
+            Workload::PingPong => &[("ping", None), ("pong", None)],
+            Workload::WordCount => &[("leader", None), ("worker", Some(2))],
+            Workload::Build => &[],
+        }
+    }
+
+    fn systems(self, timely: bool) -> Vec<System> {
+        let mut systems = vec![System::Weir, System::Tokio];
+        if timely && !matches!(self, Workload::PingPong) {
+            systems.push(System::Timely);
+        }
+        systems
+    }
+
+    /// Runs every system `reps` times, alternating, and returns the table rows.
+    pub fn measure(
+        self,
+        systems: &Systems,
+        sizes: &Sizes,
+        reps: usize,
+    ) -> Result<Vec<Row>, String> {
+        if let Workload::Build = self {
+            return measure_build(systems, reps);
+        }
+        let n = self.size(sizes);
+        let reference = matches!(self, Workload::WordCount).then(|| text::reference(n));
+        let candidates = self.systems(systems.timely);
+        let mut samples: BTreeMap<System, Vec<Sample>> = BTreeMap::new();
+        let mut peaks: BTreeMap<System, BTreeMap<String, u64>> = BTreeMap::new();
+        for _ in 0..reps {
+            for &system in &candidates {
+                let until = match self {
+                    Workload::PingPong => Until::FirstReport,
+                    _ => Until::AllExit,
+                };
+                let instances = self.instances(systems, system, n)?;
+                let run = launch::run(instances, until, Duration::from_secs(300))
+                    .map_err(|e| format!("{}: {e}", system.name()))?;
+                let sample = self
+                    .check(&run, n, reference.as_ref())
+                    .map_err(|e| format!("{}: wrong answer: {e}", system.name()))?;
+                samples.entry(system).or_default().push(sample);
+                let roles = peaks.entry(system).or_default();
+                for instance in &run.instances {
+                    let role = instance.name.split('/').next().unwrap_or_default();
+                    let peak = roles.entry(role.to_string()).or_default();
+                    *peak = (*peak).max(instance.peak_rss_kib);
+                }
+            }
+        }
+        let weir = median(samples[&System::Weir].iter().map(|s| s.value));
+        Ok(candidates
+            .iter()
+            .map(|system| {
+                let value = median(samples[system].iter().map(|s| s.value));
+                let second = median(samples[system].iter().map(|s| s.second));
+                Row {
+                    workload: self.name().to_string(),
+                    system: system.name().to_string(),
+                    figure: self.describe(value, second),
+                    ratio: (*system != System::Weir).then(|| weir / value),
+                    peak_rss: peaks[system]
+                        .iter()
+                        .map(|(role, kib)| format!("{role} {:.1}", *kib as f64 / 1024.0))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            })
+            .collect())
+    }
+
+    fn describe(self, value: f64, second: f64) -> String {
+        match self {
+            Workload::Pipe => format!("{:.1} M rec/s, {:.0} MB/s", value / 1e6, value * 8.0 / 1e6),
+            Workload::PipeStruct => {
+                format!(
+                    "{:.1} M rec/s, {:.0} MB/s",
+                    value / 1e6,
+                    value * 100.0 / 1e6
+                )
+            }
+            Workload::Broadcast => format!("{:.1} M rec/s per member", value / 1e6),
+            Workload::PingPong => format!("p50 {value:.1} µs, p99 {second:.1} µs"),
+            Workload::WordCount => format!("{:.1} MB/s", value / 1e6),
+            Workload::Build => format!("{value:.1} s"),
+        }
+    }
+
+    /// Checks a run's answer; its figure.
+    fn check(
+        self,
+        run: &Run,
+        n: u64,
+        reference: Option<&(u64, text::Summary)>,
+    ) -> Result<Sample, String> {
+        match self {
+            Workload::Pipe | Workload::PipeStruct => {
+                let rate = check_tally(run.report("receiver")?, n)?;
+                Ok(Sample {
+                    value: rate,
+                    second: 0.0,
+                })
+            }
+            Workload::Broadcast => {
+                let mut slowest = f64::INFINITY;
+                for member in ["member/0", "member/1"] {
+                    let rate = check_tally(run.report(member)?, n)
+                        .map_err(|e| format!("{member}: {e}"))?;
+                    slowest = slowest.min(rate);
+                }
+                Ok(Sample {
+                    value: slowest,
+                    second: 0.0,
+                })
+            }
+            Workload::PingPong => {
+                let report = run.report("ping")?;
+                expect(report, "rounds", n)?;
+                Ok(Sample {
+                    value: number(report, "p50_us")?,
+                    second: number(report, "p99_us")?,
+                })
+            }
+            Workload::WordCount => {
+                let (bytes, summary) = reference.expect("word count has a reference");
+                let report = run.report("leader")?;
+                expect(report, "words", summary.words)?;
+                expect(report, "distinct", summary.distinct)?;
+                expect(report, "checksum", summary.checksum)?;
+                Ok(Sample {
+                    value: *bytes as f64 / run.wall.as_secs_f64(),
+                    second: 0.0,
+                })
+            }
+            Workload::Build => unreachable!("build is measured apart"),
+        }
+    }
+
+    /// The processes of one run of `system`.
+    fn instances(self, systems: &Systems, system: System, n: u64) -> Result<Vec<Instance>, String> {
+        // Every instance, named as the Weir deployment names it, with an address.
+        let mut named = Vec::new();
+        for &(role, members) in self.roles() {
+            for index in 0..members.unwrap_or(1) {
+                let name = match members {
+                    Some(_) => format!("{role}/{index}"),
+                    None => role.to_string(),
+                };
+                let address = format!("127.0.0.1:{}", free_port().map_err(|e| e.to_string())?);
+                named.push((role, members.map(|_| index), name, address));
+            }
+        }
+        let mut instances = Vec::new();
+        match system {
+            System::Weir => {
+                let topology = systems.scratch.join(format!("{}.toml", self.name()));
+                let mut toml = String::new();
+                for &(role, _) in self.roles() {
+                    let addresses: Vec<String> = named
+                        .iter()
+                        .filter(|(r, ..)| *r == role)
+                        .map(|(.., address)| format!("{address:?}"))
+                        .collect();
+                    toml += &format!("[{role}]\naddresses = [{}]\n", addresses.join(", "));
+                }
+                write(&topology, &toml)?;
+                for (role, index, name, _) in &named {
+                    let binary = format!("bench_{}-{role}", self.name());
+                    let mut command = Command::new(systems.dir.join(binary));
+                    command.arg("--topology").arg(&topology);
+                    if let Some(index) = index {
+                        command.arg("--index").arg(index.to_string());
+                    }
+                    instances.push(Instance {
+                        name: name.clone(),
+                        command,
+                    });
+                }
+            }
+            System::Tokio => {
+                // The receiving side listens: receiver, members, pong, leader of the word count.
+                let listener = |role: &str| -> Vec<String> {
+                    named
+                        .iter()
+                        .filter(|(r, ..)| *r == role)
+                        .map(|(.., a)| a.clone())
+                        .collect()
+                };
+                for (role, index, name, address) in &named {
+                    let mut command = systems.counterpart("bench_tokio");
+                    command.arg(self.name()).arg(role);
+                    match (self, *role) {
+                        (Workload::Pipe | Workload::PipeStruct, _) => {
+                            command.args(listener("receiver"));
+                        }
+                        (Workload::Broadcast, "leader") => {
+                            command.args(listener("member"));
+                        }
+                        (Workload::Broadcast, _) => {
+                            command.arg(address);
+                        }
+                        (Workload::PingPong, _) => {
+                            command.args(listener("pong"));
+                        }
+                        (Workload::WordCount, _) => {
+                            command
+                                .arg(index.unwrap_or(0).to_string())
+                                .arg("2")
+                                .args(listener("leader"));
+                        }
+                        (Workload::Build, _) => unreachable!(),
+                    }
+                    instances.push(Instance {
+                        name: name.clone(),
+                        command,
+                    });
+                }
+            }
+            System::Timely => {
+                let hosts = systems.scratch.join(format!("{}.hosts", self.name()));
+                let lines: Vec<&str> = named.iter().map(|(.., a)| a.as_str()).collect();
+                write(&hosts, &(lines.join("\n") + "\n"))?;
+                for (process, (.., name, _)) in named.iter().enumerate() {
+                    let mut command = systems.counterpart("bench_timely");
+                    command
+                        .arg(self.name())
+                        .args(["-w", "1", "-n"])
+                        .arg(named.len().to_string())
+                        .arg("-p")
+                        .arg(process.to_string())
+                        .arg("-h")
+                        .arg(&hosts);
+                    instances.push(Instance {
+                        name: name.clone(),
+                        command,
+                    });
+                }
+            }
+        }
+        for instance in &mut instances {
+            instance.command.env(SIZE_VAR, n.to_string());
+        }
+        Ok(instances)
+    }
+}
+
+fn write(path: &Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn number(report: &launch::Report, key: &str) -> Result<f64, String> {
+    report
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no number `{key}` in {report:?}"))
+}
+
+fn expect(report: &launch::Report, key: &str, wanted: u64) -> Result<(), String> {
+    match report.get(key) {
+        Some(value) if *value == wanted.to_string() => Ok(()),
+        other => Err(format!("{key} is {other:?}, expected {wanted}")),
+    }
+}
+
+/// Checks a `Tally` of `0..n` (or of the records numbered so); records per second.
+fn check_tally(report: &launch::Report, n: u64) -> Result<f64, String> {
+    expect(report, "count", n)?;
+    expect(report, "sum", expected_sum(n))?;
+    Ok(n as f64 / number(report, "seconds")?)
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Cold build of the role binaries in a fresh target directory, then rebuilds
+/// after editing one `q!` closure of one flow.
+fn measure_build(systems: &Systems, reps: usize) -> Result<Vec<Row>, String> {
+    let cold_target = systems.scratch.join("cold-target");
+    let started = Instant::now();
+    cargo_build(&["-p", "bins", "--bins"], Some(&cold_target)).map_err(|e| e.to_string())?;
+    let cold = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&cold_target);
+
+    let flow = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flow/src/bench/pipe.rs");
+    let original = std::fs::read_to_string(&flow).map_err(|e| e.to_string())?;
+    let edited = original.replacen("tally.add(n)", "tally.add(n ^ 0)", 1);
+    assert_ne!(
+        original,
+        edited,
+        "the closure to edit is in {}",
+        flow.display()
+    );
+    let restore = Restore {
+        path: &flow,
+        original: &original,
+    };
+    let mut times = Vec::new();
+    for rep in 0..reps {
+        write(&flow, if rep % 2 == 0 { &edited } else { &original })?;
+        let started = Instant::now();
+        cargo_build(&["-p", "bins", "--bins"], None).map_err(|e| e.to_string())?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    drop(restore);
+    cargo_build(&["-p", "bins", "--bins"], None).map_err(|e| e.to_string())?;
+    let row = |what: &str, seconds: f64| Row {
+        workload: format!("build ({what})"),
+        system: System::Weir.name().to_string(),
+        figure: Workload::Build.describe(seconds, 0.0),
+        ratio: None,
+        peak_rss: String::new(),
+    };
+    Ok(vec![
+        row("cold, release", cold),
+        row("after a q! edit", median(times.into_iter())),
+    ])
+}
+
+/// Puts a source file back as it was, whatever happens to the measurement.
+struct Restore<'a> {
+    path: &'a Path,
+    original: &'a str,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.path, self.original);
+    }
+}
