@@ -6,14 +6,28 @@ use std::process::Command;
 #[test]
 fn quick_benchmark_suite_gets_every_answer_right() {
     let output = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "-p", "examples", "--example", "bench", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "examples",
+            "--example",
+            "bench",
+            "--",
+        ])
         .args(["--quick", "--reps", "1"])
         .output()
         .expect("cargo runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed:\n{stdout}\n{stderr}");
-    for workload in ["pipe", "pipe_struct", "broadcast", "ping_pong", "word_count"] {
+    for workload in [
+        "pipe",
+        "pipe_struct",
+        "broadcast",
+        "ping_pong",
+        "word_count",
+    ] {
         for system in ["weir", "tokio (by hand)"] {
             assert!(
                 stdout

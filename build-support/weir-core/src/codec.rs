@@ -45,6 +45,59 @@ pub fn decode_batch<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, CodecEr
     decode_value(bytes)
 }
 
+/// Decodes one batch written by [`encode_batch`], appending its records to `out`
+/// (a buffer the caller reuses: no allocation per batch once warm). On error,
+/// `out` is left as it was.
+pub fn decode_batch_into<T: DeserializeOwned>(
+    bytes: &[u8],
+    out: &mut Vec<T>,
+) -> Result<(), CodecError> {
+    let before = out.len();
+    let decoded = bincode::serde::seed_decode_from_slice(AppendTo(out), bytes, config());
+    let failure = match decoded {
+        Ok(((), used)) if used == bytes.len() => return Ok(()),
+        Ok(((), used)) => trailing(bytes.len(), used),
+        Err(e) => CodecError(e.to_string()),
+    };
+    out.truncate(before);
+    Err(failure)
+}
+
+/// Decodes a sequence by pushing its elements onto a vector.
+struct AppendTo<'v, T>(&'v mut Vec<T>);
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::DeserializeSeed<'de> for AppendTo<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for AppendTo<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a batch of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // The claimed length is the peer's word: reserve only a bounded part of it.
+        self.0.reserve(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(record) = seq.next_element()? {
+            self.0.push(record);
+        }
+        Ok(())
+    }
+}
+
+fn trailing(len: usize, used: usize) -> CodecError {
+    CodecError(format!(
+        "{} trailing bytes after the value ({used} bytes used)",
+        len - used
+    ))
+}
+
 /// Encodes a single value (used for captured values spliced into generated code).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     bincode::serde::encode_to_vec(value, config()).map_err(|e| CodecError(e.to_string()))
@@ -55,11 +108,7 @@ pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> 
     let (value, used) = bincode::serde::decode_from_slice(bytes, config())
         .map_err(|e| CodecError(e.to_string()))?;
     if used != bytes.len() {
-        return Err(CodecError(format!(
-            "{} trailing bytes after the value ({} bytes used)",
-            bytes.len() - used,
-            used
-        )));
+        return Err(trailing(bytes.len(), used));
     }
     Ok(value)
 }
@@ -83,6 +132,20 @@ mod tests {
         assert!(decode_batch::<u64>(&buf[..buf.len() - 1]).is_err());
         // Two u64 read as u32s leave trailing bytes.
         assert!(decode_batch::<u32>(&buf).is_err());
+    }
+
+    #[test]
+    fn batches_append_to_a_buffer_and_failures_leave_it_alone() {
+        let mut buf = Vec::new();
+        encode_batch(&[7u64, 8], &mut buf).unwrap();
+        let mut out = vec![1u64];
+        decode_batch_into(&buf, &mut out).unwrap();
+        assert_eq!(out, [1, 7, 8]);
+        assert!(decode_batch_into(&buf[..buf.len() - 3], &mut out).is_err());
+        let mut too_long = buf.clone();
+        too_long.push(0);
+        assert!(decode_batch_into(&too_long, &mut out).is_err());
+        assert_eq!(out, [1, 7, 8]);
     }
 
     #[test]

@@ -430,6 +430,7 @@ impl Node {
             TaggedInbox {
                 channel: id,
                 records: Vec::new(),
+                batch: Vec::new(),
             },
             Witness::new(),
         )
@@ -597,28 +598,30 @@ impl Node {
     }
 }
 
-/// Decodes the frames that arrived on `channel` for this tick, batch by batch.
-/// `take` gets the sender's index in its role and the batch.
+/// Decodes the frames that arrived on `channel` for this tick, batch by batch,
+/// appending each to `out`; `each` then gets the sender's index in its role.
 fn receive_batches<T: DeserializeOwned>(
     node: &mut Node,
     channel: u32,
-    mut take: impl FnMut(u32, Vec<T>),
+    out: &mut Vec<T>,
+    mut each: impl FnMut(u32, &mut Vec<T>),
 ) -> Result<()> {
     let Some(inbound) = node.inbound.iter_mut().find(|c| c.id == channel) else {
         return Ok(());
     };
     for (peer, payload) in inbound.frames.drain(..) {
-        let (index, sender) = match node.peers.get(peer) {
-            Some(p) => (p.index, format!("peer {}", p.describe())),
-            None => (node.me.index, "this instance".to_string()),
-        };
-        let batch: Vec<T> = weir_core::codec::decode_batch(&payload).map_err(|e| {
+        let sender = node.peers.get(peer);
+        weir_core::codec::decode_batch_into(&payload, out).map_err(|e| {
+            let sender = match sender {
+                Some(p) => format!("peer {}", p.describe()),
+                None => "this instance".to_string(),
+            };
             Error::new(format!(
                 "frame from {sender} on channel {channel} does not decode as a batch of `{}`: {e}",
                 std::any::type_name::<T>()
             ))
         })?;
-        take(index, batch);
+        each(sender.map_or(node.me.index, |p| p.index), out);
     }
     Ok(())
 }
@@ -632,7 +635,7 @@ pub struct Inbox<T> {
 impl<T: DeserializeOwned> Inbox<T> {
     /// Decodes the frames that arrived for this tick.
     pub fn receive(&mut self, node: &mut Node) -> Result<()> {
-        receive_batches(node, self.channel, |_, batch| self.records.extend(batch))
+        receive_batches(node, self.channel, &mut self.records, |_, _| {})
     }
 
     /// This tick's records.
@@ -650,14 +653,16 @@ impl<T: DeserializeOwned> Inbox<T> {
 pub struct TaggedInbox<T> {
     channel: u32,
     records: Vec<(ClusterId, T)>,
+    /// One batch, before tagging.
+    batch: Vec<T>,
 }
 
 impl<T: DeserializeOwned> TaggedInbox<T> {
     /// Decodes the frames that arrived for this tick.
     pub fn receive(&mut self, node: &mut Node) -> Result<()> {
-        receive_batches(node, self.channel, |sender, batch| {
+        receive_batches(node, self.channel, &mut self.batch, |sender, batch| {
             let id = ClusterId(sender);
-            self.records.extend(batch.into_iter().map(|r| (id, r)));
+            self.records.extend(batch.drain(..).map(|r| (id, r)));
         })
     }
 
