@@ -60,6 +60,12 @@ pub enum Until {
     FirstReport,
 }
 
+enum Failure {
+    Instance(usize),
+    /// The limit passed with these instances still running.
+    Timeout(Vec<String>),
+}
+
 enum Event {
     Line(usize, String),
     /// An instance's stdout has ended: every line of it has been sent.
@@ -142,7 +148,7 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
             Ok(Event::Exit(i, status, rss)) => {
                 peaks[i] = Some(rss);
                 if status != 0 && !stopping && failure.is_none() {
-                    failure = Some(i);
+                    failure = Some(Failure::Instance(i));
                     stopping = true;
                     kill_all(&pids);
                 }
@@ -150,14 +156,13 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
             Err(_) => {
                 if !stopping {
                     kill_all(&pids);
-                    let running: Vec<&str> = names
+                    let running = names
                         .iter()
                         .zip(&peaks)
                         .filter(|(_, p)| p.is_none())
-                        .map(|(n, _)| n.as_str())
+                        .map(|(n, _)| n.clone())
                         .collect();
-                    failure = failure.or(Some(usize::MAX));
-                    eprintln!("timed out after {limit:?}; still running: {running:?}");
+                    failure = Some(Failure::Timeout(running));
                     stopping = true;
                 }
             }
@@ -169,8 +174,13 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
         .map(|t| t.join().unwrap_or_default())
         .collect();
     match failure {
-        Some(usize::MAX) => return Err(format!("timed out after {limit:?}")),
-        Some(i) => {
+        Some(Failure::Timeout(running)) => {
+            return Err(format!(
+                "timed out after {limit:?}, still running: {}",
+                running.join(", ")
+            ))
+        }
+        Some(Failure::Instance(i)) => {
             let tail: Vec<&str> = stderrs[i].lines().rev().take(5).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             return Err(format!("{} failed: {}", names[i], tail.join("\n  ")));

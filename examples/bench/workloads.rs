@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use weir_deploy::{cargo_build, free_port};
+use weir_runtime::topology::Topology;
 
 /// Where every system's programs are, built for this driver's profile.
 pub struct Systems {
@@ -308,16 +309,16 @@ impl Workload {
         match system {
             System::Weir => {
                 let topology = systems.scratch.join(format!("{}.toml", self.name()));
-                let mut toml = String::new();
+                let mut roles = Topology::default();
                 for &(role, _) in self.roles() {
-                    let addresses: Vec<String> = named
+                    let addresses = named
                         .iter()
                         .filter(|(r, ..)| *r == role)
-                        .map(|(.., address)| format!("{address:?}"))
+                        .map(|(.., address)| address.clone())
                         .collect();
-                    toml += &format!("[{role}]\naddresses = [{}]\n", addresses.join(", "));
+                    roles.set(role, addresses);
                 }
-                write(&topology, &toml)?;
+                write(&topology, &roles.to_toml())?;
                 for (role, index, name, _) in &named {
                     let binary = format!("bench_{}-{role}", self.name());
                     let mut command = Command::new(systems.dir.join(binary));
