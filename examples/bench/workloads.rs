@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use weir_deploy::{cargo_build, free_port};
+use weir_runtime::auth::Key;
 use weir_runtime::topology::Topology;
 
 /// Where every system's programs are, built for this driver's profile.
@@ -17,6 +18,8 @@ pub struct Systems {
     timely: bool,
     /// Topology and host files of the runs.
     scratch: PathBuf,
+    /// The Weir instances' deployment key (authenticated links, as deployed).
+    key: PathBuf,
 }
 
 impl Systems {
@@ -32,10 +35,13 @@ impl Systems {
         let scratch = std::env::temp_dir().join(format!("weir-bench-{}", std::process::id()));
         std::fs::create_dir_all(&scratch)
             .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+        let key = scratch.join("weir.key");
+        Key::generate(&key).map_err(|e| e.to_string())?;
         Ok(Systems {
             dir,
             timely,
             scratch,
+            key,
         })
     }
 
@@ -323,6 +329,7 @@ impl Workload {
                     let binary = format!("bench_{}-{role}", self.name());
                     let mut command = Command::new(systems.dir.join(binary));
                     command.arg("--topology").arg(&topology);
+                    command.arg("--key-file").arg(&systems.key);
                     if let Some(index) = index {
                         command.arg("--index").arg(index.to_string());
                     }

@@ -8,5 +8,6 @@ mod bench;
 mod codegen;
 mod deploy;
 mod flows;
+mod hostile;
 mod operators;
 mod programs;

@@ -5,6 +5,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use weir_deploy::RoleBinaries;
+use weir_runtime::auth::Key;
 
 /// The role binaries of `bins`, built on first use (debug profile, like the tests).
 pub fn bins() -> &'static RoleBinaries {
@@ -55,7 +56,13 @@ impl Topo {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("topology.toml");
         std::fs::write(&file, text).unwrap();
+        Key::generate(&key_beside(&file)).unwrap();
         Topo { file, addresses }
+    }
+
+    /// This deployment's key file.
+    pub fn key(&self) -> PathBuf {
+        key_beside(&self.file)
     }
 
     pub fn address(&self, role: &str, index: usize) -> &str {
@@ -63,10 +70,23 @@ impl Topo {
     }
 }
 
-/// Starts one instance with its output captured.
+/// The key of the deployment whose topology file is `topo`: `weir.key` beside it.
+pub fn key_beside(topo: &Path) -> PathBuf {
+    topo.with_file_name("weir.key")
+}
+
+/// Starts one instance with its output captured, with the deployment's key if
+/// there is one beside the topology file.
 pub fn start(binary: &str, topo: &Path, index: Option<usize>, extra: &[&str]) -> Child {
     let mut command = Command::new(bin(binary));
-    command.arg("--topology").arg(topo).args(extra);
+    command.arg("--topology").arg(topo);
+    let chosen = extra
+        .iter()
+        .any(|a| *a == "--key-file" || *a == "--insecure-no-auth");
+    if key_beside(topo).exists() && !chosen {
+        command.arg("--key-file").arg(key_beside(topo));
+    }
+    command.args(extra);
     if let Some(index) = index {
         command.arg("--index").arg(index.to_string());
     }

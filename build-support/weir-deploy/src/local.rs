@@ -9,6 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use weir_runtime::auth::Key;
 use weir_runtime::topology::Topology;
 
 /// Why a deployment failed, naming the instance where it can.
@@ -41,8 +42,9 @@ struct RoleEntry {
 
 /// Role binaries to start together on localhost.
 ///
-/// [`run`](Deployment::run) picks free ports, writes the topology file, starts
-/// every instance (`--topology`, `--index`), prefixes each output line with the
+/// [`run`](Deployment::run) picks free ports, writes the topology file and a new
+/// key (mode 0600), starts every instance (`--topology`, `--key-file`,
+/// `--index`), prefixes each output line with the
 /// instance's name (`[worker/1] ...`), and waits. If an instance fails, the others
 /// are stopped and the error names it; nothing is left running.
 #[must_use = "call `.run()` to start the deployment"]
@@ -128,6 +130,10 @@ impl Deployment {
         std::fs::write(&topology_file, topology.to_toml()).map_err(|e| {
             DeployError::new(format!("cannot write {}: {e}", topology_file.display()))
         })?;
+        // A fresh key per deployment: instances of another one cannot join.
+        let key_file = dir.join("weir.key");
+        let _ = std::fs::remove_file(&key_file);
+        Key::generate(&key_file).map_err(|e| DeployError::new(e.to_string()))?;
 
         let (stop, stop_rx) = watch::channel(false);
         let (terminate, terminate_rx) = watch::channel(false);
@@ -145,6 +151,8 @@ impl Deployment {
             command
                 .arg("--topology")
                 .arg(&topology_file)
+                .arg("--key-file")
+                .arg(&key_file)
                 .args(&self.args);
             if let Some(index) = index {
                 command.arg("--index").arg(index.to_string());

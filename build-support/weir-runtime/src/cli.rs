@@ -1,7 +1,7 @@
 //! Flags of every role binary (each has an environment-variable equivalent).
 
 use crate::spec::{InstanceId, RoleKind, RoleSpec};
-use clap::{value_parser, Arg, Command};
+use clap::{value_parser, Arg, ArgAction, Command};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +11,18 @@ pub struct Config {
     pub topology: PathBuf,
     pub index: Option<u32>,
     pub connect_timeout: Duration,
+    pub auth: Auth,
+}
+
+/// How this instance proves it belongs to its deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// With the key in this file.
+    KeyFile(PathBuf),
+    /// Not at all: `--insecure-no-auth`.
+    Insecure,
+    /// Neither was given: a start-up error.
+    Missing,
 }
 
 impl Config {
@@ -58,7 +70,27 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .default_value("30")
                 .help("How long to keep trying to reach every peer before giving up"),
         )
+        .arg(
+            Arg::new("key-file")
+                .long("key-file")
+                .env("WEIR_KEY_FILE")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .help("The deployment's secret key (the same file for every instance); peers without it are refused"),
+        )
+        .arg(
+            Arg::new("insecure-no-auth")
+                .long("insecure-no-auth")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("key-file")
+                .help("Run without a key: any process that reaches this instance's port can join the flow"),
+        )
         .get_matches();
+    let auth = match matches.get_one::<PathBuf>("key-file") {
+        Some(path) => Auth::KeyFile(path.clone()),
+        None if matches.get_flag("insecure-no-auth") => Auth::Insecure,
+        None => Auth::Missing,
+    };
     Config {
         topology: matches
             .get_one::<PathBuf>("topology")
@@ -72,5 +104,6 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .unwrap_or(30.0)
                 .max(0.0),
         ),
+        auth,
     }
 }

@@ -5,14 +5,18 @@
 //! from me". Payloads are batches encoded by `weir_core::codec`.
 //!
 //! Handshake message: `"WEIR"`, protocol version (u16 LE), kind (u8: 0 = hello,
-//! 1 = refusal), then for a hello the flow hash (u64 LE), member index (u32 LE) and
-//! role name (u8 length + UTF-8); for a refusal the reason (u16 length + UTF-8).
+//! 1 = refusal, 2 = proof), then
+//! - hello: flow hash (u64 LE), member index (u32 LE), flags (u8; bit 0: the
+//!   sender authenticates), nonce (32 bytes), role name (u8 length + UTF-8);
+//! - refusal: the reason (u16 length + UTF-8);
+//! - proof: an HMAC-SHA256 tag (32 bytes) over both hellos (see `auth`).
 
+use crate::auth::{Nonce, Tag, NONCE_LEN, TAG_LEN};
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub const MAGIC: [u8; 4] = *b"WEIR";
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 8;
 /// Set in a frame's channel id to close that channel.
 pub const CLOSE_BIT: u32 = 1 << 31;
@@ -61,14 +65,19 @@ impl Header {
 /// What one side of a new connection says first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {
+    /// Who the sender is, and the nonce its peer's proof must cover.
     Hello {
         flow_hash: u64,
         role: String,
         index: u32,
+        /// Whether the sender holds a deployment key and will prove it.
+        authenticated: bool,
+        nonce: Nonce,
     },
-    Refusal {
-        reason: String,
-    },
+    /// Why the connection is refused; the sender closes it next.
+    Refusal { reason: String },
+    /// That the sender holds the deployment key: a tag over both hellos.
+    Proof { tag: Tag },
 }
 
 impl Handshake {
@@ -80,10 +89,14 @@ impl Handshake {
                 flow_hash,
                 role,
                 index,
+                authenticated,
+                nonce,
             } => {
                 buf.push(0);
                 buf.extend_from_slice(&flow_hash.to_le_bytes());
                 buf.extend_from_slice(&index.to_le_bytes());
+                buf.push(u8::from(*authenticated));
+                buf.extend_from_slice(nonce);
                 let role = &role.as_bytes()[..role.len().min(255)];
                 buf.push(role.len() as u8);
                 buf.extend_from_slice(role);
@@ -93,6 +106,10 @@ impl Handshake {
                 let reason = &reason.as_bytes()[..reason.len().min(u16::MAX as usize)];
                 buf.extend_from_slice(&(reason.len() as u16).to_le_bytes());
                 buf.extend_from_slice(reason);
+            }
+            Handshake::Proof { tag } => {
+                buf.push(2);
+                buf.extend_from_slice(tag);
             }
         }
         buf
@@ -112,11 +129,17 @@ impl Handshake {
         }
         match fixed[6] {
             0 => {
-                let mut rest = [0u8; 13];
+                let mut rest = [0u8; 14 + NONCE_LEN];
                 reader.read_exact(&mut rest).await?;
                 let flow_hash = u64::from_le_bytes(rest[..8].try_into().unwrap());
                 let index = u32::from_le_bytes(rest[8..12].try_into().unwrap());
-                let mut role = vec![0u8; rest[12] as usize];
+                let authenticated = match rest[12] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(HandshakeError::Malformed("unknown hello flags")),
+                };
+                let nonce = rest[13..13 + NONCE_LEN].try_into().unwrap();
+                let mut role = vec![0u8; rest[13 + NONCE_LEN] as usize];
                 reader.read_exact(&mut role).await?;
                 let role = String::from_utf8(role)
                     .map_err(|_| HandshakeError::Malformed("role name is not UTF-8"))?;
@@ -124,6 +147,8 @@ impl Handshake {
                     flow_hash,
                     role,
                     index,
+                    authenticated,
+                    nonce,
                 })
             }
             1 => {
@@ -134,6 +159,11 @@ impl Handshake {
                 Ok(Handshake::Refusal {
                     reason: String::from_utf8_lossy(&reason).into_owned(),
                 })
+            }
+            2 => {
+                let mut tag = [0u8; TAG_LEN];
+                reader.read_exact(&mut tag).await?;
+                Ok(Handshake::Proof { tag })
             }
             _ => Err(HandshakeError::Malformed("unknown handshake kind")),
         }
@@ -185,10 +215,13 @@ mod tests {
                 flow_hash: 0xfeed,
                 role: "worker".into(),
                 index: 3,
+                authenticated: true,
+                nonce: [7; NONCE_LEN],
             },
             Handshake::Refusal {
                 reason: "no".into(),
             },
+            Handshake::Proof { tag: [9; TAG_LEN] },
         ] {
             let bytes = msg.encode();
             assert_eq!(Handshake::read(&mut &bytes[..]).await.unwrap(), msg);
@@ -205,6 +238,8 @@ mod tests {
             flow_hash: 1,
             role: "leader".into(),
             index: 0,
+            authenticated: false,
+            nonce: [0; NONCE_LEN],
         }
         .encode();
         for cut in 0..hello.len() {

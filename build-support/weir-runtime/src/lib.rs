@@ -6,6 +6,7 @@
 //! The generated code never touches sockets; it sees typed [`Inbox`]es and
 //! [`Outbox`]es whose batches travel as one frame per channel per tick.
 
+pub mod auth;
 mod cli;
 mod error;
 pub mod frame;

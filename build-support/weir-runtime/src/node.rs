@@ -7,13 +7,14 @@
 //! ended; the node ends when its sources are done and every inbound channel is
 //! closed, so finite flows terminate on their own.
 
-use crate::cli::Config;
+use crate::auth::Key;
+use crate::cli::{Auth, Config};
 use crate::error::{Error, Result};
 use crate::frame::{
     begin_frame, close_frame, finish_frame, CLOSE_BIT, DEFAULT_MAX_FRAME, HEADER_LEN,
 };
 use crate::ops::Witness;
-use crate::spec::{InstanceId, RoleSpec};
+use crate::spec::{InstanceId, RoleKind, RoleSpec};
 use crate::topology::Topology;
 use crate::transport::{LinkEvent, LinkPlan, Links, Outgoing, PeerPlan, Tcp, Transport};
 use serde::{de::DeserializeOwned, Serialize};
@@ -119,6 +120,21 @@ impl Node {
                 });
             }
         }
+        let key = match &config.auth {
+            Auth::KeyFile(path) => Some(Key::load(path)?),
+            Auth::Insecure => {
+                eprintln!(
+                    "warning: {}: running without authentication (--insecure-no-auth): any process that can reach {listen} can join the flow",
+                    me.display(kind_of(spec))
+                );
+                None
+            }
+            Auth::Missing => {
+                return Err(Error::new(
+                    "no deployment key: pass --key-file FILE (or set WEIR_KEY_FILE) with the key every instance shares, or --insecure-no-auth to run without authentication",
+                ))
+            }
+        };
         let plan = LinkPlan {
             me,
             listen,
@@ -127,6 +143,7 @@ impl Node {
             flow_hash: spec.flow_hash,
             connect_timeout: config.connect_timeout,
             max_frame: DEFAULT_MAX_FRAME,
+            key,
         };
         let links = Tcp.connect(&plan).await?;
         let sizes = spec
@@ -314,10 +331,8 @@ impl Node {
         Ok(true)
     }
 
-    fn kind(&self) -> crate::spec::RoleKind {
-        self.spec
-            .role_decl(self.spec.role)
-            .map_or(crate::spec::RoleKind::Process, |d| d.kind)
+    fn kind(&self) -> RoleKind {
+        kind_of(self.spec)
     }
 
     /// Turns a received stop signal into a stopping node: one more tick, in which
@@ -856,4 +871,10 @@ fn stop_on_signals(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
             wake.notify_one();
         }
     });
+}
+
+/// Whether the role `spec` describes is a process or a cluster.
+fn kind_of(spec: &RoleSpec) -> RoleKind {
+    spec.role_decl(spec.role)
+        .map_or(RoleKind::Process, |d| d.kind)
 }

@@ -6,6 +6,7 @@
 //! generated code see nothing else, so an in-process simulated network can stand
 //! in for [`Tcp`] without changing them.
 
+use crate::auth::{self, Key, Nonce, Side};
 use crate::error::{Error, Result};
 use crate::frame::{Handshake, Header, HEADER_LEN};
 use crate::spec::InstanceId;
@@ -43,6 +44,9 @@ pub struct LinkPlan {
     /// How long to keep trying to reach (or wait for) every peer.
     pub connect_timeout: Duration,
     pub max_frame: u32,
+    /// The deployment key both sides prove they hold; `None` runs without
+    /// authentication (only when asked for explicitly).
+    pub key: Option<Key>,
 }
 
 /// Something that happened on a link. `peer` indexes [`LinkPlan::peers`].
@@ -88,8 +92,10 @@ const OUTGOING_QUEUE: usize = 16;
 /// Frames received but not yet taken by the node, over all peers.
 const EVENT_QUEUE: usize = 256;
 const IO_BUFFER: usize = 64 * 1024;
-/// How long a connecting peer may take to say who it is.
+/// How long a connecting peer may take to say who it is and prove it.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections being greeted at once; more are closed at once (a flood).
+const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// TCP links: one connection per pair of instances, opened by one side.
 pub struct Tcp;
@@ -115,11 +121,13 @@ impl Transport for Tcp {
     }
 }
 
-fn hello(plan: &LinkPlan) -> Handshake {
+fn hello(plan: &LinkPlan, nonce: Nonce) -> Handshake {
     Handshake::Hello {
         flow_hash: plan.flow_hash,
         role: plan.me.role.clone(),
         index: plan.me.index,
+        authenticated: plan.key.is_some(),
+        nonce,
     }
 }
 
@@ -128,6 +136,15 @@ fn other_build(plan: &LinkPlan, theirs: u64) -> String {
         "it runs a different build of flow `{}` (flow hash {theirs:016x}, ours {:016x}): rebuild and redeploy all roles together",
         plan.flow, plan.flow_hash
     )
+}
+
+/// Why two instances disagree about authentication, from `ours`' point of view.
+fn auth_mismatch(ours: bool) -> &'static str {
+    if ours {
+        "it runs without authentication (--insecure-no-auth) while this instance requires the deployment key"
+    } else {
+        "it authenticates with a deployment key while this instance runs with --insecure-no-auth: give every instance the same key"
+    }
 }
 
 /// Connects to every peer (dialing or accepting), handshakes, and returns the
@@ -156,6 +173,7 @@ async fn establish(plan: &LinkPlan) -> Result<Vec<TcpStream>> {
         dials.spawn(async move { dial(&plan, &peer, deadline).await.map(|s| (i, s)) });
     }
     let mut greetings = JoinSet::new();
+    let mut turned_away = 0u64;
 
     while streams.iter().any(Option::is_none) {
         tokio::select! {
@@ -165,8 +183,21 @@ async fn establish(plan: &LinkPlan) -> Result<Vec<TcpStream>> {
             }
             accepted = accept(listener.as_ref()) => {
                 let (stream, remote) = accepted?;
+                if greetings.len() >= MAX_PENDING_HANDSHAKES {
+                    // A flood: close at once rather than hold a task and a socket each.
+                    drop(stream);
+                    turned_away += 1;
+                    if turned_away.is_power_of_two() {
+                        eprintln!("weir: refused connection from {remote}: {MAX_PENDING_HANDSHAKES} handshakes already in progress ({turned_away} turned away so far)");
+                    }
+                    continue;
+                }
                 let plan = plan.clone();
-                greetings.spawn(async move { (remote, greet(&plan, stream).await) });
+                greetings.spawn(async move {
+                    let greeting = timeout(HANDSHAKE_TIMEOUT, greet(&plan, stream)).await
+                        .unwrap_or_else(|_| Greeting::Refused(format!("no complete handshake within {HANDSHAKE_TIMEOUT:?}")));
+                    (remote, greeting)
+                });
             }
             Some(joined) = greetings.join_next() => {
                 let (remote, outcome) = joined.map_err(|e| Error::new(format!("handshake task failed: {e}")))?;
@@ -212,16 +243,23 @@ async fn dial(plan: &LinkPlan, peer: &PeerPlan, deadline: Instant) -> Result<Tcp
         let last_error = match timeout_at(deadline, TcpStream::connect(&peer.address)).await {
             Err(_) => "timed out".to_string(),
             Ok(Err(e)) => e.to_string(),
-            Ok(Ok(mut stream)) => match introduce(plan, peer, &mut stream).await {
-                Ok(()) => return Ok(stream),
-                Err(Introduction::Fatal(reason)) => {
-                    return Err(Error::new(format!(
-                        "peer {} at {} {reason}",
-                        peer.name, peer.address
-                    )))
+            Ok(Ok(mut stream)) => {
+                let introduced = timeout(HANDSHAKE_TIMEOUT, introduce(plan, peer, &mut stream))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Introduction::Retry("no complete handshake reply".into()))
+                    });
+                match introduced {
+                    Ok(()) => return Ok(stream),
+                    Err(Introduction::Fatal(reason)) => {
+                        return Err(Error::new(format!(
+                            "peer {} at {} {reason}",
+                            peer.name, peer.address
+                        )))
+                    }
+                    Err(Introduction::Retry(reason)) => reason,
                 }
-                Err(Introduction::Retry(reason)) => reason,
-            },
+            }
         };
         if Instant::now() + backoff >= deadline {
             return Err(Error::new(format!(
@@ -239,79 +277,161 @@ enum Introduction {
     Fatal(String),
 }
 
-/// The dialing side of the handshake.
+/// Reads the next handshake message, or says why there is none.
+async fn next_message(stream: &mut TcpStream) -> Result<Handshake, String> {
+    Handshake::read(stream).await.map_err(|e| e.to_string())
+}
+
+/// The dialing side of the handshake: hello, hello back, then (with a key) our
+/// proof and theirs.
 async fn introduce(
     plan: &LinkPlan,
     peer: &PeerPlan,
     stream: &mut TcpStream,
 ) -> Result<(), Introduction> {
     let _ = stream.set_nodelay(true);
+    let nonce = auth::nonce().map_err(|e| Introduction::Fatal(e.to_string()))?;
+    let ours = hello(plan, nonce).encode();
     stream
-        .write_all(&hello(plan).encode())
+        .write_all(&ours)
         .await
         .map_err(|e| Introduction::Retry(e.to_string()))?;
-    let reply = match timeout(HANDSHAKE_TIMEOUT, Handshake::read(stream)).await {
-        Err(_) => return Err(Introduction::Retry("no handshake reply".into())),
-        Ok(Err(e)) => return Err(Introduction::Retry(e.to_string())),
-        Ok(Ok(reply)) => reply,
-    };
-    match reply {
-        Handshake::Refusal { reason } => Err(Introduction::Fatal(format!(
-            "refused the connection: {reason}"
-        ))),
-        Handshake::Hello { flow_hash, .. } if flow_hash != plan.flow_hash => {
-            Err(Introduction::Fatal(other_build(plan, flow_hash)))
-        }
-        Handshake::Hello { role, index, .. } if role != peer.id.role || index != peer.id.index => {
-            Err(Introduction::Fatal(format!(
-                "answered as {role}/{index}: the topology files differ between instances"
+    let reply = next_message(stream).await.map_err(Introduction::Retry)?;
+    let theirs = match &reply {
+        Handshake::Refusal { reason } => {
+            return Err(Introduction::Fatal(format!(
+                "refused the connection: {reason}"
             )))
         }
-        Handshake::Hello { .. } => Ok(()),
+        Handshake::Proof { .. } => {
+            return Err(Introduction::Retry("sent a proof before its hello".into()))
+        }
+        Handshake::Hello { authenticated, .. } if *authenticated != plan.key.is_some() => {
+            return Err(Introduction::Fatal(
+                auth_mismatch(plan.key.is_some()).to_string(),
+            ))
+        }
+        Handshake::Hello { .. } => reply.encode(),
+    };
+    if let Some(key) = &plan.key {
+        let transcript = [ours, theirs].concat();
+        let proof = Handshake::Proof {
+            tag: key.tag(Side::Dialer, &transcript),
+        };
+        stream
+            .write_all(&proof.encode())
+            .await
+            .map_err(|e| Introduction::Retry(e.to_string()))?;
+        match next_message(stream).await.map_err(Introduction::Retry)? {
+            Handshake::Proof { tag } if key.verify(Side::Acceptor, &transcript, &tag) => {}
+            Handshake::Refusal { reason } => {
+                return Err(Introduction::Fatal(format!(
+                    "refused the connection: {reason}"
+                )))
+            }
+            _ => {
+                return Err(Introduction::Fatal(
+                    "answered without proving it holds this deployment's key".into(),
+                ))
+            }
+        }
     }
+    let Handshake::Hello {
+        flow_hash,
+        role,
+        index,
+        ..
+    } = reply
+    else {
+        unreachable!("only a hello gets this far")
+    };
+    if flow_hash != plan.flow_hash {
+        return Err(Introduction::Fatal(other_build(plan, flow_hash)));
+    }
+    if role != peer.id.role || index != peer.id.index {
+        return Err(Introduction::Fatal(format!(
+            "answered as {role}/{index}: the topology files differ between instances"
+        )));
+    }
+    Ok(())
 }
 
 enum Greeting {
     Peer(usize, TcpStream),
     /// Not one of ours (or broken): refuse it and keep waiting for the real peer.
     Refused(String),
-    /// One of ours, but unusable (another build): stop.
+    /// One of ours (it proved it holds the key), but unusable: stop.
     Fatal(String),
 }
 
-/// The accepting side of the handshake.
+/// The accepting side of the handshake. Nothing a connection says before it has
+/// proved it holds the key can stop this instance: it is refused and logged.
 async fn greet(plan: &LinkPlan, mut stream: TcpStream) -> Greeting {
     let _ = stream.set_nodelay(true);
-    let hello_msg = match timeout(HANDSHAKE_TIMEOUT, Handshake::read(&mut stream)).await {
-        Err(_) => return Greeting::Refused(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")),
-        Ok(Err(e)) => return Greeting::Refused(e.to_string()),
-        Ok(Ok(msg)) => msg,
+    let first = match next_message(&mut stream).await {
+        Err(reason) => return Greeting::Refused(reason),
+        Ok(first) => first,
     };
-    let (flow_hash, role, index) = match hello_msg {
-        Handshake::Hello {
-            flow_hash,
-            role,
-            index,
-        } => (flow_hash, role, index),
-        Handshake::Refusal { reason } => {
-            return Greeting::Refused(format!("peer refused: {reason}"))
+    let Handshake::Hello {
+        flow_hash,
+        ref role,
+        index,
+        authenticated,
+        ..
+    } = first
+    else {
+        return Greeting::Refused("it did not start with a hello".into());
+    };
+    let name = format!("{role}/{index}");
+    if authenticated != plan.key.is_some() {
+        let reason = auth_mismatch(plan.key.is_some());
+        refuse(&mut stream, reason.to_string()).await;
+        return Greeting::Refused(format!("{name}: {reason}"));
+    }
+    let nonce = match auth::nonce() {
+        Ok(nonce) => nonce,
+        Err(e) => return Greeting::Fatal(e.to_string()),
+    };
+    let ours = hello(plan, nonce).encode();
+    let mut transcript = Vec::new();
+    if let Some(key) = &plan.key {
+        if let Err(e) = stream.write_all(&ours).await {
+            return Greeting::Refused(e.to_string());
         }
-    };
+        transcript = [first.encode(), ours.clone()].concat();
+        match next_message(&mut stream).await {
+            Ok(Handshake::Proof { tag }) if key.verify(Side::Dialer, &transcript, &tag) => {}
+            Ok(_) => {
+                let reason = "authentication failed: it does not hold this deployment's key";
+                refuse(&mut stream, reason.to_string()).await;
+                return Greeting::Refused(format!("claims to be {name}, but {reason}"));
+            }
+            Err(reason) => return Greeting::Refused(format!("{name}: {reason}")),
+        }
+    }
+    // From here on the peer is one of ours (or authentication is off).
     if flow_hash != plan.flow_hash {
         let reason = other_build(plan, flow_hash);
         refuse(&mut stream, reason.clone()).await;
-        return Greeting::Fatal(format!("{role}/{index}: {reason}"));
+        return Greeting::Fatal(format!("{name}: {reason}"));
     }
     let Some(i) = plan
         .peers
         .iter()
-        .position(|p| !p.dial && p.id.role == role && p.id.index == index)
+        .position(|p| !p.dial && p.id.role == *role && p.id.index == index)
     else {
-        let reason = format!("{role}/{index} is not a peer that connects to {}", plan.me);
+        let reason = format!("{name} is not a peer that connects to {}", plan.me);
         refuse(&mut stream, reason.clone()).await;
         return Greeting::Refused(reason);
     };
-    if let Err(e) = stream.write_all(&hello(plan).encode()).await {
+    let last = match &plan.key {
+        Some(key) => Handshake::Proof {
+            tag: key.tag(Side::Acceptor, &transcript),
+        }
+        .encode(),
+        None => ours,
+    };
+    if let Err(e) = stream.write_all(&last).await {
         return Greeting::Refused(e.to_string());
     }
     Greeting::Peer(i, stream)

@@ -1,0 +1,344 @@
+//! Hostile and broken peers, played over real sockets against a real worker of
+//! `broadcast`. Before a connection has proved it holds the deployment key,
+//! nothing it says stops the worker: it is refused, logged with its address and
+//! the reason, and the real leader is still served. After that, a broken peer
+//! stops the worker with an error naming the peer and what was wrong.
+
+use crate::support::*;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weir::ir::Operator;
+use weir_runtime::auth::{Key, Side, NONCE_LEN};
+use weir_runtime::frame::Handshake;
+
+/// The broadcast flow's hash and the id of its one channel, as the binaries have them.
+fn broadcast_identity() -> (u64, u32) {
+    let graph = weir_build::evaluate(flow::broadcast::broadcast);
+    let channel = graph
+        .nodes
+        .iter()
+        .position(|n| matches!(n.op, Operator::Network { .. }))
+        .unwrap();
+    (weir_build::flow_hash("broadcast", &graph), channel as u32)
+}
+
+/// Connects to worker 0, retrying until it listens.
+async fn connect_to_worker(topo: &Topo) -> TcpStream {
+    let address = topo.address("worker", 0).to_string();
+    loop {
+        match TcpStream::connect(&address).await {
+            Ok(s) => return s,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Plays the leader's side of the handshake with `flow_hash` and `key` (none:
+/// unauthenticated). The connection, or the worker's reason for refusing it.
+async fn join_as_leader(
+    topo: &Topo,
+    flow_hash: u64,
+    key: Option<&Key>,
+) -> Result<TcpStream, String> {
+    let mut stream = connect_to_worker(topo).await;
+    let hello = Handshake::Hello {
+        flow_hash,
+        role: "leader".into(),
+        index: 0,
+        authenticated: key.is_some(),
+        nonce: [42; NONCE_LEN],
+    }
+    .encode();
+    stream.write_all(&hello).await.unwrap();
+    let reply = Handshake::read(&mut stream).await.unwrap();
+    if let Handshake::Refusal { reason } = reply {
+        return Err(reason);
+    }
+    let Some(key) = key else {
+        return Ok(stream);
+    };
+    let transcript = [hello, reply.encode()].concat();
+    let proof = Handshake::Proof {
+        tag: key.tag(Side::Dialer, &transcript),
+    };
+    stream.write_all(&proof.encode()).await.unwrap();
+    match Handshake::read(&mut stream).await.unwrap() {
+        Handshake::Proof { tag } => {
+            assert!(
+                key.verify(Side::Acceptor, &transcript, &tag),
+                "the worker's proof does not verify"
+            );
+            Ok(stream)
+        }
+        Handshake::Refusal { reason } => Err(reason),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The deployment's own key, as its instances load it.
+fn key_of(topo: &Topo) -> Key {
+    Key::load(&topo.key()).unwrap()
+}
+
+/// Starts the real leader after whatever the test did, and asserts the worker
+/// still got every record and exited 0; returns the worker's stderr.
+fn real_leader_is_still_served(topo: &Topo, worker: std::process::Child) -> String {
+    let leader = start("broadcast-leader", &topo.file, None, &[]);
+    let (leader, worker) = (finish(leader, LIMIT), finish(worker, LIMIT));
+    assert!(leader.status.success(), "{}", stderr(&leader));
+    assert!(worker.status.success(), "{}", stderr(&worker));
+    let expected: String = (0..10).map(|n| format!("{n}\n")).collect();
+    assert_eq!(stdout(&worker), expected);
+    stderr(&worker)
+}
+
+#[tokio::test]
+async fn a_peer_with_another_deployments_key_is_refused_and_the_real_one_served() {
+    let (hash, _) = broadcast_identity();
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
+    let stranger = Key::from_secret(b"another deployment's secret").unwrap();
+    let reason = join_as_leader(&topo, hash, Some(&stranger))
+        .await
+        .expect_err("a wrong key must be refused");
+    assert!(reason.contains("authentication failed"), "{reason}");
+    let err = real_leader_is_still_served(&topo, worker);
+    assert!(
+        err.contains("refused connection from 127.0.0.1:")
+            && err.contains("claims to be leader/0, but authentication failed"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_without_a_key_is_refused_and_the_real_one_served() {
+    let (hash, _) = broadcast_identity();
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
+    let reason = join_as_leader(&topo, hash, None)
+        .await
+        .expect_err("an unauthenticated peer must be refused");
+    assert!(reason.contains("--insecure-no-auth"), "{reason}");
+    let err = real_leader_is_still_served(&topo, worker);
+    assert!(
+        err.contains("leader/0: it runs without authentication"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_handshake_is_refused_and_the_real_leader_served() {
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
+    let mut stream = connect_to_worker(&topo).await;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: weir\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await; // the worker hangs up
+    let err = real_leader_is_still_served(&topo, worker);
+    assert!(
+        err.contains("refused connection from 127.0.0.1:")
+            && err.contains("not a Weir peer (bad magic bytes)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_never_finishes_its_handshake_is_timed_out() {
+    let (hash, _) = broadcast_identity();
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
+    // Half a hello, then silence (slow-loris).
+    let mut stream = connect_to_worker(&topo).await;
+    let hello = Handshake::Hello {
+        flow_hash: hash,
+        role: "leader".into(),
+        index: 0,
+        authenticated: true,
+        nonce: [1; NONCE_LEN],
+    }
+    .encode();
+    stream.write_all(&hello[..10]).await.unwrap();
+    let mut rest = Vec::new();
+    let hung_up = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut rest))
+        .await
+        .is_ok();
+    assert!(hung_up, "the worker kept a stalled handshake open");
+    let err = real_leader_is_still_served(&topo, worker);
+    assert!(
+        err.contains("refused connection from 127.0.0.1:")
+            && err.contains("no complete handshake within 5s"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_connections_is_bounded_and_the_real_leader_still_gets_in() {
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
+    let mut flood = vec![connect_to_worker(&topo).await];
+    for _ in 0..299 {
+        flood.push(TcpStream::connect(topo.address("worker", 0)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let open_files = std::fs::read_dir(format!("/proc/{}/fd", worker.id()))
+        .unwrap()
+        .count();
+    assert!(
+        open_files < 120,
+        "the worker holds {open_files} files for 300 silent connections"
+    );
+    // Those beyond the bound were closed at once.
+    let mut closed = 0;
+    for stream in &mut flood {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_millis(5), stream.read(&mut byte)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 200, "only {closed} of 300 were closed");
+    let err = real_leader_is_still_served(&topo, worker);
+    assert!(err.contains("handshakes already in progress"), "{err}");
+}
+
+#[tokio::test]
+async fn a_peer_from_another_build_is_refused_by_both_sides() {
+    let (hash, _) = broadcast_identity();
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
+    let reason = join_as_leader(&topo, hash ^ 1, Some(&key_of(&topo)))
+        .await
+        .expect_err("another build must be refused");
+    assert!(
+        reason.contains("different build of flow `broadcast`"),
+        "{reason}"
+    );
+    let out = finish(worker, LIMIT);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("different build of flow `broadcast`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Joins as the leader, sends `bytes`, hangs up; returns the worker's stderr,
+/// asserting it failed.
+async fn worker_after(bytes: Vec<u8>) -> String {
+    let (hash, _) = broadcast_identity();
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
+    let mut stream = join_as_leader(&topo, hash, Some(&key_of(&topo)))
+        .await
+        .expect("the handshake succeeds");
+    stream.write_all(&bytes).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let out = finish(worker, LIMIT);
+    drop(stream);
+    assert!(
+        !out.status.success(),
+        "worker accepted bad input: {}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn frame(len: u32, channel: u32, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = len.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&channel.to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[tokio::test]
+async fn a_frame_that_does_not_decode_names_peer_and_channel() {
+    let (_, channel) = broadcast_identity();
+    // A batch claiming 3 records of i32 but carrying 2 bytes.
+    let mut payload = 3u64.to_le_bytes().to_vec();
+    payload.extend_from_slice(&[1, 2]);
+    let err = worker_after(frame(payload.len() as u32, channel, &payload)).await;
+    assert!(err.contains("does not decode"), "{err}");
+    assert!(err.contains(&format!("channel {channel}")), "{err}");
+    assert!(err.contains("leader"), "{err}");
+}
+
+#[tokio::test]
+async fn a_frame_over_the_maximum_is_refused_without_allocating_it() {
+    let (_, channel) = broadcast_identity();
+    let err = worker_after(frame(u32::MAX >> 1, channel, b"")).await;
+    assert!(err.contains("exceeds the maximum"), "{err}");
+    assert!(err.contains(&format!("channel {channel}")), "{err}");
+    assert!(err.contains("leader"), "{err}");
+}
+
+#[tokio::test]
+async fn a_truncated_frame_is_reported_with_what_arrived() {
+    let (_, channel) = broadcast_identity();
+    let err = worker_after(frame(100, channel, &[0; 40])).await;
+    assert!(
+        err.contains(&format!(
+            "connection ended inside a frame on channel {channel} (40 of 100 bytes)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("leader"), "{err}");
+}
+
+#[tokio::test]
+async fn a_frame_on_an_unknown_channel_is_refused() {
+    let err = worker_after(frame(0, 999, b"")).await;
+    assert!(err.contains("channel 999"), "{err}");
+}
+
+#[tokio::test]
+async fn garbage_after_the_handshake_stops_the_worker_with_a_reason() {
+    // Deterministic noise: whatever the header it makes, the worker must say why.
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let noise: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let err = worker_after(noise).await;
+    assert!(err.contains("error: worker/0"), "{err}");
+    assert!(err.contains("leader"), "{err}");
+}
+
+#[tokio::test]
+async fn a_peer_that_vanishes_mid_stream_is_reported_as_lost() {
+    let (hash, channel) = broadcast_identity();
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
+    let mut stream = join_as_leader(&topo, hash, Some(&key_of(&topo)))
+        .await
+        .unwrap();
+    let mut payload = Vec::new();
+    weir_core::codec::encode_batch(&[7i32, 8], &mut payload).unwrap();
+    stream
+        .write_all(&frame(payload.len() as u32, channel, &payload))
+        .await
+        .unwrap();
+    drop(stream); // gone without closing its channel
+    let out = finish(worker, LIMIT);
+    assert!(!out.status.success());
+    assert_eq!(
+        stdout(&out),
+        "7\n8\n",
+        "records that arrived are still processed"
+    );
+    assert!(
+        stderr(&out).contains("lost peer leader"),
+        "{}",
+        stderr(&out)
+    );
+}
