@@ -7,6 +7,7 @@ mod bad_input;
 mod bench;
 mod codegen;
 mod deploy;
+mod faults;
 mod flows;
 mod hostile;
 mod operators;

@@ -75,9 +75,9 @@ pub fn key_beside(topo: &Path) -> PathBuf {
     topo.with_file_name("weir.key")
 }
 
-/// Starts one instance with its output captured, with the deployment's key if
-/// there is one beside the topology file.
-pub fn start(binary: &str, topo: &Path, index: Option<usize>, extra: &[&str]) -> Child {
+/// The command that starts one instance, with the deployment's key if there is
+/// one beside the topology file (and `extra` chooses none).
+pub fn command(binary: &str, topo: &Path, index: Option<usize>, extra: &[&str]) -> Command {
     let mut command = Command::new(bin(binary));
     command.arg("--topology").arg(topo);
     let chosen = extra
@@ -90,9 +90,13 @@ pub fn start(binary: &str, topo: &Path, index: Option<usize>, extra: &[&str]) ->
     if let Some(index) = index {
         command.arg("--index").arg(index.to_string());
     }
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+}
+
+/// Starts one instance with its output captured.
+pub fn start(binary: &str, topo: &Path, index: Option<usize>, extra: &[&str]) -> Child {
+    command(binary, topo, index, extra)
         .spawn()
         .expect("starting a role binary")
 }

@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -54,6 +56,7 @@ pub struct Deployment {
     timeout: Option<Duration>,
     stop_after: Option<Duration>,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl Deployment {
@@ -100,9 +103,21 @@ impl Deployment {
         self
     }
 
-    /// Starts every instance and waits for all to exit.
+    /// An environment variable set for every instance.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Starts every instance and waits for all to exit. SIGINT or SIGTERM (Ctrl-C)
+    /// is passed on to every instance as SIGTERM: each drains and exits, and the
+    /// deployment ends when all have; a second signal, or instances still running
+    /// 10 s later, are killed. Nothing is left running either way.
     pub async fn run(self) -> Result<(), DeployError> {
-        let dir = std::env::temp_dir().join(format!("weir-deploy-{}", std::process::id()));
+        // One directory per run: a process may run several deployments at once.
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("weir-deploy-{}-{run}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
         let outcome = self.run_in(&dir).await;
@@ -137,14 +152,18 @@ impl Deployment {
 
         let (stop, stop_rx) = watch::channel(false);
         let (terminate, terminate_rx) = watch::channel(false);
+        let (stop, terminate) = (Arc::new(stop), Arc::new(terminate));
         if let Some(period) = self.stop_after {
+            let terminate = terminate.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(period).await;
                 let _ = terminate.send(true);
             });
         }
+        let signals = tokio::spawn(pass_on_signals(terminate.clone(), stop.clone()));
         let mut exits = JoinSet::new();
         let mut output = JoinSet::new();
+        let mut last_errors = Vec::new();
         let mut started = Ok(());
         for (name, binary, index) in instances {
             let mut command = Command::new(&binary);
@@ -153,7 +172,8 @@ impl Deployment {
                 .arg(&topology_file)
                 .arg("--key-file")
                 .arg(&key_file)
-                .args(&self.args);
+                .args(&self.args)
+                .envs(self.envs.iter().map(|(k, v)| (k, v)));
             if let Some(index) = index {
                 command.arg("--index").arg(index.to_string());
             }
@@ -174,8 +194,20 @@ impl Deployment {
             };
             let stdout = child.stdout.take().expect("piped");
             let stderr = child.stderr.take().expect("piped");
-            output.spawn(prefix_lines(name.clone(), stdout, tokio::io::stdout()));
-            output.spawn(prefix_lines(name.clone(), stderr, tokio::io::stderr()));
+            let last_error = Arc::new(Mutex::new(None));
+            last_errors.push((name.clone(), last_error.clone()));
+            output.spawn(prefix_lines(
+                name.clone(),
+                stdout,
+                tokio::io::stdout(),
+                None,
+            ));
+            output.spawn(prefix_lines(
+                name.clone(),
+                stderr,
+                tokio::io::stderr(),
+                Some(last_error),
+            ));
             exits.spawn(supervise(
                 name,
                 child,
@@ -185,24 +217,70 @@ impl Deployment {
         }
 
         let waited = match started {
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
             Ok(()) => match self.timeout {
                 Some(limit) => tokio::time::timeout(limit, first_failure(&mut exits))
                     .await
                     .unwrap_or_else(|_| {
                         Err(DeployError::new(format!(
                             "the deployment did not end within {limit:?}; it was stopped"
-                        )))
+                        ))
+                        .into())
                     }),
                 None => first_failure(&mut exits).await,
             },
         };
         // On failure, stop the rest; either way, wait for every instance and line.
         let _ = stop.send(true);
+        signals.abort();
         while exits.join_next().await.is_some() {}
         while output.join_next().await.is_some() {}
-        waited
+        waited.map_err(|failure| match failure {
+            Failure::Instance(name, status) => {
+                let said = last_errors
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .and_then(|(_, line)| line.lock().ok()?.clone())
+                    .map(|line| format!(": {line}"))
+                    .unwrap_or_default();
+                DeployError::new(format!(
+                    "{name} failed ({status}); the other instances were stopped{said}"
+                ))
+            }
+            Failure::Other(e) => e,
+        })
     }
+}
+
+/// How long instances have to exit after SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Passes SIGINT/SIGTERM on to every instance (`terminate`); kills them all
+/// (`stop`) on a second signal or when they take longer than [`STOP_GRACE`].
+async fn pass_on_signals(terminate: Arc<watch::Sender<bool>>, stop: Arc<watch::Sender<bool>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!(
+            "warning: cannot listen for SIGINT/SIGTERM; instances get them only from the terminal"
+        );
+        return;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("stopping every instance (SIGTERM); a second Ctrl-C kills them");
+    let _ = terminate.send(true);
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = term.recv() => {}
+        _ = tokio::time::sleep(STOP_GRACE) => {}
+    }
+    eprintln!("killing the instances still running");
+    let _ = stop.send(true);
 }
 
 /// Waits for one instance: its exit status, or `None` if it was killed. On
@@ -231,34 +309,48 @@ async fn supervise(
     (name, None)
 }
 
+/// Why a deployment ended early.
+enum Failure {
+    /// This instance exited unsuccessfully.
+    Instance(String, ExitStatus),
+    Other(DeployError),
+}
+
+impl From<DeployError> for Failure {
+    fn from(e: DeployError) -> Self {
+        Failure::Other(e)
+    }
+}
+
 /// Waits until every instance has exited successfully, or returns the first failure.
-async fn first_failure(
-    exits: &mut JoinSet<(String, Option<ExitStatus>)>,
-) -> Result<(), DeployError> {
+async fn first_failure(exits: &mut JoinSet<(String, Option<ExitStatus>)>) -> Result<(), Failure> {
     while let Some(joined) = exits.join_next().await {
         let (name, status) =
             joined.map_err(|e| DeployError::new(format!("supervisor task failed: {e}")))?;
         match status {
             Some(status) if status.success() => {}
-            Some(status) => {
-                return Err(DeployError::new(format!(
-                    "{name} failed ({status}); the other instances were stopped"
-                )))
-            }
-            None => return Err(DeployError::new(format!("{name} could not be waited for"))),
+            Some(status) => return Err(Failure::Instance(name, status)),
+            None => return Err(DeployError::new(format!("{name} could not be waited for")).into()),
         }
     }
     Ok(())
 }
 
-/// Copies lines from an instance to `out`, each prefixed with `[name] `.
+/// Copies lines from an instance to `out`, each prefixed with `[name] `; keeps
+/// the last `error:` line in `last_error` (the instance's own account of a failure).
 async fn prefix_lines(
     name: String,
     from: impl tokio::io::AsyncRead + Unpin,
     mut out: impl AsyncWrite + Unpin,
+    last_error: Option<Arc<Mutex<Option<String>>>>,
 ) {
     let mut lines = BufReader::new(from).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        if let (Some(slot), Some(error)) = (&last_error, line.strip_prefix("error: ")) {
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(error.to_string());
+            }
+        }
         let _ = out.write_all(format!("[{name}] {line}\n").as_bytes()).await;
         let _ = out.flush().await;
     }
