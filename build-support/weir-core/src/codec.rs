@@ -5,13 +5,45 @@
 //! A network frame's payload is one *batch*: a sequence of records, encoded as a
 //! length followed by the records. Swapping the codec means changing this module only.
 
+use bincode::config::{Configuration, Fixint, LittleEndian, NoLimit};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
 
-fn config() -> impl bincode::config::Config {
+fn config() -> Configuration<LittleEndian, Fixint, NoLimit> {
     bincode::config::standard()
         .with_little_endian()
         .with_fixed_int_encoding()
+}
+
+/// Runs `$body` with `$config` set to [`config`] plus a limit on the bytes that
+/// strings and byte buffers may claim, chosen just above `$len` (the input's
+/// size; valid input never claims more). Without a limit, bincode allocates a
+/// string's claimed length before reading it: a 12-byte payload could ask for
+/// terabytes. The limit is a type parameter, hence the few fixed steps: a
+/// payload can make the decoder allocate at most 16 times its size (or 4 KiB).
+macro_rules! with_claim_limit {
+    ($len:expr, |$config:ident| $body:expr) => {{
+        let len: usize = $len;
+        if len <= 4 << 10 {
+            let $config = config().with_limit::<{ 4 << 10 }>();
+            $body
+        } else if len <= 64 << 10 {
+            let $config = config().with_limit::<{ 64 << 10 }>();
+            $body
+        } else if len <= 1 << 20 {
+            let $config = config().with_limit::<{ 1 << 20 }>();
+            $body
+        } else if len <= 16 << 20 {
+            let $config = config().with_limit::<{ 16 << 20 }>();
+            $body
+        } else if len <= 256 << 20 {
+            let $config = config().with_limit::<{ 256 << 20 }>();
+            $body
+        } else {
+            let $config = config().with_limit::<{ usize::MAX }>();
+            $body
+        }
+    }};
 }
 
 /// A value that could not be encoded or decoded.
@@ -53,7 +85,9 @@ pub fn decode_batch_into<T: DeserializeOwned>(
     out: &mut Vec<T>,
 ) -> Result<(), CodecError> {
     let before = out.len();
-    let decoded = bincode::serde::seed_decode_from_slice(AppendTo(out), bytes, config());
+    let decoded = with_claim_limit!(bytes.len(), |config| {
+        bincode::serde::seed_decode_from_slice(AppendTo(&mut *out), bytes, config)
+    });
     let failure = match decoded {
         Ok(((), used)) if used == bytes.len() => return Ok(()),
         Ok(((), used)) => trailing(bytes.len(), used),
@@ -105,8 +139,10 @@ pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecEr
 
 /// Decodes a single value written by [`encode_value`], rejecting trailing bytes.
 pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| CodecError(e.to_string()))?;
+    let (value, used) = with_claim_limit!(bytes.len(), |config| {
+        bincode::serde::decode_from_slice(bytes, config)
+    })
+    .map_err(|e| CodecError(e.to_string()))?;
     if used != bytes.len() {
         return Err(trailing(bytes.len(), used));
     }

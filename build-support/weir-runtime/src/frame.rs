@@ -62,6 +62,88 @@ impl Header {
     }
 }
 
+/// Reads one frame: `(channel, payload)`, or `None` at a clean end between
+/// frames. A frame longer than `max_frame` is refused before any of it is read,
+/// and the payload buffer grows only as bytes arrive (at most `step` ahead), so a
+/// lying length costs nothing up front.
+pub async fn read_frame(
+    reader: &mut (impl AsyncRead + Unpin),
+    max_frame: u32,
+    step: usize,
+) -> Result<Option<(u32, Vec<u8>)>, FrameError> {
+    let mut header = [0u8; HEADER_LEN];
+    if reader.read(&mut header[..1]).await? == 0 {
+        return Ok(None);
+    }
+    reader
+        .read_exact(&mut header[1..])
+        .await
+        .map_err(FrameError::InHeader)?;
+    let Header { len, channel } = Header::parse(header);
+    if len > max_frame {
+        return Err(FrameError::TooLong {
+            len,
+            channel,
+            max_frame,
+        });
+    }
+    let mut payload = Vec::with_capacity((len as usize).min(step));
+    let read = reader
+        .take(u64::from(len))
+        .read_to_end(&mut payload)
+        .await?;
+    if read < len as usize {
+        return Err(FrameError::Truncated { channel, read, len });
+    }
+    Ok(Some((channel, payload)))
+}
+
+/// Why no frame could be read.
+#[derive(Debug)]
+pub enum FrameError {
+    Io(io::Error),
+    InHeader(io::Error),
+    TooLong {
+        len: u32,
+        channel: u32,
+        max_frame: u32,
+    },
+    Truncated {
+        channel: u32,
+        read: usize,
+        len: u32,
+    },
+}
+
+impl From<io::Error> for FrameError {
+    fn from(err: io::Error) -> Self {
+        FrameError::Io(err)
+    }
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Io(e) => write!(f, "{e}"),
+            FrameError::InHeader(e) => {
+                write!(f, "connection ended inside a frame header ({e})")
+            }
+            FrameError::TooLong {
+                len,
+                channel,
+                max_frame,
+            } => write!(
+                f,
+                "frame of {len} bytes on channel {channel} exceeds the maximum of {max_frame} bytes"
+            ),
+            FrameError::Truncated { channel, read, len } => write!(
+                f,
+                "connection ended inside a frame on channel {channel} ({read} of {len} bytes)"
+            ),
+        }
+    }
+}
+
 /// What one side of a new connection says first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {

@@ -8,13 +8,13 @@
 
 use crate::auth::{self, Key, Nonce, Side};
 use crate::error::{Error, Result};
-use crate::frame::{Handshake, Header, HEADER_LEN};
+use crate::frame::{read_frame, Handshake};
 use crate::spec::InstanceId;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -453,53 +453,16 @@ async fn read_frames(
 ) {
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);
     let event = loop {
-        let mut header = [0u8; HEADER_LEN];
-        match reader.read(&mut header[..1]).await {
-            Ok(0) => break LinkEvent::Eof { peer },
-            Ok(_) => {}
+        let (channel, payload) = match read_frame(&mut reader, max_frame, IO_BUFFER).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break LinkEvent::Eof { peer },
             Err(e) => {
                 break LinkEvent::Failed {
                     peer,
                     reason: e.to_string(),
                 }
             }
-        }
-        if let Err(e) = reader.read_exact(&mut header[1..]).await {
-            break LinkEvent::Failed {
-                peer,
-                reason: format!("connection ended inside a frame header ({e})"),
-            };
-        }
-        let Header { len, channel } = Header::parse(header);
-        if len > max_frame {
-            break LinkEvent::Failed {
-                peer,
-                reason: format!("frame of {len} bytes on channel {channel} exceeds the maximum of {max_frame} bytes"),
-            };
-        }
-        // Grows as bytes arrive: a lying length costs nothing up front.
-        let mut payload = Vec::with_capacity((len as usize).min(IO_BUFFER));
-        match (&mut reader)
-            .take(u64::from(len))
-            .read_to_end(&mut payload)
-            .await
-        {
-            Ok(n) if n == len as usize => {}
-            Ok(n) => {
-                break LinkEvent::Failed {
-                    peer,
-                    reason: format!(
-                        "connection ended inside a frame on channel {channel} ({n} of {len} bytes)"
-                    ),
-                }
-            }
-            Err(e) => {
-                break LinkEvent::Failed {
-                    peer,
-                    reason: e.to_string(),
-                }
-            }
-        }
+        };
         if events
             .send(LinkEvent::Frame {
                 peer,

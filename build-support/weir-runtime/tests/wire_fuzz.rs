@@ -1,0 +1,325 @@
+//! Arbitrary bytes against everything that reads the wire: the handshake, the
+//! frame reader and the batch decoder. For every input: no panic, no hang (an
+//! in-memory input must be dealt with in one poll), and memory bounded by the
+//! input's size, however large the lengths it claims.
+//!
+//! Inputs are random bytes, and valid handshakes and frame streams with random
+//! bytes overwritten and random cuts (so most get past the magic bytes and the
+//! headers). Seeded, so a run is reproducible:
+//!
+//! ```sh
+//! WEIR_FUZZ_CASES=10000000 cargo test --release -p weir-runtime --test wire_fuzz -- --nocapture
+//! ```
+//!
+//! CI runs the default (a few thousand cases per target); docs/RELIABILITY.md
+//! records the long runs.
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
+use serde::{Deserialize, Serialize};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+use weir_core::codec;
+use weir_runtime::auth::NONCE_LEN;
+use weir_runtime::frame::{
+    begin_frame, finish_frame, read_frame, Handshake, CLOSE_BIT, DEFAULT_MAX_FRAME,
+};
+
+// ---- memory accounting, per thread (tests run in parallel) ----
+
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+}
+
+fn grew(bytes: usize) {
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + bytes);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
+}
+
+fn shrank(bytes: usize) {
+    let _ = LIVE.try_with(|live| live.set(live.get().saturating_sub(bytes)));
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// counters are plain thread-local cells that never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        shrank(layout.size());
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        grew(new_size);
+        shrank(layout.size());
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f`, returning the most memory it held at once beyond what was live
+/// before.
+fn peak_during(f: impl FnOnce()) -> usize {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(base));
+    f();
+    PEAK.with(Cell::get) - base
+}
+
+/// Memory an input of `len` bytes may cost: the codec's claim limit (16 times
+/// the payload), buffers that grow by doubling, and fixed steps: 64 KiB of frame
+/// read-ahead, and serde's preallocation of at most 1 MiB for each sequence
+/// being decoded (a batch, and a `Vec` inside its records).
+fn allowance(len: usize) -> usize {
+    20 * len + (3 << 20)
+}
+
+// ---- driving the readers ----
+
+/// Polls `future` once: reading from memory never has to wait, so `Pending`
+/// means the reader would hang on input that will never come.
+fn at_once<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the reader waited on an in-memory input"),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Reading {
+    sensor: String,
+    values: Vec<f64>,
+    tag: Option<(u8, char)>,
+}
+
+/// Decodes `payload` as a batch of each of a few record types.
+fn decode_as_batches(payload: &[u8]) {
+    let mut ints = Vec::new();
+    let _ = codec::decode_batch_into::<u64>(payload, &mut ints);
+    let mut strings = Vec::new();
+    let _ = codec::decode_batch_into::<String>(payload, &mut strings);
+    let mut readings = Vec::new();
+    let _ = codec::decode_batch_into::<(u32, Reading)>(payload, &mut readings);
+}
+
+/// Reads frames from `bytes` until the end or an error, decoding each payload.
+fn read_frames(mut bytes: &[u8]) -> usize {
+    let mut frames = 0;
+    while let Ok(Some((_, payload))) = at_once(read_frame(&mut bytes, DEFAULT_MAX_FRAME, 64 << 10))
+    {
+        decode_as_batches(&payload);
+        frames += 1;
+    }
+    frames
+}
+
+fn read_handshake(mut bytes: &[u8]) {
+    let _ = at_once(Handshake::read(&mut bytes));
+}
+
+// ---- inputs ----
+
+fn handshake() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        (
+            any::<u64>(),
+            "[a-z_]{0,12}",
+            any::<u32>(),
+            any::<bool>(),
+            any::<[u8; NONCE_LEN]>()
+        )
+            .prop_map(|(flow_hash, role, index, authenticated, nonce)| {
+                Handshake::Hello {
+                    flow_hash,
+                    role,
+                    index,
+                    authenticated,
+                    nonce,
+                }
+                .encode()
+            }),
+        ".{0,40}".prop_map(|reason| Handshake::Refusal { reason }.encode()),
+        any::<[u8; 32]>().prop_map(|tag| Handshake::Proof { tag }.encode()),
+    ]
+}
+
+fn payload() -> impl Strategy<Value = Vec<u8>> {
+    let batch = |bytes: Result<(), codec::CodecError>, buf: Vec<u8>| {
+        bytes.expect("valid batches encode");
+        buf
+    };
+    prop_oneof![
+        prop::collection::vec(any::<u64>(), 0..16).prop_map(move |records| {
+            let mut buf = Vec::new();
+            batch(codec::encode_batch(&records, &mut buf), buf)
+        }),
+        prop::collection::vec(".{0,8}", 0..6).prop_map(move |records| {
+            let mut buf = Vec::new();
+            batch(codec::encode_batch(&records, &mut buf), buf)
+        }),
+        prop::collection::vec(
+            ("[a-z]{0,6}", prop::collection::vec(any::<f64>(), 0..4)),
+            0..4
+        )
+        .prop_map(move |records| {
+            let records: Vec<(u32, Reading)> = records
+                .into_iter()
+                .enumerate()
+                .map(|(i, (sensor, values))| {
+                    let tag = (i % 2 == 0).then_some((i as u8, 'x'));
+                    (
+                        i as u32,
+                        Reading {
+                            sensor,
+                            values,
+                            tag,
+                        },
+                    )
+                })
+                .collect();
+            let mut buf = Vec::new();
+            batch(codec::encode_batch(&records, &mut buf), buf)
+        }),
+        prop::collection::vec(any::<u8>(), 0..64),
+    ]
+}
+
+fn frames() -> impl Strategy<Value = Vec<u8>> {
+    let frame = (
+        prop_oneof![0u32..4, Just(CLOSE_BIT), any::<u32>()],
+        payload(),
+    )
+        .prop_map(|(channel, payload)| {
+            let mut buf = Vec::new();
+            begin_frame(&mut buf, channel);
+            buf.extend_from_slice(&payload);
+            finish_frame(&mut buf).expect("small frames");
+            buf
+        });
+    prop::collection::vec(frame, 0..4).prop_map(|frames| frames.concat())
+}
+
+/// `valid`, damaged: a few bytes overwritten (often a length field, since they
+/// come first), perhaps cut short; or plain random bytes.
+fn damaged(valid: impl Strategy<Value = Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    let edits = prop::collection::vec((any::<Index>(), any::<u8>()), 0..4);
+    let mutated =
+        (valid, edits, prop::option::of(any::<Index>())).prop_map(|(mut bytes, edits, cut)| {
+            if !bytes.is_empty() {
+                for (at, byte) in edits {
+                    let at = at.index(bytes.len());
+                    bytes[at] = byte;
+                }
+                if let Some(cut) = cut {
+                    bytes.truncate(cut.index(bytes.len()));
+                }
+            }
+            bytes
+        });
+    prop_oneof![
+        3 => mutated,
+        1 => prop::collection::vec(any::<u8>(), 0..256),
+    ]
+}
+
+// ---- the runs ----
+
+fn cases() -> u32 {
+    std::env::var("WEIR_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(4096)
+}
+
+fn fuzz(name: &str, input: impl Strategy<Value = Vec<u8>>, target: impl Fn(&[u8])) {
+    let seed = std::env::var("WEIR_FUZZ_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0x5745_4952);
+    let config = Config {
+        cases: cases(),
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let started = Instant::now();
+    let mut runner = TestRunner::new(config);
+    runner
+        .run(&input, |bytes| {
+            let peak = peak_during(|| target(&bytes));
+            prop_assert!(
+                peak <= allowance(bytes.len()),
+                "{} bytes of input held {peak} bytes of memory",
+                bytes.len()
+            );
+            Ok(())
+        })
+        .unwrap();
+    eprintln!(
+        "{name}: {} inputs (seed {seed}) in {:.1?}",
+        cases(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn handshakes_from_arbitrary_bytes() {
+    fuzz("handshake", damaged(handshake()), read_handshake);
+}
+
+#[test]
+fn frames_and_batches_from_arbitrary_bytes() {
+    fuzz("frames", damaged(frames()), |bytes| {
+        read_frames(bytes);
+    });
+}
+
+#[test]
+fn the_accounting_sees_a_claimed_length_that_is_allocated() {
+    // The harness itself must be able to fail: allocating what a header claims
+    // is caught.
+    let peak = peak_during(|| {
+        let claimed = u32::from_le_bytes([0, 0, 0, 1]) as usize; // 16 MiB, from 8 bytes
+        let buffer: Vec<u8> = Vec::with_capacity(claimed);
+        std::hint::black_box(buffer);
+    });
+    assert!(peak > allowance(8));
+}
+
+#[test]
+fn valid_streams_are_read_whole() {
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        rng_seed: RngSeed::Fixed(1),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&prop::collection::vec(payload(), 0..5), |payloads| {
+            let mut stream = Vec::new();
+            for (channel, payload) in payloads.iter().enumerate() {
+                let mut buf = Vec::new();
+                begin_frame(&mut buf, channel as u32);
+                buf.extend_from_slice(payload);
+                finish_frame(&mut buf).unwrap();
+                stream.extend_from_slice(&buf);
+            }
+            prop_assert_eq!(read_frames(&stream), payloads.len());
+            Ok(())
+        })
+        .unwrap();
+}
