@@ -2,6 +2,7 @@
 
 use super::Witness;
 use crate::node::Node;
+use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -11,7 +12,8 @@ pub const SOURCE_CHUNK: usize = 4096;
 
 /// A `source_iter`: its iterator, created once, drained a chunk per tick.
 pub struct Source<I: Iterator> {
-    iter: std::iter::Peekable<I>,
+    /// Lent to each tick's [`Chunk`] (and given back when it is dropped).
+    iter: Option<std::iter::Peekable<I>>,
     done: bool,
 }
 
@@ -20,10 +22,12 @@ impl<I: Iterator> Source<I> {
     /// stopping.
     pub fn chunk<'s>(&'s mut self, node: &'s mut Node) -> Chunk<'s, I> {
         self.done |= node.is_stopping();
+        let iter = self.iter.take().expect("a source's chunks do not overlap");
         Chunk {
+            left: if self.done { 0 } else { SOURCE_CHUNK },
+            iter: ManuallyDrop::new(iter),
             source: self,
             node,
-            left: SOURCE_CHUNK,
         }
     }
 
@@ -33,40 +37,50 @@ impl<I: Iterator> Source<I> {
     }
 }
 
-/// One tick's worth of a [`Source`]. When dropped, it looks ahead: the source is
-/// done if nothing is left, and otherwise asks the node for another tick.
+/// One tick's worth of a [`Source`]. It holds the iterator by value while the
+/// tick's loop runs: a local the compiler keeps in registers, rather than a field
+/// of the async run function's state that every record would load and store.
+/// When dropped, it gives the iterator back and looks ahead: the source is done
+/// if nothing is left, and otherwise asks the node for another tick.
 pub struct Chunk<'s, I: Iterator> {
+    /// Taken back out exactly once, in `drop`.
+    iter: ManuallyDrop<std::iter::Peekable<I>>,
+    left: usize,
     source: &'s mut Source<I>,
     node: &'s mut Node,
-    left: usize,
 }
 
 impl<I: Iterator> Iterator for Chunk<'_, I> {
     type Item = I::Item;
 
+    #[inline]
     fn next(&mut self) -> Option<I::Item> {
-        if self.left == 0 || self.source.done {
+        if self.left == 0 {
             return None;
         }
         self.left -= 1;
-        self.source.iter.next()
+        self.iter.next()
     }
 }
 
 impl<I: Iterator> Drop for Chunk<'_, I> {
     fn drop(&mut self) {
-        if self.source.done || self.source.iter.peek().is_none() {
+        if self.source.done || self.iter.peek().is_none() {
             self.source.done = true;
         } else {
             self.node.request_tick();
         }
+        // SAFETY: `iter` is taken once, here, and never used again: `self` is
+        // being dropped, and ManuallyDrop keeps the field from being dropped twice.
+        let iter = unsafe { ManuallyDrop::take(&mut self.iter) };
+        self.source.iter = Some(iter);
     }
 }
 
 pub fn source_iter<I: IntoIterator>(iter: I) -> (Source<I::IntoIter>, Witness<I::Item>) {
     (
         Source {
-            iter: iter.into_iter().peekable(),
+            iter: Some(iter.into_iter().peekable()),
             done: false,
         },
         Witness::new(),
