@@ -8,19 +8,7 @@ use weir_deploy::Deployment;
 #[test]
 fn the_broadcast_deploy_script_prints_every_worker_line_and_exits_0() {
     // The deploy script as a user runs it (the debug build of the example).
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "examples",
-            "--example",
-            "broadcast",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let script = bins().dir().join("examples").join("broadcast");
+    let script = deploy_script("broadcast");
     let out = finish(
         Command::new(script)
             .stdout(std::process::Stdio::piped())

@@ -215,19 +215,7 @@ async fn a_killed_instance_fails_the_deployment_naming_it_and_stops_the_rest() {
 
 #[test]
 fn ctrl_c_stops_a_deployment_cleanly_and_leaves_no_process() {
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "examples",
-            "--example",
-            "compute_pi",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let script = Command::new(bins().dir().join("examples").join("compute_pi"))
+    let script = Command::new(deploy_script("compute_pi"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -17,6 +17,14 @@ pub fn bin(name: &str) -> PathBuf {
     bins().path(name)
 }
 
+/// The deploy script `examples/<name>.rs`, built as a user builds it (debug).
+pub fn deploy_script(name: &str) -> PathBuf {
+    weir_deploy::cargo_build(&["-p", "examples", "--example", name], None)
+        .expect("building the deploy script")
+        .join("examples")
+        .join(name)
+}
+
 pub fn free_port() -> u16 {
     weir_deploy::free_port().expect("a free loopback port")
 }
