@@ -563,15 +563,19 @@ impl<'g> Lowering<'g> {
             // A tick cycle's initial records.
             let init = initial_var(id);
             let note = comment(format!("initial records of the tick_cycle at {at}"));
-            return quote!(#note for #v in #init.emit() { #push });
+            let source = quote!(#init.emit());
+            let lent = self.lend(id, &source, quote!(for #v in #source { #push }));
+            return quote!(#note #lent);
         }
         if let Operator::Network { .. } = node.op {
             // Receive first: `drain` borrows the inbox, `receive` the node too.
             let note = comment(format!("records arriving on channel {id}"));
+            let source = quote!(#var.drain());
+            let lent = self.lend(id, &source, quote!(for #v in #source { #push }));
             return quote! {
                 #note
                 #var.receive(&mut node)?;
-                for #v in #var.drain() { #push }
+                #lent
             };
         }
         let (note, source) = match &node.op {
@@ -614,7 +618,70 @@ impl<'g> Lowering<'g> {
             op => (format!("{} at {at}", op.name()), quote!(#var.emit())),
         };
         let note = comment(note);
-        quote!(#note for #v in #source { #push })
+        let lent = self.lend(id, &source, quote!(for #v in #source { #push }));
+        quote!(#note #lent)
+    }
+
+    /// Wraps the loop of root `id` so the state it pushes into is lent to it as
+    /// locals: moved out of the run function's state (which lives across
+    /// `.await`s, so every access is a load and a store), shadowed by a
+    /// reference of the same name for the loop, and moved back after. The
+    /// compiler then keeps that state in registers for the whole loop.
+    fn lend(&self, id: NodeId, source: &TokenStream, looped: TokenStream) -> TokenStream {
+        let mut targets = Vec::new();
+        self.push_targets(id, &mut targets);
+        // The root feeds the loop, so stays where it is (as does anything its
+        // source expression names).
+        let source = source.to_string();
+        targets.retain(|t| *t != self.var(id) && !source.contains(&t.to_string()));
+        if targets.is_empty() {
+            return looped;
+        }
+        let homes: Vec<Ident> = targets
+            .iter()
+            .map(|t| format_ident!("{}_lent", t))
+            .collect();
+        let note = comment("lent to the loop as locals (kept in registers), then given back");
+        quote! {
+            #note
+            #(let mut #homes = #targets;)*
+            {
+                #(let mut #targets = &mut #homes;)*
+                #looped
+            }
+            #(#targets = #homes;)*
+        }
+    }
+
+    /// The locals that records of `id` are pushed into, downstream through fused
+    /// operators, in the order the loop reaches them.
+    fn push_targets(&self, id: NodeId, out: &mut Vec<Ident>) {
+        for &(c, _) in &self.consumers[id] {
+            let target = match self.parts[c] {
+                Part::Send | Part::Deferred | Part::Stage => Some(self.var(c)),
+                Part::Loop => Some(send_var(c)),
+                Part::Fused => {
+                    self.push_targets(c, out);
+                    // Only these fused operators have a local of their own.
+                    matches!(
+                        self.op(c),
+                        Operator::Map
+                            | Operator::Filter
+                            | Operator::FilterMap
+                            | Operator::FlatMap
+                            | Operator::Inspect
+                            | Operator::Enumerate
+                            | Operator::ForEach
+                            | Operator::DestSink
+                    )
+                    .then(|| self.var(c))
+                }
+                Part::Root | Part::Elsewhere => None,
+            };
+            if let Some(target) = target.filter(|t| !out.contains(t)) {
+                out.push(target);
+            }
+        }
     }
 
     /// Whether everything node `id` will ever receive has been received: every
