@@ -410,7 +410,7 @@ impl<'g> Lowering<'g> {
                 ::weir_runtime::launch(&SPEC, run)
             }
 
-            #[allow(unused_mut, unused_variables, clippy::redundant_closure)]
+            #[allow(unused_mut, unused_variables, clippy::redundant_closure, clippy::almost_swapped)]
             async fn run(mut node: ::weir_runtime::Node) -> ::weir_runtime::Result<()> {
                 #(#setup)*
                 while node.next_tick().await? {
