@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use weir_deploy::RoleBinaries;
@@ -59,8 +60,11 @@ impl Topo {
     }
 
     pub fn from_text(text: &str, addresses: Vec<(String, Vec<String>)>) -> Topo {
-        let dir =
-            std::env::temp_dir().join(format!("weir-e2e-{}-{}", std::process::id(), free_port()));
+        // One directory per topology: tests run in parallel.
+        static TOPOLOGIES: AtomicUsize = AtomicUsize::new(0);
+        let n = TOPOLOGIES.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("weir-e2e-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir); // left by an earlier run with this pid
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("topology.toml");
         std::fs::write(&file, text).unwrap();
