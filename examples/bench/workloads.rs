@@ -33,6 +33,7 @@ impl Systems {
         }
         cargo_build(&counterparts, None).map_err(|e| e.to_string())?;
         let scratch = std::env::temp_dir().join(format!("weir-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch); // left by a killed run with this pid
         std::fs::create_dir_all(&scratch)
             .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
         let key = scratch.join("weir.key");
