@@ -55,30 +55,31 @@ fn status_kib(pid: u32, key: &str) -> u64 {
 /// Enough records that the pipe runs for many seconds in a debug build.
 const ENDLESS: u64 = 1 << 40;
 
-#[test]
-fn a_killed_sender_is_reported_by_the_receiver_as_lost() {
+/// Kills one end of a running pipe; the other must exit non-zero naming it.
+fn kill_mid_stream(victim: &str) {
     let (sender, receiver) = pipe(ENDLESS);
     std::thread::sleep(Duration::from_millis(1500));
-    signal(&sender, libc::SIGKILL);
-    let out = finish(receiver, LIMIT);
+    let (killed, survivor, survivor_name) = match victim {
+        "sender" => (sender, receiver, "receiver"),
+        _ => (receiver, sender, "sender"),
+    };
+    signal(&killed, libc::SIGKILL);
+    let out = finish(survivor, LIMIT);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("error: receiver"), "{err}");
-    assert!(err.contains("lost peer sender"), "{err}");
-    finish(sender, LIMIT);
+    assert!(err.contains(&format!("error: {survivor_name}")), "{err}");
+    assert!(err.contains(&format!("lost peer {victim}")), "{err}");
+    finish(killed, LIMIT);
+}
+
+#[test]
+fn a_killed_sender_is_reported_by_the_receiver_as_lost() {
+    kill_mid_stream("sender");
 }
 
 #[test]
 fn a_killed_receiver_stops_the_sender_naming_it() {
-    let (sender, receiver) = pipe(ENDLESS);
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(&receiver, libc::SIGKILL);
-    let out = finish(sender, LIMIT);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(err.contains("error: sender"), "{err}");
-    assert!(err.contains("lost peer receiver"), "{err}");
-    finish(receiver, LIMIT);
+    kill_mid_stream("receiver");
 }
 
 #[test]

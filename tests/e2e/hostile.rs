@@ -93,17 +93,23 @@ fn real_leader_is_still_served(topo: &Topo, worker: std::process::Child) -> Stri
     stderr(&worker)
 }
 
-#[tokio::test]
-async fn a_peer_with_another_deployments_key_is_refused_and_the_real_one_served() {
+/// A peer joining with `key` (none: unauthenticated) must be refused before the
+/// real leader runs the flow: the reason it was given, and the worker's stderr.
+async fn refused_then_real_leader_served(key: Option<&Key>) -> (String, String) {
     let (hash, _) = broadcast_identity();
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
-    let stranger = Key::from_secret(b"another deployment's secret").unwrap();
-    let reason = join_as_leader(&topo, hash, Some(&stranger))
+    let reason = join_as_leader(&topo, hash, key)
         .await
-        .expect_err("a wrong key must be refused");
+        .expect_err("the peer must be refused");
+    (reason, real_leader_is_still_served(&topo, worker))
+}
+
+#[tokio::test]
+async fn a_peer_with_another_deployments_key_is_refused_and_the_real_one_served() {
+    let stranger = Key::from_secret(b"another deployment's secret").unwrap();
+    let (reason, err) = refused_then_real_leader_served(Some(&stranger)).await;
     assert!(reason.contains("authentication failed"), "{reason}");
-    let err = real_leader_is_still_served(&topo, worker);
     assert!(
         err.contains("refused connection from 127.0.0.1:")
             && err.contains("claims to be leader/0, but authentication failed"),
@@ -113,14 +119,8 @@ async fn a_peer_with_another_deployments_key_is_refused_and_the_real_one_served(
 
 #[tokio::test]
 async fn a_peer_without_a_key_is_refused_and_the_real_one_served() {
-    let (hash, _) = broadcast_identity();
-    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
-    let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
-    let reason = join_as_leader(&topo, hash, None)
-        .await
-        .expect_err("an unauthenticated peer must be refused");
+    let (reason, err) = refused_then_real_leader_served(None).await;
     assert!(reason.contains("--insecure-no-auth"), "{reason}");
-    let err = real_leader_is_still_served(&topo, worker);
     assert!(
         err.contains("leader/0: it runs without authentication"),
         "{err}"

@@ -632,8 +632,7 @@ impl<'g> Lowering<'g> {
         self.push_targets(id, &mut targets);
         // The root feeds the loop, so stays where it is (as does anything its
         // source expression names).
-        let source = source.to_string();
-        targets.retain(|t| *t != self.var(id) && !source.contains(&t.to_string()));
+        targets.retain(|t| *t != self.var(id) && !names(source, t));
         if targets.is_empty() {
             return looped;
         }
@@ -794,6 +793,15 @@ impl<'g> Lowering<'g> {
             }
         }
     }
+}
+
+/// Whether `tokens` mention `ident` anywhere, inside groups too.
+fn names(tokens: &TokenStream, ident: &Ident) -> bool {
+    tokens.clone().into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(i) => i == *ident,
+        proc_macro2::TokenTree::Group(g) => names(&g.stream(), ident),
+        _ => false,
+    })
 }
 
 /// The quoted expression as generated code: captured values first, then the code

@@ -118,6 +118,7 @@ impl Deployment {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let run = RUNS.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("weir-deploy-{}-{run}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir); // left by a killed run with this pid
         std::fs::create_dir_all(&dir)
             .map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
         let outcome = self.run_in(&dir).await;
@@ -147,7 +148,6 @@ impl Deployment {
         })?;
         // A fresh key per deployment: instances of another one cannot join.
         let key_file = dir.join("weir.key");
-        let _ = std::fs::remove_file(&key_file);
         Key::generate(&key_file).map_err(|e| DeployError::new(e.to_string()))?;
 
         let (stop, stop_rx) = watch::channel(false);

@@ -1,6 +1,6 @@
 //! Flags of every role binary (each has an environment-variable equivalent).
 
-use crate::spec::{InstanceId, RoleKind, RoleSpec};
+use crate::spec::{InstanceId, RoleSpec};
 use clap::{value_parser, Arg, ArgAction, Command};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,14 +28,11 @@ pub enum Auth {
 impl Config {
     /// `worker/1` or `leader`, for messages; before the topology is checked.
     pub fn instance_name(&self, spec: &RoleSpec) -> String {
-        let kind = spec
-            .role_decl(spec.role)
-            .map_or(RoleKind::Process, |r| r.kind);
         InstanceId {
             role: spec.role.to_string(),
             index: self.index.unwrap_or(0),
         }
-        .display(kind)
+        .display(spec.kind())
     }
 }
 

@@ -125,7 +125,7 @@ impl Node {
             Auth::Insecure => {
                 eprintln!(
                     "warning: {}: running without authentication (--insecure-no-auth): any process that can reach {listen} can join the flow",
-                    me.display(kind_of(spec))
+                    me.display(spec.kind())
                 );
                 None
             }
@@ -332,7 +332,7 @@ impl Node {
     }
 
     fn kind(&self) -> RoleKind {
-        kind_of(self.spec)
+        self.spec.kind()
     }
 
     /// Turns a received stop signal into a stopping node: one more tick, in which
@@ -871,10 +871,4 @@ fn stop_on_signals(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
             wake.notify_one();
         }
     });
-}
-
-/// Whether the role `spec` describes is a process or a cluster.
-fn kind_of(spec: &RoleSpec) -> RoleKind {
-    spec.role_decl(spec.role)
-        .map_or(RoleKind::Process, |d| d.kind)
 }

@@ -55,6 +55,12 @@ impl RoleSpec {
         self.roles.iter().find(|r| r.name == name)
     }
 
+    /// Whether this program's own role is a process or a cluster.
+    pub fn kind(&self) -> RoleKind {
+        self.role_decl(self.role)
+            .map_or(RoleKind::Process, |r| r.kind)
+    }
+
     /// Roles this role exchanges records with, in either direction.
     pub fn linked_roles(&self) -> Vec<&'static str> {
         let mut roles: Vec<&'static str> = Vec::new();
