@@ -3,12 +3,15 @@
 use crate::local::DeployError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 /// The directory holding a package's role binaries, built for the profile the
 /// calling program was built with.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RoleBinaries {
     dir: PathBuf,
+    /// For [`RoleBinaries::of`]: the package, and the binaries asked for so far.
+    pending: Option<(String, Mutex<Vec<String>>)>,
 }
 
 impl RoleBinaries {
@@ -18,30 +21,74 @@ impl RoleBinaries {
     /// `WEIR_BIN_DIR` overrides: binaries are taken from there, nothing is built.
     pub fn build(package: &str) -> Result<Self, DeployError> {
         if let Some(dir) = std::env::var_os("WEIR_BIN_DIR") {
-            return Ok(RoleBinaries { dir: dir.into() });
+            return Ok(RoleBinaries::at(dir));
         }
-        let dir = cargo_build(&["-p", package, "--bins"], None).map_err(|e| {
-            DeployError::new(format!(
-                "building the role binaries of `{package}` failed: {e}"
-            ))
-        })?;
-        Ok(RoleBinaries { dir })
+        let dir =
+            cargo_build(&["-p", package, "--bins"], None).map_err(|e| build_failed(package, e))?;
+        Ok(RoleBinaries::at(dir))
+    }
+
+    /// The role binaries of `package`, built by [`build_used`](Self::build_used):
+    /// only those [`path`](Self::path) was asked for, so a deployment waits for
+    /// its own roles, not for every flow of the package. `WEIR_BIN_DIR` overrides
+    /// as for [`build`](Self::build).
+    pub fn of(package: &str) -> Result<Self, DeployError> {
+        if let Some(dir) = std::env::var_os("WEIR_BIN_DIR") {
+            return Ok(RoleBinaries::at(dir));
+        }
+        Ok(RoleBinaries {
+            dir: profile_dir()?,
+            pending: Some((package.to_string(), Mutex::new(Vec::new()))),
+        })
     }
 
     /// Uses the binaries in `dir` as they are.
     pub fn at(dir: impl Into<PathBuf>) -> Self {
-        RoleBinaries { dir: dir.into() }
+        RoleBinaries {
+            dir: dir.into(),
+            pending: None,
+        }
     }
 
     /// The path of binary `name` (`<flow>-<role>`).
     pub fn path(&self, name: &str) -> PathBuf {
+        if let Some((_, wanted)) = &self.pending {
+            let mut wanted = wanted.lock().unwrap_or_else(|e| e.into_inner());
+            if !wanted.iter().any(|w| w == name) {
+                wanted.push(name.to_string());
+            }
+        }
         self.dir
             .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    }
+
+    /// Builds the binaries [`path`](Self::path) was asked for, if these binaries
+    /// came from [`of`](Self::of); otherwise does nothing.
+    pub fn build_used(&self) -> Result<(), DeployError> {
+        let Some((package, wanted)) = &self.pending else {
+            return Ok(());
+        };
+        let wanted = wanted.lock().unwrap_or_else(|e| e.into_inner());
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["-p", package.as_str()];
+        for name in wanted.iter() {
+            args.extend(["--bin", name.as_str()]);
+        }
+        cargo_build(&args, None).map_err(|e| build_failed(package, e))?;
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+fn build_failed(package: &str, e: DeployError) -> DeployError {
+    DeployError::new(format!(
+        "building the role binaries of `{package}` failed: {e}"
+    ))
 }
 
 /// Runs `cargo build --quiet <args>` for the caller's profile (that of the

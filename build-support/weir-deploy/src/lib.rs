@@ -22,15 +22,22 @@ pub use local::{free_port, DeployError, Deployment};
 
 use std::process::ExitCode;
 
-/// The whole of a deploy script: builds the role binaries of `package` (in the
-/// script's own profile), runs the deployment `plan` describes, and turns the
-/// outcome into an exit code, printing the error if there is one.
+/// The whole of a deploy script: builds the role binaries of `package` that
+/// `plan` uses (in the script's own profile), runs the deployment `plan`
+/// describes, and turns the outcome into an exit code, printing the error if
+/// there is one.
 pub async fn deploy_main(
     package: &str,
     plan: impl FnOnce(&RoleBinaries) -> Deployment,
 ) -> ExitCode {
-    let outcome = match RoleBinaries::build(package) {
-        Ok(bins) => plan(&bins).run().await,
+    let outcome = match RoleBinaries::of(package) {
+        Ok(bins) => {
+            let deployment = plan(&bins);
+            match bins.build_used() {
+                Ok(()) => deployment.run().await,
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     };
     match outcome {

@@ -115,6 +115,24 @@ pub enum FrameError {
     },
 }
 
+impl FrameError {
+    /// Whether the connection ended under the reader (what a dead peer looks
+    /// like), rather than carrying something unacceptable.
+    pub fn is_disconnect(&self) -> bool {
+        match self {
+            FrameError::InHeader(_) | FrameError::Truncated { .. } => true,
+            FrameError::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            ),
+            FrameError::TooLong { .. } => false,
+        }
+    }
+}
+
 impl From<io::Error> for FrameError {
     fn from(err: io::Error) -> Self {
         FrameError::Io(err)

@@ -22,6 +22,7 @@ pub use spec::{ChannelDecl, Delivery, InstanceId, RoleDecl, RoleKind, RoleSpec};
 pub use weir_core::ClusterId;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::process::ExitCode;
 
 /// Runs a role program: flags and topology, links to peers, then `run` until the
@@ -29,9 +30,17 @@ use std::process::ExitCode;
 /// and turns into a non-zero exit code.
 pub fn launch<F, Fut>(spec: &'static RoleSpec, run: F) -> ExitCode
 where
-    F: FnOnce(Node) -> Fut,
-    Fut: Future<Output = Result<()>>,
+    F: FnOnce(Node) -> Fut + 'static,
+    Fut: Future<Output = Result<()>> + 'static,
 {
+    // Boxed so the runtime (tokio's scheduler, the links, the start-up) is compiled
+    // once, here, and not again in every role binary: one indirect call per wake.
+    launch_boxed(spec, Box::new(move |node| Box::pin(run(node))))
+}
+
+type BoxedRun = Box<dyn FnOnce(Node) -> Pin<Box<dyn Future<Output = Result<()>>>>>;
+
+fn launch_boxed(spec: &'static RoleSpec, run: BoxedRun) -> ExitCode {
     let config = cli::parse(spec);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

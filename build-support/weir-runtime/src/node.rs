@@ -413,11 +413,17 @@ impl Node {
                 }
                 Ok(())
             }
-            LinkEvent::Failed { peer, reason } => {
-                let message = format!(
-                    "link with peer {} failed: {reason}",
-                    self.peers[peer].describe()
-                );
+            LinkEvent::Failed {
+                peer,
+                reason,
+                vanished,
+            } => {
+                let peer = self.peers[peer].describe();
+                let message = if vanished {
+                    format!("lost peer {peer}: {reason}")
+                } else {
+                    format!("link with peer {peer} failed: {reason}")
+                };
                 self.failure = Some(Error::new(message));
                 Ok(())
             }

@@ -60,8 +60,14 @@ pub enum LinkEvent {
     },
     /// The peer closed its side cleanly, at a frame boundary.
     Eof { peer: usize },
-    /// The link broke or the peer sent something unacceptable.
-    Failed { peer: usize, reason: String },
+    /// The link broke or the peer sent something unacceptable. `vanished`: the
+    /// connection itself ended (reset, or closed inside a frame), as when the
+    /// peer's process dies.
+    Failed {
+        peer: usize,
+        reason: String,
+        vanished: bool,
+    },
 }
 
 /// What the node hands a peer's writer.
@@ -460,6 +466,7 @@ async fn read_frames(
                 break LinkEvent::Failed {
                     peer,
                     reason: e.to_string(),
+                    vanished: e.is_disconnect(),
                 }
             }
         };

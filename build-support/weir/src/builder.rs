@@ -77,11 +77,21 @@ impl FlowBuilder {
         args: Vec<QuotedExpr>,
         at: &'static Caller<'static>,
     ) -> Stream<'a, T, L, B> {
-        if !std::ptr::eq(location.flow(), self) {
+        let node = self.source_node((location.flow(), location.id()), op, args, at);
+        Stream::from_node(node, location.clone())
+    }
+
+    fn source_node(
+        &self,
+        (flow, location): (&FlowBuilder, LocationId),
+        op: Operator,
+        args: Vec<QuotedExpr>,
+        at: &'static Caller<'static>,
+    ) -> NodeId {
+        if !std::ptr::eq(flow, self) {
             self.error(at, format!("`{}` at a location of another flow", op.name()));
         }
-        let node = self.add_node(location.id(), op, Vec::new(), args, at);
-        Stream::from_node(node, location.clone())
+        self.add_node(location, op, Vec::new(), args, at)
     }
 
     /// A stream of the items of `iter`, produced at `location`.
@@ -229,6 +239,59 @@ impl FlowBuilder {
         graph.nodes.len() - 1
     }
 
+    /// A node at `here` consuming `input` (then `others`, which must live at
+    /// `here` too). Non-generic: every collection type's operators end here.
+    pub(crate) fn derive_node(
+        &self,
+        input: NodeId,
+        here: LocationId,
+        op: Operator,
+        others: &[(NodeId, LocationId)],
+        args: Vec<QuotedExpr>,
+        at: &'static Caller<'static>,
+    ) -> NodeId {
+        for &(_, location) in others {
+            if location != here {
+                self.error(
+                    at,
+                    format!(
+                        "`{}` combines streams at `{}` and `{}`: move one of them with a network operator first",
+                        op.name(),
+                        self.location_name(here),
+                        self.location_name(location)
+                    ),
+                );
+            }
+        }
+        let mut inputs = vec![input];
+        inputs.extend(others.iter().map(|&(node, _)| node));
+        self.add_node(here, op, inputs, args, at)
+    }
+
+    /// A network node moving `input` from `from` to `to` (a location of `to_flow`).
+    pub(crate) fn network_node(
+        &self,
+        input: NodeId,
+        from: LocationId,
+        (to_flow, to): (&FlowBuilder, LocationId),
+        op: Operator,
+        at: &'static Caller<'static>,
+    ) -> NodeId {
+        if !std::ptr::eq(to_flow, self) {
+            self.error(at, format!("`{}` to a location of another flow", op.name()));
+        } else if to == from && !self.is_cluster(to) {
+            let name = self.location_name(to);
+            self.error(
+                at,
+                format!(
+                    "`{}` from process `{name}` to itself: records are already there",
+                    op.name()
+                ),
+            );
+        }
+        self.add_node(to, op, vec![input], Vec::new(), at)
+    }
+
     pub(crate) fn error(&self, at: &'static Caller<'static>, message: String) {
         let at = SourceLoc::caller(at);
         self.graph
@@ -247,32 +310,43 @@ impl FlowBuilder {
 
     /// Takes the records of an operator's two `q!` arguments (`fold`'s init and
     /// step), in order; a failure becomes a flow error.
+    ///
+    /// The closures only carry types: the generic shims drop them at once, so each
+    /// call site compiles to a call of the one non-generic body.
+    #[inline]
     pub(crate) fn quoted_pair<A, B>(
         &self,
         _first: impl IntoQuoted<A>,
         _second: impl IntoQuoted<B>,
         at: &'static Caller<'static>,
     ) -> Vec<QuotedExpr> {
-        quote::take_records(2).unwrap_or_else(|err| {
-            self.error(at, err.to_string());
-            Vec::new()
-        })
+        self.take_quotes(2, at)
     }
 
     /// Takes the record of the `q!` just evaluated; a failure becomes a flow error.
+    #[inline]
     pub(crate) fn quoted<T>(
         &self,
-        quoted: impl IntoQuoted<T>,
+        _quoted: impl IntoQuoted<T>,
         at: &'static Caller<'static>,
     ) -> QuotedExpr {
-        quote::take_record(quoted).unwrap_or_else(|err| {
+        self.take_quote(at)
+    }
+
+    fn take_quote(&self, at: &'static Caller<'static>) -> QuotedExpr {
+        // On error, a placeholder: the flow error is what the build reports.
+        self.take_quotes(1, at).pop().unwrap_or_else(|| QuotedExpr {
+            code: "()".into(),
+            at: SourceLoc::caller(at),
+            module: String::new(),
+            captures: Vec::new(),
+        })
+    }
+
+    fn take_quotes(&self, count: usize, at: &'static Caller<'static>) -> Vec<QuotedExpr> {
+        quote::take_records(count).unwrap_or_else(|err| {
             self.error(at, err.to_string());
-            QuotedExpr {
-                code: "()".into(),
-                at: SourceLoc::caller(at),
-                module: String::new(),
-                captures: Vec::new(),
-            }
+            Vec::new()
         })
     }
 }

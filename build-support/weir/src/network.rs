@@ -77,25 +77,18 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
         tagged: bool,
         at: &'static Caller<'static>,
     ) -> Stream<'a, U, L2, Unbounded> {
-        let flow = self.location.flow();
         let op = Operator::Network {
             delivery,
             element_type: std::any::type_name::<Wire>().to_string(),
             tagged,
         };
-        if !std::ptr::eq(to.flow(), flow) {
-            flow.error(at, format!("`{}` to a location of another flow", op.name()));
-        } else if to.id() == self.location.id() && !flow.is_cluster(to.id()) {
-            let name = flow.location_name(to.id());
-            flow.error(
-                at,
-                format!(
-                    "`{}` from process `{name}` to itself: records are already there",
-                    op.name()
-                ),
-            );
-        }
-        let node = flow.add_node(to.id(), op, vec![self.node], Vec::new(), at);
+        let node = self.location.flow().network_node(
+            self.node,
+            self.location.id(),
+            (to.flow(), to.id()),
+            op,
+            at,
+        );
         Stream::from_node(node, to.clone())
     }
 

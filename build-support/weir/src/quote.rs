@@ -2,7 +2,7 @@
 //!
 //! `q!(expr)` first calls [`record_quote`] with the expression's code, location and
 //! captured values, then evaluates to a closure `|_: Hole| expr` that can never be
-//! called. The operator receiving it takes the record with [`take_record`]: the
+//! called. The operator receiving it takes the record with [`take_records`]: the
 //! closure itself only carries the type.
 
 pub mod capture;
@@ -76,11 +76,6 @@ impl std::fmt::Display for QuoteError {
             }
         }
     }
-}
-
-/// Takes the record `q!` left for the operator now being called.
-pub(crate) fn take_record<T>(_quoted: impl IntoQuoted<T>) -> Result<QuotedExpr, QuoteError> {
-    Ok(take_records(1)?.remove(0))
 }
 
 /// Takes the records of an operator's `count` quoted arguments, in order.

@@ -1,7 +1,7 @@
 //! [`Stream`]: a sequence of records at one location, and its operators.
 
 use crate::builder::FlowBuilder;
-use crate::ir::{NodeId, Operator, QuotedExpr};
+use crate::ir::{LocationId, NodeId, Operator, QuotedExpr};
 use crate::level::{Bounded, Boundedness, TickLevel, Unbounded};
 use crate::location::Location;
 use crate::quote::IntoQuoted;
@@ -64,28 +64,13 @@ pub(crate) trait Collection<'a, L: Location<'a>>: Sized {
     fn derive<C: Collection<'a, L>>(
         self,
         op: Operator,
-        others: &[(NodeId, usize)],
+        others: &[(NodeId, LocationId)],
         args: Vec<QuotedExpr>,
         at: &'static Caller<'static>,
     ) -> C {
-        let flow = self.flow();
-        let here = self.location().id();
-        for &(_, location) in others {
-            if location != here {
-                flow.error(
-                    at,
-                    format!(
-                        "`{}` combines streams at `{}` and `{}`: move one of them with a network operator first",
-                        op.name(),
-                        flow.location_name(here),
-                        flow.location_name(location)
-                    ),
-                );
-            }
-        }
-        let mut inputs = vec![self.node()];
-        inputs.extend(others.iter().map(|&(node, _)| node));
-        let node = flow.add_node(here, op, inputs, args, at);
+        let node = self
+            .flow()
+            .derive_node(self.node(), self.location().id(), op, others, args, at);
         C::from_node(node, self.location().clone())
     }
 
@@ -101,7 +86,7 @@ pub(crate) trait Collection<'a, L: Location<'a>>: Sized {
     }
 
     /// The node and location of a second input, for [`Collection::derive`].
-    fn other(&self) -> (NodeId, usize) {
+    fn other(&self) -> (NodeId, LocationId) {
         (self.node(), self.location().id())
     }
 }
