@@ -4,46 +4,21 @@
 //!
 //! A network frame's payload is one *batch*: a sequence of records, encoded as a
 //! length followed by the records. Swapping the codec means changing this module only.
+//!
+//! Decoding never trusts a claimed length for allocation: see [`bounded`].
+
+mod bounded;
 
 use bincode::config::{Configuration, Fixint, LittleEndian, NoLimit};
+use bounded::Bounded;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
+use std::marker::PhantomData;
 
 fn config() -> Configuration<LittleEndian, Fixint, NoLimit> {
     bincode::config::standard()
         .with_little_endian()
         .with_fixed_int_encoding()
-}
-
-/// Runs `$body` with `$config` set to [`config`] plus a limit on the bytes that
-/// strings and byte buffers may claim, chosen just above `$len` (the input's
-/// size; valid input never claims more). Without a limit, bincode allocates a
-/// string's claimed length before reading it: a 12-byte payload could ask for
-/// terabytes. The limit is a type parameter, hence the few fixed steps: a
-/// payload can make the decoder allocate at most 16 times its size (or 4 KiB).
-macro_rules! with_claim_limit {
-    ($len:expr, |$config:ident| $body:expr) => {{
-        let len: usize = $len;
-        if len <= 4 << 10 {
-            let $config = config().with_limit::<{ 4 << 10 }>();
-            $body
-        } else if len <= 64 << 10 {
-            let $config = config().with_limit::<{ 64 << 10 }>();
-            $body
-        } else if len <= 1 << 20 {
-            let $config = config().with_limit::<{ 1 << 20 }>();
-            $body
-        } else if len <= 16 << 20 {
-            let $config = config().with_limit::<{ 16 << 20 }>();
-            $body
-        } else if len <= 256 << 20 {
-            let $config = config().with_limit::<{ 256 << 20 }>();
-            $body
-        } else {
-            let $config = config().with_limit::<{ usize::MAX }>();
-            $body
-        }
-    }};
 }
 
 /// A value that could not be encoded or decoded.
@@ -85,9 +60,8 @@ pub fn decode_batch_into<T: DeserializeOwned>(
     out: &mut Vec<T>,
 ) -> Result<(), CodecError> {
     let before = out.len();
-    let decoded = with_claim_limit!(bytes.len(), |config| {
-        bincode::serde::seed_decode_from_slice(AppendTo(&mut *out), bytes, config)
-    });
+    let decoded =
+        bincode::serde::seed_decode_from_slice(Bounded(AppendTo(&mut *out)), bytes, config());
     let failure = match decoded {
         Ok(((), used)) if used == bytes.len() => return Ok(()),
         Ok(((), used)) => trailing(bytes.len(), used),
@@ -139,10 +113,9 @@ pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecEr
 
 /// Decodes a single value written by [`encode_value`], rejecting trailing bytes.
 pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used) = with_claim_limit!(bytes.len(), |config| {
-        bincode::serde::decode_from_slice(bytes, config)
-    })
-    .map_err(|e| CodecError(e.to_string()))?;
+    let (value, used) =
+        bincode::serde::seed_decode_from_slice(Bounded(PhantomData::<T>), bytes, config())
+            .map_err(|e| CodecError(e.to_string()))?;
     if used != bytes.len() {
         return Err(trailing(bytes.len(), used));
     }
@@ -189,5 +162,68 @@ mod tests {
         // A sequence claiming u64::MAX / 2 records, followed by nothing.
         let bytes = (u64::MAX / 2).to_le_bytes();
         assert!(decode_batch::<u8>(&bytes).is_err());
+    }
+
+    /// Every shape serde has goes through the adapter that bounds allocation:
+    /// the decoded values must equal what was encoded.
+    #[test]
+    fn every_serde_shape_round_trips() {
+        use std::collections::{BTreeMap, HashMap};
+
+        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+        enum Shape {
+            Unit,
+            Newtype(String),
+            Tuple(u8, Vec<String>),
+            Struct { name: String, bytes: Vec<u8> },
+        }
+        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+        struct Wrapper(Option<Box<str>>);
+        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+        struct Unit;
+        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+        struct Record {
+            shapes: Vec<Shape>,
+            wrapper: Wrapper,
+            unit: Unit,
+            map: HashMap<String, (char, f64)>,
+            tree: BTreeMap<u32, Option<String>>,
+            path: std::path::PathBuf,
+            wide: (i128, u128),
+        }
+        let record = Record {
+            shapes: vec![
+                Shape::Unit,
+                Shape::Newtype("é".into()),
+                Shape::Tuple(7, vec!["a".into(), String::new()]),
+                Shape::Struct {
+                    name: "s".into(),
+                    bytes: vec![1, 2, 3],
+                },
+            ],
+            wrapper: Wrapper(Some("boxed".into())),
+            unit: Unit,
+            map: HashMap::from([("k".to_string(), ('ß', 1.5))]),
+            tree: BTreeMap::from([(1, None), (2, Some("two".to_string()))]),
+            path: "/tmp/x".into(),
+            wide: (-1, u128::MAX),
+        };
+        let bytes = encode_value(&record).unwrap();
+        assert_eq!(decode_value::<Record>(&bytes).unwrap(), record);
+        let mut batch = Vec::new();
+        encode_batch(&[Some("x".to_string()), None], &mut batch).unwrap();
+        assert_eq!(
+            decode_batch::<Option<String>>(&batch).unwrap(),
+            [Some("x".to_string()), None]
+        );
+    }
+
+    #[test]
+    fn a_string_claiming_more_than_arrived_is_an_error() {
+        // One string claiming 2^60 bytes, with three bytes behind it.
+        let mut bytes = 1u64.to_le_bytes().to_vec();
+        bytes.extend((1u64 << 60).to_le_bytes());
+        bytes.extend(b"abc");
+        assert!(decode_batch::<String>(&bytes).is_err());
     }
 }

@@ -80,8 +80,9 @@ fn peak_during(f: impl FnOnce()) -> usize {
     PEAK.with(Cell::get) - base
 }
 
-/// Memory an input of `len` bytes may cost: the codec's claim limit (16 times
-/// the payload), buffers that grow by doubling, and fixed steps: 64 KiB of frame
+/// Memory an input of `len` bytes may cost: copies of what arrived (strings are
+/// only allocated once their bytes are there), buffers that grow by doubling,
+/// and fixed steps: 64 KiB of frame
 /// read-ahead, and serde's preallocation of at most 1 MiB for each sequence
 /// being decoded (a batch, and a `Vec` inside its records).
 fn allowance(len: usize) -> usize {
