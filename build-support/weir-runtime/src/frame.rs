@@ -24,26 +24,36 @@ pub const CLOSE_BIT: u32 = 1 << 31;
 /// never allocated).
 pub const DEFAULT_MAX_FRAME: u32 = 64 << 20;
 
-/// Starts a frame in `buf`: a header whose length [`finish_frame`] fills in.
-pub fn begin_frame(buf: &mut Vec<u8>, channel: u32) {
-    buf.clear();
+/// Appends one frame of `channel` to `buf` (which may hold other frames), its
+/// payload written by `payload`. On error `buf` is left as it was.
+pub fn append_frame(
+    buf: &mut Vec<u8>,
+    channel: u32,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
+) -> Result<(), String> {
+    let start = buf.len();
     buf.extend_from_slice(&[0; 4]);
     buf.extend_from_slice(&channel.to_le_bytes());
+    let written = payload(buf).and_then(|()| {
+        u32::try_from(buf.len() - start - HEADER_LEN)
+            .map_err(|_| "batch larger than 4 GiB".to_string())
+    });
+    match written {
+        Ok(len) => {
+            buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(e)
+        }
+    }
 }
 
-/// Writes the payload length of a frame started with [`begin_frame`].
-pub fn finish_frame(buf: &mut [u8]) -> io::Result<()> {
-    let len = u32::try_from(buf.len() - HEADER_LEN)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "batch larger than 4 GiB"))?;
-    buf[..4].copy_from_slice(&len.to_le_bytes());
-    Ok(())
-}
-
-/// A frame that closes `channel`.
-pub fn close_frame(channel: u32) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(HEADER_LEN);
-    begin_frame(&mut buf, channel | CLOSE_BIT);
-    buf
+/// Appends a frame that closes `channel`.
+pub fn append_close(buf: &mut Vec<u8>, channel: u32) {
+    buf.extend_from_slice(&0u32.to_le_bytes());
+    buf.extend_from_slice(&(channel | CLOSE_BIT).to_le_bytes());
 }
 
 /// A parsed frame header.
@@ -351,16 +361,29 @@ mod tests {
     }
 
     #[test]
-    fn frames_carry_their_length() {
-        let mut buf = Vec::new();
-        begin_frame(&mut buf, 7);
-        buf.extend_from_slice(b"abc");
-        finish_frame(&mut buf).unwrap();
-        let header = Header::parse(buf[..8].try_into().unwrap());
+    fn frames_carry_their_length_and_append() {
+        let mut buf = b"xy".to_vec();
+        append_frame(&mut buf, 7, |b| {
+            b.extend_from_slice(b"abc");
+            Ok(())
+        })
+        .unwrap();
+        let header = Header::parse(buf[2..10].try_into().unwrap());
         assert_eq!(header, Header { len: 3, channel: 7 });
-        assert_eq!(
-            Header::parse(close_frame(7)[..].try_into().unwrap()).channel,
-            7 | CLOSE_BIT
-        );
+        assert_eq!(&buf[10..], b"abc");
+        append_close(&mut buf, 7);
+        let close = Header::parse(buf[13..].try_into().unwrap());
+        assert_eq!(close, Header { len: 0, channel: 7 | CLOSE_BIT });
+    }
+
+    #[test]
+    fn a_failed_payload_leaves_the_buffer_as_it_was() {
+        let mut buf = b"xy".to_vec();
+        let failed = append_frame(&mut buf, 7, |b| {
+            b.extend_from_slice(b"half");
+            Err("no".to_string())
+        });
+        assert_eq!(failed, Err("no".to_string()));
+        assert_eq!(buf, b"xy");
     }
 }

@@ -10,20 +10,18 @@
 use crate::auth::Key;
 use crate::cli::{Auth, Config};
 use crate::error::{Error, Result};
-use crate::frame::{
-    begin_frame, close_frame, finish_frame, CLOSE_BIT, DEFAULT_MAX_FRAME, HEADER_LEN,
-};
+use crate::frame::{append_close, append_frame, Header, CLOSE_BIT, DEFAULT_MAX_FRAME, HEADER_LEN};
 use crate::ops::Witness;
 use crate::spec::{InstanceId, RoleKind, RoleSpec};
 use crate::topology::Topology;
-use crate::transport::{LinkEvent, LinkPlan, Links, Outgoing, PeerPlan, Tcp, Transport};
+use crate::transport::{LinkEvent, LinkPlan, Links, PeerPlan, PeerWriter, Tcp, Transport};
 use serde::{de::DeserializeOwned, Serialize};
-use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, Notify};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use weir_core::ClusterId;
 
@@ -32,17 +30,26 @@ struct Peer {
     address: String,
     role: String,
     index: u32,
-    out: mpsc::Sender<Outgoing>,
-    writer: Option<JoinHandle<io::Result<()>>>,
+    writer: PeerWriter,
+    /// Frames queued for this peer, written out at the next tick (or as soon as
+    /// they pass [`WRITE_AT`] bytes): one syscall for a tick's frames.
+    pending: Vec<u8>,
     /// Inbound channels this peer has not closed yet.
     open_towards_us: Vec<u32>,
-    /// Whether we told the writer to shut down our sending side.
+    /// Whether our sending side is shut.
     shut: bool,
 }
 
 impl Peer {
     fn describe(&self) -> String {
         format!("{} ({})", self.name, self.address)
+    }
+
+    fn sending_failed(&self, e: std::io::Error) -> Error {
+        Error::new(format!(
+            "lost peer {}: sending failed: {e}",
+            self.describe()
+        ))
     }
 }
 
@@ -62,6 +69,8 @@ pub struct Node {
     inbound: Vec<InboundChannel>,
     /// Outbound channels still open, with their destination peers.
     outbound_open: Vec<(u32, Vec<usize>)>,
+    /// Frames this instance sends itself, taken in as soon as they are queued.
+    loopback: Vec<u8>,
     tick_requested: bool,
     /// A link failure, reported after the tick that processes what arrived before it.
     failure: Option<Error>,
@@ -85,6 +94,10 @@ pub struct Node {
 /// The destination that is this instance itself (sends between members of one
 /// cluster).
 const LOOPBACK: usize = usize::MAX;
+
+/// A peer's queued frames are written out once they reach this size, without
+/// waiting for the end of the tick.
+const WRITE_AT: usize = 64 * 1024;
 
 /// How long a stopping node waits for its peers to close their channels.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -164,23 +177,18 @@ impl Node {
         links: Links,
         sizes: Vec<(&'static str, u32)>,
     ) -> Node {
-        let Links {
-            events,
-            outgoing,
-            writers,
-        } = links;
+        let Links { events, writers } = links;
         let peers: Vec<Peer> = plan
             .peers
             .iter()
-            .zip(outgoing)
             .zip(writers)
-            .map(|((p, out), writer)| Peer {
+            .map(|(p, writer)| Peer {
                 name: p.name.clone(),
                 address: p.address.clone(),
                 role: p.id.role.clone(),
                 index: p.id.index,
-                out,
-                writer: Some(writer),
+                writer,
+                pending: Vec::new(),
                 open_towards_us: spec
                     .channels
                     .iter()
@@ -229,6 +237,7 @@ impl Node {
             events,
             inbound,
             outbound_open,
+            loopback: Vec::new(),
             tick_requested: true,
             failure: None,
             me: plan.me.clone(),
@@ -286,8 +295,9 @@ impl Node {
             return Err(failure);
         }
         self.observe_stop();
+        self.write_all_pending().await?;
         if std::mem::take(&mut self.tick_requested) {
-            // Let the writers and source tasks run between busy ticks.
+            // Let the readers and source tasks run between busy ticks.
             tokio::task::yield_now().await;
             self.take_arrived()?;
             return Ok(true);
@@ -503,7 +513,6 @@ impl Node {
             records: Vec::new(),
             dests,
             closed: false,
-            frame_capacity: 1024,
         }
     }
 
@@ -514,27 +523,72 @@ impl Node {
             .is_none_or(|c| c.open == 0)
     }
 
-    async fn send(&mut self, dest: usize, message: Outgoing) -> Result<()> {
-        if dest == LOOPBACK {
-            self.deliver_locally(message);
-            return Ok(());
+    /// The buffer frames for `dest` are queued in.
+    fn queue_of(&mut self, dest: usize) -> &mut Vec<u8> {
+        match dest {
+            LOOPBACK => &mut self.loopback,
+            peer => &mut self.peers[peer].pending,
         }
-        let peer = &mut self.peers[dest];
-        if peer.out.send(message).await.is_ok() {
+    }
+
+    /// Queues one frame of `channel` for every destination in `dests`, its payload
+    /// encoded once (into the first destination's queue, then copied).
+    async fn send_frame(
+        &mut self,
+        dests: &[usize],
+        channel: u32,
+        payload: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        let Some((&first, rest)) = dests.split_first() else {
             return Ok(());
-        }
-        // The writer stopped: say why.
-        let reason = match peer.writer.take() {
-            Some(writer) => match writer.await {
-                Ok(Err(e)) => e.to_string(),
-                _ => "its writer stopped".to_string(),
-            },
-            None => "its writer stopped".to_string(),
         };
-        Err(Error::new(format!(
-            "lost peer {}: sending failed: {reason}",
-            peer.describe()
-        )))
+        let queue = self.queue_of(first);
+        let start = queue.len();
+        append_frame(queue, channel, payload)
+            .map_err(|e| Error::new(format!("cannot encode a batch for channel {channel}: {e}")))?;
+        if !rest.is_empty() {
+            let source = std::mem::take(self.queue_of(first));
+            for &dest in rest {
+                self.queue_of(dest).extend_from_slice(&source[start..]);
+            }
+            *self.queue_of(first) = source;
+        }
+        self.queued(dests).await
+    }
+
+    /// After frames were queued for `dests`: takes in the ones sent to this
+    /// instance, and writes out the queues that are full.
+    async fn queued(&mut self, dests: &[usize]) -> Result<()> {
+        for &dest in dests {
+            if dest == LOOPBACK {
+                self.deliver_locally();
+            } else if self.peers[dest].pending.len() >= WRITE_AT {
+                self.write_pending(dest).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes out everything queued for `dest`.
+    async fn write_pending(&mut self, dest: usize) -> Result<()> {
+        let peer = &mut self.peers[dest];
+        if peer.pending.is_empty() {
+            return Ok(());
+        }
+        let written = peer.writer.write_all(&peer.pending).await;
+        peer.pending.clear();
+        if peer.pending.capacity() > 4 * WRITE_AT {
+            // One huge batch should not pin its memory for the rest of the run.
+            peer.pending = Vec::new();
+        }
+        written.map_err(|e| peer.sending_failed(e))
+    }
+
+    async fn write_all_pending(&mut self) -> Result<()> {
+        for dest in 0..self.peers.len() {
+            self.write_pending(dest).await?;
+        }
+        Ok(())
     }
 
     async fn close_channel(&mut self, id: u32) -> Result<()> {
@@ -542,9 +596,11 @@ impl Node {
             return Ok(());
         };
         let (_, dests) = self.outbound_open.swap_remove(pos);
-        let frame = Arc::new(close_frame(id));
         for &dest in &dests {
-            self.send(dest, Outgoing::Frame(frame.clone())).await?;
+            append_close(self.queue_of(dest), id);
+        }
+        self.queued(&dests).await?;
+        for &dest in &dests {
             // Nothing more will go to a peer once all our channels to it are closed.
             if !self.outbound_open.iter().any(|(_, d)| d.contains(&dest)) {
                 self.shut(dest).await?;
@@ -553,35 +609,40 @@ impl Node {
         Ok(())
     }
 
-    /// A frame this instance sent to itself (between members of one cluster):
-    /// taken in at the next tick, as if it had arrived.
-    fn deliver_locally(&mut self, message: Outgoing) {
-        let Outgoing::Frame(frame) = message else {
-            return;
-        };
-        let channel = u32::from_le_bytes(frame[4..HEADER_LEN].try_into().expect("4 bytes"));
-        let id = channel & !CLOSE_BIT;
-        let Some(inbound) = self.inbound.iter_mut().find(|c| c.id == id) else {
-            return;
-        };
-        if channel & CLOSE_BIT != 0 {
-            inbound.open -= 1;
-        } else {
-            inbound
-                .frames
-                .push((LOOPBACK, frame[HEADER_LEN..].to_vec()));
+    /// Takes in the frames this instance sent to itself (between members of one
+    /// cluster), at the next tick, as if they had arrived.
+    fn deliver_locally(&mut self) {
+        let frames = std::mem::take(&mut self.loopback);
+        let mut rest = &frames[..];
+        while rest.len() >= HEADER_LEN {
+            let header = Header::parse(rest[..HEADER_LEN].try_into().expect("a header"));
+            let end = HEADER_LEN + header.len as usize;
+            let id = header.channel & !CLOSE_BIT;
+            if let Some(inbound) = self.inbound.iter_mut().find(|c| c.id == id) {
+                if header.channel & CLOSE_BIT != 0 {
+                    inbound.open -= 1;
+                } else {
+                    inbound
+                        .frames
+                        .push((LOOPBACK, rest[HEADER_LEN..end].to_vec()));
+                }
+            }
+            rest = &rest[end..];
         }
         self.tick_requested = true;
     }
 
+    /// Writes out what is queued for `dest`, then shuts our sending side.
     async fn shut(&mut self, dest: usize) -> Result<()> {
-        if dest == LOOPBACK {
+        if dest == LOOPBACK || std::mem::replace(&mut self.peers[dest].shut, true) {
             return Ok(());
         }
-        if !std::mem::replace(&mut self.peers[dest].shut, true) {
-            self.send(dest, Outgoing::Shutdown).await?;
-        }
-        Ok(())
+        self.write_pending(dest).await?;
+        let peer = &mut self.peers[dest];
+        peer.writer
+            .shutdown()
+            .await
+            .map_err(|e| peer.sending_failed(e))
     }
 
     /// Ends the run: closes what is still open, and waits until every frame has
@@ -595,25 +656,6 @@ impl Node {
         }
         for dest in 0..self.peers.len() {
             self.shut(dest).await?;
-        }
-        for peer in &mut self.peers {
-            if let Some(writer) = peer.writer.take() {
-                match writer.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        return Err(Error::new(format!(
-                            "lost peer {}: sending failed: {e}",
-                            peer.describe()
-                        )))
-                    }
-                    Err(e) => {
-                        return Err(Error::new(format!(
-                            "writer for peer {} failed: {e}",
-                            peer.describe()
-                        )))
-                    }
-                }
-            }
         }
         Ok(())
     }
@@ -721,14 +763,11 @@ impl ClusterView {
     }
 }
 
-/// Encodes `records` as one frame of `channel`.
-fn encode_frame<T: Serialize>(channel: u32, records: &[T], capacity: usize) -> Result<Vec<u8>> {
-    let mut frame = Vec::with_capacity(capacity);
-    begin_frame(&mut frame, channel);
-    weir_core::codec::encode_batch(records, &mut frame)
-        .map_err(|e| Error::new(format!("cannot encode a batch for channel {channel}: {e}")))?;
-    finish_frame(&mut frame).map_err(|e| Error::new(format!("channel {channel}: {e}")))?;
-    Ok(frame)
+/// Encodes `records` as a frame's payload.
+fn encode_records<T: Serialize>(
+    records: &[T],
+) -> impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String> + '_ {
+    move |buf| weir_core::codec::encode_batch(records, buf).map_err(|e| e.to_string())
 }
 
 /// Sends each record to one member of a cluster: one frame per member per tick.
@@ -775,9 +814,9 @@ impl<T: Serialize> MemberOutbox<T> {
         }
         for (records, &dest) in self.records.iter_mut().zip(&self.dests) {
             if !records.is_empty() {
-                let frame = encode_frame(self.channel, records, 1024)?;
+                node.send_frame(&[dest], self.channel, encode_records(records))
+                    .await?;
                 records.clear();
-                node.send(dest, Outgoing::Frame(Arc::new(frame))).await?;
             }
         }
         if upstream_done && !self.closed {
@@ -816,8 +855,6 @@ pub struct Outbox<T> {
     records: Vec<T>,
     dests: Vec<usize>,
     closed: bool,
-    /// Size of the last frame: the next one starts with that capacity.
-    frame_capacity: usize,
 }
 
 impl<T: Serialize> Outbox<T> {
@@ -829,13 +866,9 @@ impl<T: Serialize> Outbox<T> {
     /// then closes the channel if `upstream_done`.
     pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
         if !self.records.is_empty() {
-            let frame = encode_frame(self.channel, &self.records, self.frame_capacity)?;
+            node.send_frame(&self.dests, self.channel, encode_records(&self.records))
+                .await?;
             self.records.clear();
-            self.frame_capacity = frame.len();
-            let frame = Arc::new(frame);
-            for &dest in &self.dests {
-                node.send(dest, Outgoing::Frame(frame.clone())).await?;
-            }
         }
         if upstream_done && !self.closed {
             self.closed = true;

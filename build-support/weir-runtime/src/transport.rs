@@ -2,7 +2,7 @@
 //!
 //! A [`Transport`] turns a [`LinkPlan`] (who I am, whom I talk to, where they
 //! listen) into [`Links`]: one stream of [`LinkEvent`]s from every peer, and one
-//! queue of [`Outgoing`] frames per peer. The [`Node`](crate::Node) and the
+//! byte sink per peer that the node writes its frames to. The [`Node`](crate::Node) and the
 //! generated code see nothing else, so an in-process simulated network can stand
 //! in for [`Tcp`] without changing them.
 
@@ -11,14 +11,12 @@ use crate::error::{Error, Result};
 use crate::frame::{read_frame, Handshake};
 use crate::spec::InstanceId;
 use std::future::Future;
-use std::io;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 /// A peer to link with.
@@ -70,31 +68,22 @@ pub enum LinkEvent {
     },
 }
 
-/// What the node hands a peer's writer.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// A whole frame, shared by every peer it is broadcast to.
-    Frame(Arc<Vec<u8>>),
-    /// Flush and close our sending side.
-    Shutdown,
-}
-
 /// Established links to every peer of a [`LinkPlan`].
 pub struct Links {
     pub events: mpsc::Receiver<LinkEvent>,
-    /// One queue per peer, in plan order. Bounded: a slow peer slows the sender.
-    pub outgoing: Vec<mpsc::Sender<Outgoing>>,
-    /// The writer task of each peer, reporting how sending ended.
-    pub writers: Vec<JoinHandle<io::Result<()>>>,
+    /// Where to write each peer's frames, in plan order. The node writes from its
+    /// own task, whole ticks at a time: a slow peer slows the sender.
+    pub writers: Vec<PeerWriter>,
 }
+
+/// The sending side of a link.
+pub type PeerWriter = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Establishes links.
 pub trait Transport {
     fn connect(&self, plan: &LinkPlan) -> impl Future<Output = Result<Links>>;
 }
 
-/// Frames a writer may have queued before the node waits.
-const OUTGOING_QUEUE: usize = 16;
 /// Frames received but not yet taken by the node, over all peers.
 const EVENT_QUEUE: usize = 256;
 const IO_BUFFER: usize = 64 * 1024;
@@ -110,20 +99,13 @@ impl Transport for Tcp {
     async fn connect(&self, plan: &LinkPlan) -> Result<Links> {
         let streams = establish(plan).await?;
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
-        let mut outgoing = Vec::new();
         let mut writers = Vec::new();
         for (peer, stream) in streams.into_iter().enumerate() {
             let (read, write) = stream.into_split();
             tokio::spawn(read_frames(peer, read, events_tx.clone(), plan.max_frame));
-            let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
-            outgoing.push(tx);
-            writers.push(tokio::spawn(write_frames(write, rx)));
+            writers.push(Box::new(write) as PeerWriter);
         }
-        Ok(Links {
-            events,
-            outgoing,
-            writers,
-        })
+        Ok(Links { events, writers })
     }
 }
 
@@ -483,26 +465,4 @@ async fn read_frames(
         }
     };
     let _ = events.send(event).await;
-}
-
-/// Writes a peer's frames, flushing whenever the queue runs dry (so a tick's
-/// frames leave in as few syscalls as the buffer allows).
-async fn write_frames(
-    write: OwnedWriteHalf,
-    mut queue: mpsc::Receiver<Outgoing>,
-) -> io::Result<()> {
-    let mut writer = BufWriter::with_capacity(IO_BUFFER, write);
-    while let Some(message) = queue.recv().await {
-        match message {
-            Outgoing::Frame(frame) => writer.write_all(&frame).await?,
-            Outgoing::Shutdown => {
-                writer.flush().await?;
-                return writer.shutdown().await;
-            }
-        }
-        if queue.is_empty() {
-            writer.flush().await?;
-        }
-    }
-    writer.flush().await
 }

@@ -26,9 +26,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use weir_core::codec;
 use weir_runtime::auth::NONCE_LEN;
-use weir_runtime::frame::{
-    begin_frame, finish_frame, read_frame, Handshake, CLOSE_BIT, DEFAULT_MAX_FRAME,
-};
+use weir_runtime::frame::{append_frame, read_frame, Handshake, CLOSE_BIT, DEFAULT_MAX_FRAME};
 
 // ---- memory accounting, per thread (tests run in parallel) ----
 
@@ -206,9 +204,11 @@ fn frames() -> impl Strategy<Value = Vec<u8>> {
     )
         .prop_map(|(channel, payload)| {
             let mut buf = Vec::new();
-            begin_frame(&mut buf, channel);
-            buf.extend_from_slice(&payload);
-            finish_frame(&mut buf).expect("small frames");
+            append_frame(&mut buf, channel, |b| {
+                b.extend_from_slice(&payload);
+                Ok(())
+            })
+            .expect("small frames");
             buf
         });
     prop::collection::vec(frame, 0..4).prop_map(|frames| frames.concat())
@@ -313,11 +313,11 @@ fn valid_streams_are_read_whole() {
         .run(&prop::collection::vec(payload(), 0..5), |payloads| {
             let mut stream = Vec::new();
             for (channel, payload) in payloads.iter().enumerate() {
-                let mut buf = Vec::new();
-                begin_frame(&mut buf, channel as u32);
-                buf.extend_from_slice(payload);
-                finish_frame(&mut buf).unwrap();
-                stream.extend_from_slice(&buf);
+                append_frame(&mut stream, channel as u32, |b| {
+                    b.extend_from_slice(payload);
+                    Ok(())
+                })
+                .unwrap();
             }
             prop_assert_eq!(read_frames(&stream), payloads.len());
             Ok(())
