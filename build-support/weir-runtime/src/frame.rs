@@ -373,7 +373,13 @@ mod tests {
         assert_eq!(&buf[10..], b"abc");
         append_close(&mut buf, 7);
         let close = Header::parse(buf[13..].try_into().unwrap());
-        assert_eq!(close, Header { len: 0, channel: 7 | CLOSE_BIT });
+        assert_eq!(
+            close,
+            Header {
+                len: 0,
+                channel: 7 | CLOSE_BIT
+            }
+        );
     }
 
     #[test]

@@ -16,10 +16,12 @@ use crate::spec::{InstanceId, RoleKind, RoleSpec};
 use crate::topology::Topology;
 use crate::transport::{LinkEvent, LinkPlan, Links, PeerPlan, PeerWriter, Tcp, Transport};
 use serde::{de::DeserializeOwned, Serialize};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -31,8 +33,9 @@ struct Peer {
     role: String,
     index: u32,
     writer: PeerWriter,
-    /// Frames queued for this peer, written out at the next tick (or as soon as
-    /// they pass [`WRITE_AT`] bytes): one syscall for a tick's frames.
+    /// Frames queued for this peer, written out in one syscall once they pass
+    /// [`WRITE_AT`] bytes, when the node goes idle, or after [`MAX_HELD_TICKS`]
+    /// busy ticks.
     pending: Vec<u8>,
     /// Inbound channels this peer has not closed yet.
     open_towards_us: Vec<u32>,
@@ -71,6 +74,8 @@ pub struct Node {
     outbound_open: Vec<(u32, Vec<usize>)>,
     /// Frames this instance sends itself, taken in as soon as they are queued.
     loopback: Vec<u8>,
+    /// Busy ticks since the peers' queues were last all written out.
+    held_ticks: u32,
     tick_requested: bool,
     /// A link failure, reported after the tick that processes what arrived before it.
     failure: Option<Error>,
@@ -95,9 +100,13 @@ pub struct Node {
 /// cluster).
 const LOOPBACK: usize = usize::MAX;
 
-/// A peer's queued frames are written out once they reach this size, without
-/// waiting for the end of the tick.
+/// A peer's queued frames are written out once they reach this size, whatever
+/// the tick.
 const WRITE_AT: usize = 64 * 1024;
+
+/// Otherwise they are written when the node goes idle, or after this many busy
+/// ticks: a node that never waits still sends what it queued.
+const MAX_HELD_TICKS: u32 = 4;
 
 /// How long a stopping node waits for its peers to close their channels.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -238,6 +247,7 @@ impl Node {
             inbound,
             outbound_open,
             loopback: Vec::new(),
+            held_ticks: 0,
             tick_requested: true,
             failure: None,
             me: plan.me.clone(),
@@ -295,13 +305,19 @@ impl Node {
             return Err(failure);
         }
         self.observe_stop();
-        self.write_all_pending().await?;
         if std::mem::take(&mut self.tick_requested) {
+            // Busy: frames may wait a few ticks to leave in fewer, larger writes.
+            self.held_ticks += 1;
+            if self.held_ticks >= MAX_HELD_TICKS {
+                self.write_all_pending().await?;
+            }
             // Let the readers and source tasks run between busy ticks.
             tokio::task::yield_now().await;
             self.take_arrived()?;
             return Ok(true);
         }
+        // Going idle: nothing may wait.
+        self.write_all_pending().await?;
         loop {
             let inbound_open = self.inbound.iter().any(|c| c.open > 0);
             let sources_live =
@@ -571,22 +587,56 @@ impl Node {
 
     /// Writes out everything queued for `dest`.
     async fn write_pending(&mut self, dest: usize) -> Result<()> {
-        let peer = &mut self.peers[dest];
-        if peer.pending.is_empty() {
-            return Ok(());
-        }
-        let written = peer.writer.write_all(&peer.pending).await;
-        peer.pending.clear();
-        if peer.pending.capacity() > 4 * WRITE_AT {
-            // One huge batch should not pin its memory for the rest of the run.
-            peer.pending = Vec::new();
-        }
-        written.map_err(|e| peer.sending_failed(e))
+        self.write_out(Some(dest)).await
     }
 
     async fn write_all_pending(&mut self) -> Result<()> {
-        for dest in 0..self.peers.len() {
-            self.write_pending(dest).await?;
+        self.write_out(None).await
+    }
+
+    /// Writes out the queues of `only` (or of every peer), to all of them at once:
+    /// a peer whose socket is full does not hold up the others.
+    async fn write_out(&mut self, only: Option<usize>) -> Result<()> {
+        let peers = match only {
+            Some(dest) => &mut self.peers[dest..=dest],
+            None => &mut self.peers[..],
+        };
+        let mut written = vec![0usize; peers.len()];
+        std::future::poll_fn(|cx| {
+            let mut waiting = false;
+            for (peer, written) in peers.iter_mut().zip(&mut written) {
+                while *written < peer.pending.len() {
+                    let rest = &peer.pending[*written..];
+                    match Pin::new(&mut peer.writer).poll_write(cx, rest) {
+                        Poll::Ready(Ok(0)) => {
+                            let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                            return Poll::Ready(Err(peer.sending_failed(e)));
+                        }
+                        Poll::Ready(Ok(n)) => *written += n,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(peer.sending_failed(e))),
+                        Poll::Pending => {
+                            waiting = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if waiting {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        })
+        .await?;
+        if only.is_none() {
+            self.held_ticks = 0;
+        }
+        for peer in peers {
+            peer.pending.clear();
+            if peer.pending.capacity() > 4 * WRITE_AT {
+                // One huge batch should not pin its memory for the rest of the run.
+                peer.pending = Vec::new();
+            }
         }
         Ok(())
     }

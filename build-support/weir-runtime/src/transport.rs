@@ -85,7 +85,7 @@ pub trait Transport {
 }
 
 /// Frames received but not yet taken by the node, over all peers.
-const EVENT_QUEUE: usize = 256;
+const EVENT_QUEUE: usize = 16;
 const IO_BUFFER: usize = 64 * 1024;
 /// How long a connecting peer may take to say who it is and prove it.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
