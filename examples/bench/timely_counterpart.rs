@@ -82,14 +82,7 @@ fn word_count(worker: &mut Worker) {
                     move |(input, frontier), output| {
                         input.for_each(|_, lines: &mut Vec<String>| {
                             for line in lines.drain(..) {
-                                for word in line.split_whitespace() {
-                                    match counts.get_mut(word) {
-                                        Some(count) => *count += 1,
-                                        None => {
-                                            counts.insert(word.to_owned(), 1);
-                                        }
-                                    }
-                                }
+                                text::count_words(&mut counts, &line);
                             }
                         });
                         if frontier.is_empty() {

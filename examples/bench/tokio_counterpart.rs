@@ -182,16 +182,9 @@ async fn word_count(role: &str, index: usize, workers: usize, leader: &str) {
             println!("{}", summary.report());
         }
         _ => {
-            let mut counts = HashMap::<String, u64>::new();
+            let mut counts = text::Counts::new();
             for line in text::lines(index, workers, size(1 << 20)) {
-                for word in line.split_whitespace() {
-                    match counts.get_mut(word) {
-                        Some(count) => *count += 1,
-                        None => {
-                            counts.insert(word.to_owned(), 1);
-                        }
-                    }
-                }
+                text::count_words(&mut counts, &line);
             }
             send_all(&mut [connect(leader).await], counts.into_iter()).await
         }

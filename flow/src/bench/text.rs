@@ -43,6 +43,22 @@ fn push_word(line: &mut String, mut n: u64) {
     }
 }
 
+/// Word counts, as every system keeps them (one owned key per distinct word).
+pub type Counts = std::collections::HashMap<String, u64>;
+
+/// Counts the words of `line` into `counts`, allocating only for new words: the
+/// counting step every system shares.
+pub fn count_words(counts: &mut Counts, line: &str) {
+    for word in line.split_whitespace() {
+        match counts.get_mut(word) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(word.to_owned(), 1);
+            }
+        }
+    }
+}
+
 /// What a word count is checked by: words in all, distinct words, and a checksum
 /// of every (word, count) that does not depend on their order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,18 +90,11 @@ impl Summary {
 /// The text's bytes (lines plus their newlines), and its word count done the
 /// plain way, in one thread: what every system's answer is checked against.
 pub fn reference(total_bytes: u64) -> (u64, Summary) {
-    let mut counts = std::collections::HashMap::<String, u64>::new();
+    let mut counts = Counts::new();
     let mut bytes = 0;
     for line in lines(0, 1, total_bytes) {
         bytes += line.len() as u64 + 1;
-        for word in line.split_whitespace() {
-            match counts.get_mut(word) {
-                Some(count) => *count += 1,
-                None => {
-                    counts.insert(word.to_owned(), 1);
-                }
-            }
-        }
+        count_words(&mut counts, &line);
     }
     let mut summary = Summary::default();
     for (word, count) in &counts {

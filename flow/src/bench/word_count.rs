@@ -1,6 +1,10 @@
 //! Word count: each worker generates its share of the text's lines, splits them
 //! into words and counts them; the leader merges the workers' counts and prints a
 //! summary to check against a single-threaded count.
+//!
+//! Workers count with the same step as the hand-written and Timely programs
+//! (`text::count_words`: a new `String` only for a new word), then send their
+//! counts when their share ends.
 
 use weir::*;
 
@@ -15,12 +19,12 @@ pub fn bench_word_count(flow: &FlowBuilder) {
             crate::bench::size(1 << 20)
         )),
     )
-    .flat_map(q!(|line| line
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect::<Vec<String>>()))
-    .map(q!(|word| (word, 1u64)))
-    .fold_keyed(q!(|| 0u64), q!(|count, one| *count += one))
+    .fold(
+        q!(crate::bench::text::Counts::default),
+        q!(|counts, line| crate::bench::text::count_words(counts, &line)),
+    )
+    .into_stream()
+    .flat_map(q!(|counts| counts))
     .send_bincode_interleaved(&leader)
     .reduce_keyed(q!(|total, count| *total += count))
     .fold(
