@@ -597,10 +597,16 @@ impl Node {
     /// Writes out the queues of `only` (or of every peer), to all of them at once:
     /// a peer whose socket is full does not hold up the others.
     async fn write_out(&mut self, only: Option<usize>) -> Result<()> {
+        if only.is_none() {
+            self.held_ticks = 0;
+        }
         let peers = match only {
             Some(dest) => &mut self.peers[dest..=dest],
             None => &mut self.peers[..],
         };
+        if peers.iter().all(|p| p.pending.is_empty()) {
+            return Ok(());
+        }
         let mut written = vec![0usize; peers.len()];
         std::future::poll_fn(|cx| {
             let mut waiting = false;
@@ -628,9 +634,6 @@ impl Node {
             }
         })
         .await?;
-        if only.is_none() {
-            self.held_ticks = 0;
-        }
         for peer in peers {
             peer.pending.clear();
             if peer.pending.capacity() > 4 * WRITE_AT {
