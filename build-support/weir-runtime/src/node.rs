@@ -37,6 +37,8 @@ struct Peer {
     /// [`WRITE_AT`] bytes, when the node goes idle, or after [`MAX_HELD_TICKS`]
     /// busy ticks.
     pending: Vec<u8>,
+    /// How much of `pending` the current write-out has handed to the socket.
+    written: usize,
     /// Inbound channels this peer has not closed yet.
     open_towards_us: Vec<u32>,
     /// Whether our sending side is shut.
@@ -198,6 +200,7 @@ impl Node {
                 index: p.id.index,
                 writer,
                 pending: Vec::new(),
+                written: 0,
                 open_towards_us: spec
                     .channels
                     .iter()
@@ -607,18 +610,17 @@ impl Node {
         if peers.iter().all(|p| p.pending.is_empty()) {
             return Ok(());
         }
-        let mut written = vec![0usize; peers.len()];
         std::future::poll_fn(|cx| {
             let mut waiting = false;
-            for (peer, written) in peers.iter_mut().zip(&mut written) {
-                while *written < peer.pending.len() {
-                    let rest = &peer.pending[*written..];
+            for peer in peers.iter_mut() {
+                while peer.written < peer.pending.len() {
+                    let rest = &peer.pending[peer.written..];
                     match Pin::new(&mut peer.writer).poll_write(cx, rest) {
                         Poll::Ready(Ok(0)) => {
                             let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
                             return Poll::Ready(Err(peer.sending_failed(e)));
                         }
-                        Poll::Ready(Ok(n)) => *written += n,
+                        Poll::Ready(Ok(n)) => peer.written += n,
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(peer.sending_failed(e))),
                         Poll::Pending => {
                             waiting = true;
@@ -636,6 +638,7 @@ impl Node {
         .await?;
         for peer in peers {
             peer.pending.clear();
+            peer.written = 0;
             if peer.pending.capacity() > 4 * WRITE_AT {
                 // One huge batch should not pin its memory for the rest of the run.
                 peer.pending = Vec::new();
