@@ -18,6 +18,7 @@ fn main() {
             flow::graph_reachability::graph_reachability,
         )
         .flow("two_pc", flow::two_pc::two_pc)
+        .flow("membership", flow::membership::membership)
         .flow("operators", flow::operators::operators)
         .flow("relay", flow::relay::relay)
         .flow("ring", flow::ring::ring)

@@ -9,6 +9,7 @@ pub mod first_ten_cluster;
 pub mod first_ten_distributed;
 pub mod graph_reachability;
 pub mod map_reduce;
+pub mod membership;
 pub mod operators;
 pub mod pipeline;
 pub mod relay;

@@ -48,6 +48,7 @@ async fn join_as_leader(
         index: 0,
         authenticated: key.is_some(),
         nonce: [42; NONCE_LEN],
+        incarnation: 1,
     }
     .encode();
     stream.write_all(&hello).await.unwrap();
@@ -159,6 +160,7 @@ async fn a_peer_that_never_finishes_its_handshake_is_timed_out() {
         index: 0,
         authenticated: true,
         nonce: [1; NONCE_LEN],
+        incarnation: 1,
     }
     .encode();
     stream.write_all(&hello[..10]).await.unwrap();

@@ -20,7 +20,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use std::collections::BTreeSet;
 use weir::ir::{
-    CaptureValue, Delivery, FlowGraph, Level, LocationId, LocationKind, NodeId, Operator,
+    CaptureValue, Delivery, Failure, FlowGraph, Level, LocationId, LocationKind, NodeId, Operator,
     QuotedExpr,
 };
 
@@ -194,6 +194,7 @@ impl<'g> Lowering<'g> {
                     | Operator::SourceIter
                     | Operator::SourceStream
                     | Operator::SourceInterval
+                    | Operator::Membership { .. }
                     | Operator::Spin
                     | Operator::SpinBatch => Part::Root,
                     Operator::Cycle {
@@ -308,6 +309,20 @@ impl<'g> Lowering<'g> {
             .collect())
     }
 
+    /// Whether a network edge joins location `here` and role `other`, in
+    /// either direction.
+    fn exchanges_with(&self, here: LocationId, other: &str) -> bool {
+        self.graph.nodes.iter().any(|n| {
+            if !matches!(n.op, Operator::Network { .. }) {
+                return false;
+            }
+            let from = self.graph.nodes[n.inputs[0]].location;
+            let ends = [self.role_name(from), self.role_name(n.location)];
+            let here = self.role_name(here);
+            (ends[0] == here && ends[1] == other) || (ends[1] == here && ends[0] == other)
+        })
+    }
+
     /// A `tick_cycle_with_initial`, whose initial records are emitted in tick one.
     fn has_initial(&self, id: NodeId) -> bool {
         matches!(
@@ -381,9 +396,13 @@ impl<'g> Lowering<'g> {
             quote!(::weir_runtime::RoleDecl { name: #name, kind: #kind })
         });
         let channels = self.graph.nodes.iter().enumerate().filter_map(|(id, node)| {
-            let Operator::Network { delivery, .. } = &node.op else {
+            let Operator::Network {
+                delivery, failure, ..
+            } = &node.op
+            else {
                 return None;
             };
+            let tolerant = *failure == Failure::Tolerant;
             let from = self.role_name(self.graph.nodes[node.inputs[0]].location);
             let to = self.role_name(node.location);
             let delivery = match delivery {
@@ -393,7 +412,7 @@ impl<'g> Lowering<'g> {
                 Delivery::RoundRobin => quote!(RoundRobin),
             };
             let id = channel_literal(id);
-            Some(quote!(::weir_runtime::ChannelDecl { id: #id, from: #from, to: #to, delivery: ::weir_runtime::Delivery::#delivery }))
+            Some(quote!(::weir_runtime::ChannelDecl { id: #id, from: #from, to: #to, delivery: ::weir_runtime::Delivery::#delivery, tolerant: #tolerant }))
         });
 
         Ok(quote! {
@@ -505,6 +524,16 @@ impl<'g> Lowering<'g> {
             Operator::SampleEvery => {
                 quote!(let (mut #var, #w) = node.sample_every(&#(#ins),*, #(#args),*);)
             }
+            Operator::Membership { cluster } => {
+                let cluster = self.role_name(*cluster);
+                if !self.exchanges_with(node.location, cluster) {
+                    return Err(problem(format!(
+                        "`membership()` of cluster `{cluster}` at `{}`, which exchanges no records with it: only the links of a network edge between the two can come and go",
+                        self.role_name(node.location)
+                    )));
+                }
+                quote!(let (mut #var, #w) = node.membership(#cluster);)
+            }
             Operator::Cycle {
                 level,
                 element_type,
@@ -582,6 +611,7 @@ impl<'g> Lowering<'g> {
             Operator::SourceIter
             | Operator::SourceStream
             | Operator::SourceInterval
+            | Operator::Membership { .. }
             | Operator::Spin
             | Operator::SpinBatch => (
                 format!("this tick's records of {} at {at}", node.op.name()),

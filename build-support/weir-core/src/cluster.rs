@@ -22,3 +22,22 @@ impl fmt::Display for ClusterId {
         self.0.fmt(f)
     }
 }
+
+/// What a membership stream says of a cluster member: its link with the
+/// instance watching came up, or went down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Membership {
+    /// Linked (at start, when it came up late, or when it rejoined).
+    Joined,
+    /// Lost: it died, was stopped, went silent, or its connection broke.
+    Left,
+}
+
+impl fmt::Display for Membership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Membership::Joined => "joined",
+            Membership::Left => "left",
+        })
+    }
+}

@@ -4,4 +4,4 @@
 pub mod cluster;
 pub mod codec;
 
-pub use cluster::ClusterId;
+pub use cluster::{ClusterId, Membership};

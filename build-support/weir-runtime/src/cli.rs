@@ -11,6 +11,7 @@ pub struct Config {
     pub topology: PathBuf,
     pub index: Option<u32>,
     pub connect_timeout: Duration,
+    pub peer_timeout: Duration,
     pub auth: Auth,
 }
 
@@ -68,6 +69,15 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .help("How long to keep trying to reach every peer before giving up"),
         )
         .arg(
+            Arg::new("peer-timeout")
+                .long("peer-timeout")
+                .env("WEIR_PEER_TIMEOUT")
+                .value_name("SECONDS")
+                .value_parser(value_parser!(f64))
+                .default_value("2")
+                .help("How long a peer on tolerant edges may stay silent before it is declared lost (keepalives go out four times as often)"),
+        )
+        .arg(
             Arg::new("key-file")
                 .long("key-file")
                 .env("WEIR_KEY_FILE")
@@ -94,13 +104,13 @@ pub fn parse(spec: &RoleSpec) -> Config {
             .expect("required")
             .clone(),
         index: matches.get_one::<u32>("index").copied(),
-        connect_timeout: Duration::from_secs_f64(
-            matches
-                .get_one::<f64>("connect-timeout")
-                .copied()
-                .unwrap_or(30.0)
-                .max(0.0),
-        ),
+        connect_timeout: seconds(&matches, "connect-timeout", 30.0),
+        peer_timeout: seconds(&matches, "peer-timeout", 2.0).max(Duration::from_millis(40)),
         auth,
     }
+}
+
+fn seconds(matches: &clap::ArgMatches, name: &str, default: f64) -> Duration {
+    let value = matches.get_one::<f64>(name).copied().unwrap_or(default);
+    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
 }

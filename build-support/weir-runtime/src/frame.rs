@@ -4,10 +4,14 @@
 //! [`CLOSE_BIT`] set and an empty payload says "no more records on this channel
 //! from me". Payloads are batches encoded by `weir_core::codec`.
 //!
+//! A frame on [`KEEPALIVE`] with an empty payload carries nothing: it tells a peer
+//! that watches for silence (a tolerant link) that this side is alive.
+//!
 //! Handshake message: `"WEIR"`, protocol version (u16 LE), kind (u8: 0 = hello,
 //! 1 = refusal, 2 = proof), then
 //! - hello: flow hash (u64 LE), member index (u32 LE), flags (u8; bit 0: the
-//!   sender authenticates), nonce (32 bytes), role name (u8 length + UTF-8);
+//!   sender authenticates), nonce (32 bytes), incarnation (u64 LE), role name
+//!   (u8 length + UTF-8);
 //! - refusal: the reason (u16 length + UTF-8);
 //! - proof: an HMAC-SHA256 tag (32 bytes) over both hellos (see `auth`).
 
@@ -16,10 +20,12 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub const MAGIC: [u8; 4] = *b"WEIR";
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 pub const HEADER_LEN: usize = 8;
 /// Set in a frame's channel id to close that channel.
 pub const CLOSE_BIT: u32 = 1 << 31;
+/// The channel of keepalive frames (no flow has this many nodes).
+pub const KEEPALIVE: u32 = CLOSE_BIT - 1;
 /// Frames larger than this are refused (the connection is closed, the length is
 /// never allocated).
 pub const DEFAULT_MAX_FRAME: u32 = 64 << 20;
@@ -54,6 +60,12 @@ pub fn append_frame(
 pub fn append_close(buf: &mut Vec<u8>, channel: u32) {
     buf.extend_from_slice(&0u32.to_le_bytes());
     buf.extend_from_slice(&(channel | CLOSE_BIT).to_le_bytes());
+}
+
+/// Appends a keepalive frame.
+pub fn append_keepalive(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&0u32.to_le_bytes());
+    buf.extend_from_slice(&KEEPALIVE.to_le_bytes());
 }
 
 /// A parsed frame header.
@@ -183,6 +195,9 @@ pub enum Handshake {
         /// Whether the sender holds a deployment key and will prove it.
         authenticated: bool,
         nonce: Nonce,
+        /// Which run of this instance is speaking: it grows across restarts, so
+        /// a connection left over from an earlier run can be told apart.
+        incarnation: u64,
     },
     /// Why the connection is refused; the sender closes it next.
     Refusal { reason: String },
@@ -201,12 +216,14 @@ impl Handshake {
                 index,
                 authenticated,
                 nonce,
+                incarnation,
             } => {
                 buf.push(0);
                 buf.extend_from_slice(&flow_hash.to_le_bytes());
                 buf.extend_from_slice(&index.to_le_bytes());
                 buf.push(u8::from(*authenticated));
                 buf.extend_from_slice(nonce);
+                buf.extend_from_slice(&incarnation.to_le_bytes());
                 let role = &role.as_bytes()[..role.len().min(255)];
                 buf.push(role.len() as u8);
                 buf.extend_from_slice(role);
@@ -239,7 +256,7 @@ impl Handshake {
         }
         match fixed[6] {
             0 => {
-                let mut rest = [0u8; 14 + NONCE_LEN];
+                let mut rest = [0u8; 22 + NONCE_LEN];
                 reader.read_exact(&mut rest).await?;
                 let flow_hash = u64::from_le_bytes(rest[..8].try_into().unwrap());
                 let index = u32::from_le_bytes(rest[8..12].try_into().unwrap());
@@ -249,7 +266,9 @@ impl Handshake {
                     _ => return Err(HandshakeError::Malformed("unknown hello flags")),
                 };
                 let nonce = rest[13..13 + NONCE_LEN].try_into().unwrap();
-                let mut role = vec![0u8; rest[13 + NONCE_LEN] as usize];
+                let at = 13 + NONCE_LEN;
+                let incarnation = u64::from_le_bytes(rest[at..at + 8].try_into().unwrap());
+                let mut role = vec![0u8; rest[at + 8] as usize];
                 reader.read_exact(&mut role).await?;
                 let role = String::from_utf8(role)
                     .map_err(|_| HandshakeError::Malformed("role name is not UTF-8"))?;
@@ -259,6 +278,7 @@ impl Handshake {
                     index,
                     authenticated,
                     nonce,
+                    incarnation,
                 })
             }
             1 => {
@@ -327,6 +347,7 @@ mod tests {
                 index: 3,
                 authenticated: true,
                 nonce: [7; NONCE_LEN],
+                incarnation: 1 << 40,
             },
             Handshake::Refusal {
                 reason: "no".into(),
@@ -350,6 +371,7 @@ mod tests {
             index: 0,
             authenticated: false,
             nonce: [0; NONCE_LEN],
+            incarnation: 5,
         }
         .encode();
         for cut in 0..hello.len() {

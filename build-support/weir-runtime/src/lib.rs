@@ -17,9 +17,11 @@ pub mod topology;
 pub mod transport;
 
 pub use error::{Error, Result};
-pub use node::{ClusterView, Inbox, MemberOutbox, Node, Outbox, RoundRobinOutbox, TaggedInbox};
+pub use node::{
+    ClusterView, Inbox, MemberOutbox, MembershipSource, Node, Outbox, RoundRobinOutbox, TaggedInbox,
+};
 pub use spec::{ChannelDecl, Delivery, InstanceId, RoleDecl, RoleKind, RoleSpec};
-pub use weir_core::ClusterId;
+pub use weir_core::{ClusterId, Membership};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -37,6 +37,9 @@ pub struct ChannelDecl {
     pub from: &'static str,
     pub to: &'static str,
     pub delivery: Delivery,
+    /// Whether losing a peer on this edge ends only that peer's part of it
+    /// (else the instance fails).
+    pub tolerant: bool,
 }
 
 /// Everything a role program knows about the flow it belongs to.
@@ -59,6 +62,17 @@ impl RoleSpec {
     pub fn kind(&self) -> RoleKind {
         self.role_decl(self.role)
             .map_or(RoleKind::Process, |r| r.kind)
+    }
+
+    /// Whether this role goes on without an instance of `role`: every edge
+    /// between the two, in either direction, is tolerant.
+    pub fn tolerates(&self, role: &str) -> bool {
+        self.channels
+            .iter()
+            .filter(|c| {
+                (c.from == self.role && c.to == role) || (c.to == self.role && c.from == role)
+            })
+            .all(|c| c.tolerant)
     }
 
     /// Roles this role exchanges records with, in either direction.

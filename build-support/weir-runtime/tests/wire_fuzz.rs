@@ -148,6 +148,7 @@ fn handshake() -> impl Strategy<Value = Vec<u8>> {
                     index,
                     authenticated,
                     nonce,
+                    incarnation: u64::from(index) << 20,
                 }
                 .encode()
             }),

@@ -81,6 +81,16 @@ impl FlowBuilder {
         Stream::from_node(node, location.clone())
     }
 
+    /// A source node with no `q!` arguments at `location`.
+    pub(crate) fn source_node_at<'a, L: Location<'a>>(
+        &self,
+        location: &L,
+        op: Operator,
+        at: &'static Caller<'static>,
+    ) -> NodeId {
+        self.source_node((location.flow(), location.id()), op, Vec::new(), at)
+    }
+
     fn source_node(
         &self,
         (flow, location): (&FlowBuilder, LocationId),

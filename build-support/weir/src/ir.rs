@@ -90,6 +90,17 @@ pub enum Delivery {
     RoundRobin,
 }
 
+/// What a network edge does when an instance at either end is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Failure {
+    /// The loss is an error: the instances that talk to the lost one fail.
+    #[default]
+    FailStop,
+    /// The lost instance's part of the stream ends; the others go on, and it
+    /// may rejoin.
+    Tolerant,
+}
+
 /// Where a value lives in time: one tick's batch, or the whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {
@@ -111,6 +122,11 @@ pub enum Operator {
     SourceInterval,
     /// One `()` per tick, for ever.
     Spin,
+    /// `(member, Joined | Left)` as links with the members of cluster
+    /// `cluster` come and go.
+    Membership {
+        cluster: LocationId,
+    },
     /// args: records per tick.
     SpinBatch,
     /// A feedback loop: its records are those of the stream given to `complete`
@@ -187,6 +203,7 @@ pub enum Operator {
         element_type: String,
         /// Whether the receiver gets `(ClusterId, T)`, tagged with the sender.
         tagged: bool,
+        failure: Failure,
     },
 }
 
@@ -199,6 +216,7 @@ impl Operator {
             SourceStream => "source_stream",
             SourceInterval => "source_interval",
             Spin => "spin",
+            Membership { .. } => "membership",
             SpinBatch => "spin_batch",
             Cycle {
                 level: Level::Tick, ..
@@ -238,10 +256,19 @@ impl Operator {
             DeferTick => "defer_tick",
             ForEach => "for_each",
             DestSink => "dest_sink",
-            Network { delivery, .. } => match delivery {
+            Network {
+                delivery,
+                failure: Failure::FailStop,
+                ..
+            } => match delivery {
                 Delivery::Broadcast => "broadcast_bincode",
                 Delivery::RoundRobin => "round_robin_bincode",
                 Delivery::ToProcess | Delivery::ToMember => "send_bincode",
+            },
+            Network { delivery, .. } => match delivery {
+                Delivery::Broadcast => "broadcast_bincode_tolerant",
+                Delivery::RoundRobin => "round_robin_bincode_tolerant",
+                Delivery::ToProcess | Delivery::ToMember => "send_bincode_tolerant",
             },
         }
     }

@@ -37,7 +37,7 @@ mod stream;
 pub use builder::FlowBuilder;
 pub use cycle::CycleHandle;
 pub use level::{Bounded, Unbounded};
-pub use location::{Cluster, ClusterId, Location, Process, Role};
+pub use location::{Cluster, ClusterId, Location, Membership, Process, Role};
 pub use network::NetworkRecord;
 pub use quote::IntoQuoted;
 pub use singleton::{Optional, Singleton};

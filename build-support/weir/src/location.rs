@@ -7,13 +7,13 @@
 
 use crate::builder::FlowBuilder;
 use crate::cycle::CycleHandle;
-use crate::ir::LocationId;
+use crate::ir::{LocationId, Operator};
 use crate::level::{Bounded, Unbounded};
 use crate::quote::IntoQuoted;
-use crate::stream::Stream;
+use crate::stream::{Collection, Stream};
 use std::marker::PhantomData;
 use std::panic::Location as Caller;
-pub use weir_core::ClusterId;
+pub use weir_core::{ClusterId, Membership};
 
 /// A marker type naming a role: `pub struct Leader; impl weir::Role for Leader {}`.
 ///
@@ -124,7 +124,23 @@ location_type!(
     Cluster
 );
 
-impl<Tag> Cluster<'_, Tag> {
+impl<'a, Tag> Cluster<'a, Tag> {
+    /// At `at`, a location that exchanges records with this cluster: one
+    /// `(member, Joined | Left)` record each time the link with a member comes
+    /// up or goes down. Members linked at start are reported `Joined` in the
+    /// first tick; over tolerant edges, a member that dies is reported `Left`
+    /// (within the peer timeout if it only stops answering), and `Joined`
+    /// again when it rejoins. An instance never reports itself.
+    #[track_caller]
+    pub fn membership<L: Location<'a>>(
+        &self,
+        at: &L,
+    ) -> Stream<'a, (ClusterId, Membership), L, Unbounded> {
+        let op = Operator::Membership { cluster: self.id };
+        let node = self.flow.source_node_at(at, op, Caller::caller());
+        Stream::from_node(node, at.clone())
+    }
+
     /// Inside `q!` at this cluster: the id of the member running the code.
     ///
     /// Only meaningful in quoted code, where it reads the member's `--index`; the

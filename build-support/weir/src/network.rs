@@ -12,8 +12,15 @@
 //!
 //! Records travel in order between each pair of instances, batched into one frame
 //! per channel per tick. Every record type must serialise with serde.
+//!
+//! Each operator has a `_tolerant` form (`broadcast_bincode_tolerant`, ...). By
+//! default an edge is *fail-stop*: losing an instance at the other end is an
+//! error, and the instances that talk to it fail. On a tolerant edge, a lost
+//! instance's part of the stream ends (records from it stop, records to it are
+//! dropped and counted), the others go on, and it may rejoin later (see
+//! [`Cluster::membership`] to watch that happen).
 
-use crate::ir::{Delivery, Operator};
+use crate::ir::{Delivery, Failure, Operator};
 use crate::level::Unbounded;
 use crate::location::{Cluster, ClusterId, Location, Process};
 use crate::stream::{Collection, Stream};
@@ -73,7 +80,7 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     fn network<U, L2: Location<'a>, Wire: NetworkRecord>(
         self,
         to: &L2,
-        delivery: Delivery,
+        (delivery, failure): (Delivery, Failure),
         tagged: bool,
         at: &'static Caller<'static>,
     ) -> Stream<'a, U, L2, Unbounded> {
@@ -81,6 +88,7 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
             delivery,
             element_type: std::any::type_name::<Wire>().to_string(),
             tagged,
+            failure,
         };
         let node = self.location.flow().network_node(
             self.node,
@@ -102,7 +110,12 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     where
         D::Wire: NetworkRecord,
     {
-        self.network::<_, _, D::Wire>(to, D::DELIVERY, L::TAGGED, Caller::caller())
+        self.network::<_, _, D::Wire>(
+            to,
+            (D::DELIVERY, Failure::FailStop),
+            L::TAGGED,
+            Caller::caller(),
+        )
     }
 
     /// Sends every record to every member of the cluster `to`.
@@ -114,7 +127,12 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(to, Delivery::Broadcast, L::TAGGED, Caller::caller())
+        self.network::<_, _, T>(
+            to,
+            (Delivery::Broadcast, Failure::FailStop),
+            L::TAGGED,
+            Caller::caller(),
+        )
     }
 
     /// Sends the records to the members of the cluster `to` in turn.
@@ -126,7 +144,67 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(to, Delivery::RoundRobin, L::TAGGED, Caller::caller())
+        self.network::<_, _, T>(
+            to,
+            (Delivery::RoundRobin, Failure::FailStop),
+            L::TAGGED,
+            Caller::caller(),
+        )
+    }
+
+    /// [`send_bincode`](Stream::send_bincode) over a tolerant edge: a lost
+    /// instance at either end ends only its own part of the stream.
+    #[track_caller]
+    pub fn send_bincode_tolerant<D: SendTarget<'a, L, T>>(
+        self,
+        to: &D,
+    ) -> Stream<'a, L::Received<D::Wire>, D, Unbounded>
+    where
+        D::Wire: NetworkRecord,
+    {
+        self.network::<_, _, D::Wire>(
+            to,
+            (D::DELIVERY, Failure::Tolerant),
+            L::TAGGED,
+            Caller::caller(),
+        )
+    }
+
+    /// [`broadcast_bincode`](Stream::broadcast_bincode) over a tolerant edge:
+    /// every member that is up gets every record; a lost member misses what is
+    /// sent while it is down.
+    #[track_caller]
+    pub fn broadcast_bincode_tolerant<Tag2>(
+        self,
+        to: &Cluster<'a, Tag2>,
+    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded>
+    where
+        T: NetworkRecord,
+    {
+        self.network::<_, _, T>(
+            to,
+            (Delivery::Broadcast, Failure::Tolerant),
+            L::TAGGED,
+            Caller::caller(),
+        )
+    }
+
+    /// [`round_robin_bincode`](Stream::round_robin_bincode) over a tolerant
+    /// edge: records whose turn falls on a member that is down are dropped.
+    #[track_caller]
+    pub fn round_robin_bincode_tolerant<Tag2>(
+        self,
+        to: &Cluster<'a, Tag2>,
+    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded>
+    where
+        T: NetworkRecord,
+    {
+        self.network::<_, _, T>(
+            to,
+            (Delivery::RoundRobin, Failure::Tolerant),
+            L::TAGGED,
+            Caller::caller(),
+        )
     }
 }
 
@@ -140,6 +218,29 @@ impl<'a, T, Tag, B> Stream<'a, T, Cluster<'a, Tag>, B> {
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(to, Delivery::ToProcess, false, Caller::caller())
+        self.network::<_, _, T>(
+            to,
+            (Delivery::ToProcess, Failure::FailStop),
+            false,
+            Caller::caller(),
+        )
+    }
+
+    /// [`send_bincode_interleaved`](Stream::send_bincode_interleaved) over a
+    /// tolerant edge.
+    #[track_caller]
+    pub fn send_bincode_interleaved_tolerant<Tag2>(
+        self,
+        to: &Process<'a, Tag2>,
+    ) -> Stream<'a, T, Process<'a, Tag2>, Unbounded>
+    where
+        T: NetworkRecord,
+    {
+        self.network::<_, _, T>(
+            to,
+            (Delivery::ToProcess, Failure::Tolerant),
+            false,
+            Caller::caller(),
+        )
     }
 }

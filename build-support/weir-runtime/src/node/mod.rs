@@ -1,0 +1,281 @@
+//! [`Node`]: one running instance, as generated code drives it.
+//!
+//! Each tick: [`Node::next_tick`] waits until there is something to do (a source
+//! with more records, or frames from peers), generated code drains every root
+//! through its fused operators into [`Outbox`]es, and each outbox is flushed as one
+//! frame per destination. A channel closes once everything upstream of it has
+//! ended; the node ends when its sources are done and every inbound channel is
+//! closed, so finite flows terminate on their own.
+//!
+//! The node's concerns, one file each:
+//! - `peers`: the peers and their links, as they come up and go down, and the
+//!   membership events that follow;
+//! - `inbound`: frames arriving, and the typed inboxes generated code reads;
+//! - `outbound`: the typed outboxes, each peer's queue and its writing out;
+//! - `tick`: waiting for the next tick, keepalives, stopping on a signal.
+
+mod inbound;
+mod outbound;
+mod peers;
+mod tick;
+
+pub use inbound::{Inbox, TaggedInbox};
+pub use outbound::{MemberOutbox, Outbox, RoundRobinOutbox};
+pub use peers::{ClusterView, MembershipSource};
+
+use crate::auth::Key;
+use crate::cli::{Auth, Config};
+use crate::error::{Error, Result};
+use crate::frame::DEFAULT_MAX_FRAME;
+use crate::spec::{InstanceId, RoleKind, RoleSpec};
+use crate::topology::Topology;
+use crate::transport::{LinkEvent, LinkPlan, Links, PeerPlan, Tcp, Transport};
+use inbound::InboundChannel;
+use peers::{MembershipFeed, Peer};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use weir_core::ClusterId;
+
+/// One running instance of a role.
+pub struct Node {
+    spec: &'static RoleSpec,
+    peers: Vec<Peer>,
+    events: mpsc::Receiver<LinkEvent>,
+    /// Where dropped links are reported to the transport.
+    dropped: mpsc::UnboundedSender<(usize, crate::transport::LinkId)>,
+    inbound: Vec<InboundChannel>,
+    /// Outbound channels still open, with their destination peers.
+    outbound_open: Vec<(u32, Vec<usize>)>,
+    /// Frames this instance sends itself, taken in as soon as they are queued.
+    loopback: Vec<u8>,
+    /// Busy ticks since the peers' queues were last all written out.
+    held_ticks: u32,
+    tick_requested: bool,
+    /// A link failure, reported after the tick that processes what arrived before it.
+    failure: Option<Error>,
+    me: InstanceId,
+    /// Every role's instance count, from the topology.
+    sizes: Vec<(&'static str, u32)>,
+    /// Membership streams of the flow at this role.
+    feeds: Vec<MembershipFeed>,
+    /// Whether any peer is tolerated (keepalives are due then).
+    any_tolerated: bool,
+    /// How long a tolerated peer may stay silent; keepalives go out four
+    /// times as often.
+    peer_timeout: Duration,
+    next_keepalive: Instant,
+    /// Woken by source tasks and by the stop signal.
+    wake: Arc<Notify>,
+    /// Set once SIGTERM or SIGINT arrived.
+    stop: Arc<AtomicBool>,
+    /// When stopping: sources have ended, and inbound channels have until then to
+    /// close.
+    stopping: Option<Instant>,
+    /// Every source task started (aborted when stopping), and how many ended.
+    source_tasks: Vec<AbortHandle>,
+    ended_sources: usize,
+    /// Whether the transport still delivers events.
+    links_open: bool,
+}
+
+/// The destination that is this instance itself (sends between members of one
+/// cluster).
+const LOOPBACK: usize = usize::MAX;
+
+impl Node {
+    /// Reads the topology, links with every peer, and prepares the channels.
+    pub(crate) async fn start(spec: &'static RoleSpec, config: Config) -> Result<Node> {
+        let origin = config.topology.display().to_string();
+        let topology = Topology::load(&config.topology)?;
+        let me = topology.check(spec, config.index, &origin)?;
+        let listen = topology.addresses(spec.role)[me.index as usize].clone();
+
+        let mut peers = Vec::new();
+        for role in spec.linked_roles() {
+            let kind = spec
+                .role_decl(role)
+                .expect("channels name declared roles")
+                .kind;
+            for (index, address) in topology.addresses(role).iter().enumerate() {
+                let id = InstanceId {
+                    role: role.to_string(),
+                    index: index as u32,
+                };
+                if id == me {
+                    continue;
+                }
+                let dial = (me.role.as_str(), me.index) < (role, id.index);
+                peers.push(PeerPlan {
+                    name: id.display(kind),
+                    id,
+                    address: address.clone(),
+                    dial,
+                    tolerated: spec.tolerates(role),
+                });
+            }
+        }
+        let key = match &config.auth {
+            Auth::KeyFile(path) => Some(Key::load(path)?),
+            Auth::Insecure => {
+                eprintln!(
+                    "warning: {}: running without authentication (--insecure-no-auth): any process that can reach {listen} can join the flow",
+                    me.display(spec.kind())
+                );
+                None
+            }
+            Auth::Missing => {
+                return Err(Error::new(
+                    "no deployment key: pass --key-file FILE (or set WEIR_KEY_FILE) with the key every instance shares, or --insecure-no-auth to run without authentication",
+                ))
+            }
+        };
+        let plan = LinkPlan {
+            me,
+            incarnation: incarnation(),
+            listen,
+            peers,
+            flow: spec.flow,
+            flow_hash: spec.flow_hash,
+            connect_timeout: config.connect_timeout,
+            peer_timeout: config.peer_timeout,
+            max_frame: DEFAULT_MAX_FRAME,
+            key,
+        };
+        let links = Tcp.connect(&plan).await?;
+        let sizes = spec
+            .roles
+            .iter()
+            .map(|r| (r.name, topology.addresses(r.name).len() as u32))
+            .collect();
+        let mut node = Node::new(spec, &plan, links, sizes);
+        node.await_required_peers().await?;
+        tick::stop_on_signals(node.stop.clone(), node.wake.clone());
+        Ok(node)
+    }
+
+    /// A node over links from any transport. `sizes` gives every role's
+    /// instance count. Peers are linked as their `Up` events arrive.
+    pub fn new(
+        spec: &'static RoleSpec,
+        plan: &LinkPlan,
+        links: Links,
+        sizes: Vec<(&'static str, u32)>,
+    ) -> Node {
+        let Links { events, dropped } = links;
+        let peers: Vec<Peer> = plan.peers.iter().map(|p| Peer::new(p, spec)).collect();
+        let inbound = spec
+            .channels
+            .iter()
+            .filter(|c| c.to == spec.role)
+            .map(|c| InboundChannel {
+                id: c.id,
+                frames: Vec::new(),
+                // Between members of one cluster, this instance is a sender too.
+                open: peers.iter().filter(|p| p.role == c.from).count()
+                    + usize::from(c.from == spec.role),
+            })
+            .collect();
+        let outbound_open = spec
+            .channels
+            .iter()
+            .filter(|c| c.from == spec.role)
+            .map(|c| {
+                // Every instance of the destination role: the one instance of a
+                // process, or every member of a cluster for a broadcast.
+                // In member order, with this instance itself when it is a member.
+                let mut dests: Vec<(u32, usize)> = peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.role == c.to)
+                    .map(|(i, p)| (p.index, i))
+                    .collect();
+                if c.to == spec.role {
+                    dests.push((plan.me.index, LOOPBACK));
+                }
+                dests.sort();
+                (c.id, dests.into_iter().map(|(_, dest)| dest).collect())
+            })
+            .collect();
+        Node {
+            spec,
+            any_tolerated: peers.iter().any(|p| p.tolerated),
+            peers,
+            events,
+            dropped,
+            inbound,
+            outbound_open,
+            loopback: Vec::new(),
+            held_ticks: 0,
+            tick_requested: true,
+            failure: None,
+            me: plan.me.clone(),
+            sizes,
+            feeds: Vec::new(),
+            peer_timeout: plan.peer_timeout,
+            next_keepalive: Instant::now(),
+            wake: Arc::new(Notify::new()),
+            stop: Arc::new(AtomicBool::new(false)),
+            stopping: None,
+            source_tasks: Vec::new(),
+            ended_sources: 0,
+            links_open: true,
+        }
+    }
+
+    /// Whether the node was told to stop: sources end, channels drain.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_some()
+    }
+
+    pub(crate) fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub(crate) fn source_started(&mut self, task: AbortHandle) {
+        self.source_tasks.push(task);
+    }
+
+    pub(crate) fn source_ended(&mut self) {
+        self.ended_sources += 1;
+    }
+
+    /// The members of cluster `role`, for `self_id()` and `members()` in quoted code.
+    pub fn cluster(&self, role: &str) -> ClusterView {
+        let size = self
+            .sizes
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map_or(0, |&(_, n)| n);
+        ClusterView {
+            self_id: (self.me.role == role).then_some(ClusterId(self.me.index)),
+            members: (0..size).map(ClusterId).collect(),
+            role: role.to_string(),
+        }
+    }
+
+    /// Asks for another tick even if nothing arrives (a source has more records).
+    pub fn request_tick(&mut self) {
+        self.tick_requested = true;
+    }
+
+    fn kind(&self) -> RoleKind {
+        self.spec.kind()
+    }
+
+    /// This instance, for messages: `worker/1` or `leader`.
+    fn me_name(&self) -> String {
+        self.me.display(self.kind())
+    }
+}
+
+/// This run's incarnation: the start time in microseconds, which grows from one
+/// run of an instance to the next (a restart takes longer than a microsecond).
+fn incarnation() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64)
+}

@@ -1,0 +1,505 @@
+//! What leaves a node: the typed outboxes generated code fills, each peer's
+//! queue of encoded frames, and writing those queues out.
+//!
+//! A peer that is not tolerated and does not read blocks the node
+//! (backpressure: memory stays bounded). A tolerated one never does: its queue
+//! is written as far as its socket takes, holds at most [`MAX_QUEUED`] bytes
+//! beyond that, and records to it past that (or while it is down) are dropped
+//! and counted.
+
+use super::{Node, LOOPBACK};
+use crate::error::{Error, Result};
+use crate::frame::{append_close, append_frame, append_keepalive};
+use crate::ops::Witness;
+use serde::Serialize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use weir_core::ClusterId;
+
+use super::peers::Peer;
+
+/// A peer's queued frames are written out once they reach this size, whatever
+/// the tick.
+const WRITE_AT: usize = 64 * 1024;
+
+/// Otherwise they are written when the node goes idle, or after this many busy
+/// ticks: a node that never waits still sends what it queued.
+pub(super) const MAX_HELD_TICKS: u32 = 4;
+
+/// Bytes a tolerated peer's queue may hold beyond what its socket took.
+pub const MAX_QUEUED: usize = 4 << 20;
+
+/// How long finishing waits for tolerated peers to take their last frames.
+const FINAL_WRITE_GRACE: Duration = Duration::from_secs(5);
+
+/// Writes as much of `peer`'s queue as its socket takes now. `Ready(true)`:
+/// all of it; `Ready(false)`: the socket is full (a waker is registered).
+fn poll_write_queue(peer: &mut Peer, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
+    let Some(writer) = peer.writer.as_mut() else {
+        return Poll::Ready(Ok(true));
+    };
+    while peer.written < peer.pending.len() {
+        match Pin::new(&mut *writer).poll_write(cx, &peer.pending[peer.written..]) {
+            Poll::Ready(Ok(0)) => {
+                return Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::WriteZero)))
+            }
+            Poll::Ready(Ok(n)) => peer.written += n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Ready(Ok(false)),
+        }
+    }
+    Poll::Ready(Ok(true))
+}
+
+/// Forgets what the socket has taken of `peer`'s queue.
+fn tidy(peer: &mut Peer) {
+    if peer.written == peer.pending.len() {
+        peer.pending.clear();
+        peer.written = 0;
+        peer.full = false;
+        if peer.pending.capacity() > 4 * WRITE_AT {
+            // One huge batch should not pin its memory for the rest of the run.
+            peer.pending = Vec::new();
+        }
+    } else if peer.written >= WRITE_AT {
+        peer.pending.drain(..peer.written);
+        peer.written = 0;
+    }
+}
+
+/// Writes what tolerated peers' sockets take now, without waiting. Ready once
+/// one of them took something or failed; for the idle wait and `finish`.
+pub(super) fn poll_tolerated_writes(peers: &mut [Peer], cx: &mut Context<'_>) -> Poll<()> {
+    let mut progressed = false;
+    for peer in peers.iter_mut().filter(|p| p.tolerated) {
+        let before = peer.written;
+        if before == peer.pending.len() {
+            continue;
+        }
+        match poll_write_queue(peer, cx) {
+            Poll::Ready(Err(e)) => {
+                peer.broken = Some(e);
+                peer.written = peer.pending.len();
+                progressed = true;
+            }
+            _ => progressed |= peer.written > before,
+        }
+        tidy(peer);
+    }
+    if progressed {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
+    }
+}
+
+impl Node {
+    fn dests(&self, id: u32) -> Vec<usize> {
+        self.outbound_open
+            .iter()
+            .find(|(c, _)| *c == id)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default()
+    }
+
+    /// A typed sender for channel `id`.
+    pub fn outbox<T: Serialize>(&mut self, id: u32, _records: &Witness<T>) -> Outbox<T> {
+        let dests = self.dests(id);
+        Outbox {
+            channel: id,
+            records: Vec::new(),
+            dests,
+            closed: false,
+        }
+    }
+
+    /// A sender for channel `id` whose records are `(ClusterId, T)`: each `T` goes
+    /// to the member named.
+    pub fn outbox_to_members<T: Serialize>(
+        &mut self,
+        id: u32,
+        _records: &Witness<(ClusterId, T)>,
+    ) -> MemberOutbox<T> {
+        MemberOutbox::new(id, self.dests(id), self.channel_role(id))
+    }
+
+    /// A sender for channel `id` that hands records to the members in turn.
+    pub fn outbox_round_robin<T: Serialize>(
+        &mut self,
+        id: u32,
+        _records: &Witness<T>,
+    ) -> RoundRobinOutbox<T> {
+        RoundRobinOutbox {
+            inner: MemberOutbox::new(id, self.dests(id), self.channel_role(id)),
+            next: 0,
+        }
+    }
+
+    fn channel_role(&self, id: u32) -> &'static str {
+        self.spec
+            .channels
+            .iter()
+            .find(|c| c.id == id)
+            .map_or("?", |c| c.to)
+    }
+
+    /// The buffer frames for `dest` are queued in.
+    fn queue_of(&mut self, dest: usize) -> &mut Vec<u8> {
+        match dest {
+            LOOPBACK => &mut self.loopback,
+            peer => &mut self.peers[peer].pending,
+        }
+    }
+
+    /// Whether a frame of `records` records can be queued for `dest` now; if
+    /// not (the peer is down, or tolerated and not reading), they are counted
+    /// as dropped.
+    fn accepts(&mut self, dest: usize, records: usize) -> bool {
+        if dest == LOOPBACK {
+            return true;
+        }
+        let me = self.me_name();
+        let p = &mut self.peers[dest];
+        let full = p.tolerated && p.pending.len() - p.written >= MAX_QUEUED;
+        if p.writer.is_some() && !full {
+            return true;
+        }
+        p.dropped += records as u64;
+        if full && !std::mem::replace(&mut p.full, true) {
+            eprintln!(
+                "weir: {me}: peer {} is not reading: {} KiB wait for it; dropping records to it until it catches up ({} dropped so far)",
+                p.describe(),
+                MAX_QUEUED >> 10,
+                p.dropped
+            );
+        }
+        false
+    }
+
+    /// Queues one frame of `channel` (holding `records` records) for every
+    /// destination in `dests` that takes it, its payload encoded once (into the
+    /// first such destination's queue, then copied).
+    async fn send_frame(
+        &mut self,
+        dests: &[usize],
+        channel: u32,
+        records: usize,
+        payload: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        let Some(at) = dests.iter().position(|&d| self.accepts(d, records)) else {
+            return Ok(());
+        };
+        let first = dests[at];
+        let queue = self.queue_of(first);
+        let start = queue.len();
+        append_frame(queue, channel, payload)
+            .map_err(|e| Error::new(format!("cannot encode a batch for channel {channel}: {e}")))?;
+        if at + 1 < dests.len() {
+            let source = std::mem::take(self.queue_of(first));
+            for &dest in &dests[at + 1..] {
+                if self.accepts(dest, records) {
+                    self.queue_of(dest).extend_from_slice(&source[start..]);
+                }
+            }
+            *self.queue_of(first) = source;
+        }
+        self.queued(dests).await
+    }
+
+    /// After frames were queued for `dests`: takes in the ones sent to this
+    /// instance, and writes out the queues that are full.
+    async fn queued(&mut self, dests: &[usize]) -> Result<()> {
+        for &dest in dests {
+            if dest == LOOPBACK {
+                self.deliver_locally();
+            } else if self.peers[dest].pending.len() - self.peers[dest].written >= WRITE_AT {
+                self.write_out(Some(dest)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn write_all_pending(&mut self) -> Result<()> {
+        self.write_out(None).await
+    }
+
+    /// Writes out the queues of `only` (or of every peer), to all of them at
+    /// once: a peer whose socket is full does not hold up the others. Waits for
+    /// the peers that are not tolerated; a tolerated one keeps what its socket
+    /// did not take.
+    async fn write_out(&mut self, only: Option<usize>) -> Result<()> {
+        if only.is_none() {
+            self.held_ticks = 0;
+        }
+        let peers = match only {
+            Some(dest) => &mut self.peers[dest..=dest],
+            None => &mut self.peers[..],
+        };
+        if peers.iter().all(|p| p.written == p.pending.len()) {
+            return Ok(());
+        }
+        std::future::poll_fn(|cx| {
+            let mut waiting = false;
+            for peer in peers.iter_mut() {
+                match poll_write_queue(peer, cx) {
+                    Poll::Ready(Ok(true)) => {}
+                    Poll::Ready(Ok(false)) => waiting |= !peer.tolerated,
+                    Poll::Ready(Err(e)) if peer.tolerated => {
+                        peer.broken = Some(e);
+                        peer.written = peer.pending.len();
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(peer.sending_failed(&e))),
+                    Poll::Pending => unreachable!("poll_write_queue is always ready"),
+                }
+            }
+            if waiting {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        })
+        .await?;
+        for peer in peers {
+            tidy(peer);
+        }
+        self.take_broken();
+        Ok(())
+    }
+
+    /// Whether a tolerated peer's queue waits for its socket.
+    pub(super) fn tolerated_backlog(&self) -> bool {
+        self.peers
+            .iter()
+            .any(|p| p.tolerated && p.writer.is_some() && p.written < p.pending.len())
+    }
+
+    /// Turns writes that failed into lost peers.
+    pub(super) fn take_broken(&mut self) {
+        for peer in 0..self.peers.len() {
+            if let Some(e) = self.peers[peer].broken.take() {
+                self.lost(peer, format!("sending failed: {e}"), true);
+            }
+        }
+    }
+
+    /// Queues a keepalive for every tolerated peer that is up.
+    pub(super) fn queue_keepalives(&mut self) {
+        for peer in self.peers.iter_mut() {
+            if peer.tolerated && peer.writer.is_some() && !peer.full {
+                append_keepalive(&mut peer.pending);
+            }
+        }
+    }
+
+    /// A peer has just linked: tells it which of our channels towards it are
+    /// already closed, since it starts afresh. (Its link then stays open for
+    /// keepalives until `finish`.)
+    pub(super) fn resume_sending(&mut self, peer: usize) {
+        let spec = self.spec;
+        let role = &self.peers[peer].role;
+        let closed: Vec<u32> = spec
+            .channels
+            .iter()
+            .filter(|c| c.from == spec.role && c.to == *role)
+            .filter(|c| !self.outbound_open.iter().any(|(id, _)| *id == c.id))
+            .map(|c| c.id)
+            .collect();
+        for id in closed {
+            append_close(&mut self.peers[peer].pending, id);
+        }
+    }
+
+    async fn close_channel(&mut self, id: u32) -> Result<()> {
+        let Some(pos) = self.outbound_open.iter().position(|(c, _)| *c == id) else {
+            return Ok(());
+        };
+        let (_, dests) = self.outbound_open.swap_remove(pos);
+        for &dest in &dests {
+            if dest == LOOPBACK || self.peers[dest].writer.is_some() {
+                append_close(self.queue_of(dest), id);
+            }
+        }
+        self.queued(&dests).await?;
+        for &dest in &dests {
+            // Nothing more will go to a peer once all our channels to it are
+            // closed. A tolerated peer's link stays open for keepalives.
+            let tolerated = dest != LOOPBACK && self.peers[dest].tolerated;
+            if !tolerated && !self.outbound_open.iter().any(|(_, d)| d.contains(&dest)) {
+                self.shut(dest).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes out what is queued for `dest`, then shuts our sending side.
+    async fn shut(&mut self, dest: usize) -> Result<()> {
+        if dest == LOOPBACK
+            || self.peers[dest].writer.is_none()
+            || std::mem::replace(&mut self.peers[dest].shut, true)
+        {
+            return Ok(());
+        }
+        self.write_out(Some(dest)).await?;
+        let peer = &mut self.peers[dest];
+        let Some(writer) = peer.writer.as_mut() else {
+            return Ok(()); // lost while writing out
+        };
+        if peer.tolerated {
+            let _ = tokio::time::timeout(FINAL_WRITE_GRACE, writer.shutdown()).await;
+            return Ok(());
+        }
+        writer.shutdown().await.map_err(|e| peer.sending_failed(&e))
+    }
+
+    /// Ends the run: closes what is still open, and waits until every frame has
+    /// been handed to the operating system (tolerated peers get a grace period).
+    pub async fn finish(mut self) -> Result<()> {
+        for task in &self.source_tasks {
+            task.abort();
+        }
+        while let Some(&(id, _)) = self.outbound_open.first() {
+            self.close_channel(id).await?;
+        }
+        let deadline = tokio::time::Instant::now() + FINAL_WRITE_GRACE;
+        while self.tolerated_backlog() && tokio::time::Instant::now() < deadline {
+            let _ = tokio::time::timeout_at(
+                deadline,
+                std::future::poll_fn(|cx| poll_tolerated_writes(&mut self.peers, cx)),
+            )
+            .await;
+            self.take_broken();
+        }
+        for dest in 0..self.peers.len() {
+            self.shut(dest).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Encodes `records` as a frame's payload.
+fn encode_records<T: Serialize>(
+    records: &[T],
+) -> impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String> + '_ {
+    move |buf| weir_core::codec::encode_batch(records, buf).map_err(|e| e.to_string())
+}
+
+/// Sends each record to one member of a cluster: one frame per member per tick.
+pub struct MemberOutbox<T> {
+    channel: u32,
+    /// Records per member, in member order.
+    records: Vec<Vec<T>>,
+    dests: Vec<usize>,
+    role: &'static str,
+    /// A record named a member the cluster does not have.
+    unknown_member: Option<ClusterId>,
+    closed: bool,
+}
+
+impl<T: Serialize> MemberOutbox<T> {
+    fn new(channel: u32, dests: Vec<usize>, role: &'static str) -> Self {
+        MemberOutbox {
+            channel,
+            records: dests.iter().map(|_| Vec::new()).collect(),
+            dests,
+            role,
+            unknown_member: None,
+            closed: false,
+        }
+    }
+
+    pub fn push(&mut self, (member, record): (ClusterId, T)) {
+        match self.records.get_mut(member.index()) {
+            Some(records) => records.push(record),
+            None => self.unknown_member = Some(member),
+        }
+    }
+
+    /// Sends this tick's records, one frame per member that has some, then closes
+    /// the channel if `upstream_done`.
+    pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
+        if let Some(member) = self.unknown_member {
+            return Err(Error::new(format!(
+                "a record on channel {} is for member {member} of cluster `{}`, which has {} members",
+                self.channel,
+                self.role,
+                self.dests.len()
+            )));
+        }
+        for (records, &dest) in self.records.iter_mut().zip(&self.dests) {
+            if !records.is_empty() {
+                node.send_frame(
+                    &[dest],
+                    self.channel,
+                    records.len(),
+                    encode_records(records),
+                )
+                .await?;
+                records.clear();
+            }
+        }
+        if upstream_done && !self.closed {
+            self.closed = true;
+            node.close_channel(self.channel).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Hands records to the members of a cluster in turn.
+pub struct RoundRobinOutbox<T> {
+    inner: MemberOutbox<T>,
+    next: usize,
+}
+
+impl<T: Serialize> RoundRobinOutbox<T> {
+    pub fn push(&mut self, record: T) {
+        let members = self.inner.records.len();
+        if members == 0 {
+            self.inner.unknown_member = Some(ClusterId(0));
+            return;
+        }
+        self.inner.records[self.next].push(record);
+        self.next = (self.next + 1) % members;
+    }
+
+    pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
+        self.inner.flush(node, upstream_done).await
+    }
+}
+
+/// Collects one channel's records for a tick and sends them as one frame.
+pub struct Outbox<T> {
+    channel: u32,
+    records: Vec<T>,
+    dests: Vec<usize>,
+    closed: bool,
+}
+
+impl<T: Serialize> Outbox<T> {
+    pub fn push(&mut self, record: T) {
+        self.records.push(record);
+    }
+
+    /// Sends this tick's records as one frame to every destination (encoded once),
+    /// then closes the channel if `upstream_done`.
+    pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
+        if !self.records.is_empty() {
+            let count = self.records.len();
+            node.send_frame(
+                &self.dests,
+                self.channel,
+                count,
+                encode_records(&self.records),
+            )
+            .await?;
+            self.records.clear();
+        }
+        if upstream_done && !self.closed {
+            self.closed = true;
+            node.close_channel(self.channel).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,340 @@
+//! The peers of a node and their links: links coming up (at start, late, or
+//! again after a restart), links lost, and the membership events that follow.
+//!
+//! A peer that is not tolerated must be up before the first tick, and losing
+//! it fails the instance. A tolerated peer may come up at any time; losing it
+//! ends its part of every channel (records to it are dropped and counted) and
+//! the node goes on.
+
+use super::{Node, LOOPBACK};
+use crate::error::{Error, Result};
+use crate::ops::Witness;
+use crate::spec::{RoleKind, RoleSpec};
+use crate::transport::{LinkEvent, LinkId, PeerPlan, PeerWriter};
+use weir_core::{ClusterId, Membership};
+
+pub(super) struct Peer {
+    pub(super) name: String,
+    pub(super) address: String,
+    pub(super) role: String,
+    pub(super) index: u32,
+    /// Whether the peer's role is a cluster (membership events name it).
+    in_cluster: bool,
+    pub(super) tolerated: bool,
+    /// The current link; its events are the only ones taken.
+    link: LinkId,
+    /// Where frames go while the link is up.
+    pub(super) writer: Option<PeerWriter>,
+    /// Frames queued for this peer, written out in one syscall once they pass
+    /// `WRITE_AT` bytes, when the node goes idle, or after `MAX_HELD_TICKS`
+    /// busy ticks.
+    pub(super) pending: Vec<u8>,
+    /// How much of `pending` the socket has taken.
+    pub(super) written: usize,
+    /// Inbound channels this peer has not closed yet.
+    pub(super) open_towards_us: Vec<u32>,
+    /// Every inbound channel from the peer's role.
+    pub(super) inbound_from: Vec<u32>,
+    /// Whether our sending side is shut.
+    pub(super) shut: bool,
+    /// Records addressed to the peer while it was down or its queue was full.
+    pub(super) dropped: u64,
+    /// Whether its queue is full (logged once per episode).
+    pub(super) full: bool,
+    /// A write that failed while the node was waiting, handled after the wait.
+    pub(super) broken: Option<std::io::Error>,
+    ever_up: bool,
+}
+
+impl Peer {
+    pub(super) fn new(plan: &PeerPlan, spec: &RoleSpec) -> Peer {
+        let inbound_from: Vec<u32> = spec
+            .channels
+            .iter()
+            .filter(|c| c.to == spec.role && c.from == plan.id.role)
+            .map(|c| c.id)
+            .collect();
+        Peer {
+            name: plan.name.clone(),
+            address: plan.address.clone(),
+            role: plan.id.role.clone(),
+            index: plan.id.index,
+            in_cluster: spec.role_decl(&plan.id.role).map(|r| r.kind) == Some(RoleKind::Cluster),
+            tolerated: plan.tolerated,
+            link: 0,
+            writer: None,
+            pending: Vec::new(),
+            written: 0,
+            open_towards_us: inbound_from.clone(),
+            inbound_from,
+            shut: false,
+            dropped: 0,
+            full: false,
+            broken: None,
+            ever_up: false,
+        }
+    }
+
+    pub(super) fn describe(&self) -> String {
+        format!("{} ({})", self.name, self.address)
+    }
+
+    pub(super) fn sending_failed(&self, e: &std::io::Error) -> Error {
+        Error::new(format!(
+            "lost peer {}: sending failed: {e}",
+            self.describe()
+        ))
+    }
+}
+
+/// A membership stream's events, waiting for its next tick.
+pub(super) struct MembershipFeed {
+    role: &'static str,
+    events: Vec<(ClusterId, Membership)>,
+}
+
+/// A `membership()` source: `(member, Joined | Left)` as links with the
+/// members of one cluster come and go.
+pub struct MembershipSource {
+    feed: usize,
+    done: bool,
+}
+
+impl MembershipSource {
+    /// The events since the last tick.
+    pub fn chunk(&mut self, node: &mut Node) -> std::vec::IntoIter<(ClusterId, Membership)> {
+        let role = node.feeds[self.feed].role;
+        self.done |= node.is_stopping() || !node.links_with(role);
+        std::mem::take(&mut node.feeds[self.feed].events).into_iter()
+    }
+
+    /// Whether no more events can matter: the node is stopping, or no channel
+    /// with the cluster is open any more.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl Node {
+    /// The membership of cluster `role` as this instance sees it. Members
+    /// already linked are reported `Joined` in the first tick.
+    pub fn membership(
+        &mut self,
+        role: &'static str,
+    ) -> (MembershipSource, Witness<(ClusterId, Membership)>) {
+        let events = self
+            .peers
+            .iter()
+            .filter(|p| p.role == role && p.writer.is_some())
+            .map(|p| (ClusterId(p.index), Membership::Joined))
+            .collect();
+        self.feeds.push(MembershipFeed { role, events });
+        self.tick_requested = true;
+        (
+            MembershipSource {
+                feed: self.feeds.len() - 1,
+                done: false,
+            },
+            Witness::new(),
+        )
+    }
+
+    /// Whether a channel between this instance and `role` is still open.
+    fn links_with(&self, role: &str) -> bool {
+        let inbound = self
+            .peers
+            .iter()
+            .any(|p| p.role == role && !p.open_towards_us.is_empty());
+        let outbound = self.outbound_open.iter().any(|(_, dests)| {
+            dests
+                .iter()
+                .any(|&d| d != LOOPBACK && self.peers[d].role == role)
+        });
+        inbound || outbound
+    }
+
+    fn announce(&mut self, peer: usize, event: Membership) {
+        let p = &self.peers[peer];
+        if !p.in_cluster {
+            return;
+        }
+        let id = ClusterId(p.index);
+        for feed in self.feeds.iter_mut().filter(|f| f.role == p.role) {
+            feed.events.push((id, event));
+        }
+        self.tick_requested = true;
+    }
+
+    /// Takes link events until every peer that is not tolerated is up.
+    pub(super) async fn await_required_peers(&mut self) -> Result<()> {
+        while self
+            .peers
+            .iter()
+            .any(|p| !p.tolerated && p.writer.is_none())
+        {
+            let Some(event) = self.events.recv().await else {
+                return Err(Error::new("the links ended before every peer was up"));
+            };
+            self.handle(event)?;
+            if let Some(failure) = self.failure.take() {
+                return Err(failure);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in one event. Protocol violations fail at once; the loss of a
+    /// peer that is not tolerated is kept in `failure` for the next tick.
+    pub(super) fn handle(&mut self, event: LinkEvent) -> Result<()> {
+        match event {
+            LinkEvent::Up {
+                peer,
+                link,
+                writer,
+                incarnation,
+            } => {
+                self.link_up(peer, link, writer, incarnation);
+                Ok(())
+            }
+            LinkEvent::Frame {
+                peer,
+                link,
+                channel,
+                payload,
+            } => {
+                if self.is_current(peer, link) {
+                    self.take_frame(peer, channel, payload)?;
+                }
+                Ok(())
+            }
+            LinkEvent::Eof { peer, link } => {
+                let p = &self.peers[peer];
+                if self.is_current(peer, link) && !p.open_towards_us.is_empty() {
+                    let reason = format!(
+                        "its connection closed before its streams ended (channels {:?} still open)",
+                        p.open_towards_us
+                    );
+                    self.lost(peer, reason, true);
+                }
+                Ok(())
+            }
+            LinkEvent::Failed {
+                peer,
+                link,
+                reason,
+                vanished,
+            } => {
+                if self.is_current(peer, link) {
+                    self.lost(peer, reason, vanished);
+                }
+                Ok(())
+            }
+            LinkEvent::Fatal { reason } => {
+                self.failure = Some(Error::new(reason));
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether `link` is peer `peer`'s link, and up.
+    fn is_current(&self, peer: usize, link: LinkId) -> bool {
+        let p = &self.peers[peer];
+        p.link == link && p.writer.is_some()
+    }
+
+    fn link_up(&mut self, peer: usize, link: LinkId, writer: PeerWriter, incarnation: u64) {
+        if self.peers[peer].writer.is_some() {
+            self.link_down(peer, "a new connection from it replaced this one".into());
+        }
+        let me = self.me_name();
+        let p = &mut self.peers[peer];
+        p.link = link;
+        p.writer = Some(writer);
+        p.shut = false;
+        p.full = false;
+        if std::mem::replace(&mut p.ever_up, true) {
+            eprintln!(
+                "weir: {me}: peer {} is back (incarnation {incarnation}): its records flow again",
+                p.describe()
+            );
+        }
+        // A rejoining sender starts its streams afresh: its part of every
+        // channel that is still open at this instance opens again.
+        for &id in &p.inbound_from {
+            if p.open_towards_us.contains(&id) {
+                continue;
+            }
+            if let Some(channel) = self.inbound.iter_mut().find(|c| c.id == id && c.open > 0) {
+                channel.open += 1;
+                p.open_towards_us.push(id);
+            }
+        }
+        self.resume_sending(peer);
+        self.announce(peer, Membership::Joined);
+    }
+
+    /// The loss of peer `peer`: a failure of this instance unless the peer is
+    /// tolerated.
+    pub(super) fn lost(&mut self, peer: usize, reason: String, vanished: bool) {
+        let p = &self.peers[peer];
+        if p.tolerated {
+            self.link_down(peer, reason);
+            return;
+        }
+        let message = if vanished {
+            format!("lost peer {}: {reason}", p.describe())
+        } else {
+            format!("link with peer {} failed: {reason}", p.describe())
+        };
+        self.failure = Some(Error::new(message));
+    }
+
+    /// Drops a tolerated peer's link: nothing more is sent to it or taken from
+    /// it until it links again.
+    fn link_down(&mut self, peer: usize, reason: String) {
+        let me = self.me_name();
+        let p = &mut self.peers[peer];
+        if p.writer.take().is_none() {
+            return;
+        }
+        let unsent = p.pending.len() - p.written;
+        p.pending.clear();
+        p.written = 0;
+        let open: Vec<u32> = p.open_towards_us.clone();
+        let ended = if open.is_empty() {
+            String::new()
+        } else {
+            format!("; its part of channels {open:?} ended")
+        };
+        eprintln!(
+            "weir: {me}: lost peer {}: {reason}{ended}; going on without it ({unsent} bytes unsent, {} records dropped so far; more are dropped until it rejoins)",
+            p.describe(),
+            p.dropped
+        );
+        let _ = self.dropped.send((peer, p.link));
+        self.announce(peer, Membership::Left);
+    }
+}
+
+/// What quoted code sees of a cluster: its members, and its own id at a member.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    pub(super) self_id: Option<ClusterId>,
+    pub(super) members: Vec<ClusterId>,
+    pub(super) role: String,
+}
+
+impl ClusterView {
+    /// The id of the member running this code.
+    pub fn self_id(&self) -> ClusterId {
+        match self.self_id {
+            Some(id) => id,
+            None => panic!("`self_id()` of cluster `{}` used outside it", self.role),
+        }
+    }
+
+    /// Every member, in index order (from the topology, whether up or not).
+    pub fn members(&self) -> &[ClusterId] {
+        &self.members
+    }
+}

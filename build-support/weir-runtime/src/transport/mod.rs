@@ -1,0 +1,115 @@
+//! Links between instances, behind an interface.
+//!
+//! A [`Transport`] turns a [`LinkPlan`] (who I am, whom I talk to, where they
+//! listen) into [`Links`]: one stream of [`LinkEvent`]s from every peer. Each
+//! link announces itself with [`LinkEvent::Up`], which hands the node the byte
+//! sink it writes that peer's frames to; frames and the link's end follow. A
+//! tolerated peer may come up late, go down and come up again (a new link), so
+//! the node learns of links as they come, never from a fixed list. The
+//! [`Node`](crate::Node) and the generated code see nothing else, so an
+//! in-process simulated network can stand in for [`Tcp`] without changing them.
+
+mod handshake;
+mod tcp;
+
+use crate::auth::Key;
+use crate::error::Result;
+use crate::spec::InstanceId;
+use std::future::Future;
+use std::time::Duration;
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
+
+pub use tcp::Tcp;
+
+/// A peer to link with.
+#[derive(Debug, Clone)]
+pub struct PeerPlan {
+    pub id: InstanceId,
+    /// `worker/1` or `leader`, for messages.
+    pub name: String,
+    pub address: String,
+    /// Whether we open the connection (else the peer does). Exactly one side of
+    /// each pair dials: the one whose (role, index) sorts first.
+    pub dial: bool,
+    /// Whether this instance goes on without the peer: it need not be up at
+    /// start, its loss ends only its part of the flow, and it may rejoin.
+    pub tolerated: bool,
+}
+
+/// Everything a transport needs to link one instance with its peers.
+#[derive(Debug, Clone)]
+pub struct LinkPlan {
+    pub me: InstanceId,
+    /// Which run of this instance this is: later runs have larger numbers, so
+    /// peers refuse connections left over from an earlier one.
+    pub incarnation: u64,
+    pub listen: String,
+    pub peers: Vec<PeerPlan>,
+    pub flow: &'static str,
+    pub flow_hash: u64,
+    /// How long to keep trying to reach (or wait for) every peer that is not
+    /// tolerated.
+    pub connect_timeout: Duration,
+    /// How long a tolerated peer may stay silent before its link is dropped.
+    pub peer_timeout: Duration,
+    pub max_frame: u32,
+    /// The deployment key both sides prove they hold; `None` runs without
+    /// authentication (only when asked for explicitly).
+    pub key: Option<Key>,
+}
+
+/// A link's number: each new connection with a peer gets the next one, so the
+/// node can tell a stale link's events from the current one's.
+pub type LinkId = u32;
+
+/// Something that happened on a link. `peer` indexes [`LinkPlan::peers`].
+pub enum LinkEvent {
+    /// A link with the peer is up; the node writes the peer's frames to `writer`.
+    /// A link the peer had before (if any) is over.
+    Up {
+        peer: usize,
+        link: LinkId,
+        writer: PeerWriter,
+        incarnation: u64,
+    },
+    /// A frame (a batch, or a channel close if the channel has `CLOSE_BIT`).
+    Frame {
+        peer: usize,
+        link: LinkId,
+        channel: u32,
+        payload: Vec<u8>,
+    },
+    /// The peer closed its side cleanly, at a frame boundary.
+    Eof { peer: usize, link: LinkId },
+    /// The link broke or the peer sent something unacceptable. `vanished`: the
+    /// connection itself ended (reset, closed inside a frame, or silent for
+    /// longer than the peer timeout), as when the peer's process dies.
+    Failed {
+        peer: usize,
+        link: LinkId,
+        reason: String,
+        vanished: bool,
+    },
+    /// This instance cannot go on (a peer that proved it belongs to the
+    /// deployment runs another build, say).
+    Fatal { reason: String },
+}
+
+/// Links to the peers of a [`LinkPlan`], as they come and go. The transport
+/// returns them once every peer that is not tolerated is up (its `Up` event
+/// is queued); tolerated peers link whenever they can.
+pub struct Links {
+    pub events: mpsc::Receiver<LinkEvent>,
+    /// Where the node says it dropped a link (a write failed, the peer went
+    /// silent): the transport closes it and, if it dials that peer, dials again.
+    pub dropped: mpsc::UnboundedSender<(usize, LinkId)>,
+}
+
+/// The sending side of a link.
+pub type PeerWriter = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Establishes links.
+pub trait Transport {
+    fn connect(&self, plan: &LinkPlan) -> impl Future<Output = Result<Links>>;
+}

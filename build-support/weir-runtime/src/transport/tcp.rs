@@ -1,0 +1,440 @@
+//! TCP links: one connection per pair of instances, opened by one side.
+//!
+//! One task keeps every link of an instance: it listens for the peers that dial
+//! us, dials the ones we dial (again, after a tolerated peer's link is
+//! dropped), greets each connection, and gives each link a reader task of its
+//! own. [`Tcp::connect`] returns once every peer that is not tolerated is up.
+
+use super::handshake::{greet, introduce, Greeting, Introduction};
+use super::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan, PeerWriter, Transport};
+use crate::error::{Error, Result};
+use crate::frame::{read_frame, KEEPALIVE};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::BufReader;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::{sleep, timeout, timeout_at, Instant};
+
+/// Frames received but not yet taken by the node, over all peers.
+const EVENT_QUEUE: usize = 16;
+const IO_BUFFER: usize = 64 * 1024;
+/// How long a connecting peer may take to say who it is and prove it.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections being greeted at once; more are closed at once (a flood).
+const MAX_PENDING_HANDSHAKES: usize = 64;
+/// The longest pause between two attempts to reach a peer.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// TCP links: one connection per pair of instances, opened by one side.
+pub struct Tcp;
+
+impl Transport for Tcp {
+    async fn connect(&self, plan: &LinkPlan) -> Result<Links> {
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let (dropped, dropped_rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready) = oneshot::channel();
+        let keeper = Keeper::new(plan.clone(), events_tx);
+        tokio::spawn(keeper.run(dropped_rx, ready_tx));
+        ready
+            .await
+            .unwrap_or_else(|_| Err(Error::new("the task keeping the links ended")))?;
+        Ok(Links { events, dropped })
+    }
+}
+
+/// What the keeper knows of one peer's link.
+#[derive(Default)]
+struct LinkState {
+    /// The current (or last) link's number; 0 before the first.
+    link: LinkId,
+    up: bool,
+    /// The current link's reader.
+    reader: Option<AbortHandle>,
+    /// Whether a dial for this peer is under way.
+    dialing: bool,
+    /// Whether we said the peer is still missing after the connect timeout.
+    reported_missing: bool,
+}
+
+struct Keeper {
+    plan: Arc<LinkPlan>,
+    events: mpsc::Sender<LinkEvent>,
+    links: Vec<LinkState>,
+    /// Each peer's latest incarnation met so far (shared with handshakes).
+    seen: Arc<Vec<AtomicU64>>,
+}
+
+/// The outcome of one dial: the peer, and its connection and incarnation.
+type Dialed = (usize, Result<(TcpStream, u64)>);
+
+impl Keeper {
+    fn new(plan: LinkPlan, events: mpsc::Sender<LinkEvent>) -> Keeper {
+        Keeper {
+            links: plan.peers.iter().map(|_| LinkState::default()).collect(),
+            seen: Arc::new(plan.peers.iter().map(|_| AtomicU64::new(0)).collect()),
+            plan: Arc::new(plan),
+            events,
+        }
+    }
+
+    /// Whether every peer that is not tolerated is up.
+    fn required_up(&self) -> bool {
+        self.plan
+            .peers
+            .iter()
+            .zip(&self.links)
+            .all(|(p, l)| p.tolerated || l.up)
+    }
+
+    /// The peers that are not tolerated and not up yet.
+    fn missing_required(&self) -> Vec<String> {
+        self.plan
+            .peers
+            .iter()
+            .zip(&self.links)
+            .filter(|(p, l)| !l.up && !p.tolerated)
+            .map(|(p, _)| format!("{} at {}", p.name, p.address))
+            .collect()
+    }
+
+    /// Keeps every link until the node is gone. `ready` gets the outcome of
+    /// start-up: every peer that is not tolerated up, or why not.
+    async fn run(
+        mut self,
+        mut dropped: mpsc::UnboundedReceiver<(usize, LinkId)>,
+        ready: oneshot::Sender<Result<()>>,
+    ) {
+        let mut ready = Some(ready);
+        let plan = self.plan.clone();
+        let deadline = Instant::now() + plan.connect_timeout;
+        let listener = if plan.peers.iter().any(|p| !p.dial) {
+            match TcpListener::bind(&plan.listen).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    let _ = ready
+                        .take()
+                        .expect("not sent yet")
+                        .send(Err(Error::new(format!(
+                            "cannot listen on {} (this instance's address in the topology): {e}",
+                            plan.listen
+                        ))));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let mut dials: JoinSet<Dialed> = JoinSet::new();
+        for i in 0..plan.peers.len() {
+            if plan.peers[i].dial {
+                self.dial(&mut dials, i, Duration::ZERO, deadline);
+            }
+        }
+        let mut greetings = JoinSet::new();
+        let mut turned_away = 0u64;
+        loop {
+            if ready.is_some() && self.required_up() {
+                let _ = ready.take().expect("checked").send(Ok(()));
+            }
+            // Failures before start-up go to `connect`; after it, to the node.
+            let outcome: Result<()> = tokio::select! {
+                biased;
+                Some(lost) = dropped.recv() => {
+                    self.dropped(&mut dials, lost, deadline);
+                    Ok(())
+                }
+                Some(joined) = dials.join_next() => match joined {
+                    Ok((i, Ok((stream, incarnation)))) => {
+                        self.links[i].dialing = false;
+                        self.up(i, stream, incarnation);
+                        Ok(())
+                    }
+                    Ok((i, Err(e))) => {
+                        self.links[i].dialing = false;
+                        Err(e)
+                    }
+                    Err(e) => Err(Error::new(format!("dialing task failed: {e}"))),
+                },
+                Some(joined) = greetings.join_next() => match joined {
+                    Ok((remote, greeting)) => self.greeted(remote, greeting),
+                    Err(e) => Err(Error::new(format!("handshake task failed: {e}"))),
+                },
+                accepted = accept(listener.as_ref()) => match accepted {
+                    Ok((stream, remote)) => {
+                        if greetings.len() >= MAX_PENDING_HANDSHAKES {
+                            // A flood: close at once rather than hold a task and a socket each.
+                            drop(stream);
+                            turned_away += 1;
+                            if turned_away.is_power_of_two() {
+                                eprintln!("weir: refused connection from {remote}: {MAX_PENDING_HANDSHAKES} handshakes already in progress ({turned_away} turned away so far)");
+                            }
+                        } else {
+                            let (plan, seen) = (plan.clone(), self.seen.clone());
+                            greetings.spawn(async move {
+                                let greeting = timeout(HANDSHAKE_TIMEOUT, greet(&plan, &seen, stream)).await
+                                    .unwrap_or_else(|_| Greeting::Refused(format!("no complete handshake within {HANDSHAKE_TIMEOUT:?}")));
+                                (remote, greeting)
+                            });
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+                _ = tokio::time::sleep_until(deadline), if ready.is_some() || self.links.iter().any(|l| !l.up && !l.reported_missing) => {
+                    if ready.is_some() {
+                        Err(Error::new(format!(
+                            "no connection with {} after {:?}: is it running, and is the topology the same everywhere?",
+                            self.missing_required().join(", "), plan.connect_timeout
+                        )))
+                    } else {
+                        for (i, link) in self.links.iter_mut().enumerate() {
+                            if !link.up && !link.reported_missing {
+                                link.reported_missing = true;
+                                let p = &plan.peers[i];
+                                eprintln!("weir: {}: no connection with {} at {} after {:?}; going on without it, and linking when it comes up", plan.me, p.name, p.address, plan.connect_timeout);
+                            }
+                        }
+                        Ok(())
+                    }
+                }
+            };
+            if let Err(e) = outcome {
+                match ready.take() {
+                    Some(ready) => {
+                        let _ = ready.send(Err(e));
+                    }
+                    None => {
+                        let _ = self
+                            .events
+                            .send(LinkEvent::Fatal {
+                                reason: e.to_string(),
+                            })
+                            .await;
+                    }
+                }
+                return;
+            }
+            if self.events.is_closed() {
+                return; // the node has finished
+            }
+        }
+    }
+
+    /// Starts dialing peer `i` after `wait`: until `deadline` for a peer that is
+    /// not tolerated, for as long as it takes for one that is.
+    fn dial(&mut self, dials: &mut JoinSet<Dialed>, i: usize, wait: Duration, deadline: Instant) {
+        if std::mem::replace(&mut self.links[i].dialing, true) {
+            return;
+        }
+        let plan = self.plan.clone();
+        let seen = self.seen.clone();
+        let until = (!plan.peers[i].tolerated).then_some(deadline);
+        dials.spawn(async move {
+            sleep(wait).await;
+            (i, dial(&plan, &plan.peers[i], &seen[i], until).await)
+        });
+    }
+
+    /// The node dropped link `link` of peer `i`: close it, and dial again if
+    /// we are the side that dials.
+    fn dropped(
+        &mut self,
+        dials: &mut JoinSet<Dialed>,
+        (i, link): (usize, LinkId),
+        deadline: Instant,
+    ) {
+        let state = &mut self.links[i];
+        if state.link != link || !state.up {
+            return;
+        }
+        state.up = false;
+        if let Some(reader) = state.reader.take() {
+            reader.abort();
+        }
+        if self.plan.peers[i].dial && self.plan.peers[i].tolerated {
+            // A short pause: a peer that was just restarted may not listen yet.
+            self.dial(dials, i, Duration::from_millis(50), deadline);
+        }
+    }
+
+    fn greeted(&mut self, remote: std::net::SocketAddr, greeting: Greeting) -> Result<()> {
+        match greeting {
+            Greeting::Peer(i, stream, incarnation) => {
+                let state = &self.links[i];
+                if state.link > 0 && !self.plan.peers[i].tolerated {
+                    eprintln!(
+                        "weir: refused a second connection from {} ({remote})",
+                        self.plan.peers[i].name
+                    );
+                } else if incarnation < self.seen[i].load(Ordering::Relaxed) {
+                    eprintln!(
+                        "weir: refused a connection from {} ({remote}): stale incarnation {incarnation}",
+                        self.plan.peers[i].name
+                    );
+                } else {
+                    self.up(i, stream, incarnation);
+                }
+                Ok(())
+            }
+            Greeting::Refused(reason) => {
+                eprintln!("weir: refused connection from {remote}: {reason}");
+                Ok(())
+            }
+            Greeting::Fatal(reason) => {
+                Err(Error::new(format!("connection from {remote}: {reason}")))
+            }
+        }
+    }
+
+    /// A new link with peer `i`: it replaces the one before, if any.
+    fn up(&mut self, i: usize, stream: TcpStream, incarnation: u64) {
+        self.seen[i].fetch_max(incarnation, Ordering::Relaxed);
+        let state = &mut self.links[i];
+        if let Some(old) = state.reader.take() {
+            old.abort();
+        }
+        state.link += 1;
+        state.up = true;
+        let (read, write) = stream.into_split();
+        let reader = Reader {
+            peer: i,
+            link: state.link,
+            events: self.events.clone(),
+            max_frame: self.plan.max_frame,
+            // Only a tolerated peer's silence is a loss: a peer that is not
+            // tolerated may pause (backpressure) for as long as it likes.
+            silence: self.plan.peers[i]
+                .tolerated
+                .then_some(self.plan.peer_timeout),
+        };
+        let up = LinkEvent::Up {
+            peer: i,
+            link: state.link,
+            writer: Box::new(write) as PeerWriter,
+            incarnation,
+        };
+        state.reader = Some(tokio::spawn(reader.run(up, read)).abort_handle());
+    }
+}
+
+async fn accept(listener: Option<&TcpListener>) -> Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener
+            .accept()
+            .await
+            .map_err(|e| Error::new(format!("accepting connections failed: {e}"))),
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens a connection to `peer`, retrying with backoff until `deadline` (for
+/// ever without one), and returns it with the peer's incarnation.
+async fn dial(
+    plan: &LinkPlan,
+    peer: &PeerPlan,
+    seen: &AtomicU64,
+    deadline: Option<Instant>,
+) -> Result<(TcpStream, u64)> {
+    let mut backoff = Duration::from_millis(20);
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let until = deadline.unwrap_or(far);
+    loop {
+        let last_error = match timeout_at(until, TcpStream::connect(&peer.address)).await {
+            Err(_) => "timed out".to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Ok(Ok(mut stream)) => {
+                let introduced =
+                    timeout(HANDSHAKE_TIMEOUT, introduce(plan, peer, seen, &mut stream))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Introduction::Retry("no complete handshake reply".into()))
+                        });
+                match introduced {
+                    Ok(incarnation) => return Ok((stream, incarnation)),
+                    Err(Introduction::Fatal(reason)) => {
+                        return Err(Error::new(format!(
+                            "peer {} at {} {reason}",
+                            peer.name, peer.address
+                        )))
+                    }
+                    Err(Introduction::Retry(reason)) => reason,
+                }
+            }
+        };
+        if deadline.is_some() && Instant::now() + backoff >= until {
+            return Err(Error::new(format!(
+                "cannot reach peer {} at {} within {:?}: {last_error}",
+                peer.name, peer.address, plan.connect_timeout
+            )));
+        }
+        sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Reads one link's frames until its clean end, a failure, or the node leaving.
+struct Reader {
+    peer: usize,
+    link: LinkId,
+    events: mpsc::Sender<LinkEvent>,
+    max_frame: u32,
+    /// How long the peer may stay silent (keepalives count) before the link is
+    /// declared lost; `None`: for ever.
+    silence: Option<Duration>,
+}
+
+impl Reader {
+    async fn run(self, up: LinkEvent, read: OwnedReadHalf) {
+        let (peer, link) = (self.peer, self.link);
+        if self.events.send(up).await.is_err() {
+            return; // the node has finished
+        }
+        let mut reader = BufReader::with_capacity(IO_BUFFER, read);
+        let event = loop {
+            let next = read_frame(&mut reader, self.max_frame, IO_BUFFER);
+            let read = match self.silence {
+                Some(limit) => match timeout(limit, next).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        break LinkEvent::Failed {
+                            peer,
+                            link,
+                            reason: format!("silent for {limit:?} (no frame and no keepalive)"),
+                            vanished: true,
+                        }
+                    }
+                },
+                None => next.await,
+            };
+            let (channel, payload) = match read {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break LinkEvent::Eof { peer, link },
+                Err(e) => {
+                    break LinkEvent::Failed {
+                        peer,
+                        link,
+                        reason: e.to_string(),
+                        vanished: e.is_disconnect(),
+                    }
+                }
+            };
+            if channel == KEEPALIVE && payload.is_empty() {
+                continue;
+            }
+            let frame = LinkEvent::Frame {
+                peer,
+                link,
+                channel,
+                payload,
+            };
+            if self.events.send(frame).await.is_err() {
+                return; // the node has finished
+            }
+        };
+        let _ = self.events.send(event).await;
+    }
+}
