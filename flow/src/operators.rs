@@ -6,8 +6,8 @@
 //! - `clock`: a `tick_cycle` counting ticks 0 to 3, and what happens across them
 //!   (`persist`, `delta`, `defer_tick`, state kept by a quoted closure, unbounded
 //!   aggregation).
-//! - `streams`: `source_stream` into `dest_sink`, and `source_interval`, until
-//!   stopped.
+//! - `streams`: `source_stream` into `dest_sink`, `source_interval`,
+//!   `source_interval_delayed` and `timeout`, until stopped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -244,10 +244,23 @@ fn streams(flow: &FlowBuilder) {
     flow.source_stream(&p, q!(Countdown(3)))
         .map(q!(|n| format!("countdown {n}")))
         .dest_sink(q!(PrintSink));
-    flow.source_interval(&p, q!(std::time::Duration::from_millis(50)))
+    // Three beats 50 ms apart, then silence: `timeout` speaks up only then.
+    let beats = flow
+        .source_interval(&p, q!(std::time::Duration::from_millis(50)))
         .enumerate()
-        .filter(q!(|(i, _)| *i < 3))
+        .filter(q!(|(i, _)| *i < 3));
+    beats
+        .clone()
         .for_each(q!(|(i, _at)| println!("interval {i}")));
+    beats
+        .timeout(q!(std::time::Duration::from_millis(200)))
+        .for_each(q!(|()| println!("timeout")));
+    flow.source_interval_delayed(
+        &p,
+        q!(std::time::Duration::from_millis(300)),
+        q!(std::time::Duration::from_secs(60)),
+    )
+    .for_each(q!(|_at| println!("delayed")));
 }
 
 /// A `futures` stream of `n, n-1, ..., 1`.

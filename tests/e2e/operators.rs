@@ -140,4 +140,28 @@ fn async_sources_and_sinks_run_until_stopped() {
         .filter(|l| l.starts_with("interval"))
         .collect();
     assert_eq!(interval, ["interval 0", "interval 1", "interval 2"]);
+    // `timeout` is quiet while beats come every 50 ms, then fires every 200 ms
+    // of silence after the last.
+    let last_beat = lines.iter().position(|l| *l == "interval 2").unwrap();
+    let timeouts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i] == "timeout")
+        .collect();
+    assert!(
+        !timeouts.is_empty(),
+        "no timeout after the beats stopped: {lines:?}"
+    );
+    assert!(
+        timeouts.iter().all(|&i| i > last_beat),
+        "a timeout while beats came: {lines:?}"
+    );
+    assert!(
+        timeouts.len() <= 3,
+        "more timeouts than 800 ms of silence allows: {lines:?}"
+    );
+    // A delayed interval: its first time after 300 ms, the next a minute later.
+    assert_eq!(
+        lines.iter().filter(|l| **l == "delayed").count(),
+        1,
+        "{lines:?}"
+    );
 }

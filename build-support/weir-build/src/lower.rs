@@ -194,6 +194,7 @@ impl<'g> Lowering<'g> {
                     | Operator::SourceIter
                     | Operator::SourceStream
                     | Operator::SourceInterval
+                    | Operator::SourceIntervalDelayed
                     | Operator::Membership { .. }
                     | Operator::Spin
                     | Operator::SpinBatch => Part::Root,
@@ -517,12 +518,13 @@ impl<'g> Lowering<'g> {
                 };
                 quote!(let (mut #var, #w) = node.#inbox::<#ty>(#channel);)
             }
-            Operator::SourceStream | Operator::SourceInterval => {
+            Operator::SourceStream | Operator::SourceInterval | Operator::SourceIntervalDelayed => {
                 let method = format_ident!("{}", node.op.name());
                 quote!(let (mut #var, #w) = node.#method(#(#args),*);)
             }
-            Operator::SampleEvery => {
-                quote!(let (mut #var, #w) = node.sample_every(&#(#ins),*, #(#args),*);)
+            Operator::SampleEvery | Operator::Timeout => {
+                let method = format_ident!("{}", node.op.name());
+                quote!(let (mut #var, #w) = node.#method(&#(#ins),*, #(#args),*);)
             }
             Operator::Membership { cluster } => {
                 let cluster = self.role_name(*cluster);
@@ -611,6 +613,7 @@ impl<'g> Lowering<'g> {
             Operator::SourceIter
             | Operator::SourceStream
             | Operator::SourceInterval
+            | Operator::SourceIntervalDelayed
             | Operator::Membership { .. }
             | Operator::Spin
             | Operator::SpinBatch => (
@@ -641,8 +644,8 @@ impl<'g> Lowering<'g> {
                     quote!(#var.emit(#done)),
                 )
             }
-            Operator::SampleEvery => (
-                format!("sample_every at {at}"),
+            Operator::SampleEvery | Operator::Timeout => (
+                format!("{} at {at}", node.op.name()),
                 quote!(#var.emit(&mut node)),
             ),
             op => (format!("{} at {at}", op.name()), quote!(#var.emit())),
@@ -738,7 +741,7 @@ impl<'g> Lowering<'g> {
             }
             (Part::Root, _) => terms.push(quote!(#var.is_done())),
             (Part::Deferred, _) => terms.push(quote!(#var.is_idle())),
-            (_, Operator::SampleEvery) => terms.push(quote!(#var.is_done())),
+            (_, Operator::SampleEvery | Operator::Timeout) => terms.push(quote!(#var.is_done())),
             _ if self.has_initial(id) => {
                 let init = initial_var(id);
                 terms.push(quote!(#init.is_done()));

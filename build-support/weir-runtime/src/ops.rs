@@ -18,9 +18,13 @@ use std::marker::PhantomData;
 
 mod sink;
 mod source;
+mod time;
 
 pub use sink::{dest_sink, DestSink};
-pub use source::{initial, source_iter, spin, spin_batch, Initial, Source, Spin, SOURCE_CHUNK};
+pub use source::{
+    initial, source_iter, spin, spin_batch, AsyncSource, Initial, Source, Spin, SOURCE_CHUNK,
+};
+pub use time::{Sample, Timeout};
 
 /// Carries a record type from one operator to the next; zero-sized.
 pub struct Witness<T>(PhantomData<fn() -> T>);

@@ -154,6 +154,21 @@ impl FlowBuilder {
         self.source(location, Operator::SourceInterval, vec![period], at)
     }
 
+    /// Like [`source_interval`](FlowBuilder::source_interval), but the first
+    /// time comes after `delay` rather than after one `period`: a failure
+    /// detector's first check can wait for peers to link.
+    #[track_caller]
+    pub fn source_interval_delayed<'a, L: Location<'a>>(
+        &'a self,
+        location: &L,
+        delay: impl IntoQuoted<Duration>,
+        period: impl IntoQuoted<Duration>,
+    ) -> Stream<'a, Instant, L> {
+        let at = Caller::caller();
+        let args = self.quoted_pair(delay, period, at);
+        self.source(location, Operator::SourceIntervalDelayed, args, at)
+    }
+
     /// One `()` per tick, tick after tick, for as long as the role runs.
     #[track_caller]
     pub fn spin<'a, L: Location<'a>>(&'a self, location: &L) -> Stream<'a, (), L> {

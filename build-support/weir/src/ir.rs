@@ -120,6 +120,8 @@ pub enum Operator {
     SourceStream,
     /// args: the period.
     SourceInterval,
+    /// args: the delay before the first, then the period.
+    SourceIntervalDelayed,
     /// One `()` per tick, for ever.
     Spin,
     /// `(member, Joined | Left)` as links with the members of cluster
@@ -189,6 +191,8 @@ pub enum Operator {
     IntoStreamFinal,
     /// args: the period.
     SampleEvery,
+    /// `()` each time the input has been silent for the duration (args).
+    Timeout,
     /// Next tick: this tick's records.
     DeferTick,
 
@@ -215,6 +219,7 @@ impl Operator {
             SourceIter => "source_iter",
             SourceStream => "source_stream",
             SourceInterval => "source_interval",
+            SourceIntervalDelayed => "source_interval_delayed",
             Spin => "spin",
             Membership { .. } => "membership",
             SpinBatch => "spin_batch",
@@ -253,6 +258,7 @@ impl Operator {
             ContinueUnless => "continue_unless",
             IntoStreamFinal => "into_stream",
             SampleEvery => "sample_every",
+            Timeout => "timeout",
             DeferTick => "defer_tick",
             ForEach => "for_each",
             DestSink => "dest_sink",

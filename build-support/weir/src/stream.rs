@@ -8,6 +8,7 @@ use crate::quote::IntoQuoted;
 use crate::singleton::{Optional, Singleton};
 use std::hash::Hash;
 use std::panic::Location as Caller;
+use std::time::Duration;
 
 /// Defines a collection type: a node of the flow graph, typed by its records `T`,
 /// its location `L` and its level `B`.
@@ -217,6 +218,15 @@ impl<'a, T, L: Location<'a>> Stream<'a, T, L, Unbounded> {
     #[track_caller]
     pub fn tick_batch(self) -> Stream<'a, T, L, Bounded> {
         self.derive(Operator::TickBatch, &[], Vec::new(), Caller::caller())
+    }
+
+    /// A failure detector: one `()` each time this stream has had no record
+    /// for `limit` (a `q!(Duration)`), counted from the start and from its
+    /// last record, and again after every further `limit` of silence. Feed it
+    /// a leader's heartbeats and it says when to elect another.
+    #[track_caller]
+    pub fn timeout(self, limit: impl IntoQuoted<Duration>) -> Stream<'a, (), L, Unbounded> {
+        self.quoted_op(Operator::Timeout, limit, Caller::caller())
     }
 }
 

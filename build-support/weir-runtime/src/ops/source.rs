@@ -3,7 +3,7 @@
 use super::Witness;
 use crate::node::Node;
 use std::mem::ManuallyDrop;
-use std::time::{Duration, Instant};
+
 use tokio::sync::mpsc;
 
 /// Records a source hands out per tick: bounded work per tick, and a long
@@ -181,7 +181,7 @@ impl<T> AsyncSource<T> {
 }
 
 impl Node {
-    fn spawn_source<T: Send + 'static, S>(&mut self, stream: S) -> AsyncSource<T>
+    pub(super) fn spawn_source<T: Send + 'static, S>(&mut self, stream: S) -> AsyncSource<T>
     where
         S: futures_core::Stream<Item = T> + Send + 'static,
     {
@@ -209,79 +209,5 @@ impl Node {
         S::Item: Send + 'static,
     {
         (self.spawn_source(stream), Witness::new())
-    }
-
-    /// A `source_interval`: the time, every `period`.
-    pub fn source_interval(
-        &mut self,
-        period: Duration,
-    ) -> (AsyncSource<Instant>, Witness<Instant>) {
-        (self.spawn_source(Ticks::new(period)), Witness::new())
-    }
-
-    /// A `sample_every`: the singleton's latest value, every `period`.
-    pub fn sample_every<T: Clone>(
-        &mut self,
-        _: &Witness<T>,
-        period: Duration,
-    ) -> (Sample<T>, Witness<T>) {
-        let timer = self.spawn_source(Ticks::new(period));
-        (
-            Sample {
-                latest: None,
-                timer,
-            },
-            Witness::new(),
-        )
-    }
-}
-
-/// A `futures_core::Stream` of the time every `period`.
-struct Ticks {
-    interval: tokio::time::Interval,
-}
-
-impl Ticks {
-    fn new(period: Duration) -> Self {
-        let start = tokio::time::Instant::now() + period;
-        let mut interval = tokio::time::interval_at(start, period.max(Duration::from_millis(1)));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Ticks { interval }
-    }
-}
-
-impl futures_core::Stream for Ticks {
-    type Item = Instant;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Instant>> {
-        self.interval.poll_tick(cx).map(|at| Some(at.into_std()))
-    }
-}
-
-/// `sample_every`: remembers the latest value; emits it when the timer fired.
-pub struct Sample<T> {
-    latest: Option<T>,
-    timer: AsyncSource<Instant>,
-}
-
-impl<T: Clone> Sample<T> {
-    pub fn push(&mut self, value: T) {
-        self.latest = Some(value);
-    }
-
-    pub fn emit(&mut self, node: &mut Node) -> std::option::IntoIter<T> {
-        let fired = self.timer.chunk(node).count() > 0;
-        if fired {
-            self.latest.clone().into_iter()
-        } else {
-            None.into_iter()
-        }
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.timer.is_done()
     }
 }
