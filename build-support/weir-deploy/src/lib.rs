@@ -16,9 +16,11 @@
 
 mod binaries;
 mod local;
+mod running;
 
 pub use binaries::{cargo_build, RoleBinaries};
 pub use local::{free_port, DeployError, Deployment};
+pub use running::RunningDeployment;
 
 use std::process::ExitCode;
 

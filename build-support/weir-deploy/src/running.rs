@@ -1,0 +1,519 @@
+//! A local deployment while it runs: its instances as child processes, their
+//! prefixed output, and what a script or test may do to them by name.
+
+use crate::local::{free_port, DeployError, Deployment};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+use weir_runtime::auth::Key;
+use weir_runtime::topology::Topology;
+
+/// How long instances have to exit after SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// One instance of the deployment.
+struct Instance {
+    /// `worker/1`, or `leader` for a process.
+    name: String,
+    role: String,
+    binary: PathBuf,
+    index: Option<usize>,
+    /// While it runs.
+    pid: Option<u32>,
+    /// Its own last `error:` line.
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+/// Where instances' output lines go.
+#[derive(Clone)]
+enum Lines {
+    /// This process's stdout and stderr.
+    Inherit,
+    /// [`RunningDeployment::next_line`].
+    Captured(mpsc::UnboundedSender<String>),
+}
+
+/// A deployment whose instances are running (see [`Deployment::start`]).
+///
+/// Dropping it kills every instance still running.
+pub struct RunningDeployment {
+    dir: PathBuf,
+    topology_file: PathBuf,
+    key_file: PathBuf,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    instances: Vec<Instance>,
+    may_fail: Vec<String>,
+    lines: Lines,
+    captured: Option<mpsc::UnboundedReceiver<String>>,
+    /// Each instance's end: its index, and its status (`None`: killed by us).
+    exits: mpsc::UnboundedReceiver<(usize, Option<ExitStatus>)>,
+    exits_tx: mpsc::UnboundedSender<(usize, Option<ExitStatus>)>,
+    /// Kills every instance.
+    stop: Arc<watch::Sender<bool>>,
+    /// Sends SIGTERM to every instance.
+    terminate: Arc<watch::Sender<bool>>,
+    signals: JoinHandle<()>,
+    output: JoinSet<()>,
+    deadline: Option<(Instant, Duration)>,
+    /// The first failure that ends the deployment.
+    failure: Option<DeployError>,
+}
+
+impl RunningDeployment {
+    pub(crate) async fn start(plan: Deployment) -> Result<RunningDeployment, DeployError> {
+        // One directory per run: a process may run several deployments at once.
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("weir-deploy-{}-{run}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir); // left by a killed run with this pid
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
+
+        let mut topology = Topology::default();
+        let mut instances = Vec::new();
+        for entry in &plan.roles {
+            let count = entry.members.unwrap_or(1);
+            let mut addresses = Vec::with_capacity(count);
+            for index in 0..count {
+                addresses.push(format!("127.0.0.1:{}", free_port()?));
+                let (name, index) = match entry.members {
+                    Some(_) => (format!("{}/{index}", entry.role), Some(index)),
+                    None => (entry.role.clone(), None),
+                };
+                instances.push(Instance {
+                    name,
+                    role: entry.role.clone(),
+                    binary: entry.binary.clone(),
+                    index,
+                    pid: None,
+                    last_error: Arc::new(Mutex::new(None)),
+                });
+            }
+            topology.set(&entry.role, addresses);
+        }
+        let topology_file = dir.join("topology.toml");
+        std::fs::write(&topology_file, topology.to_toml()).map_err(|e| {
+            DeployError::new(format!("cannot write {}: {e}", topology_file.display()))
+        })?;
+        // A fresh key per deployment: instances of another one cannot join.
+        let key_file = dir.join("weir.key");
+        Key::generate(&key_file).map_err(|e| DeployError::new(e.to_string()))?;
+
+        let (stop, _) = watch::channel(false);
+        let (terminate, _) = watch::channel(false);
+        let (stop, terminate) = (Arc::new(stop), Arc::new(terminate));
+        if let Some(period) = plan.stop_after {
+            let terminate = terminate.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(period).await;
+                let _ = terminate.send(true);
+            });
+        }
+        let signals = tokio::spawn(pass_on_signals(terminate.clone(), stop.clone()));
+        let (lines, captured) = if plan.capture {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Lines::Captured(tx), Some(rx))
+        } else {
+            (Lines::Inherit, None)
+        };
+        let (exits_tx, exits) = mpsc::unbounded_channel();
+        let mut running = RunningDeployment {
+            dir,
+            topology_file,
+            key_file,
+            args: plan.args,
+            envs: plan.envs,
+            instances,
+            may_fail: plan.may_fail,
+            lines,
+            captured,
+            exits,
+            exits_tx,
+            stop,
+            terminate,
+            signals,
+            output: JoinSet::new(),
+            deadline: plan.timeout.map(|limit| (Instant::now() + limit, limit)),
+            failure: None,
+        };
+        for i in 0..running.instances.len() {
+            if let Err(e) = running.spawn(i) {
+                running.fail(e);
+                break;
+            }
+        }
+        Ok(running)
+    }
+
+    /// The topology file every instance was given.
+    pub fn topology_file(&self) -> &Path {
+        &self.topology_file
+    }
+
+    /// The deployment's key file.
+    pub fn key_file(&self) -> &Path {
+        &self.key_file
+    }
+
+    /// Starts instance `i` with the deployment's flags.
+    fn spawn(&mut self, i: usize) -> Result<(), DeployError> {
+        let instance = &mut self.instances[i];
+        let mut command = Command::new(&instance.binary);
+        command
+            .arg("--topology")
+            .arg(&self.topology_file)
+            .arg("--key-file")
+            .arg(&self.key_file)
+            .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)));
+        if let Some(index) = instance.index {
+            command.arg("--index").arg(index.to_string());
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            // A process group of its own: a terminal's Ctrl-C reaches the
+            // deployment only, which passes it on once (a second signal would
+            // make an instance exit at once, without draining).
+            .process_group(0);
+        die_with_parent(&mut command);
+        let mut child = command.spawn().map_err(|e| {
+            DeployError::new(format!(
+                "cannot start {} ({}): {e}",
+                instance.name,
+                instance.binary.display()
+            ))
+        })?;
+        instance.pid = child.id();
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let name = instance.name.clone();
+        self.output.spawn(prefix_lines(
+            name.clone(),
+            stdout,
+            self.lines.clone(),
+            false,
+            None,
+        ));
+        self.output.spawn(prefix_lines(
+            name,
+            stderr,
+            self.lines.clone(),
+            true,
+            Some(instance.last_error.clone()),
+        ));
+        let exits = self.exits_tx.clone();
+        let (stop, terminate) = (self.stop.subscribe(), self.terminate.subscribe());
+        tokio::spawn(async move {
+            let status = supervise(child, stop, terminate).await;
+            let _ = exits.send((i, status));
+        });
+        Ok(())
+    }
+
+    fn find(&self, name: &str) -> Result<usize, DeployError> {
+        self.instances
+            .iter()
+            .position(|i| i.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.instances.iter().map(|i| i.name.as_str()).collect();
+                DeployError::new(format!(
+                    "no instance named `{name}` in this deployment (it has {})",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// Sends `signal` to the running instance `name`.
+    fn signal(&mut self, name: &str, signal: libc::c_int) -> Result<usize, DeployError> {
+        self.take_exits();
+        let i = self.find(name)?;
+        let Some(pid) = self.instances[i].pid else {
+            return Err(DeployError::new(format!("{name} is not running")));
+        };
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe { libc::kill(pid as libc::pid_t, signal) };
+        Ok(i)
+    }
+
+    /// Kills instance `name` (SIGKILL, as a crash would) and waits until it
+    /// has exited. Unless its role [may fail](Deployment::may_fail), the
+    /// deployment then fails, as it would for any instance that dies.
+    pub async fn kill(&mut self, name: &str) -> Result<(), DeployError> {
+        let i = self.signal(name, libc::SIGKILL)?;
+        while self.instances[i].pid.is_some() {
+            let Some((j, status)) = self.exits.recv().await else {
+                break;
+            };
+            self.exited(j, status);
+        }
+        Ok(())
+    }
+
+    /// Pauses instance `name` (SIGSTOP): it keeps its sockets open but reads
+    /// and sends nothing, as a hung host would.
+    pub fn pause(&mut self, name: &str) -> Result<(), DeployError> {
+        self.signal(name, libc::SIGSTOP).map(drop)
+    }
+
+    /// Resumes a paused instance (SIGCONT).
+    pub fn resume(&mut self, name: &str) -> Result<(), DeployError> {
+        self.signal(name, libc::SIGCONT).map(drop)
+    }
+
+    /// Starts instance `name` again, with the flags it had (same topology,
+    /// index and key): a restart after a crash. It must have exited.
+    pub fn restart(&mut self, name: &str) -> Result<(), DeployError> {
+        self.take_exits();
+        let i = self.find(name)?;
+        if self.instances[i].pid.is_some() {
+            return Err(DeployError::new(format!(
+                "{name} is still running: kill it before restarting it"
+            )));
+        }
+        if self.failure.is_some() {
+            return Err(DeployError::new(format!(
+                "cannot restart {name}: the deployment has failed and is stopping"
+            )));
+        }
+        *self.instances[i]
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        self.spawn(i)
+    }
+
+    /// Whether instance `name` is running.
+    pub fn is_running(&mut self, name: &str) -> bool {
+        self.take_exits();
+        self.find(name)
+            .is_ok_and(|i| self.instances[i].pid.is_some())
+    }
+
+    /// The next captured output line, `[name] text` (with
+    /// [`Deployment::capture_output`]); `None` once every instance's output
+    /// has ended.
+    pub async fn next_line(&mut self) -> Option<String> {
+        self.captured.as_mut()?.recv().await
+    }
+
+    /// Sends SIGTERM to every instance: each drains and exits.
+    pub fn stop(&self) {
+        let _ = self.terminate.send(true);
+    }
+
+    /// Waits until every instance has exited. Fails with the first instance
+    /// that failed (unless its role may fail), naming it and its own last
+    /// `error:` line, once the others were stopped; or when the deployment's
+    /// timeout passed.
+    pub async fn wait(mut self) -> Result<(), DeployError> {
+        self.take_exits();
+        while self.instances.iter().any(|i| i.pid.is_some()) {
+            let deadline = self.deadline.filter(|_| self.failure.is_none());
+            tokio::select! {
+                exit = self.exits.recv() => match exit {
+                    Some((i, status)) => self.exited(i, status),
+                    None => break,
+                },
+                _ = sleep_until_or_never(deadline.map(|(at, _)| at)) => {
+                    let limit = deadline.expect("armed").1;
+                    self.fail(DeployError::new(format!(
+                        "the deployment did not end within {limit:?}; it was stopped"
+                    )));
+                }
+            }
+        }
+        self.signals.abort();
+        // Every line is out before the outcome is.
+        self.captured = None;
+        while self.output.join_next().await.is_some() {}
+        let _ = std::fs::remove_dir_all(&self.dir);
+        match self.failure.take() {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes in the exits that have already happened.
+    fn take_exits(&mut self) {
+        while let Ok((i, status)) = self.exits.try_recv() {
+            self.exited(i, status);
+        }
+    }
+
+    fn exited(&mut self, i: usize, status: Option<ExitStatus>) {
+        let instance = &mut self.instances[i];
+        instance.pid = None;
+        let stopping = self.failure.is_some() || *self.terminate.borrow();
+        match status {
+            Some(status) if status.success() => {}
+            _ if stopping && self.failure.is_some() => {} // we stopped it
+            Some(status) if self.may_fail.contains(&instance.role) => {
+                eprintln!(
+                    "weir-deploy: {} exited ({status}); role `{}` may fail, so the others go on",
+                    instance.name, instance.role
+                );
+            }
+            Some(status) => {
+                let said = instance
+                    .last_error
+                    .lock()
+                    .ok()
+                    .and_then(|line| line.clone())
+                    .map(|line| format!(": {line}"))
+                    .unwrap_or_default();
+                let error = DeployError::new(format!(
+                    "{} failed ({status}); the other instances were stopped{said}",
+                    instance.name
+                ));
+                self.fail(error);
+            }
+            None => {
+                let error = DeployError::new(format!("{} could not be waited for", instance.name));
+                self.fail(error);
+            }
+        }
+    }
+
+    /// Records the failure that ends the deployment, and stops every instance.
+    fn fail(&mut self, error: DeployError) {
+        if self.failure.is_none() {
+            self.failure = Some(error);
+        }
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for RunningDeployment {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for instance in &self.instances {
+            if let Some(pid) = instance.pid {
+                // SAFETY: kill(2) on our own child's pid; no memory is involved.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+        self.signals.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Makes the instance get SIGTERM if the deployment dies without stopping it
+/// (killed with SIGKILL, say): no instance outlives its deployment.
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) only sets a flag of the new process; nothing is
+    // allocated or locked between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+async fn sleep_until_or_never(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Passes SIGINT/SIGTERM on to every instance (`terminate`); kills them all
+/// (`stop`) on a second signal or when they take longer than [`STOP_GRACE`].
+async fn pass_on_signals(terminate: Arc<watch::Sender<bool>>, stop: Arc<watch::Sender<bool>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!(
+            "warning: cannot listen for SIGINT/SIGTERM; instances get them only from the terminal"
+        );
+        return;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("stopping every instance (SIGTERM); a second Ctrl-C kills them");
+    let _ = terminate.send(true);
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = term.recv() => {}
+        _ = tokio::time::sleep(STOP_GRACE) => {}
+    }
+    eprintln!("killing the instances still running");
+    let _ = stop.send(true);
+}
+
+/// Waits for one instance: its exit status, or `None` if it was killed on
+/// `stop`. On `terminate` it gets SIGTERM and is still waited for.
+async fn supervise(
+    mut child: Child,
+    mut stop: watch::Receiver<bool>,
+    mut terminate: watch::Receiver<bool>,
+) -> Option<ExitStatus> {
+    let mut terminated = false;
+    loop {
+        tokio::select! {
+            status = child.wait() => return status.ok(),
+            _ = stop.wait_for(|&stop| stop) => break,
+            _ = terminate.wait_for(|&t| t), if !terminated => {
+                terminated = true;
+                if let Some(pid) = child.id() {
+                    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                }
+            }
+        }
+    }
+    let _ = child.kill().await;
+    None
+}
+
+/// Copies lines from an instance to `out`, each prefixed with `[name] `; keeps
+/// the last `error:` line in `last_error` (the instance's own account of a failure).
+async fn prefix_lines(
+    name: String,
+    from: impl tokio::io::AsyncRead + Unpin,
+    out: Lines,
+    is_stderr: bool,
+    last_error: Option<Arc<Mutex<Option<String>>>>,
+) {
+    let mut lines = BufReader::new(from).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let (Some(slot), Some(error)) = (&last_error, line.strip_prefix("error: ")) {
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(error.to_string());
+            }
+        }
+        let line = format!("[{name}] {line}\n");
+        match &out {
+            Lines::Captured(tx) => {
+                let _ = tx.send(line.trim_end().to_string());
+            }
+            Lines::Inherit if is_stderr => write_line(tokio::io::stderr(), &line).await,
+            Lines::Inherit => write_line(tokio::io::stdout(), &line).await,
+        }
+    }
+}
+
+async fn write_line(mut out: impl AsyncWrite + Unpin, line: &str) {
+    let _ = out.write_all(line.as_bytes()).await;
+    let _ = out.flush().await;
+}
