@@ -7,6 +7,7 @@ pub mod compute_pi;
 pub mod first_ten;
 pub mod first_ten_cluster;
 pub mod first_ten_distributed;
+pub mod flood;
 pub mod graph_reachability;
 pub mod map_reduce;
 pub mod membership;

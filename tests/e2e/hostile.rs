@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir::ir::Operator;
-use weir_runtime::auth::{Key, Side, NONCE_LEN};
+use weir_runtime::auth::{Key, NONCE_LEN};
 use weir_runtime::frame::Handshake;
 
 /// The broadcast flow's hash and the id of its one channel, as the binaries have them.
@@ -25,56 +25,24 @@ fn broadcast_identity() -> (u64, u32) {
 
 /// Connects to worker 0, retrying until it listens.
 async fn connect_to_worker(topo: &Topo) -> TcpStream {
-    let address = topo.address("worker", 0).to_string();
-    loop {
-        match TcpStream::connect(&address).await {
-            Ok(s) => return s,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+    connect(topo.address("worker", 0)).await
 }
 
-/// Plays the leader's side of the handshake with `flow_hash` and `key` (none:
-/// unauthenticated). The connection, or the worker's reason for refusing it.
+/// Plays the leader's side of the handshake with worker 0, with `flow_hash`
+/// and `key` (none: unauthenticated). The connection, or the worker's reason
+/// for refusing it.
 async fn join_as_leader(
     topo: &Topo,
     flow_hash: u64,
     key: Option<&Key>,
 ) -> Result<TcpStream, String> {
-    let mut stream = connect_to_worker(topo).await;
-    let hello = Handshake::Hello {
-        flow_hash,
-        role: "leader".into(),
+    let me = Peer {
+        role: "leader",
         index: 0,
-        authenticated: key.is_some(),
-        nonce: [42; NONCE_LEN],
+        flow_hash,
         incarnation: 1,
-    }
-    .encode();
-    stream.write_all(&hello).await.unwrap();
-    let reply = Handshake::read(&mut stream).await.unwrap();
-    if let Handshake::Refusal { reason } = reply {
-        return Err(reason);
-    }
-    let Some(key) = key else {
-        return Ok(stream);
     };
-    let transcript = [hello, reply.encode()].concat();
-    let proof = Handshake::Proof {
-        tag: key.tag(Side::Dialer, &transcript),
-    };
-    stream.write_all(&proof.encode()).await.unwrap();
-    match Handshake::read(&mut stream).await.unwrap() {
-        Handshake::Proof { tag } => {
-            assert!(
-                key.verify(Side::Acceptor, &transcript, &tag),
-                "the worker's proof does not verify"
-            );
-            Ok(stream)
-        }
-        Handshake::Refusal { reason } => Err(reason),
-        other => panic!("unexpected {other:?}"),
-    }
+    handshake_as(topo.address("worker", 0), &me, key).await
 }
 
 /// The deployment's own key, as its instances load it.

@@ -12,3 +12,4 @@ mod flows;
 mod hostile;
 mod operators;
 mod programs;
+mod tolerant;

@@ -205,3 +205,202 @@ pub fn output_of<'o>(outputs: &'o [(String, String)], name: &str) -> &'o str {
         .expect("instance exists")
         .1
 }
+
+/// A running instance whose output is collected as it comes, for tests that
+/// act on it while it runs (kill, pause, restart).
+pub struct Watched {
+    pub name: String,
+    child: Child,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Watched {
+    pub fn start(name: &str, mut command: Command) -> Watched {
+        let mut child = command.spawn().expect("starting a role binary");
+        let collect = |from: Box<dyn std::io::Read + Send>| {
+            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = lines.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            lines
+        };
+        let stdout = collect(Box::new(child.stdout.take().expect("piped")));
+        let stderr = collect(Box::new(child.stderr.take().expect("piped")));
+        Watched {
+            name: name.to_string(),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// How many stdout lines start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+
+    /// Waits up to `limit` for a stdout line equal to `line`; how long it took.
+    pub fn wait_for(&self, line: &str, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.stdout.lock().unwrap().iter().any(|l| l == line) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Waits up to `limit` for `count(prefix)` to pass `more_than`.
+    pub fn wait_for_more(&self, prefix: &str, more_than: usize, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.count(prefix) > more_than {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on a child we started; no memory is involved.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The peak resident memory so far, in KiB (Linux).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    /// Kills the instance (SIGKILL) and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self, limit: Duration) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "{} still running {limit:?} after SIGTERM: {}",
+                    self.name,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        // Nothing a failed test started outlives it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connects to `address`, retrying until something listens there.
+pub async fn connect(address: &str) -> tokio::net::TcpStream {
+    loop {
+        match tokio::net::TcpStream::connect(address).await {
+            Ok(s) => return s,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Who a test claims to be in a handshake it plays by hand.
+pub struct Peer<'a> {
+    pub role: &'a str,
+    pub index: u32,
+    pub flow_hash: u64,
+    pub incarnation: u64,
+}
+
+/// Connects to `address` (retrying until it listens) and plays the dialing
+/// side of the handshake as `me`, proving `key` (none: unauthenticated). The
+/// connection, or the reason the instance gave for refusing it.
+pub async fn handshake_as(
+    address: &str,
+    me: &Peer<'_>,
+    key: Option<&Key>,
+) -> Result<tokio::net::TcpStream, String> {
+    use tokio::io::AsyncWriteExt;
+    use weir_runtime::auth::{Side, NONCE_LEN};
+    use weir_runtime::frame::Handshake;
+    let mut stream = connect(address).await;
+    let hello = Handshake::Hello {
+        flow_hash: me.flow_hash,
+        role: me.role.into(),
+        index: me.index,
+        authenticated: key.is_some(),
+        nonce: [42; NONCE_LEN],
+        incarnation: me.incarnation,
+    }
+    .encode();
+    stream.write_all(&hello).await.unwrap();
+    let reply = Handshake::read(&mut stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Handshake::Refusal { reason } = reply {
+        return Err(reason);
+    }
+    let Some(key) = key else {
+        return Ok(stream);
+    };
+    let transcript = [hello, reply.encode()].concat();
+    let proof = Handshake::Proof {
+        tag: key.tag(Side::Dialer, &transcript),
+    };
+    stream.write_all(&proof.encode()).await.unwrap();
+    match Handshake::read(&mut stream)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Handshake::Proof { tag } => {
+            assert!(
+                key.verify(Side::Acceptor, &transcript, &tag),
+                "the instance's proof does not verify"
+            );
+            Ok(stream)
+        }
+        Handshake::Refusal { reason } => Err(reason),
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -2,10 +2,11 @@
 //! queue of encoded frames, and writing those queues out.
 //!
 //! A peer that is not tolerated and does not read blocks the node
-//! (backpressure: memory stays bounded). A tolerated one never does: its queue
-//! is written as far as its socket takes, holds at most [`MAX_QUEUED`] bytes
-//! beyond that, and records to it past that (or while it is down) are dropped
-//! and counted.
+//! (backpressure: memory stays bounded). A tolerated one slows the node too
+//! while it takes bytes, but never stalls it: once its queue holds
+//! [`MAX_QUEUED`] bytes and its socket has taken nothing for [`MAX_STALL`] (or
+//! a quarter of the peer timeout), it is *stuck*, and records to it (as while it is down) are
+//! dropped and counted until it has taken its whole queue.
 
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
@@ -28,8 +29,12 @@ const WRITE_AT: usize = 64 * 1024;
 /// ticks: a node that never waits still sends what it queued.
 pub(super) const MAX_HELD_TICKS: u32 = 4;
 
-/// Bytes a tolerated peer's queue may hold beyond what its socket took.
+/// Bytes a tolerated peer's queue holds before the node waits for it.
 pub const MAX_QUEUED: usize = 4 << 20;
+
+/// The longest a tolerated peer with a full queue may take nothing before it
+/// counts as stuck (a quarter of the peer timeout, if that is shorter).
+const MAX_STALL: Duration = Duration::from_millis(500);
 
 /// How long finishing waits for tolerated peers to take their last frames.
 const FINAL_WRITE_GRACE: Duration = Duration::from_secs(5);
@@ -160,21 +165,11 @@ impl Node {
         if dest == LOOPBACK {
             return true;
         }
-        let me = self.me_name();
         let p = &mut self.peers[dest];
-        let full = p.tolerated && p.pending.len() - p.written >= MAX_QUEUED;
-        if p.writer.is_some() && !full {
+        if p.writer.is_some() && !p.full {
             return true;
         }
         p.dropped += records as u64;
-        if full && !std::mem::replace(&mut p.full, true) {
-            eprintln!(
-                "weir: {me}: peer {} is not reading: {} KiB wait for it; dropping records to it until it catches up ({} dropped so far)",
-                p.describe(),
-                MAX_QUEUED >> 10,
-                p.dropped
-            );
-        }
         false
     }
 
@@ -214,11 +209,61 @@ impl Node {
         for &dest in dests {
             if dest == LOOPBACK {
                 self.deliver_locally();
-            } else if self.peers[dest].pending.len() - self.peers[dest].written >= WRITE_AT {
+                continue;
+            }
+            let p = &self.peers[dest];
+            if p.pending.len() - p.written >= WRITE_AT {
                 self.write_out(Some(dest)).await?;
+            }
+            let p = &self.peers[dest];
+            if p.tolerated && !p.full && p.pending.len() - p.written >= MAX_QUEUED {
+                self.wait_for(dest).await;
             }
         }
         Ok(())
+    }
+
+    /// Waits while tolerated peer `dest` takes its full queue, down to half;
+    /// if its socket takes nothing for a quarter of the peer timeout, marks it
+    /// stuck instead (records to it are dropped until it has taken the rest).
+    async fn wait_for(&mut self, dest: usize) {
+        let stall = (self.peer_timeout / 4).min(MAX_STALL);
+        let me = self.me_name();
+        loop {
+            let peer = &mut self.peers[dest];
+            let progressed = tokio::time::timeout(
+                stall,
+                std::future::poll_fn(|cx| {
+                    let before = peer.written;
+                    match poll_write_queue(peer, cx) {
+                        Poll::Ready(Err(e)) => {
+                            peer.broken = Some(e);
+                            peer.written = peer.pending.len();
+                            Poll::Ready(())
+                        }
+                        _ if peer.written > before => Poll::Ready(()),
+                        _ => Poll::Pending,
+                    }
+                }),
+            )
+            .await
+            .is_ok();
+            tidy(peer);
+            if !progressed {
+                peer.full = true;
+                eprintln!(
+                    "weir: {me}: peer {} took nothing for {stall:?} with {} KiB queued for it: dropping records to it until it has taken them ({} dropped so far)",
+                    peer.describe(),
+                    (peer.pending.len() - peer.written) >> 10,
+                    peer.dropped
+                );
+                break;
+            }
+            if peer.broken.is_some() || peer.pending.len() - peer.written < MAX_QUEUED / 2 {
+                break;
+            }
+        }
+        self.take_broken();
     }
 
     pub(super) async fn write_all_pending(&mut self) -> Result<()> {
