@@ -430,7 +430,13 @@ impl<'g> Lowering<'g> {
                 ::weir_runtime::launch(&SPEC, run)
             }
 
-            #[allow(unused_mut, unused_variables, clippy::redundant_closure, clippy::almost_swapped)]
+            #[allow(
+                unused_mut,
+                unused_variables,
+                clippy::redundant_closure,
+                clippy::almost_swapped,
+                clippy::let_unit_value
+            )]
             async fn run(mut node: ::weir_runtime::Node) -> ::weir_runtime::Result<()> {
                 #(#setup)*
                 while node.next_tick().await? {
