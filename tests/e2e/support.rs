@@ -301,7 +301,7 @@ impl Watched {
     }
 
     /// Kills the instance (SIGKILL) and reaps it.
-    pub fn kill(mut self) {
+    pub fn kill_now(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -105,7 +105,8 @@ fn a_killed_member_is_reported_left_and_the_others_go_on() {
     let mut flow = Flow::start("membership", &[], &[]);
     flow.receiving();
     assert!(flow.leader.wait_for("member 1 joined", SOON).is_some());
-    flow.workers[1].take().unwrap().kill();
+    flow.workers[1].as_mut().unwrap().kill_now();
+    flow.workers[1] = None;
     let took = flow
         .leader
         .wait_for("member 1 left", Duration::from_secs(5));
@@ -129,7 +130,8 @@ fn a_killed_member_is_reported_left_and_the_others_go_on() {
 fn a_restarted_member_rejoins_as_a_new_incarnation_and_receives_again() {
     let mut flow = Flow::start("membership", &[], &[]);
     flow.receiving();
-    flow.workers[1].take().unwrap().kill();
+    flow.workers[1].as_mut().unwrap().kill_now();
+    flow.workers[1] = None;
     assert!(flow.leader.wait_for("member 1 left", SOON).is_some());
     // Started again by hand, with the same topology, index and key.
     flow.workers[1] = Some(flow.worker(1, &[]));
@@ -249,6 +251,36 @@ fn a_member_that_stops_reading_stalls_no_one_and_bounds_the_senders_memory() {
     flow.w(2).signal(libc::SIGCONT);
     flow.still_receiving(2);
     flow.all_running();
+    flow.stop();
+}
+
+#[test]
+fn a_worker_whose_only_sender_dies_says_so_and_takes_it_back() {
+    let mut flow = Flow::start("membership", &[], &[]);
+    flow.receiving();
+    flow.leader.kill_now();
+    for i in 0..WORKERS {
+        assert!(
+            wait_until(SOON, || flow.w(i).stderr().contains("lost peer leader")),
+            "worker/{i} did not log the loss of its only sender: {}",
+            flow.w(i).stderr()
+        );
+    }
+    // No panic, no exit: each waits for its sender to come back.
+    for w in flow.workers.iter_mut().flatten() {
+        assert!(w.is_running(), "{} exited: {}", w.name, w.stderr());
+    }
+    flow.leader = Watched::start(
+        "leader",
+        command("membership-leader", &flow.topo.file, None, &[]),
+    );
+    for i in 0..WORKERS {
+        let before = flow.w(i).count("got ");
+        assert!(
+            flow.w(i).wait_for_more("got ", before, SOON),
+            "worker/{i} got nothing from the new leader"
+        );
+    }
     flow.stop();
 }
 

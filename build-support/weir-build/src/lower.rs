@@ -950,6 +950,23 @@ mod tests {
     }
 
     #[test]
+    fn membership_where_no_edge_reaches_the_cluster_is_an_error() {
+        fn flow(flow: &FlowBuilder) {
+            let leader = flow.process("leader");
+            let workers = flow.cluster("worker");
+            workers
+                .membership(&leader)
+                .for_each(q!(|(m, e)| println!("{m} {e}")));
+        }
+        let err = lower(flow).unwrap_err();
+        assert!(
+            err.contains("`membership()` of cluster `worker` at `leader`, which exchanges no records with it"),
+            "{err}"
+        );
+        assert!(err.contains("lower.rs:"), "names the call: {err}");
+    }
+
+    #[test]
     fn self_id_of_another_cluster_is_an_error() {
         fn flow(flow: &FlowBuilder) {
             let leader = flow.process("leader");
