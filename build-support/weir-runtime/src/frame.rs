@@ -17,7 +17,10 @@
 
 use crate::auth::{Nonce, Tag, NONCE_LEN, TAG_LEN};
 use std::io;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::ops::Range;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 pub const MAGIC: [u8; 4] = *b"WEIR";
 pub const PROTOCOL_VERSION: u16 = 3;
@@ -84,40 +87,119 @@ impl Header {
     }
 }
 
-/// Reads one frame: `(channel, payload)`, or `None` at a clean end between
-/// frames. A frame longer than `max_frame` is refused before any of it is read,
-/// and the payload buffer grows only as bytes arrive (at most `step` ahead), so a
-/// lying length costs nothing up front.
-pub async fn read_frame(
-    reader: &mut (impl AsyncRead + Unpin),
-    max_frame: u32,
-    step: usize,
-) -> Result<Option<(u32, Vec<u8>)>, FrameError> {
-    let mut header = [0u8; HEADER_LEN];
-    if reader.read(&mut header[..1]).await? == 0 {
-        return Ok(None);
+/// How much room a read into a [`ReadBuffer`] gets at least.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// The bytes read from one link, and the frames in them, parsed in place.
+///
+/// Frames are handed out as ranges of the buffer, so a payload is decoded where
+/// the socket put it: no copy, no allocation per frame. The buffer grows only
+/// as bytes arrive ([`READ_CHUNK`] at a time), so a frame that claims a huge
+/// length costs nothing until its bytes are there; a length over the maximum
+/// is refused from the header alone.
+#[derive(Debug, Default)]
+pub struct ReadBuffer {
+    buf: Vec<u8>,
+    /// Bytes at the front that belong to frames already handed out.
+    parsed: usize,
+}
+
+impl ReadBuffer {
+    /// Reads what `reader` has now into the buffer: `Ready(Ok(0))` at its end.
+    pub fn poll_read_from<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        reader: &mut R,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        self.buf.reserve(READ_CHUNK);
+        let len = self.buf.len();
+        let mut spare = ReadBuf::uninit(self.buf.spare_capacity_mut());
+        match Pin::new(reader).poll_read(cx, &mut spare) {
+            Poll::Ready(Ok(())) => {
+                let n = spare.filled().len();
+                // SAFETY: `poll_read` initialised (filled) the first `n` bytes of
+                // the spare capacity, right after the `len` bytes in use.
+                unsafe { self.buf.set_len(len + n) };
+                Poll::Ready(Ok(n))
+            }
+            other => other.map(|r| r.map(|()| 0)),
+        }
     }
-    reader
-        .read_exact(&mut header[1..])
-        .await
-        .map_err(FrameError::InHeader)?;
-    let Header { len, channel } = Header::parse(header);
-    if len > max_frame {
-        return Err(FrameError::TooLong {
-            len,
-            channel,
-            max_frame,
-        });
+
+    /// Appends bytes that arrived by other means (an in-memory link, a test).
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
     }
-    let mut payload = Vec::with_capacity((len as usize).min(step));
-    let read = reader
-        .take(u64::from(len))
-        .read_to_end(&mut payload)
-        .await?;
-    if read < len as usize {
-        return Err(FrameError::Truncated { channel, read, len });
+
+    /// The next complete frame: its channel and where its payload is. `None`
+    /// until all of it has arrived.
+    pub fn next_frame(
+        &mut self,
+        max_frame: u32,
+    ) -> Result<Option<(u32, Range<usize>)>, FrameError> {
+        let rest = &self.buf[self.parsed..];
+        let Some(header) = rest.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let Header { len, channel } = Header::parse(header.try_into().expect("a header"));
+        if len > max_frame {
+            return Err(FrameError::TooLong {
+                len,
+                channel,
+                max_frame,
+            });
+        }
+        let end = HEADER_LEN + len as usize;
+        if rest.len() < end {
+            return Ok(None);
+        }
+        let start = self.parsed + HEADER_LEN;
+        self.parsed += end;
+        Ok(Some((channel, start..self.parsed)))
     }
-    Ok(Some((channel, payload)))
+
+    /// A payload [`next_frame`](Self::next_frame) handed out.
+    pub fn payload(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    /// Forgets the frames handed out, keeping what has arrived of the next one.
+    /// Every range handed out is invalid afterwards.
+    pub fn release(&mut self) {
+        if self.parsed == 0 {
+            return;
+        }
+        self.buf.copy_within(self.parsed.., 0);
+        self.buf.truncate(self.buf.len() - self.parsed);
+        self.parsed = 0;
+        if self.buf.capacity() > 4 * READ_CHUNK && self.buf.len() < READ_CHUNK {
+            // One huge frame should not pin its memory for the rest of the run.
+            self.buf.shrink_to(2 * READ_CHUNK);
+        }
+    }
+
+    /// Bytes that arrived but are not part of a frame handed out yet.
+    pub fn unparsed(&self) -> usize {
+        self.buf.len() - self.parsed
+    }
+
+    /// At the link's end: an error if it ended inside a frame.
+    pub fn check_end(&self) -> Result<(), FrameError> {
+        let rest = &self.buf[self.parsed..];
+        match rest.len() {
+            0 => Ok(()),
+            n if n < HEADER_LEN => Err(FrameError::InHeader(io::ErrorKind::UnexpectedEof.into())),
+            n => {
+                let Header { len, channel } =
+                    Header::parse(rest[..HEADER_LEN].try_into().expect("a header"));
+                Err(FrameError::Truncated {
+                    channel,
+                    read: n - HEADER_LEN,
+                    len,
+                })
+            }
+        }
+    }
 }
 
 /// Why no frame could be read.
@@ -402,6 +484,50 @@ mod tests {
                 channel: 7 | CLOSE_BIT
             }
         );
+    }
+
+    #[test]
+    fn frames_are_parsed_in_place_as_their_bytes_arrive() {
+        let mut wire = Vec::new();
+        append_frame(&mut wire, 3, |b| {
+            b.extend_from_slice(b"hello");
+            Ok(())
+        })
+        .unwrap();
+        append_close(&mut wire, 3);
+        let mut frames = ReadBuffer::default();
+        frames.extend(&wire[..6]);
+        assert_eq!(frames.next_frame(1024).unwrap(), None, "half a header");
+        frames.extend(&wire[6..11]);
+        assert_eq!(frames.next_frame(1024).unwrap(), None, "half a payload");
+        assert!(matches!(
+            frames.check_end(),
+            Err(FrameError::Truncated {
+                channel: 3,
+                read: 3,
+                len: 5
+            })
+        ));
+        frames.extend(&wire[11..]);
+        let (channel, payload) = frames.next_frame(1024).unwrap().unwrap();
+        assert_eq!((channel, frames.payload(payload)), (3, &b"hello"[..]));
+        let (close, empty) = frames.next_frame(1024).unwrap().unwrap();
+        assert_eq!((close, empty.len()), (3 | CLOSE_BIT, 0));
+        assert_eq!(frames.next_frame(1024).unwrap(), None);
+        assert!(frames.check_end().is_ok());
+        frames.release();
+        assert_eq!(frames.unparsed(), 0);
+    }
+
+    #[test]
+    fn a_length_over_the_maximum_is_refused_from_the_header() {
+        let mut frames = ReadBuffer::default();
+        frames.extend(&(u32::MAX >> 1).to_le_bytes());
+        frames.extend(&7u32.to_le_bytes());
+        assert!(matches!(
+            frames.next_frame(1024),
+            Err(FrameError::TooLong { channel: 7, .. })
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Arbitrary bytes against everything that reads the wire: the handshake, the
-//! frame reader and the batch decoder. For every input: no panic, no hang (an
+//! read buffer that frames are parsed in, and the batch decoder. For every input: no panic, no hang (an
 //! in-memory input must be dealt with in one poll), and memory bounded by the
 //! input's size, however large the lengths it claims.
 //!
@@ -26,7 +26,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use weir_core::codec;
 use weir_runtime::auth::NONCE_LEN;
-use weir_runtime::frame::{append_frame, read_frame, Handshake, CLOSE_BIT, DEFAULT_MAX_FRAME};
+use weir_runtime::frame::{append_frame, Handshake, ReadBuffer, CLOSE_BIT, DEFAULT_MAX_FRAME};
 
 // ---- memory accounting, per thread (tests run in parallel) ----
 
@@ -115,15 +115,35 @@ fn decode_as_batches(payload: &[u8]) {
     let _ = codec::decode_batch_into::<(u32, Reading)>(payload, &mut readings);
 }
 
-/// Reads frames from `bytes` until the end or an error, decoding each payload.
+/// Reads frames from `bytes` as a node reads a link (into its read buffer, a
+/// read at a time, each frame decoded in place, the buffer released between
+/// reads) until the end or an error; how many frames were read.
 fn read_frames(mut bytes: &[u8]) -> usize {
+    let mut buffer = ReadBuffer::default();
     let mut frames = 0;
-    while let Ok(Some((_, payload))) = at_once(read_frame(&mut bytes, DEFAULT_MAX_FRAME, 64 << 10))
-    {
-        decode_as_batches(&payload);
-        frames += 1;
+    loop {
+        let read = at_once(std::future::poll_fn(|cx| {
+            buffer.poll_read_from(&mut bytes, cx)
+        }));
+        let Ok(read) = read else {
+            return frames;
+        };
+        loop {
+            match buffer.next_frame(DEFAULT_MAX_FRAME) {
+                Ok(Some((_, payload))) => {
+                    decode_as_batches(buffer.payload(payload));
+                    frames += 1;
+                }
+                Ok(None) => break,
+                Err(_) => return frames,
+            }
+        }
+        buffer.release();
+        if read == 0 {
+            let _ = buffer.check_end();
+            return frames;
+        }
     }
-    frames
 }
 
 fn read_handshake(mut bytes: &[u8]) {

@@ -1,24 +1,156 @@
 //! Frames arriving from peers (and from this instance itself), and the typed
 //! inboxes generated code reads them through, decoded a tick at a time.
+//!
+//! The node reads its sockets itself, into each peer's [`ReadBuffer`], and
+//! parses the frames there: a channel's frames for the tick are ranges of
+//! those buffers, decoded in place by the channel's inbox. No reader task, no
+//! queue, no copy or allocation per frame. A buffer's bytes move only at the
+//! next tick, once every frame handed out of it has been decoded.
 
-use super::{Node, LOOPBACK};
+use super::peers::ReadEnd;
+use super::Node;
 use crate::error::{Error, Result};
-use crate::frame::{Header, CLOSE_BIT, HEADER_LEN};
+use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE};
 use crate::ops::Witness;
 use serde::de::DeserializeOwned;
+use std::ops::Range;
+use std::task::{Context, Poll};
+use tokio::time::Instant;
 use weir_core::ClusterId;
+
+use super::peers::Peer;
+
+/// Bytes read from one peer per tick, roughly (a read may pass it): bounded
+/// work per tick, and the socket's own buffer holds the rest.
+const READ_BUDGET: usize = 256 * 1024;
+
+/// A frame waiting for its channel's inbox this tick.
+pub(super) enum InFrame {
+    /// Where its payload is in the peer's read buffer.
+    Peer(usize, Range<usize>),
+    /// Sent by this instance to itself.
+    Local(Vec<u8>),
+}
 
 pub(super) struct InboundChannel {
     pub(super) id: u32,
-    /// Frames received this tick: (peer, payload).
-    pub(super) frames: Vec<(usize, Vec<u8>)>,
+    /// Frames received this tick.
+    pub(super) frames: Vec<InFrame>,
     /// Senders that have not closed the channel yet.
     pub(super) open: usize,
 }
 
+/// Reads what every link has now, without waiting (wakers are registered for
+/// those that have nothing). Whether anything arrived, or a link ended.
+pub(super) fn read_available(peers: &mut [Peer], cx: &mut Context<'_>) -> bool {
+    let mut arrived = false;
+    for peer in peers.iter_mut() {
+        let Some(reader) = peer.reader.as_mut() else {
+            continue;
+        };
+        if peer.read_end.is_some() {
+            continue;
+        }
+        let mut read = 0;
+        while read < READ_BUDGET {
+            match peer.frames.poll_read_from(reader, cx) {
+                Poll::Ready(Ok(0)) => {
+                    peer.read_end = Some(ReadEnd::Closed);
+                    arrived = true;
+                    break;
+                }
+                Poll::Ready(Ok(n)) => read += n,
+                Poll::Ready(Err(e)) => {
+                    peer.read_end = Some(ReadEnd::Failed(e));
+                    arrived = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if read > 0 {
+            peer.last_heard = Instant::now();
+            arrived = true;
+        }
+    }
+    arrived
+}
+
 impl Node {
-    /// Takes in one frame from peer `peer` (of its current link).
-    pub(super) fn take_frame(&mut self, peer: usize, channel: u32, payload: Vec<u8>) -> Result<()> {
+    /// Reads what has arrived on every link, without waiting, and takes in
+    /// its frames; whether anything arrived (bytes, or a link's end).
+    pub(super) async fn read_arrived(&mut self) -> Result<bool> {
+        std::future::poll_fn(|cx| Poll::Ready(read_available(&mut self.peers, cx))).await;
+        self.parse_arrived()
+    }
+
+    /// Lets every peer's buffer drop the frames decoded last tick.
+    pub(super) fn release_frames(&mut self) {
+        for peer in self.peers.iter_mut().filter(|p| p.held == 0) {
+            peer.frames.release();
+        }
+    }
+
+    /// Takes in the complete frames read so far, then the end of any link
+    /// that ended after them; whether there was any. Protocol violations fail
+    /// at once; the loss of a peer that is not tolerated is kept in `failure`
+    /// for the next tick.
+    fn parse_arrived(&mut self) -> Result<bool> {
+        let mut took = false;
+        for peer in 0..self.peers.len() {
+            if self.peers[peer].reader.is_none() {
+                continue;
+            }
+            loop {
+                let p = &mut self.peers[peer];
+                match p.frames.next_frame(self.max_frame) {
+                    Ok(Some((KEEPALIVE, range))) if range.is_empty() => {}
+                    Ok(Some((channel, range))) => {
+                        took = true;
+                        self.take_frame(peer, channel, range)?;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Nothing after a malformed frame can be trusted.
+                        took = true;
+                        p.reader = None;
+                        p.read_end = None;
+                        self.lost(peer, e.to_string(), false);
+                        break;
+                    }
+                }
+            }
+            let p = &mut self.peers[peer];
+            let Some(end) = p.read_end.take() else {
+                continue;
+            };
+            took = true;
+            p.reader = None;
+            match end {
+                ReadEnd::Failed(e) => {
+                    let reason = e.to_string();
+                    let vanished = FrameError::Io(e).is_disconnect();
+                    self.lost(peer, reason, vanished);
+                }
+                ReadEnd::Closed => match p.frames.check_end() {
+                    Err(e) => self.lost(peer, e.to_string(), true),
+                    Ok(()) if !p.open_towards_us.is_empty() => {
+                        let reason = format!(
+                            "its connection closed before its streams ended (channels {:?} still open)",
+                            p.open_towards_us
+                        );
+                        self.lost(peer, reason, true);
+                    }
+                    Ok(()) => {} // a clean end: it sends nothing more
+                },
+            }
+        }
+        Ok(took)
+    }
+
+    /// Takes in one frame from peer `peer` (of its current link), its payload
+    /// at `payload` in the peer's read buffer.
+    fn take_frame(&mut self, peer: usize, channel: u32, payload: Range<usize>) -> Result<()> {
         let closing = channel & CLOSE_BIT != 0;
         let id = channel & !CLOSE_BIT;
         let p = &mut self.peers[peer];
@@ -48,7 +180,8 @@ impl Node {
             p.open_towards_us.swap_remove(pos);
             channel.open -= 1;
         } else {
-            channel.frames.push((peer, payload));
+            p.held += 1;
+            channel.frames.push(InFrame::Peer(peer, payload));
         }
         Ok(())
     }
@@ -68,7 +201,7 @@ impl Node {
                 } else {
                     inbound
                         .frames
-                        .push((LOOPBACK, rest[HEADER_LEN..end].to_vec()));
+                        .push(InFrame::Local(rest[HEADER_LEN..end].to_vec()));
                 }
             }
             rest = &rest[end..];
@@ -116,19 +249,30 @@ impl Node {
 }
 
 /// Decodes the frames that arrived on `channel` for this tick, batch by batch,
-/// appending each to `out`; `each` then gets the sender's index in its role.
+/// in place, appending each to `out`; `each` then gets the sender's index in
+/// its role.
 fn receive_batches<T: DeserializeOwned>(
     node: &mut Node,
     channel: u32,
     out: &mut Vec<T>,
     mut each: impl FnMut(u32, &mut Vec<T>),
 ) -> Result<()> {
-    let Some(inbound) = node.inbound.iter_mut().find(|c| c.id == channel) else {
+    let Node {
+        inbound, peers, me, ..
+    } = node;
+    let Some(inbound) = inbound.iter_mut().find(|c| c.id == channel) else {
         return Ok(());
     };
-    for (peer, payload) in inbound.frames.drain(..) {
-        let sender = node.peers.get(peer);
-        weir_core::codec::decode_batch_into(&payload, out).map_err(|e| {
+    for frame in inbound.frames.drain(..) {
+        let (sender, payload) = match &frame {
+            InFrame::Peer(peer, range) => {
+                let p = &mut peers[*peer];
+                p.held -= 1;
+                (Some(&*p), p.frames.payload(range.clone()))
+            }
+            InFrame::Local(bytes) => (None, &bytes[..]),
+        };
+        weir_core::codec::decode_batch_into(payload, out).map_err(|e| {
             let sender = match sender {
                 Some(p) => format!("peer {}", p.describe()),
                 None => "this instance".to_string(),
@@ -138,7 +282,7 @@ fn receive_batches<T: DeserializeOwned>(
                 std::any::type_name::<T>()
             ))
         })?;
-        each(sender.map_or(node.me.index, |p| p.index), out);
+        each(sender.map_or(me.index, |p| p.index), out);
     }
     Ok(())
 }

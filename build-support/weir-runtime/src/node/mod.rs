@@ -44,7 +44,11 @@ use weir_core::ClusterId;
 pub struct Node {
     spec: &'static RoleSpec,
     peers: Vec<Peer>,
-    events: mpsc::Receiver<LinkEvent>,
+    events: mpsc::UnboundedReceiver<LinkEvent>,
+    /// Links that came up while their peer's old frames waited to be decoded.
+    later: Vec<LinkEvent>,
+    /// Frames longer than this are refused.
+    max_frame: u32,
     /// Where dropped links are reported to the transport.
     dropped: mpsc::UnboundedSender<(usize, crate::transport::LinkId)>,
     inbound: Vec<InboundChannel>,
@@ -205,6 +209,8 @@ impl Node {
             any_tolerated: peers.iter().any(|p| p.tolerated),
             peers,
             events,
+            later: Vec::new(),
+            max_frame: plan.max_frame,
             dropped,
             inbound,
             outbound_open,

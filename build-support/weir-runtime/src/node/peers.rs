@@ -8,9 +8,11 @@
 
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
+use crate::frame::ReadBuffer;
 use crate::ops::Witness;
 use crate::spec::{RoleKind, RoleSpec};
-use crate::transport::{LinkEvent, LinkId, PeerPlan, PeerWriter};
+use crate::transport::{LinkEvent, LinkId, PeerPlan, PeerReader, PeerWriter};
+use tokio::time::Instant;
 use weir_core::{ClusterId, Membership};
 
 pub(super) struct Peer {
@@ -25,6 +27,18 @@ pub(super) struct Peer {
     link: LinkId,
     /// Where frames go while the link is up.
     pub(super) writer: Option<PeerWriter>,
+    /// Where the peer's frames come from, until the link ends.
+    pub(super) reader: Option<PeerReader>,
+    /// What has been read from `reader`: frames are decoded in place.
+    pub(super) frames: ReadBuffer,
+    /// Frames of `frames` handed to inbound channels and not decoded yet: the
+    /// buffer keeps its bytes where they are until this is 0.
+    pub(super) held: usize,
+    /// How the link's reading ended, seen while reading; handled once the
+    /// frames before it are taken.
+    pub(super) read_end: Option<ReadEnd>,
+    /// When the peer last sent anything (keepalives count).
+    pub(super) last_heard: Instant,
     /// Frames queued for this peer, written out in one syscall once they pass
     /// `WRITE_AT` bytes, when the node goes idle, or after `MAX_HELD_TICKS`
     /// busy ticks.
@@ -63,6 +77,11 @@ impl Peer {
             tolerated: plan.tolerated,
             link: 0,
             writer: None,
+            reader: None,
+            frames: ReadBuffer::default(),
+            held: 0,
+            read_end: None,
+            last_heard: Instant::now(),
             pending: Vec::new(),
             written: 0,
             open_towards_us: inbound_from.clone(),
@@ -85,6 +104,13 @@ impl Peer {
             self.describe()
         ))
     }
+}
+
+/// How reading a link ended.
+pub(super) enum ReadEnd {
+    /// The peer closed its side.
+    Closed,
+    Failed(std::io::Error),
 }
 
 /// A membership stream's events, waiting for its next tick.
@@ -183,66 +209,40 @@ impl Node {
         Ok(())
     }
 
-    /// Takes in one event. Protocol violations fail at once; the loss of a
-    /// peer that is not tolerated is kept in `failure` for the next tick.
+    /// Takes in one event from the transport.
     pub(super) fn handle(&mut self, event: LinkEvent) -> Result<()> {
         match event {
+            LinkEvent::Up { peer, .. } if self.peers[peer].held > 0 => {
+                // The old link's frames are still to be decoded, in place.
+                self.later.push(event);
+            }
             LinkEvent::Up {
                 peer,
                 link,
                 writer,
+                reader,
                 incarnation,
-            } => {
-                self.link_up(peer, link, writer, incarnation);
-                Ok(())
-            }
-            LinkEvent::Frame {
-                peer,
-                link,
-                channel,
-                payload,
-            } => {
-                if self.is_current(peer, link) {
-                    self.take_frame(peer, channel, payload)?;
-                }
-                Ok(())
-            }
-            LinkEvent::Eof { peer, link } => {
-                let p = &self.peers[peer];
-                if self.is_current(peer, link) && !p.open_towards_us.is_empty() {
-                    let reason = format!(
-                        "its connection closed before its streams ended (channels {:?} still open)",
-                        p.open_towards_us
-                    );
-                    self.lost(peer, reason, true);
-                }
-                Ok(())
-            }
-            LinkEvent::Failed {
-                peer,
-                link,
-                reason,
-                vanished,
-            } => {
-                if self.is_current(peer, link) {
-                    self.lost(peer, reason, vanished);
-                }
-                Ok(())
-            }
-            LinkEvent::Fatal { reason } => {
-                self.failure = Some(Error::new(reason));
-                Ok(())
-            }
+            } => self.link_up(peer, link, (writer, reader), incarnation),
+            LinkEvent::Fatal { reason } => self.failure = Some(Error::new(reason)),
         }
+        Ok(())
     }
 
-    /// Whether `link` is peer `peer`'s link, and up.
-    fn is_current(&self, peer: usize, link: LinkId) -> bool {
-        let p = &self.peers[peer];
-        p.link == link && p.writer.is_some()
+    /// Takes in the links that came up while their peer's old frames waited.
+    pub(super) fn take_later(&mut self) -> Result<()> {
+        for event in std::mem::take(&mut self.later) {
+            self.handle(event)?;
+        }
+        Ok(())
     }
 
-    fn link_up(&mut self, peer: usize, link: LinkId, writer: PeerWriter, incarnation: u64) {
+    fn link_up(
+        &mut self,
+        peer: usize,
+        link: LinkId,
+        (writer, reader): (PeerWriter, PeerReader),
+        incarnation: u64,
+    ) {
         if self.peers[peer].writer.is_some() {
             self.link_down(peer, "a new connection from it replaced this one".into());
         }
@@ -250,6 +250,10 @@ impl Node {
         let p = &mut self.peers[peer];
         p.link = link;
         p.writer = Some(writer);
+        p.reader = Some(reader);
+        p.frames = ReadBuffer::default();
+        p.read_end = None;
+        p.last_heard = Instant::now();
         p.shut = false;
         p.full = false;
         if std::mem::replace(&mut p.ever_up, true) {
@@ -286,7 +290,8 @@ impl Node {
         } else {
             format!("link with peer {} failed: {reason}", p.describe())
         };
-        self.failure = Some(Error::new(message));
+        // The first failure is the one to report.
+        self.failure.get_or_insert(Error::new(message));
     }
 
     /// Drops a tolerated peer's link: nothing more is sent to it or taken from
@@ -294,6 +299,9 @@ impl Node {
     fn link_down(&mut self, peer: usize, reason: String) {
         let me = self.me_name();
         let p = &mut self.peers[peer];
+        // Frames already handed out stay where they are until decoded.
+        p.reader = None;
+        p.read_end = None;
         if p.writer.take().is_none() {
             return;
         }

@@ -1,11 +1,13 @@
 //! Waiting for the next tick: what has arrived, keepalives for tolerated
 //! peers, and stopping on SIGTERM/SIGINT.
 
+use super::inbound::read_available;
 use super::outbound::{poll_tolerated_writes, MAX_HELD_TICKS};
 use super::Node;
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -21,6 +23,9 @@ impl Node {
         if let Some(failure) = self.failure.take() {
             return Err(failure);
         }
+        // Every frame of the last tick is decoded: the read buffers may move.
+        self.release_frames();
+        self.take_later()?;
         self.observe_stop();
         self.keepalive_if_due();
         if std::mem::take(&mut self.tick_requested) {
@@ -29,13 +34,16 @@ impl Node {
             if self.held_ticks >= MAX_HELD_TICKS {
                 self.write_all_pending().await?;
             }
-            // Let the readers and source tasks run between busy ticks.
+            // Let the source tasks and the link keeper run between busy ticks.
             tokio::task::yield_now().await;
-            self.take_arrived()?;
+            self.take_arrived().await?;
             return Ok(true);
         }
         // Going idle: nothing may wait.
         self.write_all_pending().await?;
+        if self.take_arrived().await? || self.tick_requested {
+            return Ok(true);
+        }
         loop {
             let inbound_open = self.inbound_open();
             let sources_live =
@@ -49,6 +57,25 @@ impl Node {
             let wake = self.wake.clone();
             tokio::select! {
                 biased;
+                // A frame that arrives while the node waits wakes this task
+                // itself: no reader task, no queue in between.
+                arrived = std::future::poll_fn(|cx| {
+                    if read_available(&mut self.peers, cx) {
+                        return Poll::Ready(true);
+                    }
+                    if backlog && poll_tolerated_writes(&mut self.peers, cx).is_ready() {
+                        return Poll::Ready(false);
+                    }
+                    Poll::Pending
+                }) => {
+                    if arrived {
+                        break;
+                    }
+                    self.take_broken();
+                    if self.tick_requested {
+                        break;
+                    }
+                }
                 _ = wake.notified() => {
                     self.observe_stop();
                     break;
@@ -65,15 +92,12 @@ impl Node {
                     }
                     None => self.links_open = false,
                 },
-                _ = std::future::poll_fn(|cx| poll_tolerated_writes(&mut self.peers, cx)), if backlog => {
-                    self.take_broken();
-                    if self.tick_requested {
-                        break;
-                    }
-                }
                 _ = sleep_until_or_never(keepalive) => {
                     self.keepalive_if_due();
                     self.write_all_pending().await?;
+                    if self.take_arrived().await? || self.tick_requested {
+                        break;
+                    }
                 }
                 _ = sleep_until_or_never(grace) => {
                     let open: Vec<u32> = self.inbound.iter().filter(|c| c.open > 0).map(|c| c.id).collect();
@@ -85,8 +109,39 @@ impl Node {
                 }
             }
         }
-        self.take_arrived()?;
+        self.take_arrived().await?;
         Ok(true)
+    }
+
+    /// Takes in what the transport said and what the links brought, without
+    /// waiting; whether anything arrived. Stops at a link failure: this tick
+    /// still processes what came before it.
+    async fn take_arrived(&mut self) -> Result<bool> {
+        while self.failure.is_none() {
+            match self.events.try_recv() {
+                Ok(event) => self.handle(event)?,
+                Err(_) => break,
+            }
+        }
+        let arrived = self.read_arrived().await?;
+        self.check_silence();
+        Ok(arrived)
+    }
+
+    /// Drops the links of tolerated peers that have sent nothing, not even a
+    /// keepalive, for the peer timeout.
+    fn check_silence(&mut self) {
+        if !self.any_tolerated {
+            return;
+        }
+        let timeout = self.peer_timeout;
+        for peer in 0..self.peers.len() {
+            let p = &self.peers[peer];
+            if p.tolerated && p.reader.is_some() && p.last_heard.elapsed() > timeout {
+                let reason = format!("silent for {timeout:?} (no frame and no keepalive)");
+                self.lost(peer, reason, true);
+            }
+        }
     }
 
     /// Queues keepalives for tolerated peers when they are due.
@@ -111,18 +166,6 @@ impl Node {
                 task.abort();
             }
         }
-    }
-
-    /// Handles everything that has already arrived, without waiting. Stops at a
-    /// link failure: this tick still processes what came before it.
-    fn take_arrived(&mut self) -> Result<()> {
-        while self.failure.is_none() {
-            match self.events.try_recv() {
-                Ok(event) => self.handle(event)?,
-                Err(_) => break,
-            }
-        }
-        Ok(())
     }
 }
 

@@ -1,11 +1,12 @@
 //! Links between instances, behind an interface.
 //!
 //! A [`Transport`] turns a [`LinkPlan`] (who I am, whom I talk to, where they
-//! listen) into [`Links`]: one stream of [`LinkEvent`]s from every peer. Each
-//! link announces itself with [`LinkEvent::Up`], which hands the node the byte
-//! sink it writes that peer's frames to; frames and the link's end follow. A
-//! tolerated peer may come up late, go down and come up again (a new link), so
-//! the node learns of links as they come, never from a fixed list. The
+//! listen) into [`Links`]: a stream of [`LinkEvent`]s. Each link announces
+//! itself with [`LinkEvent::Up`], which hands the node the link's two byte
+//! streams: the node writes the peer's frames to one and reads (and parses, in
+//! place) the peer's frames from the other itself, with no task or queue in
+//! between. A tolerated peer may come up late, go down and come up again (a new
+//! link), so the node learns of links as they come, never from a fixed list. The
 //! [`Node`](crate::Node) and the generated code see nothing else, so an
 //! in-process simulated network can stand in for [`Tcp`] without changing them.
 
@@ -17,7 +18,7 @@ use crate::error::Result;
 use crate::spec::InstanceId;
 use std::future::Future;
 use std::time::Duration;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 pub use tcp::Tcp;
@@ -51,7 +52,8 @@ pub struct LinkPlan {
     /// How long to keep trying to reach (or wait for) every peer that is not
     /// tolerated.
     pub connect_timeout: Duration,
-    /// How long a tolerated peer may stay silent before its link is dropped.
+    /// How long a tolerated peer may stay silent before its link is dropped
+    /// (the node watches; keepalives go out four times as often).
     pub peer_timeout: Duration,
     pub max_frame: u32,
     /// The deployment key both sides prove they hold; `None` runs without
@@ -63,33 +65,17 @@ pub struct LinkPlan {
 /// node can tell a stale link's events from the current one's.
 pub type LinkId = u32;
 
-/// Something that happened on a link. `peer` indexes [`LinkPlan::peers`].
+/// Something that happened to the links. `peer` indexes [`LinkPlan::peers`].
 pub enum LinkEvent {
-    /// A link with the peer is up; the node writes the peer's frames to `writer`.
-    /// A link the peer had before (if any) is over.
+    /// A link with the peer is up: the node writes the peer's frames to
+    /// `writer` and reads the peer's from `reader`. A link the peer had before
+    /// (if any) is over.
     Up {
         peer: usize,
         link: LinkId,
         writer: PeerWriter,
+        reader: PeerReader,
         incarnation: u64,
-    },
-    /// A frame (a batch, or a channel close if the channel has `CLOSE_BIT`).
-    Frame {
-        peer: usize,
-        link: LinkId,
-        channel: u32,
-        payload: Vec<u8>,
-    },
-    /// The peer closed its side cleanly, at a frame boundary.
-    Eof { peer: usize, link: LinkId },
-    /// The link broke or the peer sent something unacceptable. `vanished`: the
-    /// connection itself ended (reset, closed inside a frame, or silent for
-    /// longer than the peer timeout), as when the peer's process dies.
-    Failed {
-        peer: usize,
-        link: LinkId,
-        reason: String,
-        vanished: bool,
     },
     /// This instance cannot go on (a peer that proved it belongs to the
     /// deployment runs another build, say).
@@ -100,14 +86,17 @@ pub enum LinkEvent {
 /// returns them once every peer that is not tolerated is up (its `Up` event
 /// is queued); tolerated peers link whenever they can.
 pub struct Links {
-    pub events: mpsc::Receiver<LinkEvent>,
-    /// Where the node says it dropped a link (a write failed, the peer went
-    /// silent): the transport closes it and, if it dials that peer, dials again.
+    pub events: mpsc::UnboundedReceiver<LinkEvent>,
+    /// Where the node says it dropped a link (it ended, broke, or the peer went
+    /// silent): if the transport dials that peer, it dials again.
     pub dropped: mpsc::UnboundedSender<(usize, LinkId)>,
 }
 
 /// The sending side of a link.
 pub type PeerWriter = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// The receiving side of a link.
+pub type PeerReader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// Establishes links.
 pub trait Transport {

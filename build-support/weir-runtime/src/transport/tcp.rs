@@ -2,26 +2,21 @@
 //!
 //! One task keeps every link of an instance: it listens for the peers that dial
 //! us, dials the ones we dial (again, after a tolerated peer's link is
-//! dropped), greets each connection, and gives each link a reader task of its
-//! own. [`Tcp::connect`] returns once every peer that is not tolerated is up.
+//! dropped), greets each connection, and hands each link's two halves to the
+//! node, which reads and writes them itself. [`Tcp::connect`] returns once
+//! every peer that is not tolerated is up.
 
 use super::handshake::{greet, introduce, Greeting, Introduction};
-use super::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan, PeerWriter, Transport};
+use super::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan, PeerReader, PeerWriter, Transport};
 use crate::error::{Error, Result};
-use crate::frame::{read_frame, KEEPALIVE};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::BufReader;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
-/// Frames received but not yet taken by the node, over all peers.
-const EVENT_QUEUE: usize = 16;
-const IO_BUFFER: usize = 64 * 1024;
 /// How long a connecting peer may take to say who it is and prove it.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections being greeted at once; more are closed at once (a flood).
@@ -34,7 +29,7 @@ pub struct Tcp;
 
 impl Transport for Tcp {
     async fn connect(&self, plan: &LinkPlan) -> Result<Links> {
-        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let (events_tx, events) = mpsc::unbounded_channel();
         let (dropped, dropped_rx) = mpsc::unbounded_channel();
         let (ready_tx, ready) = oneshot::channel();
         let keeper = Keeper::new(plan.clone(), events_tx);
@@ -52,8 +47,6 @@ struct LinkState {
     /// The current (or last) link's number; 0 before the first.
     link: LinkId,
     up: bool,
-    /// The current link's reader.
-    reader: Option<AbortHandle>,
     /// Whether a dial for this peer is under way.
     dialing: bool,
     /// Whether we said the peer is still missing after the connect timeout.
@@ -62,7 +55,7 @@ struct LinkState {
 
 struct Keeper {
     plan: Arc<LinkPlan>,
-    events: mpsc::Sender<LinkEvent>,
+    events: mpsc::UnboundedSender<LinkEvent>,
     links: Vec<LinkState>,
     /// Each peer's latest incarnation met so far (shared with handshakes).
     seen: Arc<Vec<AtomicU64>>,
@@ -72,7 +65,7 @@ struct Keeper {
 type Dialed = (usize, Result<(TcpStream, u64)>);
 
 impl Keeper {
-    fn new(plan: LinkPlan, events: mpsc::Sender<LinkEvent>) -> Keeper {
+    fn new(plan: LinkPlan, events: mpsc::UnboundedSender<LinkEvent>) -> Keeper {
         Keeper {
             links: plan.peers.iter().map(|_| LinkState::default()).collect(),
             seen: Arc::new(plan.peers.iter().map(|_| AtomicU64::new(0)).collect()),
@@ -208,12 +201,9 @@ impl Keeper {
                         let _ = ready.send(Err(e));
                     }
                     None => {
-                        let _ = self
-                            .events
-                            .send(LinkEvent::Fatal {
-                                reason: e.to_string(),
-                            })
-                            .await;
+                        let _ = self.events.send(LinkEvent::Fatal {
+                            reason: e.to_string(),
+                        });
                     }
                 }
                 return;
@@ -252,9 +242,6 @@ impl Keeper {
             return;
         }
         state.up = false;
-        if let Some(reader) = state.reader.take() {
-            reader.abort();
-        }
         if self.plan.peers[i].dial && self.plan.peers[i].tolerated {
             // A short pause: a peer that was just restarted may not listen yet.
             self.dial(dials, i, Duration::from_millis(50), deadline);
@@ -294,30 +281,16 @@ impl Keeper {
     fn up(&mut self, i: usize, stream: TcpStream, incarnation: u64) {
         self.seen[i].fetch_max(incarnation, Ordering::Relaxed);
         let state = &mut self.links[i];
-        if let Some(old) = state.reader.take() {
-            old.abort();
-        }
         state.link += 1;
         state.up = true;
         let (read, write) = stream.into_split();
-        let reader = Reader {
-            peer: i,
-            link: state.link,
-            events: self.events.clone(),
-            max_frame: self.plan.max_frame,
-            // Only a tolerated peer's silence is a loss: a peer that is not
-            // tolerated may pause (backpressure) for as long as it likes.
-            silence: self.plan.peers[i]
-                .tolerated
-                .then_some(self.plan.peer_timeout),
-        };
-        let up = LinkEvent::Up {
+        let _ = self.events.send(LinkEvent::Up {
             peer: i,
             link: state.link,
             writer: Box::new(write) as PeerWriter,
+            reader: Box::new(read) as PeerReader,
             incarnation,
-        };
-        state.reader = Some(tokio::spawn(reader.run(up, read)).abort_handle());
+        });
     }
 }
 
@@ -373,68 +346,5 @@ async fn dial(
         }
         sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// Reads one link's frames until its clean end, a failure, or the node leaving.
-struct Reader {
-    peer: usize,
-    link: LinkId,
-    events: mpsc::Sender<LinkEvent>,
-    max_frame: u32,
-    /// How long the peer may stay silent (keepalives count) before the link is
-    /// declared lost; `None`: for ever.
-    silence: Option<Duration>,
-}
-
-impl Reader {
-    async fn run(self, up: LinkEvent, read: OwnedReadHalf) {
-        let (peer, link) = (self.peer, self.link);
-        if self.events.send(up).await.is_err() {
-            return; // the node has finished
-        }
-        let mut reader = BufReader::with_capacity(IO_BUFFER, read);
-        let event = loop {
-            let next = read_frame(&mut reader, self.max_frame, IO_BUFFER);
-            let read = match self.silence {
-                Some(limit) => match timeout(limit, next).await {
-                    Ok(read) => read,
-                    Err(_) => {
-                        break LinkEvent::Failed {
-                            peer,
-                            link,
-                            reason: format!("silent for {limit:?} (no frame and no keepalive)"),
-                            vanished: true,
-                        }
-                    }
-                },
-                None => next.await,
-            };
-            let (channel, payload) = match read {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break LinkEvent::Eof { peer, link },
-                Err(e) => {
-                    break LinkEvent::Failed {
-                        peer,
-                        link,
-                        reason: e.to_string(),
-                        vanished: e.is_disconnect(),
-                    }
-                }
-            };
-            if channel == KEEPALIVE && payload.is_empty() {
-                continue;
-            }
-            let frame = LinkEvent::Frame {
-                peer,
-                link,
-                channel,
-                payload,
-            };
-            if self.events.send(frame).await.is_err() {
-                return; // the node has finished
-            }
-        };
-        let _ = self.events.send(event).await;
     }
 }
