@@ -6,8 +6,11 @@ pub struct Row {
     pub workload: String,
     pub system: String,
     pub figure: String,
-    /// Weir's median divided by this system's.
+    /// Weir's figure divided by this system's: the median over the pairs of
+    /// runs made back to back.
     pub ratio: Option<f64>,
+    /// The lowest and highest of those pairs' ratios.
+    pub spread: Option<(f64, f64)>,
     /// Peak RSS of each role, MiB.
     pub peak_rss: String,
 }
@@ -30,9 +33,10 @@ impl fmt::Display for Table {
             "system",
             "median",
             "weir ÷ system",
+            "pairs min–max",
             "peak RSS, MiB",
         ];
-        let cells: Vec<[String; 5]> = self
+        let cells: Vec<[String; 6]> = self
             .rows
             .iter()
             .map(|r| {
@@ -41,11 +45,13 @@ impl fmt::Display for Table {
                     r.system.clone(),
                     r.figure.clone(),
                     r.ratio.map_or("-".to_string(), |x| format!("{x:.2}")),
+                    r.spread
+                        .map_or("-".to_string(), |(lo, hi)| format!("{lo:.2}–{hi:.2}")),
                     r.peak_rss.clone(),
                 ]
             })
             .collect();
-        let widths: Vec<usize> = (0..5)
+        let widths: Vec<usize> = (0..6)
             .map(|c| {
                 cells
                     .iter()

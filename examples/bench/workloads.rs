@@ -144,6 +144,17 @@ impl Workload {
         matches!(self, Workload::Build)
     }
 
+    /// The sizes to run at: the headline throughput workloads also run at a
+    /// tenth of their size, so a run bound by the loopback (where both
+    /// programs meet the same ceiling) shows as such.
+    pub fn sizes(self, sizes: &Sizes) -> Vec<u64> {
+        let n = self.size(sizes);
+        match self {
+            Workload::Pipe | Workload::PipeStruct | Workload::Broadcast => vec![n, n / 10],
+            _ => vec![n],
+        }
+    }
+
     fn size(self, sizes: &Sizes) -> u64 {
         match self {
             Workload::Pipe => sizes.pipe,
@@ -174,17 +185,26 @@ impl Workload {
         systems
     }
 
-    /// Runs every system `reps` times, alternating, and returns the table rows.
+    /// Runs every system `reps` times at size `n`, alternating (Weir, then each
+    /// counterpart, back to back), and returns the table rows: medians, and
+    /// Weir's ratio to each counterpart as the median of the ratios of the
+    /// pairs run back to back, with their range. `main` says whether `n` is
+    /// the workload's headline size (its rows are then named plainly).
     pub fn measure(
         self,
         systems: &Systems,
-        sizes: &Sizes,
+        n: u64,
+        main: bool,
         reps: usize,
     ) -> Result<Vec<Row>, String> {
         if let Workload::Build = self {
             return measure_build(systems, reps);
         }
-        let n = self.size(sizes);
+        let label = if main {
+            self.name().to_string()
+        } else {
+            format!("{} ({})", self.name(), count(n))
+        };
         let reference = matches!(self, Workload::WordCount).then(|| text::reference(n));
         let candidates = self.systems(systems.timely);
         let mut samples: BTreeMap<System, Vec<Sample>> = BTreeMap::new();
@@ -210,17 +230,28 @@ impl Workload {
                 }
             }
         }
-        let weir = median(samples[&System::Weir].iter().map(|s| s.value));
+        let weir = &samples[&System::Weir];
         Ok(candidates
             .iter()
             .map(|system| {
                 let value = median(samples[system].iter().map(|s| s.value));
                 let second = median(samples[system].iter().map(|s| s.second));
+                // Pair by pair: a machine that slows down mid-run slows both.
+                let pairs: Vec<f64> = weir
+                    .iter()
+                    .zip(&samples[system])
+                    .map(|(w, s)| w.value / s.value)
+                    .collect();
+                let spread = pairs.iter().copied().fold(None, |range, r| match range {
+                    None => Some((r, r)),
+                    Some((lo, hi)) => Some((f64::min(lo, r), f64::max(hi, r))),
+                });
                 Row {
-                    workload: self.name().to_string(),
+                    workload: label.clone(),
                     system: system.name().to_string(),
                     figure: self.describe(value, second),
-                    ratio: (*system != System::Weir).then(|| weir / value),
+                    ratio: (*system != System::Weir).then(|| median(pairs.iter().copied())),
+                    spread: spread.filter(|_| *system != System::Weir),
                     peak_rss: peaks[system]
                         .iter()
                         .map(|(role, kib)| format!("{role} {:.1}", *kib as f64 / 1024.0))
@@ -432,6 +463,15 @@ fn check_tally(report: &launch::Report, n: u64) -> Result<f64, String> {
     Ok(n as f64 / number(report, "seconds")?)
 }
 
+/// `200 M`, `20 M`, `100 k`: a size for a row's name.
+fn count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{} M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{} k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
@@ -494,6 +534,7 @@ fn measure_build(systems: &Systems, reps: usize) -> Result<Vec<Row>, String> {
         system: System::Weir.name().to_string(),
         figure: Workload::Build.describe(seconds, 0.0),
         ratio: None,
+        spread: None,
         peak_rss: String::new(),
     };
     let [whole, roles] = times;

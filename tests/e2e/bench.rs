@@ -38,8 +38,17 @@ fn quick_benchmark_suite_gets_every_answer_right() {
             );
         }
     }
+    // The headline throughput workloads run at a second, smaller size too.
+    for workload in ["pipe", "pipe_struct", "broadcast"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("| {workload} (")) && l.contains("| weir ")),
+            "no second size of {workload}:\n{stdout}"
+        );
+    }
     assert!(
-        stdout.lines().filter(|l| l.contains("| timely ")).count() == 4,
-        "Timely runs pipe, pipe_struct, broadcast and word_count:\n{stdout}"
+        stdout.lines().filter(|l| l.contains("| timely ")).count() == 7,
+        "Timely runs pipe, pipe_struct, broadcast (two sizes each) and word_count:\n{stdout}"
     );
 }

@@ -90,6 +90,9 @@ impl Header {
 /// How much room a read into a [`ReadBuffer`] gets at least.
 pub const READ_CHUNK: usize = 64 * 1024;
 
+/// A read buffer larger than this, once empty, is given back.
+const MAX_KEPT: usize = 4 << 20;
+
 /// The bytes read from one link, and the frames in them, parsed in place.
 ///
 /// Frames are handed out as ranges of the buffer, so a payload is decoded where
@@ -102,6 +105,9 @@ pub struct ReadBuffer {
     buf: Vec<u8>,
     /// Bytes at the front that belong to frames already handed out.
     parsed: usize,
+    /// Bytes at the front that belong to frames released: no range into them
+    /// is live, so they may be dropped (the rest moved to the front).
+    released: usize,
 }
 
 impl ReadBuffer {
@@ -111,6 +117,9 @@ impl ReadBuffer {
         reader: &mut R,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK && self.released > 0 {
+            self.compact();
+        }
         self.buf.reserve(READ_CHUNK);
         let len = self.buf.len();
         let mut spare = ReadBuf::uninit(self.buf.spare_capacity_mut());
@@ -163,19 +172,31 @@ impl ReadBuffer {
         &self.buf[range]
     }
 
-    /// Forgets the frames handed out, keeping what has arrived of the next one.
-    /// Every range handed out is invalid afterwards.
+    /// Forgets the frames handed out: their ranges are invalid afterwards. The
+    /// bytes of the next frame move to the front only when the room behind
+    /// them runs short, so a steady stream costs no copy per tick.
     pub fn release(&mut self) {
-        if self.parsed == 0 {
+        self.released = self.parsed;
+        if self.parsed == self.buf.len() {
+            self.buf.clear();
+            (self.parsed, self.released) = (0, 0);
+            if self.buf.capacity() > MAX_KEPT {
+                // One huge frame should not pin its memory for the rest of the run.
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// Drops the released bytes, moving the rest to the front. Only what was
+    /// released goes: frames handed out since stay valid only if none were
+    /// (`parsed == released`), so their bytes move only then.
+    fn compact(&mut self) {
+        if self.parsed != self.released {
             return;
         }
-        self.buf.copy_within(self.parsed.., 0);
-        self.buf.truncate(self.buf.len() - self.parsed);
-        self.parsed = 0;
-        if self.buf.capacity() > 4 * READ_CHUNK && self.buf.len() < READ_CHUNK {
-            // One huge frame should not pin its memory for the rest of the run.
-            self.buf.shrink_to(2 * READ_CHUNK);
-        }
+        self.buf.copy_within(self.released.., 0);
+        self.buf.truncate(self.buf.len() - self.released);
+        (self.parsed, self.released) = (0, 0);
     }
 
     /// Bytes that arrived but are not part of a frame handed out yet.
