@@ -29,6 +29,11 @@ const WRITE_AT: usize = 64 * 1024;
 /// ticks: a node that never waits still sends what it queued.
 pub(super) const MAX_HELD_TICKS: u32 = 4;
 
+/// A queue larger than this, once written out, is given back. Smaller ones
+/// are kept: a queue given back every tick is a fresh mapping, and page faults,
+/// every tick (a batch of 4096 100-byte records is 400 KB).
+const MAX_KEPT: usize = 4 << 20;
+
 /// Bytes a tolerated peer's queue holds before the node waits for it.
 pub const MAX_QUEUED: usize = 4 << 20;
 
@@ -64,7 +69,7 @@ fn tidy(peer: &mut Peer) {
         peer.pending.clear();
         peer.written = 0;
         peer.full = false;
-        if peer.pending.capacity() > 4 * WRITE_AT {
+        if peer.pending.capacity() > MAX_KEPT {
             // One huge batch should not pin its memory for the rest of the run.
             peer.pending = Vec::new();
         }
