@@ -4,8 +4,8 @@
 //! The node reads its sockets itself, into each peer's [`ReadBuffer`], and
 //! parses the frames there: a channel's frames for the tick are ranges of
 //! those buffers, decoded in place by the channel's inbox. No reader task, no
-//! queue, no copy or allocation per frame. A buffer's bytes move only at the
-//! next tick, once every frame handed out of it has been decoded.
+//! queue, no copy or allocation per frame. A buffer's bytes move only once
+//! every frame handed out of it has been decoded (from the next tick on).
 
 use super::peers::ReadEnd;
 use super::Node;
