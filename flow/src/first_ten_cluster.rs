@@ -8,7 +8,7 @@ pub fn first_ten_cluster(flow: &FlowBuilder) {
     let workers = flow.cluster("worker");
     flow.source_iter(&leader, q!(0..10))
         .round_robin_bincode(&workers)
-        .map(q!(move |n| {
+        .map(q!(|n| {
             println!("doubling {n}");
             (workers.self_id(), n * 2)
         }))

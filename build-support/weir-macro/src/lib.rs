@@ -16,19 +16,37 @@ mod scope;
 use proc_macro::TokenStream;
 use quote::{quote, quote_spanned};
 
+/// Makes a quoted closure `move` if it is not: the values it captures are
+/// copies that live only as long as the quote (at build time) or the operator
+/// (in the role binary), so it must own them, as `iter.map(|i| i * scale)`
+/// never had to say. Whether anything changed.
+fn imply_move(expr: &mut syn::Expr) -> bool {
+    match expr {
+        syn::Expr::Closure(closure) if closure.capture.is_none() => {
+            closure.capture = Some(Default::default());
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Quotes a Rust expression for a Weir operator.
 ///
 /// Locals of the flow function that the expression uses are captured by value
 /// (integers, floats, `bool`, `char`, strings, tuples, `Vec`s, arrays, `Option`s of
-/// those, and any serde `Serialize + DeserializeOwned` type). Functions, types and
+/// those, and any serde `Serialize + DeserializeOwned` type); a closure that
+/// uses them owns its copies, with or without `move`. Functions, types and
 /// constants of the flow crate must be reachable from the role binaries (`pub`).
 #[proc_macro]
 pub fn q(input: TokenStream) -> TokenStream {
-    let expr = match syn::parse::<syn::Expr>(input) {
+    let mut expr = match syn::parse::<syn::Expr>(input) {
         Ok(expr) => expr,
         Err(err) => return err.to_compile_error().into(),
     };
-    let analysis = scope::analyse(&expr);
+    let mut analysis = scope::analyse(&expr);
+    if !analysis.captures.is_empty() && imply_move(&mut expr) {
+        analysis = scope::analyse(&expr);
+    }
     let code = analysis.code.to_string();
 
     let captures = analysis.captures.iter().map(|ident| {

@@ -35,6 +35,25 @@ fn closure_parameter_types_are_inferred_from_the_operator() {
 }
 
 #[test]
+fn a_closure_that_captures_locals_needs_no_move() {
+    let scale = 2.5f64;
+    let offset = 1u32;
+    let g = graph(|flow| {
+        let p = flow.process("p");
+        flow.source_iter(&p, q!(0..4u32))
+            .map(q!(|i| f64::from(i + offset) * scale))
+            .for_each(q!(|x| println!("{x}")));
+    });
+    assert!(g.errors.is_empty(), "{:?}", g.errors);
+    let map = &g.nodes[1].args[0];
+    assert!(map.code.starts_with("move"), "{}", map.code);
+    let names: Vec<&str> = map.captures.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["offset", "scale"]);
+    // A closure without captures is quoted as written.
+    assert!(!g.nodes[2].args[0].code.starts_with("move"));
+}
+
+#[test]
 fn quoted_code_is_never_run_at_build_time() {
     let g = graph(|flow| {
         let p = flow.process("p");
