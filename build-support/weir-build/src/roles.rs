@@ -170,6 +170,7 @@ fn check_stubs(
 ) -> Result<Vec<Problem>, BuildError> {
     let write = env::var_os("WEIR_WRITE_STUBS").is_some_and(|v| v == "1");
     let mut problems = Vec::new();
+    let mut wrote = 0;
     let present: BTreeSet<String> = match fs::read_dir(bin_dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
@@ -193,6 +194,7 @@ fn check_stubs(
             fs::create_dir_all(bin_dir)?;
             fs::write(&path, &contents)?;
             println!("cargo:warning=wrote {}", path.display());
+            wrote += 1;
         } else {
             problems.push(Problem {
                 message: format!(
@@ -201,6 +203,12 @@ fn check_stubs(
                 at: Some(path.display().to_string()),
             });
         }
+    }
+    if wrote > 0 {
+        // Cargo lists a package's binaries before its build script runs.
+        println!(
+            "cargo:warning=wrote {wrote} role stub(s): run the build again to build their binaries (cargo found the package's binaries before this script wrote them)"
+        );
     }
     for file in &present {
         let owner = flows
