@@ -297,7 +297,10 @@ mod tests {
             "{err}"
         );
         assert!(err.contains(".defer_tick()"), "{err}");
-        assert!(err.contains("lower/mod.rs:"), "names the cycle's place: {err}");
+        assert!(
+            err.contains("lower/mod.rs:"),
+            "names the cycle's place: {err}"
+        );
     }
 
     #[test]
