@@ -63,6 +63,13 @@ fn poll_write_queue(peer: &mut Peer, cx: &mut Context<'_>) -> Poll<std::io::Resu
     Poll::Ready(Ok(true))
 }
 
+/// Records that writing to tolerated `peer` failed: its queue is abandoned, and
+/// the node turns it into a lost peer after the write-out (`take_broken`).
+fn broke(peer: &mut Peer, e: std::io::Error) {
+    peer.broken = Some(e);
+    peer.written = peer.pending.len();
+}
+
 /// Forgets what the socket has taken of `peer`'s queue.
 fn tidy(peer: &mut Peer) {
     if peer.written == peer.pending.len() {
@@ -90,8 +97,7 @@ pub(super) fn poll_tolerated_writes(peers: &mut [Peer], cx: &mut Context<'_>) ->
         }
         match poll_write_queue(peer, cx) {
             Poll::Ready(Err(e)) => {
-                peer.broken = Some(e);
-                peer.written = peer.pending.len();
+                broke(peer, e);
                 progressed = true;
             }
             _ => progressed |= peer.written > before,
@@ -242,8 +248,7 @@ impl Node {
                     let before = peer.written;
                     match poll_write_queue(peer, cx) {
                         Poll::Ready(Err(e)) => {
-                            peer.broken = Some(e);
-                            peer.written = peer.pending.len();
+                            broke(peer, e);
                             Poll::Ready(())
                         }
                         _ if peer.written > before => Poll::Ready(()),
@@ -296,10 +301,7 @@ impl Node {
                 match poll_write_queue(peer, cx) {
                     Poll::Ready(Ok(true)) => {}
                     Poll::Ready(Ok(false)) => waiting |= !peer.tolerated,
-                    Poll::Ready(Err(e)) if peer.tolerated => {
-                        peer.broken = Some(e);
-                        peer.written = peer.pending.len();
-                    }
+                    Poll::Ready(Err(e)) if peer.tolerated => broke(peer, e),
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(peer.sending_failed(&e))),
                     Poll::Pending => unreachable!("poll_write_queue is always ready"),
                 }

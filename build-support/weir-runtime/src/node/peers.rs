@@ -201,7 +201,7 @@ impl Node {
             let Some(event) = self.events.recv().await else {
                 return Err(Error::new("the links ended before every peer was up"));
             };
-            self.handle(event)?;
+            self.handle(event);
             if let Some(failure) = self.failure.take() {
                 return Err(failure);
             }
@@ -210,7 +210,7 @@ impl Node {
     }
 
     /// Takes in one event from the transport.
-    pub(super) fn handle(&mut self, event: LinkEvent) -> Result<()> {
+    pub(super) fn handle(&mut self, event: LinkEvent) {
         match event {
             LinkEvent::Up { peer, .. } if self.peers[peer].held > 0 => {
                 // The old link's frames are still to be decoded, in place.
@@ -225,15 +225,13 @@ impl Node {
             } => self.link_up(peer, link, (writer, reader), incarnation),
             LinkEvent::Fatal { reason } => self.failure = Some(Error::new(reason)),
         }
-        Ok(())
     }
 
     /// Takes in the links that came up while their peer's old frames waited.
-    pub(super) fn take_later(&mut self) -> Result<()> {
+    pub(super) fn take_later(&mut self) {
         for event in std::mem::take(&mut self.later) {
-            self.handle(event)?;
+            self.handle(event);
         }
-        Ok(())
     }
 
     fn link_up(

@@ -25,7 +25,7 @@ impl Node {
         }
         // Every frame of the last tick is decoded: the read buffers may move.
         self.release_frames();
-        self.take_later()?;
+        self.take_later();
         self.observe_stop();
         self.keepalive_if_due();
         if std::mem::take(&mut self.tick_requested) {
@@ -84,7 +84,7 @@ impl Node {
                 }
                 event = self.events.recv(), if self.links_open => match event {
                     Some(event) => {
-                        self.handle(event)?;
+                        self.handle(event);
                         break;
                     }
                     None if inbound_open => {
@@ -121,7 +121,7 @@ impl Node {
     async fn take_arrived(&mut self) -> Result<bool> {
         while self.failure.is_none() {
             match self.events.try_recv() {
-                Ok(event) => self.handle(event)?,
+                Ok(event) => self.handle(event),
                 Err(_) => break,
             }
         }
