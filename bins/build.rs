@@ -20,6 +20,7 @@ fn main() {
         .flow("two_pc", flow::two_pc::two_pc)
         .flow("membership", flow::membership::membership)
         .flow("flood", flow::flood::flood)
+        .flow("paxos_kv", flow::paxos_kv::paxos_kv)
         .flow("operators", flow::operators::operators)
         .flow("relay", flow::relay::relay)
         .flow("ring", flow::ring::ring)

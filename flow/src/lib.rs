@@ -12,6 +12,7 @@ pub mod graph_reachability;
 pub mod map_reduce;
 pub mod membership;
 pub mod operators;
+pub mod paxos_kv;
 pub mod pipeline;
 pub mod relay;
 pub mod ring;

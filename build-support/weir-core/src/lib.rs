@@ -3,5 +3,7 @@
 
 pub mod cluster;
 pub mod codec;
+pub mod external;
 
 pub use cluster::{ClusterId, Membership};
+pub use external::{BadInput, ClientCodec, ClientEvent, ConnectionId};

@@ -13,6 +13,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub peer_timeout: Duration,
     pub auth: Auth,
+    /// Client connections each external endpoint accepts at once.
+    pub max_clients: usize,
 }
 
 /// How this instance proves it belongs to its deployment.
@@ -78,6 +80,15 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .help("How long a peer on tolerant edges may stay silent before it is declared lost (keepalives go out four times as often)"),
         )
         .arg(
+            Arg::new("max-clients")
+                .long("max-clients")
+                .env("WEIR_MAX_CLIENTS")
+                .value_name("N")
+                .value_parser(value_parser!(usize))
+                .default_value("1024")
+                .help("How many clients each external endpoint of this role serves at once; more are refused"),
+        )
+        .arg(
             Arg::new("key-file")
                 .long("key-file")
                 .env("WEIR_KEY_FILE")
@@ -107,6 +118,10 @@ pub fn parse(spec: &RoleSpec) -> Config {
         connect_timeout: seconds(&matches, "connect-timeout", 30.0),
         peer_timeout: seconds(&matches, "peer-timeout", 2.0).max(Duration::from_millis(40)),
         auth,
+        max_clients: matches
+            .get_one::<usize>("max-clients")
+            .copied()
+            .unwrap_or(crate::node::DEFAULT_MAX_CLIENTS),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod auth;
 mod cli;
 mod error;
+pub mod external;
 pub mod frame;
 mod node;
 pub mod ops;
@@ -20,8 +21,8 @@ pub use error::{Error, Result};
 pub use node::{
     ClusterView, Inbox, MemberOutbox, MembershipSource, Node, Outbox, RoundRobinOutbox, TaggedInbox,
 };
-pub use spec::{ChannelDecl, Delivery, InstanceId, RoleDecl, RoleKind, RoleSpec};
-pub use weir_core::{ClusterId, Membership};
+pub use spec::{ChannelDecl, Delivery, ExternalDecl, InstanceId, RoleDecl, RoleKind, RoleSpec};
+pub use weir_core::{ClientCodec, ClientEvent, ClusterId, ConnectionId, Membership};
 
 use std::future::Future;
 use std::pin::Pin;

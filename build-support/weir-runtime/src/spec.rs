@@ -42,6 +42,14 @@ pub struct ChannelDecl {
     pub tolerant: bool,
 }
 
+/// An endpoint where external clients connect to the instances of `role`;
+/// the topology lists its addresses under `name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExternalDecl {
+    pub role: &'static str,
+    pub name: &'static str,
+}
+
 /// Everything a role program knows about the flow it belongs to.
 #[derive(Debug)]
 pub struct RoleSpec {
@@ -51,6 +59,8 @@ pub struct RoleSpec {
     pub flow_hash: u64,
     pub roles: &'static [RoleDecl],
     pub channels: &'static [ChannelDecl],
+    /// Every role's external endpoints.
+    pub externals: &'static [ExternalDecl],
 }
 
 impl RoleSpec {

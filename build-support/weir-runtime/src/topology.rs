@@ -7,6 +7,8 @@
 //! addresses = ["127.0.0.1:17001", "127.0.0.1:17002"]
 //! ```
 //! A cluster's size is the length of its list; a process has exactly one address.
+//! A role with an endpoint for external clients lists one client address per
+//! instance under the endpoint's name (`clients = ["127.0.0.1:6380", ...]`).
 
 use crate::error::{Error, Result};
 use crate::spec::{InstanceId, RoleKind, RoleSpec};
@@ -22,16 +24,34 @@ pub struct Topology {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RoleAddresses {
     pub addresses: Vec<String>,
+    /// Endpoint name → each instance's address for its clients. Any other key
+    /// lands here too, and [`Topology::check`] names it.
+    #[serde(flatten)]
+    pub endpoints: BTreeMap<String, Vec<String>>,
 }
 
 impl Topology {
     /// Adds (or replaces) a role's addresses.
     pub fn set(&mut self, role: &str, addresses: Vec<String>) -> &mut Self {
-        self.roles
-            .insert(role.to_string(), RoleAddresses { addresses });
+        let endpoints = BTreeMap::new();
+        self.roles.insert(
+            role.to_string(),
+            RoleAddresses {
+                addresses,
+                endpoints,
+            },
+        );
+        self
+    }
+
+    /// Sets the client addresses of `role`'s endpoint `name` (the role must
+    /// have been [`set`](Topology::set)).
+    pub fn set_endpoint(&mut self, role: &str, name: &str, addresses: Vec<String>) -> &mut Self {
+        if let Some(r) = self.roles.get_mut(role) {
+            r.endpoints.insert(name.to_string(), addresses);
+        }
         self
     }
 
@@ -66,16 +86,14 @@ impl Topology {
             }
         }
         for role in spec.roles {
-            let addresses = &self
-                .roles
-                .get(role.name)
-                .ok_or_else(|| {
-                    Error::new(format!(
-                        "role `{}` is missing from topology file {origin}",
-                        role.name
-                    ))
-                })?
-                .addresses;
+            let entry = self.roles.get(role.name).ok_or_else(|| {
+                Error::new(format!(
+                    "role `{}` is missing from topology file {origin}",
+                    role.name
+                ))
+            })?;
+            let addresses = &entry.addresses;
+            check_endpoints(spec, role.name, entry, origin)?;
             match role.kind {
                 RoleKind::Process if addresses.len() != 1 => {
                     return Err(Error::new(format!(
@@ -122,8 +140,49 @@ impl Topology {
         })
     }
 
+    /// The client addresses of `role`'s endpoint `name` (empty if absent).
+    pub fn endpoint(&self, role: &str, name: &str) -> &[String] {
+        self.roles
+            .get(role)
+            .and_then(|r| r.endpoints.get(name))
+            .map_or(&[], |a| a)
+    }
+
     /// The addresses of `role` (empty if absent).
     pub fn addresses(&self, role: &str) -> &[String] {
         self.roles.get(role).map_or(&[], |r| &r.addresses)
     }
+}
+
+/// Every endpoint of `role` listed with one address per instance, and no
+/// other key.
+fn check_endpoints(spec: &RoleSpec, role: &str, entry: &RoleAddresses, origin: &str) -> Result<()> {
+    let declared: Vec<&str> = spec
+        .externals
+        .iter()
+        .filter(|e| e.role == role)
+        .map(|e| e.name)
+        .collect();
+    for key in entry.endpoints.keys() {
+        if !declared.contains(&key.as_str()) {
+            let expected = if declared.is_empty() {
+                "it has no endpoint for external clients".to_string()
+            } else {
+                format!("its endpoints: {}", declared.join(", "))
+            };
+            return Err(Error::new(format!(
+                "topology file {origin} lists `{key}` for role `{role}`, which is neither `addresses` nor an endpoint of the role ({expected})"
+            )));
+        }
+    }
+    for name in declared {
+        let listed = entry.endpoints.get(name).map_or(0, Vec::len);
+        if listed != entry.addresses.len() {
+            return Err(Error::new(format!(
+                "role `{role}` has {} instance(s) but {listed} address(es) for its clients under `{name}` in topology file {origin}: list one per instance, in the same order",
+                entry.addresses.len()
+            )));
+        }
+    }
+    Ok(())
 }

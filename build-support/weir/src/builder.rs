@@ -70,7 +70,7 @@ impl FlowBuilder {
     }
 
     /// A source: a node without inputs at `location`.
-    fn source<'a, L: Location<'a>, T, B>(
+    pub(crate) fn source<'a, L: Location<'a>, T, B>(
         &'a self,
         location: &L,
         op: Operator,
@@ -218,12 +218,7 @@ impl FlowBuilder {
     }
 
     fn declare(&self, name: &str, kind: LocationKind, at: &'static Caller<'static>) -> LocationId {
-        let valid = !name.is_empty()
-            && name.starts_with(|c: char| c.is_ascii_lowercase())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
+        if !is_plain_name(name) {
             self.error(
                 at,
                 format!("role name `{name}` must be lowercase ASCII letters, digits and `_`, starting with a letter (it names a binary)"),
@@ -317,6 +312,33 @@ impl FlowBuilder {
         self.add_node(to, op, vec![input], Vec::new(), at)
     }
 
+    /// An external endpoint's name becomes a key of its role in the
+    /// topology: a plain name, not `addresses`, once per location.
+    pub(crate) fn check_endpoint_name(
+        &self,
+        location: LocationId,
+        name: &str,
+        at: &'static Caller<'static>,
+    ) {
+        if !is_plain_name(name) || name == "addresses" {
+            self.error(
+                at,
+                format!("endpoint name `{name}` must be lowercase ASCII letters, digits and `_`, starting with a letter, and not `addresses` (it is a key of the role in the topology file)"),
+            );
+        }
+        let taken = self.graph.borrow().nodes.iter().any(|n| {
+            n.location == location
+                && matches!(&n.op, Operator::SourceExternal { name: other } if other == name)
+        });
+        if taken {
+            let role = self.location_name(location);
+            self.error(
+                at,
+                format!("`{role}` already has an external endpoint named `{name}`"),
+            );
+        }
+    }
+
     pub(crate) fn error(&self, at: &'static Caller<'static>, message: String) {
         let at = SourceLoc::caller(at);
         self.graph
@@ -374,4 +396,13 @@ impl FlowBuilder {
             Vec::new()
         })
     }
+}
+
+/// Lowercase ASCII letters, digits and `_`, starting with a letter: a name
+/// that can be part of a binary's name and a key of a topology file.
+fn is_plain_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }

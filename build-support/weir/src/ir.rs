@@ -131,6 +131,12 @@ pub enum Operator {
     },
     /// args: records per tick.
     SpinBatch,
+    /// `(connection, Opened | Request | Closed)` from clients that are not
+    /// Weir instances, on the address the topology lists under `name`.
+    /// args: the `ClientCodec`.
+    SourceExternal {
+        name: String,
+    },
     /// A feedback loop: its records are those of the stream given to `complete`
     /// (its one input, once completed). At `Level::Unbounded` they arrive a tick
     /// later; at `Level::Tick` the loop must pass through `defer_tick`.
@@ -199,6 +205,11 @@ pub enum Operator {
     // Sinks.
     ForEach,
     DestSink,
+    /// `(connection, reply)` records, encoded and written to the clients of
+    /// the endpoint made by node `source` (a `SourceExternal`).
+    SendExternal {
+        source: NodeId,
+    },
 
     /// Moves records from the input's location to this node's location.
     Network {
@@ -223,6 +234,7 @@ impl Operator {
             Spin => "spin",
             Membership { .. } => "membership",
             SpinBatch => "spin_batch",
+            SourceExternal { .. } => "source_external",
             Cycle {
                 level: Level::Tick, ..
             } => "tick_cycle",
@@ -262,6 +274,7 @@ impl Operator {
             DeferTick => "defer_tick",
             ForEach => "for_each",
             DestSink => "dest_sink",
+            SendExternal { .. } => "send_external",
             Network {
                 delivery,
                 failure: Failure::FailStop,
@@ -281,7 +294,10 @@ impl Operator {
 
     /// Whether the operator ends a stream (nothing can consume its output).
     pub fn is_sink(&self) -> bool {
-        matches!(self, Operator::ForEach | Operator::DestSink)
+        matches!(
+            self,
+            Operator::ForEach | Operator::DestSink | Operator::SendExternal { .. }
+        )
     }
 }
 

@@ -26,6 +26,7 @@ extern crate self as weir;
 
 mod builder;
 mod cycle;
+pub mod external;
 pub mod ir;
 pub mod level;
 pub mod location;
@@ -36,6 +37,7 @@ mod stream;
 
 pub use builder::FlowBuilder;
 pub use cycle::CycleHandle;
+pub use external::{BadInput, ClientCodec, ClientEvent, ConnectionId, ExternalReplies};
 pub use level::{Bounded, Unbounded};
 pub use location::{Cluster, ClusterId, Location, Membership, Process, Role};
 pub use network::NetworkRecord;

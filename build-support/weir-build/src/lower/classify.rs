@@ -58,6 +58,7 @@ impl<'g> Lowering<'g> {
                     | Operator::SourceInterval
                     | Operator::SourceIntervalDelayed
                     | Operator::Membership { .. }
+                    | Operator::SourceExternal { .. }
                     | Operator::Spin
                     | Operator::SpinBatch => Part::Root,
                     Operator::Cycle {
@@ -79,7 +80,8 @@ impl<'g> Lowering<'g> {
                     | Operator::Latest
                     | Operator::IntoStream
                     | Operator::ForEach
-                    | Operator::DestSink => Part::Fused,
+                    | Operator::DestSink
+                    | Operator::SendExternal { .. } => Part::Fused,
                     _ => Part::Stage,
                 }
             })

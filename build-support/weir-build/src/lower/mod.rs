@@ -200,6 +200,7 @@ impl Lowering<'_> {
                     let done = self.done(node.inputs[0]);
                     flush.push(quote!(#var.flush(#done).await?;));
                 }
+                (Part::Fused, Operator::SendExternal { .. }) => flush.push(quote!(#var.flush();)),
                 (Part::Deferred, _) => flush.push(quote!(#var.end_tick(&mut node);)),
                 _ => {}
             }
@@ -235,6 +236,13 @@ impl Lowering<'_> {
             let id = channel_literal(id);
             Some(quote!(::weir_runtime::ChannelDecl { id: #id, from: #from, to: #to, delivery: ::weir_runtime::Delivery::#delivery, tolerant: #tolerant }))
         });
+        let externals = self.graph.nodes.iter().filter_map(|node| {
+            let Operator::SourceExternal { name } = &node.op else {
+                return None;
+            };
+            let role = self.role_name(node.location);
+            Some(quote!(::weir_runtime::ExternalDecl { role: #role, name: #name }))
+        });
 
         Ok(quote! {
             /// What this binary is: its flow, its role, and the channels it may use.
@@ -244,6 +252,7 @@ impl Lowering<'_> {
                 flow_hash: #hash,
                 roles: &[#(#roles),*],
                 channels: &[#(#channels),*],
+                externals: &[#(#externals),*],
             };
 
             fn main() -> ::std::process::ExitCode {

@@ -91,6 +91,13 @@ impl Lowering<'_> {
                 let method = format_ident!("{}", node.op.name());
                 quote!(let (mut #var, #w) = node.#method(#(#args),*);)
             }
+            Operator::SourceExternal { name } => {
+                quote!(let (mut #var, #w) = node.source_external(#name, #(#args),*)?;)
+            }
+            Operator::SendExternal { source } => {
+                let source = self.var(*source);
+                quote!(let mut #var = #source.replies(#(&#ins),*);)
+            }
             Operator::SampleEvery | Operator::Timeout => {
                 let method = format_ident!("{}", node.op.name());
                 quote!(let (mut #var, #w) = node.#method(&#(#ins),*, #(#args),*);)

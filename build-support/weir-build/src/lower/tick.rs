@@ -42,6 +42,7 @@ impl Lowering<'_> {
             | Operator::SourceInterval
             | Operator::SourceIntervalDelayed
             | Operator::Membership { .. }
+            | Operator::SourceExternal { .. }
             | Operator::Spin
             | Operator::SpinBatch => (
                 format!("this tick's records of {} at {at}", node.op.name()),
@@ -132,6 +133,7 @@ impl Lowering<'_> {
                             | Operator::Enumerate
                             | Operator::ForEach
                             | Operator::DestSink
+                            | Operator::SendExternal { .. }
                     )
                     .then(|| self.var(c))
                 }
@@ -245,7 +247,7 @@ impl Lowering<'_> {
                 quote! { let #out = #f.number(#value); #rest }
             }
             Operator::ForEach => quote! { #f(#value); },
-            Operator::DestSink => quote! { #f.push(#value); },
+            Operator::DestSink | Operator::SendExternal { .. } => quote! { #f.push(#value); },
             // Records pass through unchanged.
             _ => {
                 let rest = rest();

@@ -84,7 +84,15 @@ pub struct Node {
     ended_sources: usize,
     /// Whether the transport still delivers events.
     links_open: bool,
+    /// This instance's listen address for each external endpoint, by name.
+    endpoints: Vec<(String, String)>,
+    /// Client connections an endpoint accepts at once.
+    max_clients: usize,
 }
+
+/// Client connections an external endpoint accepts at once, unless
+/// `--max-clients` says otherwise.
+pub const DEFAULT_MAX_CLIENTS: usize = 1024;
 
 /// The destination that is this instance itself (sends between members of one
 /// cluster).
@@ -96,7 +104,8 @@ impl Node {
         let origin = config.topology.display().to_string();
         let topology = Topology::load(&config.topology)?;
         let me = topology.check(spec, config.index, &origin)?;
-        let listen = topology.addresses(spec.role)[me.index as usize].clone();
+        let me_index = me.index as usize;
+        let listen = topology.addresses(spec.role)[me_index].clone();
 
         let mut peers = Vec::new();
         for role in spec.linked_roles() {
@@ -156,6 +165,16 @@ impl Node {
             .map(|r| (r.name, topology.addresses(r.name).len() as u32))
             .collect();
         let mut node = Node::new(spec, &plan, links, sizes);
+        node.max_clients = config.max_clients;
+        node.endpoints = spec
+            .externals
+            .iter()
+            .filter(|e| e.role == spec.role)
+            .map(|e| {
+                let address = topology.endpoint(spec.role, e.name)[me_index].clone();
+                (e.name.to_string(), address)
+            })
+            .collect();
         node.await_required_peers().await?;
         tick::stop_on_signals(node.stop.clone(), node.wake.clone());
         Ok(node)
@@ -229,7 +248,33 @@ impl Node {
             source_tasks: Vec::new(),
             ended_sources: 0,
             links_open: true,
+            endpoints: Vec::new(),
+            max_clients: DEFAULT_MAX_CLIENTS,
         }
+    }
+
+    /// Sets this instance's listen address for external endpoint `name`
+    /// (`Node::start` takes them from the topology).
+    pub fn set_endpoint(&mut self, name: &str, address: String) {
+        self.endpoints.retain(|(n, _)| n != name);
+        self.endpoints.push((name.to_string(), address));
+    }
+
+    pub(crate) fn endpoint_address(&self, name: &str) -> Result<String> {
+        self.endpoints
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, address)| address.clone())
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "no address for external endpoint `{name}` of {}: list one per instance under `{name}` in the topology",
+                    self.me_name()
+                ))
+            })
+    }
+
+    pub(crate) fn max_clients(&self) -> usize {
+        self.max_clients
     }
 
     /// Whether the node was told to stop: sources end, channels drain.
@@ -273,7 +318,7 @@ impl Node {
     }
 
     /// This instance, for messages: `worker/1` or `leader`.
-    fn me_name(&self) -> String {
+    pub(crate) fn me_name(&self) -> String {
         self.me.display(self.kind())
     }
 }

@@ -1,0 +1,210 @@
+//! A replicated key-value store on Multi-Paxos that Redis clients use.
+//!
+//! Roles: `proposer` (f+1; each serves clients in RESP, one of them leads),
+//! `acceptor` (2f+1; they vote, so f may fail) and `replica` (f+1; they apply
+//! the chosen commands in slot order and answer). A `SET` is answered once it
+//! is chosen (on f+1 acceptors) and applied; a `GET` goes through the log
+//! too, so every read is linearizable.
+//!
+//! Each role is a state machine of plain Rust ([`proposer`], [`acceptor`],
+//! [`replica`]) fed one tick's messages at a time, so a tick's client commands
+//! form one slot and a tick's messages leave in one frame per peer. Every edge
+//! is tolerant: instances may die and come back, and the rest go on.
+
+pub mod acceptor;
+pub mod proposer;
+pub mod replica;
+pub mod resp;
+
+use resp::Reply;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use weir::*;
+
+/// `(number, proposer)`: a higher number wins, ties go to the higher proposer.
+pub type Ballot = (u64, u32);
+/// A position in the log.
+pub type Slot = u64;
+/// The commands chosen for one slot (a leader's tick of them); empty is a no-op.
+pub type Value = Arc<Vec<Command>>;
+
+/// How often each role's clock ticks: heartbeats, timeouts and retries are
+/// counted in these.
+pub const CLOCK: Duration = Duration::from_millis(50);
+
+/// One client connection, across the run of every proposer: the proposer,
+/// its incarnation (a restarted proposer numbers its connections afresh), and
+/// the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClientId {
+    pub proposer: u32,
+    pub incarnation: u64,
+    pub connection: u64,
+}
+
+/// A client's request for the log. `seq` counts the client's commands from 0:
+/// a retried command keeps its number, and replicas apply each number once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Command {
+    pub client: ClientId,
+    pub seq: u64,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Op {
+    Set(Vec<u8>, Vec<u8>),
+    Get(Vec<u8>),
+    Del(Vec<Vec<u8>>),
+}
+
+/// From a proposer to every acceptor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToAcceptor {
+    /// Phase 1a.
+    Prepare(Ballot),
+    /// Phase 2a.
+    Accept {
+        ballot: Ballot,
+        slot: Slot,
+        value: Value,
+    },
+}
+
+/// From an acceptor to one proposer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromAcceptor {
+    /// Phase 1b: the acceptor promised `ballot`, and had accepted these.
+    Promise {
+        ballot: Ballot,
+        accepted: Vec<(Slot, Ballot, Value)>,
+        /// Slots below it are applied by every replica and forgotten.
+        watermark: Slot,
+    },
+    /// Phase 2b.
+    Accepted { ballot: Ballot, slot: Slot },
+    /// A prepare or accept refused: the acceptor has promised a higher ballot.
+    Rejected { promised: Ballot },
+}
+
+/// Between proposers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToProposer {
+    /// From the leader, every clock tick.
+    Heartbeat(Ballot),
+    /// Commands of a proposer's clients, for the leader to propose.
+    Forward(Vec<Command>),
+}
+
+/// From the leader to every replica: a slot's value is chosen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Chosen {
+    pub slot: Slot,
+    pub value: Value,
+}
+
+/// From a replica to the proposer that holds the client's connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Answer {
+    pub client: ClientId,
+    pub seq: u64,
+    pub reply: Reply,
+}
+
+/// What a replica sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromReplica {
+    Answer(ClusterId, Answer),
+    /// Every slot below it is applied here (for the acceptors' log collection).
+    Checkpoint(Slot),
+}
+
+pub fn paxos_kv(flow: &FlowBuilder) {
+    let proposers = flow.cluster("proposer");
+    let acceptors = flow.cluster("acceptor");
+    let replicas = flow.cluster("replica");
+
+    // Proposers: clients, their clock, and what comes back from the others.
+    let (requests, replies) = flow.source_external(&proposers, "clients", q!(self::resp::Resp));
+    let (feedback, fed_back) = proposers.cycle::<proposer::Input>();
+    let proposed = requests
+        .map(q!(|(connection, event)| self::proposer::Input::Client(connection, event)))
+        .union(
+            flow.source_interval(&proposers, q!(CLOCK))
+                .map(q!(|_| self::proposer::Input::Clock)),
+        )
+        .union(fed_back)
+        .tick_batch()
+        .fold(q!(Vec::new), q!(Vec::push))
+        .flat_map(q!({
+            let mut proposer =
+                self::proposer::Proposer::new(proposers.self_id(), acceptors.members().len());
+            move |inputs| proposer.tick(inputs)
+        }))
+        .all_ticks();
+    proposed
+        .clone()
+        .filter_map(q!(self::proposer::Output::into_reply))
+        .send_external(replies);
+    let at_acceptors = proposed
+        .clone()
+        .filter_map(q!(self::proposer::Output::into_acceptors))
+        .broadcast_bincode_tolerant(&acceptors);
+    let to_one_proposer = proposed
+        .clone()
+        .filter_map(q!(self::proposer::Output::into_peer))
+        .send_bincode_tolerant(&proposers);
+    let to_all_proposers = proposed
+        .clone()
+        .filter_map(q!(self::proposer::Output::into_peers))
+        .broadcast_bincode_tolerant(&proposers);
+    let at_replicas = proposed
+        .filter_map(q!(self::proposer::Output::into_replicas))
+        .broadcast_bincode_tolerant(&replicas);
+
+    // Replicas: apply the chosen slots in order, answer, and checkpoint.
+    let applied = at_replicas
+        .map(q!(|(_leader, chosen)| chosen))
+        .tick_batch()
+        .fold(q!(Vec::new), q!(Vec::push))
+        .flat_map(q!({
+            let mut replica = self::replica::Replica::new();
+            move |chosen| replica.tick(chosen)
+        }))
+        .all_ticks();
+    let answers = applied
+        .clone()
+        .filter_map(q!(|out| match out {
+            FromReplica::Answer(to, answer) => Some((to, answer)),
+            FromReplica::Checkpoint(_) => None,
+        }))
+        .send_bincode_tolerant(&proposers);
+    let checkpoints = applied
+        .filter_map(q!(|out| match out {
+            FromReplica::Checkpoint(slot) => Some(slot),
+            FromReplica::Answer(..) => None,
+        }))
+        .broadcast_bincode_tolerant(&acceptors);
+
+    // Acceptors: vote on what proposers ask, forget what replicas applied.
+    let voted = at_acceptors
+        .map(q!(|(from, message)| self::acceptor::Input::Proposer(from, message)))
+        .union(checkpoints.map(q!(|(from, slot)| self::acceptor::Input::Checkpoint(from, slot))))
+        .tick_batch()
+        .fold(q!(Vec::new), q!(Vec::push))
+        .flat_map(q!({
+            let mut acceptor = self::acceptor::Acceptor::new(replicas.members().len());
+            move |inputs| acceptor.tick(inputs)
+        }))
+        .all_ticks()
+        .send_bincode_tolerant(&proposers);
+
+    feedback.complete(
+        voted
+            .map(q!(|(from, message)| self::proposer::Input::Acceptor(from, message)))
+            .union(to_one_proposer.map(q!(|(from, m)| self::proposer::Input::Peer(from, m))))
+            .union(to_all_proposers.map(q!(|(from, m)| self::proposer::Input::Peer(from, m))))
+            .union(answers.map(q!(|(_replica, answer)| self::proposer::Input::Answer(answer)))),
+    );
+}

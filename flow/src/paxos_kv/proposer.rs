@@ -1,0 +1,626 @@
+//! The proposer: serves clients, and while it leads, runs Multi-Paxos.
+//!
+//! Election: the leader sends a heartbeat every clock tick. A proposer that
+//! hears none for its timeout (staggered by index, so they seldom collide)
+//! runs phase 1 with a ballot above every one it has seen; with f+1 promises
+//! it leads: it merges the acceptors' logs slot by slot (the value of the
+//! highest ballot wins, holes become no-ops), proposes them again, then one
+//! new slot per tick with the tick's commands. A value accepted by f+1
+//! acceptors is chosen and goes to the replicas.
+//!
+//! Clients: each request gets a position on its connection, and replies go
+//! out in that order. `PING` and errors are answered at once; `SET`, `GET`
+//! and `DEL` become numbered commands, sent to the leader (or proposed here)
+//! and sent again when the leader changes or an answer is slow. Replicas
+//! apply each number once.
+
+use super::resp::{Reply, Words};
+use super::{
+    Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Slot, ToAcceptor, ToProposer,
+    Value,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use weir::{ClientEvent, ClusterId, ConnectionId};
+
+/// Clock ticks without a heartbeat before proposer 0 stands; each later
+/// proposer waits [`TIMEOUT_STAGGER`] more.
+pub const HEARTBEAT_TIMEOUT: u64 = 10;
+pub const TIMEOUT_STAGGER: u64 = 6;
+/// Clock ticks before phase 1 is tried again with a higher ballot.
+const PHASE1_RETRY: u64 = 10;
+/// Clock ticks before an unchosen slot's accept is sent again.
+const ACCEPT_RETRY: u64 = 10;
+/// Clock ticks before an unanswered command is sent again.
+const COMMAND_RETRY: u64 = 20;
+
+#[derive(Debug, Clone)]
+pub enum Input {
+    Client(ConnectionId, ClientEvent<Words>),
+    /// Every [`super::CLOCK`].
+    Clock,
+    Peer(ClusterId, ToProposer),
+    Acceptor(ClusterId, FromAcceptor),
+    Answer(Answer),
+}
+
+#[derive(Debug, Clone)]
+pub enum Output {
+    Reply(ConnectionId, Reply),
+    Acceptors(ToAcceptor),
+    Peer(ClusterId, ToProposer),
+    Peers(ToProposer),
+    Replicas(Chosen),
+}
+
+impl Output {
+    pub fn into_reply(self) -> Option<(ConnectionId, Reply)> {
+        match self {
+            Output::Reply(c, r) => Some((c, r)),
+            _ => None,
+        }
+    }
+    pub fn into_acceptors(self) -> Option<ToAcceptor> {
+        match self {
+            Output::Acceptors(m) => Some(m),
+            _ => None,
+        }
+    }
+    pub fn into_peer(self) -> Option<(ClusterId, ToProposer)> {
+        match self {
+            Output::Peer(to, m) => Some((to, m)),
+            _ => None,
+        }
+    }
+    pub fn into_peers(self) -> Option<ToProposer> {
+        match self {
+            Output::Peers(m) => Some(m),
+            _ => None,
+        }
+    }
+    pub fn into_replicas(self) -> Option<Chosen> {
+        match self {
+            Output::Replicas(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+enum Role {
+    Follower,
+    /// In phase 1 since `started`.
+    Candidate {
+        ballot: Ballot,
+        started: u64,
+        promises: HashMap<u32, (Vec<(Slot, Ballot, Value)>, Slot)>,
+    },
+    Leader {
+        ballot: Ballot,
+        next_slot: Slot,
+        in_flight: BTreeMap<Slot, InFlight>,
+    },
+}
+
+struct InFlight {
+    value: Value,
+    /// Acceptors that accepted it, as bits.
+    accepted: u64,
+    sent: u64,
+}
+
+/// A client connection's requests and replies.
+#[derive(Default)]
+struct Client {
+    next_seq: u64,
+    next_position: u64,
+    /// The position of the next reply to send.
+    next_reply: u64,
+    ready: BTreeMap<u64, Reply>,
+    /// Where each unanswered command's reply goes.
+    positions: HashMap<u64, u64>,
+}
+
+pub struct Proposer {
+    me: u32,
+    incarnation: u64,
+    quorum: usize,
+    /// Clock ticks so far.
+    now: u64,
+    /// The highest ballot seen anywhere.
+    highest: Ballot,
+    leader: Option<u32>,
+    last_heartbeat: u64,
+    role: Role,
+    /// Commands to propose at the end of this tick (while leading).
+    queue: Vec<Command>,
+    /// Commands to forward to the leader at the end of this tick.
+    forward: Vec<Command>,
+    clients: HashMap<u64, Client>,
+    /// This proposer's clients' unanswered commands, and when each was last sent.
+    pending: BTreeMap<(u64, u64), (Command, u64)>,
+    out: Vec<Output>,
+}
+
+impl Proposer {
+    pub fn new(me: ClusterId, acceptors: usize) -> Self {
+        let incarnation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Proposer {
+            me: me.0,
+            incarnation,
+            quorum: acceptors / 2 + 1,
+            now: 0,
+            highest: (0, 0),
+            leader: None,
+            last_heartbeat: 0,
+            role: Role::Follower,
+            queue: Vec::new(),
+            forward: Vec::new(),
+            clients: HashMap::new(),
+            pending: BTreeMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// One tick's inputs; what to send.
+    pub fn tick(&mut self, inputs: Vec<Input>) -> Vec<Output> {
+        for input in inputs {
+            match input {
+                Input::Client(connection, event) => self.client(connection.0, event),
+                Input::Clock => self.clock(),
+                Input::Peer(from, ToProposer::Heartbeat(ballot)) => self.heartbeat(from.0, ballot),
+                Input::Peer(_, ToProposer::Forward(commands)) => {
+                    if matches!(self.role, Role::Leader { .. }) {
+                        self.queue.extend(commands);
+                    }
+                    // Otherwise dropped: their proposer sends them again to
+                    // the leader it learns of.
+                }
+                Input::Acceptor(from, message) => self.acceptor(from.0, message),
+                Input::Answer(answer) => self.answer(answer),
+            }
+        }
+        self.propose_queue();
+        if !self.forward.is_empty() {
+            match self.leader {
+                Some(leader) if leader != self.me => {
+                    let commands = std::mem::take(&mut self.forward);
+                    self.send(Output::Peer(ClusterId(leader), ToProposer::Forward(commands)));
+                }
+                // No leader yet: they stay pending, and go when one is known.
+                _ => self.forward.clear(),
+            }
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    fn send(&mut self, output: Output) {
+        self.out.push(output);
+    }
+
+    // Clients.
+
+    fn client(&mut self, connection: u64, event: ClientEvent<Words>) {
+        match event {
+            ClientEvent::Opened => {
+                self.clients.insert(connection, Client::default());
+            }
+            ClientEvent::Closed => {
+                self.clients.remove(&connection);
+                self.pending.retain(|&(c, _), _| c != connection);
+            }
+            ClientEvent::Request(words) => self.request(connection, words),
+        }
+    }
+
+    fn request(&mut self, connection: u64, words: Words) {
+        let Some(client) = self.clients.get_mut(&connection) else {
+            return;
+        };
+        let position = client.next_position;
+        client.next_position += 1;
+        let op = match parse(words) {
+            Ok(op) => op,
+            Err(reply) => {
+                client.ready.insert(position, reply);
+                self.release(connection);
+                return;
+            }
+        };
+        let seq = client.next_seq;
+        client.next_seq += 1;
+        client.positions.insert(seq, position);
+        let command = Command {
+            client: ClientId {
+                proposer: self.me,
+                incarnation: self.incarnation,
+                connection,
+            },
+            seq,
+            op,
+        };
+        self.pending
+            .insert((connection, seq), (command.clone(), self.now));
+        self.route(command);
+    }
+
+    /// Proposes `command` here when leading, else forwards it to the leader.
+    fn route(&mut self, command: Command) {
+        if matches!(self.role, Role::Leader { .. }) {
+            self.queue.push(command);
+        } else {
+            self.forward.push(command);
+        }
+    }
+
+    /// Sends every unanswered command again (to a new leader, say).
+    fn route_pending(&mut self, older_than: Option<u64>) {
+        let now = self.now;
+        let due: Vec<Command> = self
+            .pending
+            .values_mut()
+            .filter(|(_, sent)| older_than.is_none_or(|age| now >= *sent + age))
+            .map(|(command, sent)| {
+                *sent = now;
+                command.clone()
+            })
+            .collect();
+        for command in due {
+            self.route(command);
+        }
+    }
+
+    fn answer(&mut self, answer: Answer) {
+        let key = (answer.client.connection, answer.seq);
+        if answer.client.incarnation != self.incarnation || self.pending.remove(&key).is_none() {
+            // For an earlier run, a closed client, or answered already (by
+            // the other replica).
+            return;
+        }
+        let Some(client) = self.clients.get_mut(&answer.client.connection) else {
+            return;
+        };
+        if let Some(position) = client.positions.remove(&answer.seq) {
+            client.ready.insert(position, answer.reply);
+            self.release(answer.client.connection);
+        }
+    }
+
+    /// Sends the replies that are next in their connection's order.
+    fn release(&mut self, connection: u64) {
+        let Some(client) = self.clients.get_mut(&connection) else {
+            return;
+        };
+        while let Some(reply) = client.ready.remove(&client.next_reply) {
+            client.next_reply += 1;
+            self.out.push(Output::Reply(ConnectionId(connection), reply));
+        }
+    }
+
+    // Time.
+
+    fn clock(&mut self) {
+        self.now += 1;
+        let now = self.now;
+        match &mut self.role {
+            Role::Leader {
+                ballot, in_flight, ..
+            } => {
+                let ballot = *ballot;
+                let mut again = Vec::new();
+                for (&slot, flight) in in_flight.iter_mut() {
+                    if now >= flight.sent + ACCEPT_RETRY {
+                        flight.sent = now;
+                        let value = flight.value.clone();
+                        again.push(ToAcceptor::Accept { ballot, slot, value });
+                    }
+                }
+                self.send(Output::Peers(ToProposer::Heartbeat(ballot)));
+                for accept in again {
+                    self.send(Output::Acceptors(accept));
+                }
+            }
+            Role::Candidate { started, .. } => {
+                if now >= *started + PHASE1_RETRY {
+                    self.stand();
+                }
+            }
+            Role::Follower => {
+                let timeout = HEARTBEAT_TIMEOUT + TIMEOUT_STAGGER * u64::from(self.me);
+                if now >= self.last_heartbeat + timeout {
+                    self.stand();
+                }
+            }
+        }
+        if now.is_multiple_of(COMMAND_RETRY) {
+            self.route_pending(Some(COMMAND_RETRY));
+        }
+    }
+
+    // Election.
+
+    /// Phase 1 with a ballot above every one seen.
+    fn stand(&mut self) {
+        let ballot = (self.highest.0 + 1, self.me);
+        self.highest = ballot;
+        self.leader = None;
+        self.role = Role::Candidate {
+            ballot,
+            started: self.now,
+            promises: HashMap::new(),
+        };
+        self.send(Output::Acceptors(ToAcceptor::Prepare(ballot)));
+    }
+
+    fn heartbeat(&mut self, from: u32, ballot: Ballot) {
+        if from == self.me || ballot < self.highest {
+            // Our own, or from a leader that has been superseded.
+            return;
+        }
+        self.highest = ballot;
+        self.last_heartbeat = self.now;
+        if !matches!(self.role, Role::Follower) {
+            self.role = Role::Follower;
+        }
+        if self.leader != Some(from) {
+            self.leader = Some(from);
+            self.route_pending(None);
+        }
+    }
+
+    /// A higher ballot is about: stop leading or standing, and wait for its
+    /// heartbeats.
+    fn step_down(&mut self, promised: Ballot) {
+        let mine = match &self.role {
+            Role::Leader { ballot, .. } | Role::Candidate { ballot, .. } => *ballot,
+            Role::Follower => return,
+        };
+        if promised > mine {
+            self.highest = self.highest.max(promised);
+            self.role = Role::Follower;
+            self.leader = None;
+            self.last_heartbeat = self.now;
+            // Commands of other proposers' clients are sent again by them.
+            self.queue.clear();
+        }
+    }
+
+    fn acceptor(&mut self, from: u32, message: FromAcceptor) {
+        match message {
+            FromAcceptor::Rejected { promised } => self.step_down(promised),
+            FromAcceptor::Promise {
+                ballot,
+                accepted,
+                watermark,
+            } => {
+                let Role::Candidate {
+                    ballot: mine,
+                    promises,
+                    ..
+                } = &mut self.role
+                else {
+                    return;
+                };
+                if ballot != *mine {
+                    return;
+                }
+                promises.insert(from, (accepted, watermark));
+                if promises.len() >= self.quorum {
+                    self.lead();
+                }
+            }
+            FromAcceptor::Accepted { ballot, slot } => {
+                let Role::Leader {
+                    ballot: mine,
+                    in_flight,
+                    ..
+                } = &mut self.role
+                else {
+                    return;
+                };
+                if ballot != *mine {
+                    return;
+                }
+                let Some(flight) = in_flight.get_mut(&slot) else {
+                    return;
+                };
+                flight.accepted |= 1 << (from % 64);
+                if flight.accepted.count_ones() as usize >= self.quorum {
+                    let value = in_flight.remove(&slot).expect("just seen").value;
+                    self.send(Output::Replicas(Chosen { slot, value }));
+                }
+            }
+        }
+    }
+
+    /// Phase 1 won: take over the acceptors' logs and lead.
+    fn lead(&mut self) {
+        let Role::Candidate {
+            ballot, promises, ..
+        } = std::mem::replace(&mut self.role, Role::Follower)
+        else {
+            unreachable!("only a candidate leads")
+        };
+        let start = promises.values().map(|(_, w)| *w).max().unwrap_or(0);
+        let mut merged: BTreeMap<Slot, (Ballot, Value)> = BTreeMap::new();
+        for (accepted, _) in promises.into_values() {
+            for (slot, b, value) in accepted {
+                if slot < start {
+                    continue;
+                }
+                match merged.get(&slot) {
+                    Some((seen, _)) if *seen >= b => {}
+                    _ => {
+                        merged.insert(slot, (b, value));
+                    }
+                }
+            }
+        }
+        let next_slot = merged.keys().next_back().map_or(start, |&s| s + 1);
+        let mut in_flight = BTreeMap::new();
+        for slot in start..next_slot {
+            let value = merged
+                .remove(&slot)
+                .map_or_else(|| Arc::new(Vec::new()), |(_, v)| v);
+            self.out.push(Output::Acceptors(ToAcceptor::Accept {
+                ballot,
+                slot,
+                value: value.clone(),
+            }));
+            in_flight.insert(
+                slot,
+                InFlight {
+                    value,
+                    accepted: 0,
+                    sent: self.now,
+                },
+            );
+        }
+        self.role = Role::Leader {
+            ballot,
+            next_slot,
+            in_flight,
+        };
+        self.leader = Some(self.me);
+        self.send(Output::Peers(ToProposer::Heartbeat(ballot)));
+        self.route_pending(None);
+        self.forward.clear();
+    }
+
+    /// While leading: this tick's commands become one new slot.
+    fn propose_queue(&mut self) {
+        let Role::Leader {
+            ballot,
+            next_slot,
+            in_flight,
+        } = &mut self.role
+        else {
+            return;
+        };
+        if self.queue.is_empty() {
+            return;
+        }
+        let slot = *next_slot;
+        *next_slot += 1;
+        let value: Value = Arc::new(std::mem::take(&mut self.queue));
+        in_flight.insert(
+            slot,
+            InFlight {
+                value: value.clone(),
+                accepted: 0,
+                sent: self.now,
+            },
+        );
+        let ballot = *ballot;
+        self.send(Output::Acceptors(ToAcceptor::Accept { ballot, slot, value }));
+    }
+}
+
+/// A request's command, or the reply that answers it at once.
+fn parse(mut words: Words) -> Result<Op, Reply> {
+    let Some(name) = words.first() else {
+        return Err(Reply::Error("ERR empty command".into()));
+    };
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    let arity = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(Reply::Error(format!(
+                "ERR wrong number of arguments for '{}' command",
+                name.to_ascii_lowercase()
+            )))
+        }
+    };
+    match name.as_str() {
+        "PING" => {
+            arity(words.len() <= 2)?;
+            Err(match words.pop() {
+                Some(message) if words.len() == 1 => Reply::Bulk(Some(message)),
+                _ => Reply::Pong,
+            })
+        }
+        "SET" => {
+            arity(words.len() >= 3)?;
+            if words.len() > 3 {
+                return Err(Reply::Error("ERR syntax error (SET options are not supported)".into()));
+            }
+            let value = words.pop().expect("3 words");
+            let key = words.pop().expect("3 words");
+            Ok(Op::Set(key, value))
+        }
+        "GET" => {
+            arity(words.len() == 2)?;
+            Ok(Op::Get(words.pop().expect("2 words")))
+        }
+        "DEL" => {
+            arity(words.len() >= 2)?;
+            Ok(Op::Del(words.split_off(1)))
+        }
+        _ => Err(Reply::Error(format!(
+            "ERR unknown command '{}' (this store knows PING, SET, GET and DEL)",
+            String::from_utf8_lossy(&words[0])
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Words {
+        text.split(' ').map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn commands_parse_and_others_are_answered_at_once() {
+        assert_eq!(parse(words("set k v")), Ok(Op::Set(b"k".to_vec(), b"v".to_vec())));
+        assert_eq!(parse(words("GET k")), Ok(Op::Get(b"k".to_vec())));
+        assert_eq!(parse(words("DEL a b")), Ok(Op::Del(vec![b"a".to_vec(), b"b".to_vec()])));
+        assert_eq!(parse(words("PING")), Err(Reply::Pong));
+        assert_eq!(parse(words("PING hi")), Err(Reply::Bulk(Some(b"hi".to_vec()))));
+        let Err(Reply::Error(e)) = parse(words("GET")) else { panic!() };
+        assert!(e.contains("wrong number of arguments for 'get'"), "{e}");
+        let Err(Reply::Error(e)) = parse(words("FLUSHALL")) else { panic!() };
+        assert!(e.contains("unknown command 'FLUSHALL'"), "{e}");
+    }
+
+    fn promise(p: &mut Proposer, from: u32, ballot: Ballot, accepted: Vec<(Slot, Ballot, Value)>) -> Vec<Output> {
+        let message = FromAcceptor::Promise { ballot, accepted, watermark: 0 };
+        p.tick(vec![Input::Acceptor(ClusterId(from), message)])
+    }
+
+    fn accepts(out: &[Output]) -> Vec<(Slot, usize)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Acceptors(ToAcceptor::Accept { slot, value, .. }) => Some((*slot, value.len())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_leader_keeps_the_highest_ballots_value_and_fills_holes() {
+        let mut p = Proposer::new(ClusterId(0), 3);
+        let mut out = Vec::new();
+        for _ in 0..HEARTBEAT_TIMEOUT {
+            out.extend(p.tick(vec![Input::Clock]));
+        }
+        let ballot = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Acceptors(ToAcceptor::Prepare(b)) => Some(*b),
+                _ => None,
+            })
+            .expect("stands after the timeout");
+        let one = |n: u64| {
+            let client = ClientId { proposer: 1, incarnation: 1, connection: 0 };
+            Arc::new((0..n).map(|seq| Command { client, seq, op: Op::Get(vec![]) }).collect::<Vec<_>>())
+        };
+        // Acceptor 0 accepted slot 0 at ballot (1,1) with one command; acceptor 1 at (0,1) with two.
+        assert!(accepts(&promise(&mut p, 0, ballot, vec![(0, (1, 1), one(1)), (2, (1, 1), one(3))])).is_empty());
+        let out = promise(&mut p, 1, ballot, vec![(0, (0, 1), one(2))]);
+        assert_eq!(accepts(&out), vec![(0, 1), (1, 0), (2, 3)], "slot 1 is a hole: a no-op");
+    }
+}

@@ -1,0 +1,211 @@
+//! RESP, the Redis protocol: requests are arrays of bulk strings (what
+//! `redis-cli` and `redis-benchmark` send) or inline commands (a line of
+//! words, what `nc` users type); replies are simple strings, errors,
+//! integers and bulk strings.
+
+use weir::{BadInput, ClientCodec};
+
+/// The protocol, for `source_external`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resp;
+
+/// A decoded request: the command name and its arguments, as sent.
+pub type Words = Vec<Vec<u8>>;
+
+/// What a client is answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Reply {
+    /// `+OK`.
+    Ok,
+    /// `+PONG`, or a bulk string for `PING message`.
+    Pong,
+    /// A bulk string, or the null bulk string for `None`.
+    Bulk(Option<Vec<u8>>),
+    Integer(i64),
+    /// `-message`: the message should start with an error code (`ERR ...`).
+    Error(String),
+}
+
+/// Arguments and elements beyond this are bad input.
+const MAX_ELEMENTS: usize = 1 << 20;
+/// A bulk string longer than Redis's own limit (512 MB) is bad input.
+const MAX_BULK: usize = 512 << 20;
+
+impl ClientCodec for Resp {
+    type Request = Words;
+    type Reply = Reply;
+
+    fn decode(&mut self, bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
+        match bytes.first() {
+            None => Ok(None),
+            Some(b'*') => decode_array(bytes),
+            Some(_) => decode_inline(bytes),
+        }
+    }
+
+    fn encode(&mut self, reply: Reply, out: &mut Vec<u8>) {
+        match reply {
+            Reply::Ok => out.extend_from_slice(b"+OK\r\n"),
+            Reply::Pong => out.extend_from_slice(b"+PONG\r\n"),
+            Reply::Bulk(None) => out.extend_from_slice(b"$-1\r\n"),
+            Reply::Bulk(Some(value)) => {
+                out.push(b'$');
+                out.extend_from_slice(value.len().to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&value);
+                out.extend_from_slice(b"\r\n");
+            }
+            Reply::Integer(n) => {
+                out.push(b':');
+                out.extend_from_slice(n.to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Reply::Error(message) => {
+                out.push(b'-');
+                // A line break would end the error early and desynchronise the client.
+                out.extend(message.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+}
+
+/// `*<n>\r\n` then `n` times `$<len>\r\n<bytes>\r\n`.
+fn decode_array(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
+    let Some((count, mut at)) = number_line(bytes, 1, "array length")? else {
+        return Ok(None);
+    };
+    if count > MAX_ELEMENTS {
+        return Err(BadInput(format!("an array of {count} elements (at most {MAX_ELEMENTS})")));
+    }
+    let mut words = Vec::with_capacity(count);
+    for _ in 0..count {
+        match bytes.get(at) {
+            None => return Ok(None),
+            Some(b'$') => {}
+            Some(&other) => {
+                return Err(BadInput(format!(
+                    "expected a bulk string (`$`) in a command array, found {:?}",
+                    other as char
+                )))
+            }
+        }
+        let Some((len, start)) = number_line(bytes, at + 1, "bulk string length")? else {
+            return Ok(None);
+        };
+        if len > MAX_BULK {
+            return Err(BadInput(format!("a bulk string of {len} bytes (at most {MAX_BULK})")));
+        }
+        let end = start + len;
+        if bytes.len() < end + 2 {
+            return Ok(None);
+        }
+        if &bytes[end..end + 2] != b"\r\n" {
+            return Err(BadInput(format!("a bulk string of {len} bytes not followed by CRLF")));
+        }
+        words.push(bytes[start..end].to_vec());
+        at = end + 2;
+    }
+    Ok(Some((words, at)))
+}
+
+/// The decimal number from `bytes[from..]` to the next CRLF, and where the
+/// next line starts.
+fn number_line(bytes: &[u8], from: usize, what: &str) -> Result<Option<(usize, usize)>, BadInput> {
+    let Some(end) = find_crlf(&bytes[from.min(bytes.len())..]) else {
+        if bytes.len() - from.min(bytes.len()) > 20 {
+            return Err(BadInput(format!("the {what} is not a number")));
+        }
+        return Ok(None);
+    };
+    let text = &bytes[from..from + end];
+    let number = std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<usize>().ok())
+        .ok_or_else(|| {
+            BadInput(format!(
+                "the {what} is not a number: {:?}",
+                String::from_utf8_lossy(text)
+            ))
+        })?;
+    Ok(Some((number, from + end + 2)))
+}
+
+/// A line of words separated by spaces, ended by LF (or CRLF).
+fn decode_inline(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
+    let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
+        if bytes.len() > 64 << 10 {
+            return Err(BadInput("an inline command longer than 64 KiB".into()));
+        }
+        return Ok(None);
+    };
+    let line = bytes[..end].strip_suffix(b"\r").unwrap_or(&bytes[..end]);
+    let words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    Ok(Some((words, end + 1)))
+}
+
+fn find_crlf(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
+        Resp.decode(bytes)
+    }
+
+    #[test]
+    fn an_array_decodes_and_says_how_much_it_used() {
+        let bytes = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n*1\r\n";
+        let (words, used) = decode(bytes).unwrap().unwrap();
+        assert_eq!(words, vec![b"SET".to_vec(), b"k".to_vec(), b"vv".to_vec()]);
+        assert_eq!(&bytes[used..], b"*1\r\n");
+    }
+
+    #[test]
+    fn every_prefix_of_a_request_waits_for_more() {
+        let bytes = b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n";
+        for n in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..n]).unwrap(), None, "prefix of {n} bytes");
+        }
+        assert!(decode(bytes).unwrap().is_some());
+    }
+
+    #[test]
+    fn inline_commands_split_on_spaces() {
+        let (words, used) = decode(b"SET  a b\r\nGET a\n").unwrap().unwrap();
+        assert_eq!(words, vec![b"SET".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(used, 10);
+    }
+
+    #[test]
+    fn bad_input_says_what_is_wrong() {
+        let err = decode(b"*x\r\n").unwrap_err();
+        assert!(err.0.contains("array length is not a number"), "{err}");
+        let err = decode(b"*1\r\n+PING\r\n").unwrap_err();
+        assert!(err.0.contains("expected a bulk string"), "{err}");
+        let err = decode(b"*1\r\n$2\r\nabcd\r\n").unwrap_err();
+        assert!(err.0.contains("not followed by CRLF"), "{err}");
+    }
+
+    #[test]
+    fn replies_encode_as_redis_does() {
+        let mut out = Vec::new();
+        for reply in [
+            Reply::Ok,
+            Reply::Bulk(Some(b"v".to_vec())),
+            Reply::Bulk(None),
+            Reply::Integer(2),
+            Reply::Error("ERR bad\r\nthing".into()),
+        ] {
+            Resp.encode(reply, &mut out);
+        }
+        assert_eq!(out, b"+OK\r\n$1\r\nv\r\n$-1\r\n:2\r\n-ERR bad  thing\r\n");
+    }
+}
