@@ -11,5 +11,6 @@ mod faults;
 mod flows;
 mod hostile;
 mod operators;
+mod paxos_kv;
 mod programs;
 mod tolerant;

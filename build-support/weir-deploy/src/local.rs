@@ -51,6 +51,8 @@ pub struct Deployment {
     pub(crate) envs: Vec<(String, String)>,
     pub(crate) may_fail: Vec<String>,
     pub(crate) capture: bool,
+    /// External endpoints: (role, name).
+    pub(crate) endpoints: Vec<(String, String)>,
 }
 
 impl Deployment {
@@ -109,6 +111,14 @@ impl Deployment {
     /// started again with [`RunningDeployment::restart`].
     pub fn may_fail(mut self, role: &str) -> Self {
         self.may_fail.push(role.to_string());
+        self
+    }
+
+    /// Gives every instance of `role` a free port for its external endpoint
+    /// `name` (the flow's `source_external`): see
+    /// [`RunningDeployment::endpoint`] for where clients connect.
+    pub fn endpoint(mut self, role: &str, name: &str) -> Self {
+        self.endpoints.push((role.to_string(), name.to_string()));
         self
     }
 

@@ -47,6 +47,7 @@ pub struct RunningDeployment {
     dir: PathBuf,
     topology_file: PathBuf,
     key_file: PathBuf,
+    topology: Topology,
     args: Vec<String>,
     envs: Vec<(String, String)>,
     instances: Vec<Instance>,
@@ -98,6 +99,21 @@ impl RunningDeployment {
                 });
             }
             topology.set(&entry.role, addresses);
+            for (_, name) in plan.endpoints.iter().filter(|(r, _)| *r == entry.role) {
+                let clients = (0..count)
+                    .map(|_| free_port().map(|port| format!("127.0.0.1:{port}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                topology.set_endpoint(&entry.role, name, clients);
+            }
+        }
+        if let Some((role, _)) = plan
+            .endpoints
+            .iter()
+            .find(|(role, _)| !plan.roles.iter().any(|r| r.role == *role))
+        {
+            return Err(DeployError::new(format!(
+                "an endpoint is declared for role `{role}`, which this deployment does not start"
+            )));
         }
         let topology_file = dir.join("topology.toml");
         std::fs::write(&topology_file, topology.to_toml()).map_err(|e| {
@@ -131,6 +147,7 @@ impl RunningDeployment {
             key_file,
             args: plan.args,
             envs: plan.envs,
+            topology,
             instances,
             may_fail: plan.may_fail,
             lines,
@@ -156,6 +173,12 @@ impl RunningDeployment {
     /// The topology file every instance was given.
     pub fn topology_file(&self) -> &Path {
         &self.topology_file
+    }
+
+    /// Where clients connect to endpoint `name` of `role`: one address per
+    /// instance, in index order (empty if the deployment gave it none).
+    pub fn endpoint(&self, role: &str, name: &str) -> &[String] {
+        self.topology.endpoint(role, name)
     }
 
     /// The deployment's key file.

@@ -36,6 +36,8 @@ pub const MAX_UNREAD: usize = 64 << 20;
 const READ_SIZE: usize = 64 << 10;
 
 type Batch<R> = Vec<(ConnectionId, ClientEvent<R>)>;
+/// The records of an endpoint whose clients send `R`.
+type Records<R> = Witness<(ConnectionId, ClientEvent<R>)>;
 
 /// What the node and the tasks of one endpoint share: the open connections.
 struct Endpoint {
@@ -70,7 +72,7 @@ impl Node {
         &mut self,
         name: &str,
         codec: C,
-    ) -> Result<(ExternalSource<C>, Witness<(ConnectionId, ClientEvent<C::Request>)>)> {
+    ) -> Result<(ExternalSource<C>, Records<C::Request>)> {
         let address = self.endpoint_address(name)?;
         let what = format!("`{name}` on {}", self.me_name());
         let listener = std::net::TcpListener::bind(&address)
@@ -108,7 +110,10 @@ impl Node {
 impl<C: ClientCodec> ExternalSource<C> {
     /// What arrived since the last tick: whole batches, until
     /// [`SOURCE_CHUNK`] records. The endpoint closes when the node stops.
-    pub fn chunk(&mut self, node: &mut Node) -> std::vec::IntoIter<(ConnectionId, ClientEvent<C::Request>)> {
+    pub fn chunk(
+        &mut self,
+        node: &mut Node,
+    ) -> std::vec::IntoIter<(ConnectionId, ClientEvent<C::Request>)> {
         if !self.done && node.is_stopping() {
             self.done = true;
             self.batches.close();
@@ -163,7 +168,11 @@ impl<C: ClientCodec> Replies<C> {
         if self.pending.is_empty() {
             return;
         }
-        let mut open = self.endpoint.open.lock().expect("no task panics holding it");
+        let mut open = self
+            .endpoint
+            .open
+            .lock()
+            .expect("no task panics holding it");
         for (id, bytes) in self.pending.drain() {
             let Some(connection) = open.get(&id) else {
                 continue;
@@ -296,7 +305,9 @@ impl<C: ClientCodec> Reading<C> {
                 match self.codec.decode(&buffer[used..]) {
                     Ok(Some((request, 0))) => {
                         drop(request);
-                        break Some("internal error: its codec decoded a request from no bytes".to_string());
+                        break Some(
+                            "internal error: its codec decoded a request from no bytes".to_string(),
+                        );
                     }
                     Ok(Some((request, n))) => {
                         used += n;

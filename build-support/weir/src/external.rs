@@ -48,8 +48,10 @@ pub use weir_core::{BadInput, ClientCodec, ClientEvent, ConnectionId};
 pub struct ExternalReplies<'a, R, L> {
     source: NodeId,
     location: L,
-    _marker: PhantomData<(fn(R), &'a FlowBuilder)>,
+    _marker: Marker<'a, R>,
 }
+
+type Marker<'a, R> = PhantomData<(fn(R), &'a FlowBuilder)>;
 
 impl FlowBuilder {
     /// An endpoint for external clients at `location`, called `name` in the

@@ -101,18 +101,40 @@ mod tests {
 
     fn accept(ballot: Ballot, slot: Slot) -> Input {
         let value = Arc::new(Vec::new());
-        Input::Proposer(ClusterId(ballot.1), ToAcceptor::Accept { ballot, slot, value })
+        Input::Proposer(
+            ClusterId(ballot.1),
+            ToAcceptor::Accept {
+                ballot,
+                slot,
+                value,
+            },
+        )
     }
 
     #[test]
     fn a_lower_ballot_is_rejected_after_a_promise() {
         let mut a = Acceptor::new(1);
-        let out = a.tick(vec![Input::Proposer(ClusterId(1), ToAcceptor::Prepare((2, 1)))]);
-        assert!(matches!(out[0].1, FromAcceptor::Promise { ballot: (2, 1), .. }));
+        let out = a.tick(vec![Input::Proposer(
+            ClusterId(1),
+            ToAcceptor::Prepare((2, 1)),
+        )]);
+        assert!(matches!(
+            out[0].1,
+            FromAcceptor::Promise { ballot: (2, 1), .. }
+        ));
         let out = a.tick(vec![accept((1, 0), 0)]);
-        assert!(matches!(out[0].1, FromAcceptor::Rejected { promised: (2, 1) }));
+        assert!(matches!(
+            out[0].1,
+            FromAcceptor::Rejected { promised: (2, 1) }
+        ));
         let out = a.tick(vec![accept((2, 1), 0)]);
-        assert!(matches!(out[0].1, FromAcceptor::Accepted { ballot: (2, 1), slot: 0 }));
+        assert!(matches!(
+            out[0].1,
+            FromAcceptor::Accepted {
+                ballot: (2, 1),
+                slot: 0
+            }
+        ));
     }
 
     #[test]
@@ -122,8 +144,16 @@ mod tests {
         a.tick(vec![Input::Checkpoint(ClusterId(0), 3)]);
         // One replica is not there yet: nothing is forgotten.
         a.tick(vec![Input::Checkpoint(ClusterId(1), 2)]);
-        let out = a.tick(vec![Input::Proposer(ClusterId(0), ToAcceptor::Prepare((2, 0)))]);
-        let FromAcceptor::Promise { accepted, watermark, .. } = &out[0].1 else {
+        let out = a.tick(vec![Input::Proposer(
+            ClusterId(0),
+            ToAcceptor::Prepare((2, 0)),
+        )]);
+        let FromAcceptor::Promise {
+            accepted,
+            watermark,
+            ..
+        } = &out[0].1
+        else {
             panic!("{out:?}")
         };
         assert_eq!(*watermark, 2);

@@ -28,6 +28,8 @@ pub type Ballot = (u64, u32);
 pub type Slot = u64;
 /// The commands chosen for one slot (a leader's tick of them); empty is a no-op.
 pub type Value = Arc<Vec<Command>>;
+/// What an acceptor has accepted: each slot's ballot and value.
+pub type Accepted = Vec<(Slot, Ballot, Value)>;
 
 /// How often each role's clock ticks: heartbeats, timeouts and retries are
 /// counted in these.
@@ -78,7 +80,7 @@ pub enum FromAcceptor {
     /// Phase 1b: the acceptor promised `ballot`, and had accepted these.
     Promise {
         ballot: Ballot,
-        accepted: Vec<(Slot, Ballot, Value)>,
+        accepted: Accepted,
         /// Slots below it are applied by every replica and forgotten.
         watermark: Slot,
     },
@@ -129,7 +131,9 @@ pub fn paxos_kv(flow: &FlowBuilder) {
     let (requests, replies) = flow.source_external(&proposers, "clients", q!(self::resp::Resp));
     let (feedback, fed_back) = proposers.cycle::<proposer::Input>();
     let proposed = requests
-        .map(q!(|(connection, event)| self::proposer::Input::Client(connection, event)))
+        .map(q!(|(connection, event)| self::proposer::Input::Client(
+            connection, event
+        )))
         .union(
             flow.source_interval(&proposers, q!(CLOCK))
                 .map(q!(|_| self::proposer::Input::Clock)),
@@ -189,8 +193,14 @@ pub fn paxos_kv(flow: &FlowBuilder) {
 
     // Acceptors: vote on what proposers ask, forget what replicas applied.
     let voted = at_acceptors
-        .map(q!(|(from, message)| self::acceptor::Input::Proposer(from, message)))
-        .union(checkpoints.map(q!(|(from, slot)| self::acceptor::Input::Checkpoint(from, slot))))
+        .map(q!(|(from, message)| self::acceptor::Input::Proposer(
+            from, message
+        )))
+        .union(
+            checkpoints.map(q!(|(from, slot)| self::acceptor::Input::Checkpoint(
+                from, slot
+            ))),
+        )
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
@@ -202,9 +212,15 @@ pub fn paxos_kv(flow: &FlowBuilder) {
 
     feedback.complete(
         voted
-            .map(q!(|(from, message)| self::proposer::Input::Acceptor(from, message)))
+            .map(q!(|(from, message)| self::proposer::Input::Acceptor(
+                from, message
+            )))
             .union(to_one_proposer.map(q!(|(from, m)| self::proposer::Input::Peer(from, m))))
             .union(to_all_proposers.map(q!(|(from, m)| self::proposer::Input::Peer(from, m))))
-            .union(answers.map(q!(|(_replica, answer)| self::proposer::Input::Answer(answer)))),
+            .union(
+                answers.map(q!(|(_replica, answer)| self::proposer::Input::Answer(
+                    answer
+                ))),
+            ),
     );
 }

@@ -16,8 +16,8 @@
 
 use super::resp::{Reply, Words};
 use super::{
-    Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Slot, ToAcceptor, ToProposer,
-    Value,
+    Accepted, Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Slot, ToAcceptor,
+    ToProposer, Value,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -92,7 +92,7 @@ enum Role {
     Candidate {
         ballot: Ballot,
         started: u64,
-        promises: HashMap<u32, (Vec<(Slot, Ballot, Value)>, Slot)>,
+        promises: HashMap<u32, (Accepted, Slot)>,
     },
     Leader {
         ballot: Ballot,
@@ -186,7 +186,10 @@ impl Proposer {
             match self.leader {
                 Some(leader) if leader != self.me => {
                     let commands = std::mem::take(&mut self.forward);
-                    self.send(Output::Peer(ClusterId(leader), ToProposer::Forward(commands)));
+                    self.send(Output::Peer(
+                        ClusterId(leader),
+                        ToProposer::Forward(commands),
+                    ));
                 }
                 // No leader yet: they stay pending, and go when one is known.
                 _ => self.forward.clear(),
@@ -294,7 +297,8 @@ impl Proposer {
         };
         while let Some(reply) = client.ready.remove(&client.next_reply) {
             client.next_reply += 1;
-            self.out.push(Output::Reply(ConnectionId(connection), reply));
+            self.out
+                .push(Output::Reply(ConnectionId(connection), reply));
         }
     }
 
@@ -313,7 +317,11 @@ impl Proposer {
                     if now >= flight.sent + ACCEPT_RETRY {
                         flight.sent = now;
                         let value = flight.value.clone();
-                        again.push(ToAcceptor::Accept { ballot, slot, value });
+                        again.push(ToAcceptor::Accept {
+                            ballot,
+                            slot,
+                            value,
+                        });
                     }
                 }
                 self.send(Output::Peers(ToProposer::Heartbeat(ballot)));
@@ -458,6 +466,9 @@ impl Proposer {
             }
         }
         let next_slot = merged.keys().next_back().map_or(start, |&s| s + 1);
+        println!(
+            "leading with ballot {ballot:?}: slots {start}..{next_slot} proposed again, new commands from {next_slot}"
+        );
         let mut in_flight = BTreeMap::new();
         for slot in start..next_slot {
             let value = merged
@@ -513,7 +524,11 @@ impl Proposer {
             },
         );
         let ballot = *ballot;
-        self.send(Output::Acceptors(ToAcceptor::Accept { ballot, slot, value }));
+        self.send(Output::Acceptors(ToAcceptor::Accept {
+            ballot,
+            slot,
+            value,
+        }));
     }
 }
 
@@ -544,7 +559,9 @@ fn parse(mut words: Words) -> Result<Op, Reply> {
         "SET" => {
             arity(words.len() >= 3)?;
             if words.len() > 3 {
-                return Err(Reply::Error("ERR syntax error (SET options are not supported)".into()));
+                return Err(Reply::Error(
+                    "ERR syntax error (SET options are not supported)".into(),
+                ));
             }
             let value = words.pop().expect("3 words");
             let key = words.pop().expect("3 words");
@@ -575,26 +592,50 @@ mod tests {
 
     #[test]
     fn commands_parse_and_others_are_answered_at_once() {
-        assert_eq!(parse(words("set k v")), Ok(Op::Set(b"k".to_vec(), b"v".to_vec())));
+        assert_eq!(
+            parse(words("set k v")),
+            Ok(Op::Set(b"k".to_vec(), b"v".to_vec()))
+        );
         assert_eq!(parse(words("GET k")), Ok(Op::Get(b"k".to_vec())));
-        assert_eq!(parse(words("DEL a b")), Ok(Op::Del(vec![b"a".to_vec(), b"b".to_vec()])));
+        assert_eq!(
+            parse(words("DEL a b")),
+            Ok(Op::Del(vec![b"a".to_vec(), b"b".to_vec()]))
+        );
         assert_eq!(parse(words("PING")), Err(Reply::Pong));
-        assert_eq!(parse(words("PING hi")), Err(Reply::Bulk(Some(b"hi".to_vec()))));
-        let Err(Reply::Error(e)) = parse(words("GET")) else { panic!() };
+        assert_eq!(
+            parse(words("PING hi")),
+            Err(Reply::Bulk(Some(b"hi".to_vec())))
+        );
+        let Err(Reply::Error(e)) = parse(words("GET")) else {
+            panic!()
+        };
         assert!(e.contains("wrong number of arguments for 'get'"), "{e}");
-        let Err(Reply::Error(e)) = parse(words("FLUSHALL")) else { panic!() };
+        let Err(Reply::Error(e)) = parse(words("FLUSHALL")) else {
+            panic!()
+        };
         assert!(e.contains("unknown command 'FLUSHALL'"), "{e}");
     }
 
-    fn promise(p: &mut Proposer, from: u32, ballot: Ballot, accepted: Vec<(Slot, Ballot, Value)>) -> Vec<Output> {
-        let message = FromAcceptor::Promise { ballot, accepted, watermark: 0 };
+    fn promise(
+        p: &mut Proposer,
+        from: u32,
+        ballot: Ballot,
+        accepted: Vec<(Slot, Ballot, Value)>,
+    ) -> Vec<Output> {
+        let message = FromAcceptor::Promise {
+            ballot,
+            accepted,
+            watermark: 0,
+        };
         p.tick(vec![Input::Acceptor(ClusterId(from), message)])
     }
 
     fn accepts(out: &[Output]) -> Vec<(Slot, usize)> {
         out.iter()
             .filter_map(|o| match o {
-                Output::Acceptors(ToAcceptor::Accept { slot, value, .. }) => Some((*slot, value.len())),
+                Output::Acceptors(ToAcceptor::Accept { slot, value, .. }) => {
+                    Some((*slot, value.len()))
+                }
                 _ => None,
             })
             .collect()
@@ -615,12 +656,34 @@ mod tests {
             })
             .expect("stands after the timeout");
         let one = |n: u64| {
-            let client = ClientId { proposer: 1, incarnation: 1, connection: 0 };
-            Arc::new((0..n).map(|seq| Command { client, seq, op: Op::Get(vec![]) }).collect::<Vec<_>>())
+            let client = ClientId {
+                proposer: 1,
+                incarnation: 1,
+                connection: 0,
+            };
+            Arc::new(
+                (0..n)
+                    .map(|seq| Command {
+                        client,
+                        seq,
+                        op: Op::Get(vec![]),
+                    })
+                    .collect::<Vec<_>>(),
+            )
         };
         // Acceptor 0 accepted slot 0 at ballot (1,1) with one command; acceptor 1 at (0,1) with two.
-        assert!(accepts(&promise(&mut p, 0, ballot, vec![(0, (1, 1), one(1)), (2, (1, 1), one(3))])).is_empty());
+        assert!(accepts(&promise(
+            &mut p,
+            0,
+            ballot,
+            vec![(0, (1, 1), one(1)), (2, (1, 1), one(3))]
+        ))
+        .is_empty());
         let out = promise(&mut p, 1, ballot, vec![(0, (0, 1), one(2))]);
-        assert_eq!(accepts(&out), vec![(0, 1), (1, 0), (2, 3)], "slot 1 is a hole: a no-op");
+        assert_eq!(
+            accepts(&out),
+            vec![(0, 1), (1, 0), (2, 3)],
+            "slot 1 is a hole: a no-op"
+        );
     }
 }

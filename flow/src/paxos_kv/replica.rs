@@ -102,7 +102,9 @@ fn apply(store: &mut HashMap<Vec<u8>, Vec<u8>>, op: Op) -> Reply {
             Reply::Ok
         }
         Op::Get(key) => Reply::Bulk(store.get(&key).cloned()),
-        Op::Del(keys) => Reply::Integer(keys.iter().filter(|k| store.remove(*k).is_some()).count() as i64),
+        Op::Del(keys) => {
+            Reply::Integer(keys.iter().filter(|k| store.remove(*k).is_some()).count() as i64)
+        }
     }
 }
 
@@ -162,7 +164,10 @@ mod tests {
         let mut r = Replica::new();
         r.tick(vec![chosen(0, &[(0, set("k", "a")), (1, set("k", "b"))])]);
         // The first command, chosen again in a later slot after a retry.
-        let out = r.tick(vec![chosen(1, &[(0, set("k", "a"))]), chosen(2, &[(2, Op::Get(b"k".to_vec()))])]);
+        let out = r.tick(vec![
+            chosen(1, &[(0, set("k", "a"))]),
+            chosen(2, &[(2, Op::Get(b"k".to_vec()))]),
+        ]);
         assert_eq!(
             answers(&out),
             vec![(0, Reply::Ok), (2, Reply::Bulk(Some(b"b".to_vec())))]
@@ -172,9 +177,15 @@ mod tests {
     #[test]
     fn a_clients_commands_apply_in_their_order() {
         let mut r = Replica::new();
-        let out = r.tick(vec![chosen(0, &[(1, set("k", "second"))]), chosen(1, &[(0, set("k", "first"))])]);
+        let out = r.tick(vec![
+            chosen(0, &[(1, set("k", "second"))]),
+            chosen(1, &[(0, set("k", "first"))]),
+        ]);
         assert_eq!(answers(&out), vec![(0, Reply::Ok), (1, Reply::Ok)]);
         let out = r.tick(vec![chosen(2, &[(2, Op::Get(b"k".to_vec()))])]);
-        assert_eq!(answers(&out), vec![(2, Reply::Bulk(Some(b"second".to_vec())))]);
+        assert_eq!(
+            answers(&out),
+            vec![(2, Reply::Bulk(Some(b"second".to_vec())))]
+        );
     }
 }

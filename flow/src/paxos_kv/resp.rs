@@ -63,7 +63,11 @@ impl ClientCodec for Resp {
             Reply::Error(message) => {
                 out.push(b'-');
                 // A line break would end the error early and desynchronise the client.
-                out.extend(message.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+                out.extend(
+                    message
+                        .bytes()
+                        .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+                );
                 out.extend_from_slice(b"\r\n");
             }
         }
@@ -76,7 +80,9 @@ fn decode_array(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
         return Ok(None);
     };
     if count > MAX_ELEMENTS {
-        return Err(BadInput(format!("an array of {count} elements (at most {MAX_ELEMENTS})")));
+        return Err(BadInput(format!(
+            "an array of {count} elements (at most {MAX_ELEMENTS})"
+        )));
     }
     let mut words = Vec::with_capacity(count);
     for _ in 0..count {
@@ -94,14 +100,18 @@ fn decode_array(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
             return Ok(None);
         };
         if len > MAX_BULK {
-            return Err(BadInput(format!("a bulk string of {len} bytes (at most {MAX_BULK})")));
+            return Err(BadInput(format!(
+                "a bulk string of {len} bytes (at most {MAX_BULK})"
+            )));
         }
         let end = start + len;
         if bytes.len() < end + 2 {
             return Ok(None);
         }
         if &bytes[end..end + 2] != b"\r\n" {
-            return Err(BadInput(format!("a bulk string of {len} bytes not followed by CRLF")));
+            return Err(BadInput(format!(
+                "a bulk string of {len} bytes not followed by CRLF"
+            )));
         }
         words.push(bytes[start..end].to_vec());
         at = end + 2;

@@ -1,0 +1,45 @@
+//! Deploys the `paxos_kv` flow on this machine until Ctrl-C: 2 proposers, 3
+//! acceptors and 2 replicas (f = 1), and prints where Redis clients connect.
+//!
+//! ```text
+//! cargo run --release --example paxos_kv
+//! redis-cli -p <port> SET greeting hello
+//! ```
+//!
+//! Any instance may die (kill one by its pid): the store goes on while at
+//! most one of each role is down, and the deployment keeps running.
+
+use weir_deploy::{DeployError, Deployment, RoleBinaries};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    match deploy().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn deploy() -> Result<(), DeployError> {
+    let bins = RoleBinaries::of("bins")?;
+    let deployment = Deployment::new()
+        .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
+        .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
+        .cluster("replica", bins.path("paxos_kv-replica"), 2)
+        .endpoint("proposer", "clients")
+        .may_fail("proposer")
+        .may_fail("acceptor")
+        .may_fail("replica");
+    bins.build_used()?;
+    let running = deployment.start().await?;
+    let clients = running.endpoint("proposer", "clients");
+    for (i, address) in clients.iter().enumerate() {
+        println!("paxos_kv: proposer/{i} serves Redis clients on {address}");
+    }
+    if let Some(port) = clients.first().and_then(|a| a.rsplit(':').next()) {
+        println!("paxos_kv: try `redis-cli -p {port} SET greeting hello`; Ctrl-C stops the store");
+    }
+    running.wait().await
+}

@@ -1,0 +1,504 @@
+//! The Multi-Paxos key-value store (`flow/src/paxos_kv`): real role binaries
+//! over loopback, used by stock Redis clients (`redis-cli`, `redis-benchmark`)
+//! and by a small RESP client here that records what was acknowledged while
+//! instances are killed.
+
+use crate::support::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use weir_deploy::{Deployment, RunningDeployment};
+
+const SOON: Duration = Duration::from_secs(20);
+
+/// A stock Redis client, which `.ci/run` installs (Debian's redis-tools).
+fn redis_tool(tool: &str) -> Command {
+    let found = Command::new(tool).arg("--version").output().is_ok();
+    assert!(
+        found,
+        "`{tool}` is not installed: install Debian's redis-tools (`.ci/run` does)"
+    );
+    Command::new(tool)
+}
+
+/// `redis-cli -p PORT args...`: its output, trimmed.
+fn redis_cli(address: &str, args: &[&str]) -> String {
+    let port = address.rsplit(':').next().unwrap();
+    let out = redis_tool("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", port])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A RESP reply, as far as the store uses them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resp {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    Bulk(Option<Vec<u8>>),
+}
+
+/// A blocking RESP client with a timeout per reply.
+struct Client {
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(address: &str) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+        })
+    }
+
+    fn send(&mut self, args: &[&[u8]]) -> std::io::Result<()> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.writer.write_all(&out)
+    }
+
+    fn reply(&mut self) -> std::io::Result<Resp> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let line = line.trim_end();
+        let bad = || std::io::Error::other(format!("not RESP: {line:?}"));
+        let (kind, rest) = line.split_at(1.min(line.len()));
+        Ok(match kind {
+            "+" => Resp::Simple(rest.into()),
+            "-" => Resp::Error(rest.into()),
+            ":" => Resp::Integer(rest.parse().map_err(|_| bad())?),
+            "$" if rest == "-1" => Resp::Bulk(None),
+            "$" => {
+                let len: usize = rest.parse().map_err(|_| bad())?;
+                let mut value = vec![0; len + 2];
+                self.reader.read_exact(&mut value)?;
+                value.truncate(len);
+                Resp::Bulk(Some(value))
+            }
+            _ => return Err(bad()),
+        })
+    }
+
+    fn call(&mut self, args: &[&str]) -> std::io::Result<Resp> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send(&args)?;
+        self.reply()
+    }
+}
+
+/// The store as a local deployment, every role allowed to fail.
+async fn deploy() -> RunningDeployment {
+    Deployment::new()
+        .cluster("proposer", bin("paxos_kv-proposer"), 2)
+        .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
+        .cluster("replica", bin("paxos_kv-replica"), 2)
+        .endpoint("proposer", "clients")
+        .may_fail("proposer")
+        .may_fail("acceptor")
+        .may_fail("replica")
+        .capture_output()
+        .timeout(Duration::from_secs(300))
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Waits for a captured line starting with `prefix`.
+async fn line_starting(running: &mut RunningDeployment, prefix: &str) -> String {
+    let found = tokio::time::timeout(SOON, async {
+        while let Some(line) = running.next_line().await {
+            if line.starts_with(prefix) {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(line)) => line,
+        _ => panic!("no line starting with {prefix:?} within {SOON:?}"),
+    }
+}
+
+/// SETs `value` until it is acknowledged (retrying a connection that broke).
+fn set_until_ok(address: &str, key: &str, value: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(mut c) = Client::connect(address) {
+            if let Ok(Resp::Simple(ok)) = c.call(&["SET", key, value]) {
+                assert_eq!(ok, "OK");
+                return start.elapsed();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("SET {key} was not acknowledged within {limit:?}");
+}
+
+/// Clients writing distinct keys as fast as they are answered, each
+/// recording what was acknowledged and when.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Acked,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(addresses: &[String], per_address: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let mut threads = Vec::new();
+        for (a, address) in addresses.iter().enumerate() {
+            for c in 0..per_address {
+                let (stop, acked, address) = (stop.clone(), acked.clone(), address.clone());
+                threads.push(std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(mut client) = Client::connect(&address) else {
+                            std::thread::sleep(Duration::from_millis(50));
+                            continue;
+                        };
+                        // Until the connection breaks (its proposer died) or
+                        // an answer is slower than the client's timeout.
+                        while !stop.load(Ordering::Relaxed) {
+                            let (key, value) = (format!("load-{a}-{c}-{n}"), n.to_string());
+                            n += 1;
+                            match client.call(&["SET", &key, &value]) {
+                                Ok(Resp::Simple(ok)) if ok == "OK" => {
+                                    acked.lock().unwrap().push((key, value, Instant::now()))
+                                }
+                                Ok(other) => panic!("SET {key} answered {other:?}"),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }));
+            }
+        }
+        Load {
+            stop,
+            acked,
+            threads,
+        }
+    }
+
+    fn finish(self) -> Vec<(String, String, Instant)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("a load client panicked");
+        }
+        Arc::try_unwrap(self.acked).unwrap().into_inner().unwrap()
+    }
+}
+
+/// Every acknowledged write reads back with its value.
+fn read_back(address: &str, acked: &[(String, String, Instant)]) {
+    let mut client = Client::connect(address).unwrap();
+    for chunk in acked.chunks(256) {
+        // Pipelined: every GET of the chunk, then every answer.
+        for (key, _, _) in chunk {
+            client.send(&[b"GET", key.as_bytes()]).unwrap();
+        }
+        for (key, value, _) in chunk {
+            let got = client.reply().unwrap();
+            assert_eq!(
+                got,
+                Resp::Bulk(Some(value.clone().into_bytes())),
+                "acknowledged SET {key} {value} does not read back"
+            );
+        }
+    }
+}
+
+/// Acknowledgements recorded by a [`Load`], with when each came.
+type Acked = Arc<Mutex<Vec<(String, String, Instant)>>>;
+
+/// How long after `since` the first write was acknowledged, waiting up to `limit`.
+fn acks_resume(acked: &Acked, since: Instant, limit: Duration) -> Option<Duration> {
+    loop {
+        let first = acked
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, t)| *t)
+            .filter(|t| *t > since)
+            .min();
+        if let Some(first) = first {
+            return Some(first - since);
+        }
+        if since.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_proposer() {
+    let port = |_| format!("127.0.0.1:{}", free_port());
+    let proposers: Vec<String> = (0..2).map(port).collect();
+    let clients: Vec<String> = (0..2).map(port).collect();
+    let acceptors: Vec<String> = (0..3).map(port).collect();
+    let replicas: Vec<String> = (0..2).map(port).collect();
+    let list = |a: &[String]| {
+        a.iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "[proposer]\naddresses = [{}]\nclients = [{}]\n[acceptor]\naddresses = [{}]\n[replica]\naddresses = [{}]\n",
+        list(&proposers),
+        list(&clients),
+        list(&acceptors),
+        list(&replicas)
+    );
+    let topo = Topo::from_text(&text, Vec::new());
+    // Any start order: replicas first, proposers last.
+    let mut instances = Vec::new();
+    for (role, n) in [("replica", 2), ("acceptor", 3), ("proposer", 2)] {
+        for i in 0..n {
+            let binary = format!("paxos_kv-{role}");
+            instances.push(Watched::start(
+                &format!("{role}/{i}"),
+                command(&binary, &topo.file, Some(i), &[]),
+            ));
+        }
+    }
+    set_until_ok(&clients[0], "greeting", "hello", SOON);
+    assert_eq!(redis_cli(&clients[1], &["GET", "greeting"]), "hello");
+    assert_eq!(
+        redis_cli(&clients[1], &["SET", "greeting", "hi there"]),
+        "OK"
+    );
+    assert_eq!(redis_cli(&clients[0], &["GET", "greeting"]), "hi there");
+    assert_eq!(redis_cli(&clients[0], &["PING"]), "PONG");
+    assert_eq!(redis_cli(&clients[0], &["DEL", "greeting", "absent"]), "1");
+    assert_eq!(redis_cli(&clients[1], &["GET", "greeting"]), "");
+    let unknown = redis_cli(&clients[0], &["FLUSHALL"]);
+    assert!(unknown.contains("unknown command 'FLUSHALL'"), "{unknown}");
+
+    // Pipelined: redis-benchmark keeps 16 requests in flight per connection.
+    let port = clients[1].rsplit(':').next().unwrap();
+    let out = redis_tool("redis-benchmark")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-t",
+            "set,get",
+            "-c",
+            "4",
+            "-n",
+            "2000",
+            "-P",
+            "16",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    assert!(out.status.success(), "{text}");
+    for test in ["SET", "GET"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
+            "redis-benchmark finished no {test} run: {text}"
+        );
+    }
+    // redis-benchmark's key (a 3-byte value by default), written through
+    // proposer 1, read through proposer 0.
+    let value = redis_cli(&clients[0], &["GET", "key:__rand_int__"]);
+    assert_eq!(value.len(), 3, "redis-benchmark's value: {value:?}");
+
+    // A pipelined batch from one connection is answered in order.
+    let mut client = Client::connect(&clients[0]).unwrap();
+    for n in 0..100 {
+        client
+            .send(&[b"SET", b"counter", n.to_string().as_bytes()])
+            .unwrap();
+        client.send(&[b"GET", b"counter"]).unwrap();
+    }
+    for n in 0..100 {
+        assert_eq!(client.reply().unwrap(), Resp::Simple("OK".into()));
+        assert_eq!(
+            client.reply().unwrap(),
+            Resp::Bulk(Some(n.to_string().into_bytes()))
+        );
+    }
+    drop(instances);
+}
+
+#[tokio::test]
+async fn bad_client_input_closes_only_that_connection() {
+    let mut running = deploy().await;
+    let address = running.endpoint("proposer", "clients")[0].clone();
+    let check = address.clone();
+    tokio::task::spawn_blocking(move || set_until_ok(&check, "kept", "yes", SOON))
+        .await
+        .unwrap();
+    let garbage = address.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut bad = Client::connect(&garbage).unwrap();
+        let mut good = Client::connect(&garbage).unwrap();
+        bad.writer
+            .write_all(b"*2\r\n$3\r\nGET\r\n+oops\r\n")
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = bad.reader.read_to_end(&mut rest).map(|_| rest.is_empty());
+        let still = good.call(&["GET", "kept"]).unwrap();
+        (closed, still)
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome.0, Ok(true)),
+        "the bad client's connection is closed: {:?}",
+        outcome.0
+    );
+    assert_eq!(
+        outcome.1,
+        Resp::Bulk(Some(b"yes".to_vec())),
+        "another client is unaffected"
+    );
+    let logged = line_starting(
+        &mut running,
+        "[proposer/0] warning: `clients` on proposer/0: closing client",
+    )
+    .await;
+    assert!(
+        logged.contains("bad input: expected a bulk string"),
+        "{logged}"
+    );
+    running.stop();
+    running.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn killing_the_leader_under_load_loses_no_acknowledged_write() {
+    let mut running = deploy().await;
+    let clients = running.endpoint("proposer", "clients").to_vec();
+    line_starting(&mut running, "[proposer/0] leading").await;
+    let load = Load::start(&clients, 3);
+    let acked = load.acked.clone();
+    let warm = Instant::now();
+    let warmed = tokio::task::spawn_blocking(move || acks_resume(&acked, warm, SOON));
+    assert!(
+        warmed.await.unwrap().is_some(),
+        "no write acknowledged before the kill"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    running.kill("proposer/0").await.unwrap();
+    let killed = Instant::now();
+    let acked = load.acked.clone();
+    let resumed =
+        tokio::task::spawn_blocking(move || acks_resume(&acked, killed, Duration::from_secs(15)))
+            .await
+            .unwrap();
+    let resumed = resumed.expect("no write acknowledged within 15 s of killing the leader");
+    assert!(
+        resumed < Duration::from_secs(5),
+        "acknowledgements resumed only after {resumed:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    line_starting(&mut running, "[proposer/1] leading").await;
+    let acked = tokio::task::spawn_blocking(move || load.finish())
+        .await
+        .unwrap();
+    assert!(acked
+        .iter()
+        .any(|(_, _, t)| *t > killed + Duration::from_millis(500)));
+    let survivor = clients[1].clone();
+    tokio::task::spawn_blocking(move || read_back(&survivor, &acked))
+        .await
+        .unwrap();
+    running.stop();
+    running.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_acceptor_down_the_store_goes_on_two_down_it_stops_until_one_is_back() {
+    let mut running = deploy().await;
+    let clients = running.endpoint("proposer", "clients").to_vec();
+    let address = clients[0].clone();
+    let first = address.clone();
+    tokio::task::spawn_blocking(move || set_until_ok(&first, "before", "1", SOON))
+        .await
+        .unwrap();
+
+    running.kill("acceptor/2").await.unwrap();
+    let one_down = address.clone();
+    let took = tokio::task::spawn_blocking(move || set_until_ok(&one_down, "one-down", "2", SOON))
+        .await
+        .unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "with one acceptor down, a SET took {took:?}"
+    );
+
+    running.kill("acceptor/1").await.unwrap();
+    let two_down = address.clone();
+    let (client, stalled) = tokio::task::spawn_blocking(move || {
+        let mut client = Client::connect(&two_down).unwrap();
+        client
+            .writer
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        client.send(&[b"SET", b"two-down", b"3"]).unwrap();
+        let answer = client.reply();
+        (client, answer)
+    })
+    .await
+    .unwrap();
+    assert!(
+        stalled.is_err(),
+        "with two of three acceptors down, a SET was answered: {stalled:?}"
+    );
+
+    running.restart("acceptor/1").unwrap();
+    let resumed = tokio::task::spawn_blocking(move || {
+        let mut client = client;
+        client.writer.set_read_timeout(Some(SOON)).unwrap();
+        client.reply()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        resumed.unwrap(),
+        Resp::Simple("OK".into()),
+        "the stalled SET completes once a majority is back"
+    );
+    let check = address.clone();
+    let values = tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(&check).unwrap();
+        ["before", "one-down", "two-down"].map(|k| c.call(&["GET", k]).unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        values,
+        [b"1", b"2", b"3"].map(|v| Resp::Bulk(Some(v.to_vec()))),
+        "every acknowledged write reads back"
+    );
+    running.stop();
+    running.wait().await.unwrap();
+}
