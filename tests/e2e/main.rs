@@ -10,6 +10,7 @@ mod deploy;
 mod faults;
 mod flows;
 mod hostile;
+mod linearizability;
 mod operators;
 mod paxos_kv;
 mod programs;
