@@ -3,6 +3,7 @@
 //! and by a small RESP client here that records what was acknowledged while
 //! instances are killed.
 
+use crate::linearizability;
 use crate::support::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -501,4 +502,129 @@ async fn one_acceptor_down_the_store_goes_on_two_down_it_stops_until_one_is_back
     );
     running.stop();
     running.wait().await.unwrap();
+}
+
+/// Concurrent clients on both proposers running random `SET`/`GET`/`DEL` on a
+/// few keys, each operation recorded with its call and return times; with
+/// `kill_leader`, the leader is killed a second in (its clients' last
+/// operations stay pending, and they go on through the other proposer).
+async fn record_history(
+    running: &mut RunningDeployment,
+    run_for: Duration,
+    kill_leader: bool,
+) -> Vec<linearizability::Operation> {
+    use linearizability::{KvOp, KvRet, Operation};
+    let clients = running.endpoint("proposer", "clients").to_vec();
+    line_starting(running, "[proposer/0] leading").await;
+    let start = Instant::now();
+    let history = Arc::new(Mutex::new(Vec::new()));
+    let mut threads = Vec::new();
+    for id in 0..6 {
+        let (history, clients) = (history.clone(), clients.clone());
+        threads.push(std::thread::spawn(move || {
+            // A small generator of its own: deterministic per client.
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (id as u64) << 32;
+            let mut random = move |n: u64| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed % n
+            };
+            let mut address = id % 2;
+            let mut client = None;
+            let mut n = 0;
+            while start.elapsed() < run_for {
+                let Some(c) = client.as_mut() else {
+                    client = Client::connect(&clients[address]).ok();
+                    address = (address + 1) % 2;
+                    continue;
+                };
+                let key = ["x", "y", "z"][random(3) as usize].to_string();
+                let op = match random(10) {
+                    0..4 => KvOp::Set(key, format!("{id}-{n}")),
+                    4..9 => KvOp::Get(key),
+                    _ => KvOp::Del(key),
+                };
+                n += 1;
+                let call = start.elapsed().as_nanos() as u64;
+                let answer = match &op {
+                    KvOp::Set(k, v) => c.call(&["SET", k, v]),
+                    KvOp::Get(k) => c.call(&["GET", k]),
+                    KvOp::Del(k) => c.call(&["DEL", k]),
+                };
+                let ret = match answer {
+                    Ok(Resp::Simple(ok)) if ok == "OK" => Some(KvRet::Ok),
+                    Ok(Resp::Bulk(v)) => {
+                        Some(KvRet::Value(v.map(|v| String::from_utf8(v).unwrap())))
+                    }
+                    Ok(Resp::Integer(n)) => Some(KvRet::Deleted(n)),
+                    Ok(other) => panic!("{op:?} answered {other:?}"),
+                    Err(_) => {
+                        // No answer: pending for ever; go on over a new connection.
+                        client = None;
+                        None
+                    }
+                };
+                let ret = ret.map(|r| (start.elapsed().as_nanos() as u64, r));
+                history.lock().unwrap().push(Operation {
+                    client: id,
+                    op,
+                    call,
+                    ret,
+                });
+            }
+        }));
+    }
+    if kill_leader {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        running.kill("proposer/0").await.unwrap();
+    }
+    let history = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            t.join().expect("a client panicked");
+        }
+        Arc::try_unwrap(history).unwrap().into_inner().unwrap()
+    })
+    .await
+    .unwrap();
+    running.stop();
+    history
+}
+
+#[tokio::test]
+async fn concurrent_clients_histories_are_linearizable_across_a_leader_kill() {
+    let mut running = deploy().await;
+    let history = record_history(&mut running, Duration::from_secs(4), true).await;
+    running.wait().await.unwrap();
+    let answered = history.iter().filter(|o| o.ret.is_some()).count();
+    let reads = history
+        .iter()
+        .filter(|o| matches!(o.ret, Some((_, linearizability::KvRet::Value(Some(_))))))
+        .count();
+    assert!(
+        answered > 200 && reads > 50,
+        "too little happened to check: {answered} answered, {reads} reads of a value"
+    );
+    if let Err(violation) = linearizability::check(&history) {
+        panic!("{violation}");
+    }
+}
+
+#[tokio::test]
+async fn the_check_catches_a_planted_bug_proposers_answering_reads_locally() {
+    let mut running = Deployment::new()
+        .cluster("proposer", bin("paxos_kv-proposer"), 2)
+        .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
+        .cluster("replica", bin("paxos_kv-replica"), 2)
+        .endpoint("proposer", "clients")
+        .env("PAXOS_KV_PLANTED_BUG", "local-reads")
+        .capture_output()
+        .timeout(Duration::from_secs(120))
+        .start()
+        .await
+        .unwrap();
+    let history = record_history(&mut running, Duration::from_secs(2), false).await;
+    running.wait().await.unwrap();
+    let violation = linearizability::check(&history).expect_err("the planted bug goes unnoticed");
+    assert!(violation.to_string().contains("not linearizable"));
 }

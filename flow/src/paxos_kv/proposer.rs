@@ -136,6 +136,9 @@ pub struct Proposer {
     /// Commands to forward to the leader at the end of this tick.
     forward: Vec<Command>,
     clients: HashMap<u64, Client>,
+    /// With the planted bug `local-reads`: the last value this proposer's
+    /// clients wrote to each key, which it then answers `GET`s from.
+    local_reads: Option<HashMap<Vec<u8>, Option<Vec<u8>>>>,
     /// This proposer's clients' unanswered commands, and when each was last sent.
     pending: BTreeMap<(u64, u64), (Command, u64)>,
     out: Vec<Output>,
@@ -158,6 +161,7 @@ impl Proposer {
             queue: Vec::new(),
             forward: Vec::new(),
             clients: HashMap::new(),
+            local_reads: planted_bug("local-reads").then(HashMap::new),
             pending: BTreeMap::new(),
             out: Vec::new(),
         }
@@ -224,6 +228,18 @@ impl Proposer {
         let position = client.next_position;
         client.next_position += 1;
         let op = match parse(words) {
+            Ok(Op::Get(key))
+                if self
+                    .local_reads
+                    .as_ref()
+                    .is_some_and(|c| c.contains_key(&key)) =>
+            {
+                // The planted bug: a read answered here, without the log.
+                let value = self.local_reads.as_ref().and_then(|c| c[&key].clone());
+                client.ready.insert(position, Reply::Bulk(value));
+                self.release(connection);
+                return;
+            }
             Ok(op) => op,
             Err(reply) => {
                 client.ready.insert(position, reply);
@@ -276,10 +292,21 @@ impl Proposer {
 
     fn answer(&mut self, answer: Answer) {
         let key = (answer.client.connection, answer.seq);
-        if answer.client.incarnation != self.incarnation || self.pending.remove(&key).is_none() {
-            // For an earlier run, a closed client, or answered already (by
-            // the other replica).
+        if answer.client.incarnation != self.incarnation {
             return;
+        }
+        let Some((command, _)) = self.pending.remove(&key) else {
+            // For a closed client, or answered already (by the other replica).
+            return;
+        };
+        if let Some(cache) = &mut self.local_reads {
+            match command.op {
+                Op::Set(key, value) => {
+                    cache.insert(key, Some(value));
+                }
+                Op::Del(keys) => cache.extend(keys.into_iter().map(|k| (k, None))),
+                Op::Get(_) => {}
+            }
         }
         let Some(client) = self.clients.get_mut(&answer.client.connection) else {
             return;
@@ -530,6 +557,17 @@ impl Proposer {
             value,
         }));
     }
+}
+
+/// Whether `PAXOS_KV_PLANTED_BUG` names `bug`: a deliberate mistake, so
+/// that the linearizability test can show it would catch one. Never set it
+/// outside that test.
+fn planted_bug(bug: &str) -> bool {
+    let planted = std::env::var("PAXOS_KV_PLANTED_BUG").is_ok_and(|b| b == bug);
+    if planted {
+        eprintln!("warning: PAXOS_KV_PLANTED_BUG={bug}: this proposer is deliberately wrong");
+    }
+    planted
 }
 
 /// A request's command, or the reply that answers it at once.
