@@ -1,0 +1,225 @@
+//! The key-value benchmark: `redis-benchmark` against the `paxos_kv` store
+//! (f = 1: 2 proposers, 3 acceptors, 2 replicas, every write on 2 acceptors
+//! before it is acknowledged) and against a single `redis-server` without
+//! persistence, side by side in one run.
+//!
+//! ```sh
+//! cargo run --release -p examples --example bench_kv            # 200 k requests, 5 repetitions
+//! cargo run --release -p examples --example bench_kv -- --quick # 5 k requests, 1 repetition
+//! ```
+//!
+//! Redis is unreplicated and written in C with years of tuning: an upper
+//! bound to measure against, not a peer. Each configuration runs Redis and
+//! the store turn about, repetition by repetition; the table gives medians,
+//! and the ratio is the median of the ratios of runs made back to back.
+//! Needs `redis-server` and `redis-benchmark` (Debian's redis-server and
+//! redis-tools).
+
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use weir_deploy::{free_port, Deployment, RoleBinaries, RunningDeployment};
+
+const CLIENTS: u32 = 50;
+
+/// One `redis-benchmark` test's figures.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn main() -> ExitCode {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (requests, reps) = if quick { (5_000, 1) } else { (200_000, 5) };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(requests, reps)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(requests: u32, reps: usize) -> Result<(), String> {
+    for tool in ["redis-server", "redis-benchmark"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Err(format!("`{tool}` is not installed (Debian: redis-server, redis-tools)"));
+        }
+    }
+    let redis = Redis::start()?;
+    let store = start_store().await?;
+    let store_address = store.endpoint("proposer", "clients")[0].clone();
+    wait_for_ping(&store_address)?;
+
+    println!(
+        "redis-benchmark -c {CLIENTS} -n {requests}, {reps} repetition(s), medians; \
+         ratio = paxos_kv / redis-server, the median of back-to-back pairs\n"
+    );
+    println!("| test | pipeline | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut hydro_lines = Vec::new();
+    for pipeline in [1, 16] {
+        let mut runs: Vec<[(Figures, Figures); 2]> = Vec::new();
+        for rep in 0..reps {
+            // Turn about: who goes first alternates.
+            let (redis_figures, store_figures) = if rep % 2 == 0 {
+                let r = benchmark(&redis.address, requests, pipeline)?;
+                (r, benchmark(&store_address, requests, pipeline)?)
+            } else {
+                let s = benchmark(&store_address, requests, pipeline)?;
+                (benchmark(&redis.address, requests, pipeline)?, s)
+            };
+            runs.push([
+                (redis_figures[0], store_figures[0]),
+                (redis_figures[1], store_figures[1]),
+            ]);
+        }
+        for (t, test) in ["SET", "GET"].into_iter().enumerate() {
+            let pairs: Vec<(Figures, Figures)> = runs.iter().map(|r| r[t]).collect();
+            let redis = median_figures(pairs.iter().map(|p| p.0));
+            let store = median_figures(pairs.iter().map(|p| p.1));
+            let ratio = median(pairs.iter().map(|(r, s)| s.rps / r.rps).collect());
+            println!(
+                "| {test} | {pipeline} | redis-server | {:.0} | {:.3} | {:.3} | |",
+                redis.rps, redis.p50_ms, redis.p99_ms
+            );
+            println!(
+                "| {test} | {pipeline} | paxos_kv f=1 | {:.0} | {:.3} | {:.3} | {ratio:.2} |",
+                store.rps, store.p50_ms, store.p99_ms
+            );
+            hydro_lines.push(format!(
+                "paxos_kv {test} -P {pipeline}: Throughput: {:.0} requests/s\n\
+                 paxos_kv {test} -P {pipeline}: Latency p50: {:.3} | p99 {:.3} ms",
+                store.rps, store.p50_ms, store.p99_ms
+            ));
+        }
+    }
+    println!("\nIn Hydro's format:");
+    for line in hydro_lines {
+        println!("{line}");
+    }
+    store.stop();
+    store
+        .wait()
+        .await
+        .map_err(|e| format!("the store did not stop cleanly: {e}"))
+}
+
+/// The store on this machine, from the binaries of this driver's profile.
+async fn start_store() -> Result<RunningDeployment, String> {
+    let bins = RoleBinaries::of("bins").map_err(|e| e.to_string())?;
+    let deployment = Deployment::new()
+        .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
+        .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
+        .cluster("replica", bins.path("paxos_kv-replica"), 2)
+        .endpoint("proposer", "clients")
+        .capture_output();
+    bins.build_used().map_err(|e| e.to_string())?;
+    let mut running = deployment.start().await.map_err(|e| e.to_string())?;
+    // The first leader is proposer 0: benchmark it, as clients of a
+    // follower pay a forwarding hop.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let line = tokio::time::timeout(Duration::from_secs(1), running.next_line()).await;
+        if let Ok(Some(line)) = line {
+            if line.starts_with("[proposer/0] leading") {
+                return Ok(running);
+            }
+        }
+    }
+    Err("proposer/0 did not start leading within 20 s".into())
+}
+
+/// A `redis-server` of its own, without persistence, stopped when dropped.
+struct Redis {
+    address: String,
+    child: Child,
+}
+
+impl Redis {
+    fn start() -> Result<Redis, String> {
+        let port = free_port().map_err(|e| e.to_string())?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        let address = format!("127.0.0.1:{port}");
+        wait_for_ping(&address)?;
+        Ok(Redis { address, child })
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_ping(address: &str) -> Result<(), String> {
+    let port = address.rsplit(':').next().expect("host:port");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", port, "PING"])
+            .output();
+        if out.is_ok_and(|o| o.stdout.starts_with(b"PONG")) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("nothing answers PING on {address}"))
+}
+
+/// `redis-benchmark -t set,get` against `address`: SET's figures, then GET's.
+fn benchmark(address: &str, requests: u32, pipeline: u32) -> Result<[Figures; 2], String> {
+    let port = address.rsplit(':').next().expect("host:port");
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", port, "-t", "set,get", "--csv"])
+        .args(["-c", &CLIENTS.to_string(), "-n", &requests.to_string()])
+        .args(["-P", &pipeline.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figures = |test: &str| -> Result<Figures, String> {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("\"{test}\"")))
+            .ok_or_else(|| format!("redis-benchmark on {address} printed no {test} row: {text}"))?;
+        let cells: Vec<f64> = row
+            .split(',')
+            .skip(1)
+            .map(|c| c.trim_matches('"').parse().unwrap_or(f64::NAN))
+            .collect();
+        // rps, avg, min, p50, p95, p99, max
+        match cells.as_slice() {
+            [rps, _, _, p50, _, p99, _] => Ok(Figures {
+                rps: *rps,
+                p50_ms: *p50,
+                p99_ms: *p99,
+            }),
+            _ => Err(format!("unexpected redis-benchmark row: {row}")),
+        }
+    };
+    Ok([figures("SET")?, figures("GET")?])
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn median_figures(runs: impl Iterator<Item = Figures> + Clone) -> Figures {
+    Figures {
+        rps: median(runs.clone().map(|f| f.rps).collect()),
+        p50_ms: median(runs.clone().map(|f| f.p50_ms).collect()),
+        p99_ms: median(runs.map(|f| f.p99_ms).collect()),
+    }
+}
