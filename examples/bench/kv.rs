@@ -48,7 +48,9 @@ fn main() -> ExitCode {
 async fn run(requests: u32, reps: usize) -> Result<(), String> {
     for tool in ["redis-server", "redis-benchmark"] {
         if Command::new(tool).arg("--version").output().is_err() {
-            return Err(format!("`{tool}` is not installed (Debian: redis-server, redis-tools)"));
+            return Err(format!(
+                "`{tool}` is not installed (Debian: redis-server, redis-tools)"
+            ));
         }
     }
     let redis = Redis::start()?;

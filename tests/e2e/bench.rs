@@ -52,3 +52,38 @@ fn quick_benchmark_suite_gets_every_answer_right() {
         "Timely runs pipe, pipe_struct, broadcast (two sizes each) and word_count:\n{stdout}"
     );
 }
+
+/// The key-value benchmark's quick mode: `redis-benchmark` against the Paxos
+/// store and a `redis-server`, every row and Hydro's lines printed.
+#[test]
+fn quick_key_value_benchmark_runs_both_systems() {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "examples",
+            "--example",
+            "bench_kv",
+            "--",
+            "--quick",
+        ])
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench_kv failed:\n{stdout}\n{stderr}"
+    );
+    for test in ["SET", "GET"] {
+        for pipeline in [1, 16] {
+            for system in ["redis-server", "paxos_kv f=1"] {
+                let row = format!("| {test} | {pipeline} | {system} |");
+                assert!(stdout.contains(&row), "no row {row}:\n{stdout}");
+            }
+            let line = format!("paxos_kv {test} -P {pipeline}: Throughput: ");
+            assert!(stdout.contains(&line), "no line {line:?}:\n{stdout}");
+        }
+    }
+}
