@@ -628,3 +628,53 @@ async fn the_check_catches_a_planted_bug_proposers_answering_reads_locally() {
     let violation = linearizability::check(&history).expect_err("the planted bug goes unnoticed");
     assert!(violation.to_string().contains("not linearizable"));
 }
+
+#[tokio::test]
+async fn clients_beyond_max_clients_are_refused_and_the_others_served() {
+    let mut running = Deployment::new()
+        .cluster("proposer", bin("paxos_kv-proposer"), 2)
+        .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
+        .cluster("replica", bin("paxos_kv-replica"), 2)
+        .endpoint("proposer", "clients")
+        .arg("--max-clients")
+        .arg("2")
+        .capture_output()
+        .timeout(Duration::from_secs(120))
+        .start()
+        .await
+        .unwrap();
+    let address = running.endpoint("proposer", "clients")[0].clone();
+    let (first, second, third) = tokio::task::spawn_blocking(move || {
+        set_until_ok(&address, "k", "v", SOON);
+        let mut first = Client::connect(&address).unwrap();
+        let mut second = Client::connect(&address).unwrap();
+        // Both are served before the third connects, so both are counted.
+        let answers = (
+            first.call(&["PING"]).unwrap(),
+            second.call(&["PING"]).unwrap(),
+        );
+        let mut third = Client::connect(&address).unwrap();
+        let refused = third.call(&["PING"]);
+        let still = first.call(&["GET", "k"]).unwrap();
+        (answers, refused, still)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        first,
+        (Resp::Simple("PONG".into()), Resp::Simple("PONG".into()))
+    );
+    assert!(second.is_err(), "the third client was served: {second:?}");
+    assert_eq!(third, Resp::Bulk(Some(b"v".to_vec())));
+    let logged = line_starting(
+        &mut running,
+        "[proposer/0] warning: `clients` on proposer/0: refusing client",
+    )
+    .await;
+    assert!(
+        logged.contains("2 clients are connected (--max-clients)"),
+        "{logged}"
+    );
+    running.stop();
+    running.wait().await.unwrap();
+}
