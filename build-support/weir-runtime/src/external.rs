@@ -16,13 +16,12 @@ use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::ops::{Witness, SOURCE_CHUNK};
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use weir_core::{ClientCodec, ClientEvent, ConnectionId};
 
@@ -46,9 +45,11 @@ struct Endpoint {
     open: Mutex<HashMap<u64, Connection>>,
 }
 
-/// The node's way to a connection's writing task.
+/// The node's way to a connection: its socket, for replies written at once,
+/// and its writing task, for what the socket does not take at once.
 struct Connection {
     peer: SocketAddr,
+    stream: Arc<TcpStream>,
     bytes: mpsc::UnboundedSender<Vec<u8>>,
     /// Reply bytes queued and not yet written.
     unread: Arc<AtomicUsize>,
@@ -173,10 +174,21 @@ impl<C: ClientCodec> Replies<C> {
             .open
             .lock()
             .expect("no task panics holding it");
-        for (id, bytes) in self.pending.drain() {
+        for (id, mut bytes) in self.pending.drain() {
             let Some(connection) = open.get(&id) else {
                 continue;
             };
+            // Nothing queued (and the tasks run on this thread, so none is
+            // mid-write): write straight to the socket, no hand-over.
+            if connection.unread.load(Ordering::Relaxed) == 0 {
+                match connection.stream.try_write(&bytes) {
+                    Ok(n) if n == bytes.len() => continue,
+                    Ok(n) => drop(bytes.drain(..n)),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    // Broken: its reading task sees it too, and closes it.
+                    Err(_) => continue,
+                }
+            }
             let unread = connection.unread.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
             if unread > MAX_UNREAD {
                 eprintln!(
@@ -214,8 +226,8 @@ async fn accept<C: ClientCodec>(
         };
         let id = next_id;
         next_id += 1;
-        let (read, write) = stream.into_split();
-        let _ = write.as_ref().set_nodelay(true);
+        let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
         let (bytes, queued) = mpsc::unbounded_channel();
         let unread = Arc::new(AtomicUsize::new(0));
         let close = Arc::new(Notify::new());
@@ -230,13 +242,14 @@ async fn accept<C: ClientCodec>(
             }
             let connection = Connection {
                 peer,
+                stream: stream.clone(),
                 bytes,
                 unread: unread.clone(),
                 close: close.clone(),
             };
             open.insert(id, connection);
         }
-        tokio::spawn(write_replies(write, queued, unread));
+        tokio::spawn(write_replies(stream.clone(), queued, unread));
         let reading = Reading {
             id,
             peer,
@@ -245,7 +258,7 @@ async fn accept<C: ClientCodec>(
             batches: batches.clone(),
             wake: wake.clone(),
         };
-        tokio::spawn(reading.run(read, close));
+        tokio::spawn(reading.run(stream, close));
     }
 }
 
@@ -260,10 +273,10 @@ struct Reading<C: ClientCodec> {
 }
 
 impl<C: ClientCodec> Reading<C> {
-    async fn run(mut self, mut read: OwnedReadHalf, close: Arc<Notify>) {
+    async fn run(mut self, stream: Arc<TcpStream>, close: Arc<Notify>) {
         let connection = ConnectionId(self.id);
         if self.send(vec![(connection, ClientEvent::Opened)]).await {
-            let problem = self.read_requests(&mut read, &close).await;
+            let problem = self.read_requests(&stream, &close).await;
             if let Some(problem) = problem {
                 eprintln!(
                     "warning: {}: closing client {}: {problem}",
@@ -282,7 +295,7 @@ impl<C: ClientCodec> Reading<C> {
 
     /// Reads and decodes until the client closes (`None`) or misbehaves
     /// (what it did), or the node stops listening.
-    async fn read_requests(&mut self, read: &mut OwnedReadHalf, close: &Notify) -> Option<String> {
+    async fn read_requests(&mut self, stream: &TcpStream, close: &Notify) -> Option<String> {
         let connection = ConnectionId(self.id);
         let mut buffer: Vec<u8> = Vec::with_capacity(READ_SIZE);
         loop {
@@ -292,12 +305,23 @@ impl<C: ClientCodec> Reading<C> {
             tokio::select! {
                 biased;
                 _ = close.notified() => return None,
-                read = read.read_buf(&mut buffer) => match read {
-                    Ok(0) if buffer.is_empty() => return None,
-                    Ok(0) => return Some(format!("it closed the connection in the middle of a request ({} bytes)", buffer.len())),
-                    Ok(_) => {}
-                    Err(e) => return Some(format!("cannot read from it: {e}")),
-                },
+                ready = stream.readable() => {
+                    if let Err(e) = ready {
+                        return Some(format!("cannot read from it: {e}"));
+                    }
+                }
+            }
+            match stream.try_read_buf(&mut buffer) {
+                Ok(0) if buffer.is_empty() => return None,
+                Ok(0) => {
+                    return Some(format!(
+                        "it closed the connection in the middle of a request ({} bytes)",
+                        buffer.len()
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                Err(e) => return Some(format!("cannot read from it: {e}")),
             }
             let mut batch = Vec::new();
             let mut used = 0;
@@ -338,10 +362,11 @@ impl<C: ClientCodec> Reading<C> {
     }
 }
 
-/// One connection's writing task: writes replies as they come, several at a
-/// time when they queue up, until the connection is gone.
+/// One connection's writing task: writes what the node could not write at
+/// once, several replies at a time when they queue up, until the connection
+/// is gone.
 async fn write_replies(
-    mut write: OwnedWriteHalf,
+    stream: Arc<TcpStream>,
     mut queued: mpsc::UnboundedReceiver<Vec<u8>>,
     unread: Arc<AtomicUsize>,
 ) {
@@ -352,8 +377,16 @@ async fn write_replies(
         while let Ok(more) = queued.try_recv() {
             out.extend_from_slice(&more);
         }
-        if write.write_all(&out).await.is_err() {
-            return;
+        let mut left = &out[..];
+        while !left.is_empty() {
+            if stream.writable().await.is_err() {
+                return;
+            }
+            match stream.try_write(left) {
+                Ok(n) => left = &left[n..],
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
         }
         unread.fetch_sub(out.len(), Ordering::Relaxed);
     }
