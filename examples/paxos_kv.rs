@@ -24,7 +24,11 @@ async fn main() -> std::process::ExitCode {
 
 async fn deploy() -> Result<(), DeployError> {
     let bins = RoleBinaries::of("bins")?;
+    // The acceptors' state files, for this run only: the replicas keep none,
+    // so a later run starts the whole store afresh.
+    let state = std::env::temp_dir().join(format!("paxos_kv-{}", std::process::id()));
     let deployment = Deployment::new()
+        .env("PAXOS_KV_STATE_DIR", state.display().to_string())
         .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
         .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
         .cluster("replica", bins.path("paxos_kv-replica"), 2)
@@ -41,5 +45,7 @@ async fn deploy() -> Result<(), DeployError> {
     if let Some(port) = clients.first().and_then(|a| a.rsplit(':').next()) {
         println!("paxos_kv: try `redis-cli -p {port} SET greeting hello`; Ctrl-C stops the store");
     }
-    running.wait().await
+    let outcome = running.wait().await;
+    let _ = std::fs::remove_dir_all(&state);
+    outcome
 }

@@ -106,16 +106,24 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
         println!("{line}");
     }
     store.stop();
-    store
-        .wait()
-        .await
-        .map_err(|e| format!("the store did not stop cleanly: {e}"))
+    let stopped = store.wait().await;
+    let _ = std::fs::remove_dir_all(state_dir());
+    stopped.map_err(|e| format!("the store did not stop cleanly: {e}"))
+}
+
+/// Where this run's acceptors keep their state.
+fn state_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("weir-bench-kv-{}", std::process::id()))
 }
 
 /// The store on this machine, from the binaries of this driver's profile.
 async fn start_store() -> Result<RunningDeployment, String> {
     let bins = RoleBinaries::of("bins").map_err(|e| e.to_string())?;
+    // Acceptors keep their state in files, as deployed (no fsync: see PAXOS_KV.md).
+    let state = state_dir();
+    let _ = std::fs::remove_dir_all(&state);
     let deployment = Deployment::new()
+        .env("PAXOS_KV_STATE_DIR", state.display().to_string())
         .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
         .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
         .cluster("replica", bins.path("paxos_kv-replica"), 2)

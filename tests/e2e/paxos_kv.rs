@@ -104,9 +104,19 @@ impl Client {
     }
 }
 
+/// A fresh directory for one deployment's acceptor state files.
+fn state_dir() -> String {
+    static DEPLOYMENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = DEPLOYMENTS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("weir-paxos-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.display().to_string()
+}
+
 /// The store as a local deployment, every role allowed to fail.
 async fn deploy() -> RunningDeployment {
     Deployment::new()
+        .env("PAXOS_KV_STATE_DIR", state_dir())
         .cluster("proposer", bin("paxos_kv-proposer"), 2)
         .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
         .cluster("replica", bin("paxos_kv-replica"), 2)
@@ -272,15 +282,15 @@ fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_propose
         list(&replicas)
     );
     let topo = Topo::from_text(&text, Vec::new());
+    let state = state_dir();
     // Any start order: replicas first, proposers last.
     let mut instances = Vec::new();
     for (role, n) in [("replica", 2), ("acceptor", 3), ("proposer", 2)] {
         for i in 0..n {
             let binary = format!("paxos_kv-{role}");
-            instances.push(Watched::start(
-                &format!("{role}/{i}"),
-                command(&binary, &topo.file, Some(i), &[]),
-            ));
+            let mut command = command(&binary, &topo.file, Some(i), &[]);
+            command.env("PAXOS_KV_STATE_DIR", &state);
+            instances.push(Watched::start(&format!("{role}/{i}"), command));
         }
     }
     set_until_ok(&clients[0], "greeting", "hello", SOON);
@@ -475,7 +485,10 @@ async fn one_acceptor_down_the_store_goes_on_two_down_it_stops_until_one_is_back
         "with two of three acceptors down, a SET was answered: {stalled:?}"
     );
 
+    // It comes back with what it promised and accepted: its state file.
     running.restart("acceptor/1").unwrap();
+    let recovered = line_starting(&mut running, "[acceptor/1] acceptor state read back from").await;
+    assert!(recovered.contains("slots accepted"), "{recovered}");
     let resumed = tokio::task::spawn_blocking(move || {
         let mut client = client;
         client.writer.set_read_timeout(Some(SOON)).unwrap();
@@ -613,6 +626,7 @@ async fn concurrent_clients_histories_are_linearizable_across_a_leader_kill() {
 #[tokio::test]
 async fn the_check_catches_a_planted_bug_proposers_answering_reads_locally() {
     let mut running = Deployment::new()
+        .env("PAXOS_KV_STATE_DIR", state_dir())
         .cluster("proposer", bin("paxos_kv-proposer"), 2)
         .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
         .cluster("replica", bin("paxos_kv-replica"), 2)
@@ -632,6 +646,7 @@ async fn the_check_catches_a_planted_bug_proposers_answering_reads_locally() {
 #[tokio::test]
 async fn clients_beyond_max_clients_are_refused_and_the_others_served() {
     let mut running = Deployment::new()
+        .env("PAXOS_KV_STATE_DIR", state_dir())
         .cluster("proposer", bin("paxos_kv-proposer"), 2)
         .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
         .cluster("replica", bin("paxos_kv-replica"), 2)

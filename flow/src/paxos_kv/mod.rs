@@ -204,7 +204,10 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
-            let mut acceptor = self::acceptor::Acceptor::new(replicas.members().len());
+            let mut acceptor = self::acceptor::Acceptor::open(
+                replicas.members().len(),
+                self::acceptor::state_file(acceptors.self_id()),
+            );
             move |inputs| acceptor.tick(inputs)
         }))
         .all_ticks()
