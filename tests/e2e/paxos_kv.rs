@@ -693,3 +693,41 @@ async fn clients_beyond_max_clients_are_refused_and_the_others_served() {
     running.stop();
     running.wait().await.unwrap();
 }
+
+#[tokio::test]
+async fn stopping_the_whole_store_ends_every_instance_without_waiting_out_the_grace() {
+    // Its roles feed each other in a cycle: each one's streams end only when
+    // the others' do. Stopped together, they settle rather than wait.
+    let mut running = deploy().await;
+    let address = running.endpoint("proposer", "clients")[0].clone();
+    tokio::task::spawn_blocking(move || set_until_ok(&address, "k", "v", SOON))
+        .await
+        .unwrap();
+    running.stop();
+    let names: Vec<String> = [("proposer", 2), ("acceptor", 3), ("replica", 2)]
+        .iter()
+        .flat_map(|(role, n)| (0..*n).map(move |i| format!("{role}/{i}")))
+        .collect();
+    let mut said = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), running.next_line()).await {
+            Ok(Some(line)) => said.push(line),
+            _ if names.iter().all(|n| !running.is_running(n)) => break,
+            _ => {}
+        }
+    }
+    while let Ok(Some(line)) =
+        tokio::time::timeout(Duration::from_millis(200), running.next_line()).await
+    {
+        said.push(line);
+    }
+    running.wait().await.unwrap();
+    let complaints: Vec<&String> = said
+        .iter()
+        .filter(|l| l.contains("stopping without waiting further") || l.contains("lost peer"))
+        .collect();
+    assert!(
+        complaints.is_empty(),
+        "instances did not stop cleanly: {complaints:#?}"
+    );
+}

@@ -5,7 +5,8 @@
 //! from me". Payloads are batches encoded by `weir_core::codec`.
 //!
 //! A frame on [`KEEPALIVE`] with an empty payload carries nothing: it tells a peer
-//! that watches for silence (a tolerant link) that this side is alive.
+//! that watches for silence (a tolerant link) that this side is alive. A frame
+//! on [`STOPPING`] with an empty payload says this side was told to stop.
 //!
 //! Handshake message: `"WEIR"`, protocol version (u16 LE), kind (u8: 0 = hello,
 //! 1 = refusal, 2 = proof), then
@@ -23,12 +24,14 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 pub const MAGIC: [u8; 4] = *b"WEIR";
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 pub const HEADER_LEN: usize = 8;
 /// Set in a frame's channel id to close that channel.
 pub const CLOSE_BIT: u32 = 1 << 31;
 /// The channel of keepalive frames (no flow has this many nodes).
 pub const KEEPALIVE: u32 = CLOSE_BIT - 1;
+/// The channel of the frame that says "I was told to stop".
+pub const STOPPING: u32 = CLOSE_BIT - 2;
 /// Frames larger than this are refused (the connection is closed, the length is
 /// never allocated).
 pub const DEFAULT_MAX_FRAME: u32 = 64 << 20;
@@ -67,8 +70,18 @@ pub fn append_close(buf: &mut Vec<u8>, channel: u32) {
 
 /// Appends a keepalive frame.
 pub fn append_keepalive(buf: &mut Vec<u8>) {
+    append_signal(buf, KEEPALIVE);
+}
+
+/// Appends the frame that says this side is stopping.
+pub fn append_stopping(buf: &mut Vec<u8>) {
+    append_signal(buf, STOPPING);
+}
+
+/// An empty frame on a control channel.
+fn append_signal(buf: &mut Vec<u8>, channel: u32) {
     buf.extend_from_slice(&0u32.to_le_bytes());
-    buf.extend_from_slice(&KEEPALIVE.to_le_bytes());
+    buf.extend_from_slice(&channel.to_le_bytes());
 }
 
 /// A parsed frame header.

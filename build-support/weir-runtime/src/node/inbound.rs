@@ -10,7 +10,7 @@
 use super::peers::ReadEnd;
 use super::Node;
 use crate::error::{Error, Result};
-use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE};
+use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, STOPPING};
 use crate::ops::Witness;
 use serde::de::DeserializeOwned;
 use std::ops::Range;
@@ -76,6 +76,10 @@ pub(super) fn read_available(peers: &mut [Peer], cx: &mut Context<'_>) -> bool {
     arrived
 }
 
+/// How long a stopping node waits, once all its senders are stopping too,
+/// for them to go quiet before it counts its inbound streams as ended.
+const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl Node {
     /// Reads what has arrived on every link, without waiting, and takes in
     /// its frames; whether anything arrived (bytes, or a link's end).
@@ -105,6 +109,7 @@ impl Node {
                 let p = &mut self.peers[peer];
                 match p.frames.next_frame(self.max_frame) {
                     Ok(Some((KEEPALIVE, range))) if range.is_empty() => {}
+                    Ok(Some((STOPPING, range))) if range.is_empty() => p.stopping = true,
                     Ok(Some((channel, range))) => {
                         took = true;
                         self.take_frame(peer, channel, range)?;
@@ -155,7 +160,8 @@ impl Node {
         let id = channel & !CLOSE_BIT;
         let p = &mut self.peers[peer];
         let Some(pos) = p.open_towards_us.iter().position(|&c| c == id) else {
-            if p.tolerated && p.inbound_from.contains(&id) {
+            let settled = self.settled && p.inbound_from.contains(&id);
+            if settled || (p.tolerated && p.inbound_from.contains(&id)) {
                 // A rejoined sender's part of a channel that had already closed here.
                 return Ok(());
             }
@@ -197,7 +203,8 @@ impl Node {
             let id = header.channel & !CLOSE_BIT;
             if let Some(inbound) = self.inbound.iter_mut().find(|c| c.id == id) {
                 if header.channel & CLOSE_BIT != 0 {
-                    inbound.open -= 1;
+                    // Already 0 if the node settled its channels while stopping.
+                    inbound.open = inbound.open.saturating_sub(1);
                 } else {
                     inbound
                         .frames
@@ -205,6 +212,34 @@ impl Node {
                 }
             }
             rest = &rest[end..];
+        }
+        self.tick_requested = true;
+    }
+
+    /// While stopping, once every peer still sending here has said it is
+    /// stopping too and nothing has arrived for [`SETTLE_QUIET`]: every
+    /// inbound stream counts as ended. A flow whose roles feed each other in a
+    /// cycle then ends at once when all of them are stopped, rather than
+    /// after the drain grace, each waiting for the others to close first.
+    /// Whatever arrives after it is dropped.
+    pub(super) fn settle_time(&self) -> Option<tokio::time::Instant> {
+        if self.stopping.is_none() || self.settled || !self.inbound_open() {
+            return None;
+        }
+        let all_stopping = self
+            .peers
+            .iter()
+            .all(|p| p.open_towards_us.is_empty() || p.stopping);
+        all_stopping.then(|| self.last_arrival + SETTLE_QUIET)
+    }
+
+    pub(super) fn settle(&mut self) {
+        self.settled = true;
+        for channel in &mut self.inbound {
+            channel.open = 0;
+        }
+        for peer in &mut self.peers {
+            peer.open_towards_us.clear();
         }
         self.tick_requested = true;
     }

@@ -88,6 +88,10 @@ pub struct Node {
     endpoints: Vec<(String, String)>,
     /// Client connections an endpoint accepts at once.
     max_clients: usize,
+    /// When frames last arrived (or the stop signal, once stopping).
+    last_arrival: Instant,
+    /// Whether, stopping, the node counted its inbound streams as ended.
+    settled: bool,
 }
 
 /// Client connections an external endpoint accepts at once, unless
@@ -250,6 +254,8 @@ impl Node {
             links_open: true,
             endpoints: Vec::new(),
             max_clients: DEFAULT_MAX_CLIENTS,
+            last_arrival: Instant::now(),
+            settled: false,
         }
     }
 

@@ -10,7 +10,7 @@
 
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
-use crate::frame::{append_close, append_frame, append_keepalive};
+use crate::frame::{append_close, append_frame, append_keepalive, append_stopping};
 use crate::ops::Witness;
 use serde::Serialize;
 use std::pin::Pin;
@@ -341,6 +341,15 @@ impl Node {
         for peer in self.peers.iter_mut() {
             if peer.tolerated && peer.writer.is_some() && !peer.full {
                 append_keepalive(&mut peer.pending);
+            }
+        }
+    }
+
+    /// Tells every linked peer that this instance is stopping.
+    pub(super) fn queue_stopping(&mut self) {
+        for peer in self.peers.iter_mut() {
+            if peer.writer.is_some() && !peer.full {
+                append_stopping(&mut peer.pending);
             }
         }
     }

@@ -57,6 +57,8 @@ pub(super) struct Peer {
     pub(super) full: bool,
     /// A write that failed while the node was waiting, handled after the wait.
     pub(super) broken: Option<std::io::Error>,
+    /// Whether it said it was told to stop (on its current link).
+    pub(super) stopping: bool,
     ever_up: bool,
 }
 
@@ -90,6 +92,7 @@ impl Peer {
             dropped: 0,
             full: false,
             broken: None,
+            stopping: false,
             ever_up: false,
         }
     }
@@ -254,6 +257,7 @@ impl Node {
         p.last_heard = Instant::now();
         p.shut = false;
         p.full = false;
+        p.stopping = false;
         if std::mem::replace(&mut p.ever_up, true) {
             eprintln!(
                 "weir: {me}: peer {} is back (incarnation {incarnation}): its records flow again",
@@ -312,11 +316,15 @@ impl Node {
         } else {
             format!("; its part of channels {open:?} ended")
         };
-        eprintln!(
+        // Both sides stopping, nothing left to take from it: an ordinary end.
+        let expected = self.stopping.is_some() && p.stopping && open.is_empty();
+        if !expected {
+            eprintln!(
             "weir: {me}: lost peer {}: {reason}{ended}; going on without it ({unsent} bytes unsent, {} records dropped so far; more are dropped until it rejoins)",
-            p.describe(),
-            p.dropped
-        );
+                p.describe(),
+                p.dropped
+            );
+        }
         let _ = self.dropped.send((peer, p.link));
         self.announce(peer, Membership::Left);
     }

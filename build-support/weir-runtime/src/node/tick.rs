@@ -54,6 +54,7 @@ impl Node {
                 return Ok(false);
             }
             let grace = self.stopping;
+            let settle = self.settle_time();
             let keepalive = self.any_tolerated.then_some(self.next_keepalive);
             let backlog = self.tolerated_backlog();
             let wake = self.wake.clone();
@@ -101,6 +102,10 @@ impl Node {
                         break;
                     }
                 }
+                _ = sleep_until_or_never(settle) => {
+                    self.settle();
+                    break;
+                }
                 _ = sleep_until_or_never(grace) => {
                     let open: Vec<u32> = self.inbound.iter().filter(|c| c.open > 0).map(|c| c.id).collect();
                     eprintln!(
@@ -126,6 +131,9 @@ impl Node {
             }
         }
         let arrived = self.read_arrived().await?;
+        if arrived {
+            self.last_arrival = Instant::now();
+        }
         self.check_silence();
         Ok(arrived)
     }
@@ -163,6 +171,8 @@ impl Node {
     fn observe_stop(&mut self) {
         if self.stopping.is_none() && self.stop.load(Ordering::Relaxed) {
             self.stopping = Some(Instant::now() + DRAIN_GRACE);
+            self.last_arrival = Instant::now();
+            self.queue_stopping();
             self.tick_requested = true;
             for task in &self.source_tasks {
                 task.abort();
