@@ -127,6 +127,9 @@ pub fn paxos_kv(flow: &FlowBuilder) {
     let acceptors = flow.cluster("acceptor");
     let replicas = flow.cluster("replica");
 
+    // Quoted code names this module's items through `self::` (`q!` does not
+    // yet resolve a path that starts with a child module's bare name).
+
     // Proposers: clients, their clock, and what comes back from the others.
     let (requests, replies) = flow.source_external(&proposers, "clients", q!(self::resp::Resp));
     let (feedback, fed_back) = proposers.cycle::<proposer::Input>();
