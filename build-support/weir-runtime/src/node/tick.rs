@@ -27,6 +27,12 @@ impl Node {
         self.release_frames();
         self.take_later();
         self.observe_stop();
+        if self.inbound_open() && self.stopping.is_some_and(|grace| Instant::now() >= grace) {
+            // Busy to the end (a peer that never stops sending): the grace
+            // holds all the same.
+            self.stop_draining();
+            return Ok(false);
+        }
         self.keepalive_if_due();
         if std::mem::take(&mut self.tick_requested) {
             // Busy: frames may wait a few ticks to leave in fewer, larger writes.
@@ -107,11 +113,7 @@ impl Node {
                     break;
                 }
                 _ = sleep_until_or_never(grace) => {
-                    let open: Vec<u32> = self.inbound.iter().filter(|c| c.open > 0).map(|c| c.id).collect();
-                    eprintln!(
-                        "warning: {}: stopping without waiting further for channels {open:?} to close",
-                        self.me_name()
-                    );
+                    self.stop_draining();
                     return Ok(false);
                 }
             }
@@ -136,6 +138,20 @@ impl Node {
         }
         self.check_silence();
         Ok(arrived)
+    }
+
+    /// Gives up waiting for the peers to close their channels.
+    fn stop_draining(&self) {
+        let open: Vec<u32> = self
+            .inbound
+            .iter()
+            .filter(|c| c.open > 0)
+            .map(|c| c.id)
+            .collect();
+        eprintln!(
+            "warning: {}: stopping without waiting further for channels {open:?} to close",
+            self.me_name()
+        );
     }
 
     /// Drops the links of tolerated peers that have sent nothing, not even a
