@@ -113,19 +113,24 @@ fn state_dir() -> String {
     dir.display().to_string()
 }
 
-/// The store as a local deployment, every role allowed to fail.
-async fn deploy() -> RunningDeployment {
+/// The store (f = 1) as a local deployment, its output captured.
+fn store() -> Deployment {
     Deployment::new()
         .env("PAXOS_KV_STATE_DIR", state_dir())
         .cluster("proposer", bin("paxos_kv-proposer"), 2)
         .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
         .cluster("replica", bin("paxos_kv-replica"), 2)
         .endpoint("proposer", "clients")
+        .capture_output()
+        .timeout(Duration::from_secs(300))
+}
+
+/// The store, every role allowed to fail.
+async fn deploy() -> RunningDeployment {
+    store()
         .may_fail("proposer")
         .may_fail("acceptor")
         .may_fail("replica")
-        .capture_output()
-        .timeout(Duration::from_secs(300))
         .start()
         .await
         .unwrap()
@@ -625,15 +630,8 @@ async fn concurrent_clients_histories_are_linearizable_across_a_leader_kill() {
 
 #[tokio::test]
 async fn the_check_catches_a_planted_bug_proposers_answering_reads_locally() {
-    let mut running = Deployment::new()
-        .env("PAXOS_KV_STATE_DIR", state_dir())
-        .cluster("proposer", bin("paxos_kv-proposer"), 2)
-        .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
-        .cluster("replica", bin("paxos_kv-replica"), 2)
-        .endpoint("proposer", "clients")
+    let mut running = store()
         .env("PAXOS_KV_PLANTED_BUG", "local-reads")
-        .capture_output()
-        .timeout(Duration::from_secs(120))
         .start()
         .await
         .unwrap();
@@ -645,19 +643,7 @@ async fn the_check_catches_a_planted_bug_proposers_answering_reads_locally() {
 
 #[tokio::test]
 async fn clients_beyond_max_clients_are_refused_and_the_others_served() {
-    let mut running = Deployment::new()
-        .env("PAXOS_KV_STATE_DIR", state_dir())
-        .cluster("proposer", bin("paxos_kv-proposer"), 2)
-        .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
-        .cluster("replica", bin("paxos_kv-replica"), 2)
-        .endpoint("proposer", "clients")
-        .arg("--max-clients")
-        .arg("2")
-        .capture_output()
-        .timeout(Duration::from_secs(120))
-        .start()
-        .await
-        .unwrap();
+    let mut running = store().arg("--max-clients").arg("2").start().await.unwrap();
     let address = running.endpoint("proposer", "clients")[0].clone();
     let (first, second, third) = tokio::task::spawn_blocking(move || {
         set_until_ok(&address, "k", "v", SOON);
