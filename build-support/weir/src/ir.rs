@@ -292,6 +292,23 @@ impl Operator {
         }
     }
 
+    /// Whether the operator makes records from nothing the flow feeds it: an
+    /// iterator, a stream, a clock, links coming and going, clients.
+    pub fn is_source(&self) -> bool {
+        use Operator::*;
+        matches!(
+            self,
+            SourceIter
+                | SourceStream
+                | SourceInterval
+                | SourceIntervalDelayed
+                | Membership { .. }
+                | SourceExternal { .. }
+                | Spin
+                | SpinBatch
+        )
+    }
+
     /// Whether the operator ends a stream (nothing can consume its output).
     pub fn is_sink(&self) -> bool {
         matches!(

@@ -52,15 +52,8 @@ impl<'g> Lowering<'g> {
                 }
                 match &node.op {
                     Operator::Network { .. } if node.inputs.iter().any(|&i| here(i)) => Part::Loop,
-                    Operator::Network { .. }
-                    | Operator::SourceIter
-                    | Operator::SourceStream
-                    | Operator::SourceInterval
-                    | Operator::SourceIntervalDelayed
-                    | Operator::Membership { .. }
-                    | Operator::SourceExternal { .. }
-                    | Operator::Spin
-                    | Operator::SpinBatch => Part::Root,
+                    Operator::Network { .. } => Part::Root,
+                    op if op.is_source() => Part::Root,
                     Operator::Cycle {
                         level: Level::Unbounded,
                         ..

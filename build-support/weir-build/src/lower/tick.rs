@@ -37,14 +37,7 @@ impl Lowering<'_> {
             };
         }
         let (note, source) = match &node.op {
-            Operator::SourceIter
-            | Operator::SourceStream
-            | Operator::SourceInterval
-            | Operator::SourceIntervalDelayed
-            | Operator::Membership { .. }
-            | Operator::SourceExternal { .. }
-            | Operator::Spin
-            | Operator::SpinBatch => (
+            op if op.is_source() => (
                 format!("this tick's records of {} at {at}", node.op.name()),
                 quote!(#var.chunk(&mut node)),
             ),
