@@ -522,6 +522,48 @@ async fn one_acceptor_down_the_store_goes_on_two_down_it_stops_until_one_is_back
     running.wait().await.unwrap();
 }
 
+#[tokio::test]
+async fn with_one_replica_down_every_write_is_still_answered_by_the_other() {
+    let mut running = deploy().await;
+    let address = running.endpoint("proposer", "clients")[0].clone();
+    let first = address.clone();
+    tokio::task::spawn_blocking(move || set_until_ok(&first, "before", "0", SOON))
+        .await
+        .unwrap();
+
+    // One replica answers each slot; with replica 1 gone, its slots' answers
+    // must come from replica 0 (after the proposer's retry).
+    running.kill("replica/1").await.unwrap();
+    let writes = address.clone();
+    let slowest = tokio::task::spawn_blocking(move || {
+        (0..8)
+            .map(|n| set_until_ok(&writes, &format!("down-{n}"), &n.to_string(), SOON))
+            .max()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        slowest < Duration::from_secs(5),
+        "with one replica down, a SET took {slowest:?}"
+    );
+    let check = address.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(&check).unwrap();
+        for n in 0..8 {
+            assert_eq!(
+                c.call(&["GET", &format!("down-{n}")]).unwrap(),
+                Resp::Bulk(Some(n.to_string().into_bytes())),
+                "down-{n} does not read back"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    running.stop();
+    running.wait().await.unwrap();
+}
+
 /// Concurrent clients on both proposers running random `SET`/`GET`/`DEL` on a
 /// few keys, each operation recorded with its call and return times; with
 /// `kill_leader`, the leader is killed a second in (its clients' last

@@ -176,7 +176,8 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
-            let mut replica = self::replica::Replica::new();
+            let mut replica =
+                self::replica::Replica::new(replicas.self_id(), replicas.members().len());
             move |chosen| replica.tick(chosen)
         }))
         .all_ticks();

@@ -5,6 +5,12 @@
 //! number once: a retried command (chosen twice, in two slots) is answered
 //! again from the session's recent answers and not applied again, and a
 //! command chosen ahead of an earlier one of the same client waits for it.
+//!
+//! One replica answers each slot (slot number modulo the replicas), so the
+//! proposers get each answer once. Every replica answers a retry: when the
+//! slot's replica is down, the client's proposer sends the command again
+//! after [`super::proposer`]'s retry time, and a live replica answers it from
+//! the session's recent answers.
 
 use super::resp::Reply;
 use super::{Answer, Chosen, ClientId, Command, FromReplica, Op, Slot, Value};
@@ -24,8 +30,9 @@ struct Session {
     recent: VecDeque<(u64, Reply)>,
 }
 
-#[derive(Default)]
 pub struct Replica {
+    me: u64,
+    replicas: u64,
     store: HashMap<Vec<u8>, Vec<u8>>,
     /// The first slot not applied yet.
     next_slot: Slot,
@@ -36,8 +43,17 @@ pub struct Replica {
 }
 
 impl Replica {
-    pub fn new() -> Self {
-        Self::default()
+    /// Replica `me` of `replicas`.
+    pub fn new(me: ClusterId, replicas: usize) -> Self {
+        Replica {
+            me: u64::from(me.0),
+            replicas: replicas.max(1) as u64,
+            store: HashMap::new(),
+            next_slot: 0,
+            ahead: BTreeMap::new(),
+            sessions: HashMap::new(),
+            checkpointed: 0,
+        }
     }
 
     /// One tick's chosen slots; the answers, and now and then a checkpoint.
@@ -49,8 +65,9 @@ impl Replica {
             }
         }
         while let Some(value) = self.ahead.remove(&self.next_slot) {
+            let answers = self.next_slot % self.replicas == self.me;
             for command in value.iter() {
-                self.execute(command.clone(), &mut out);
+                self.execute(command.clone(), answers, &mut out);
             }
             self.next_slot += 1;
         }
@@ -61,7 +78,9 @@ impl Replica {
         out
     }
 
-    fn execute(&mut self, command: Command, out: &mut Vec<FromReplica>) {
+    /// Applies `command` (once); `answers` says whether this replica answers
+    /// its slot.
+    fn execute(&mut self, command: Command, answers: bool, out: &mut Vec<FromReplica>) {
         let client = command.client;
         let session = self.sessions.entry(client).or_default();
         if command.seq < session.next_seq {
@@ -84,7 +103,9 @@ impl Replica {
             }
             session.recent.push_back((command.seq, reply.clone()));
             session.next_seq = command.seq + 1;
-            out.push(answer(client, command.seq, reply));
+            if answers {
+                out.push(answer(client, command.seq, reply));
+            }
             next = session.waiting.remove(&session.next_seq);
         }
     }
@@ -149,7 +170,7 @@ mod tests {
 
     #[test]
     fn slots_apply_in_order_once_the_gap_is_filled() {
-        let mut r = Replica::new();
+        let mut r = Replica::new(ClusterId(0), 1);
         let out = r.tick(vec![chosen(1, &[(1, Op::Get(b"k".to_vec()))])]);
         assert!(answers(&out).is_empty(), "slot 0 is missing");
         let out = r.tick(vec![chosen(0, &[(0, set("k", "v"))])]);
@@ -161,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_retried_command_is_answered_again_and_applied_once() {
-        let mut r = Replica::new();
+        let mut r = Replica::new(ClusterId(0), 1);
         r.tick(vec![chosen(0, &[(0, set("k", "a")), (1, set("k", "b"))])]);
         // The first command, chosen again in a later slot after a retry.
         let out = r.tick(vec![
@@ -175,8 +196,24 @@ mod tests {
     }
 
     #[test]
+    fn each_slot_is_answered_by_one_replica_and_retries_by_every_one() {
+        let mut replicas = [Replica::new(ClusterId(0), 2), Replica::new(ClusterId(1), 2)];
+        let tick = |r: &mut Replica, slot, commands: &[(u64, Op)]| {
+            answers(&r.tick(vec![chosen(slot, commands)]))
+        };
+        let [zero, one] = &mut replicas;
+        assert_eq!(tick(zero, 0, &[(0, set("k", "a"))]), vec![(0, Reply::Ok)]);
+        assert_eq!(tick(one, 0, &[(0, set("k", "a"))]), vec![]);
+        assert_eq!(tick(zero, 1, &[(1, set("k", "b"))]), vec![]);
+        assert_eq!(tick(one, 1, &[(1, set("k", "b"))]), vec![(1, Reply::Ok)]);
+        // Command 1 retried (its answer was lost with replica 1): replica 0
+        // answers it too, in a slot of either.
+        assert_eq!(tick(zero, 2, &[(1, set("k", "b"))]), vec![(1, Reply::Ok)]);
+    }
+
+    #[test]
     fn a_clients_commands_apply_in_their_order() {
-        let mut r = Replica::new();
+        let mut r = Replica::new(ClusterId(0), 1);
         let out = r.tick(vec![
             chosen(0, &[(1, set("k", "second"))]),
             chosen(1, &[(0, set("k", "first"))]),
