@@ -17,6 +17,15 @@ pub struct Problem {
 }
 
 impl BuildError {
+    /// `Ok` when nothing was found.
+    pub(crate) fn from_problems(problems: Vec<Problem>) -> Result<(), BuildError> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(BuildError { problems })
+        }
+    }
+
     pub(crate) fn one(message: impl Into<String>, at: Option<String>) -> Self {
         BuildError {
             problems: vec![Problem {

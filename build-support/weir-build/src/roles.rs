@@ -3,6 +3,7 @@
 use crate::error::{BuildError, Problem};
 use crate::lower::{flow_hash, generate_role};
 use crate::reach::FlowSources;
+use quote::{format_ident, quote};
 use std::collections::BTreeSet;
 use std::env;
 use std::fs;
@@ -50,26 +51,62 @@ impl Roles {
     /// run again. Must be called from a build script (it reads `OUT_DIR` and
     /// `CARGO_MANIFEST_DIR`).
     pub fn compile(self) -> Result<(), BuildError> {
-        let out_dir =
-            PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| not_in_build_script("OUT_DIR"))?);
-        let manifest_dir = PathBuf::from(
-            env::var_os("CARGO_MANIFEST_DIR")
-                .ok_or_else(|| not_in_build_script("CARGO_MANIFEST_DIR"))?,
-        );
-        // `OUT_DIR` is `<target>/<profile>/build/<pkg>-<hash>/out`.
-        let readable_dir = out_dir.ancestors().nth(4).map(|target| target.join("weir"));
-
+        let dirs = BuildDirs::from_env()?;
         println!("cargo:rerun-if-changed=build.rs");
         println!("cargo:rerun-if-changed=src/bin");
         println!("cargo:rerun-if-env-changed=WEIR_WRITE_STUBS");
         // The flow crate is a build-dependency: cargo reruns us when it changes.
 
+        // `OUT_DIR` is `<target>/<profile>/build/<pkg>-<hash>/out`.
+        let readable_dir = dirs
+            .out
+            .ancestors()
+            .nth(4)
+            .map(|target| target.join("weir"));
+        let (mut problems, generated) = self.generate(&dirs, readable_dir.as_deref())?;
+        let expected_stubs = generated
+            .iter()
+            .flat_map(|(flow, roles)| roles.iter().map(move |role| (flow.clone(), role.clone())))
+            .collect();
+        let flows: Vec<String> = generated.into_iter().map(|(flow, _)| flow).collect();
+        problems.extend(check_stubs(
+            &dirs.manifest.join("src/bin"),
+            &flows,
+            &expected_stubs,
+        )?);
+        BuildError::from_problems(problems)
+    }
+
+    /// Generates every role's program into `OUT_DIR`, and
+    /// `OUT_DIR/weir_simulation.rs`: for each flow a module with every role's
+    /// program and a `FLOW` for `weir_sim::Sim`, to `include!` in a test
+    /// crate. No binaries, no stubs: role binaries and their build are
+    /// untouched. The including crate depends on `weir-sim`, `weir-runtime`
+    /// and the flow crate.
+    pub fn compile_simulation(self) -> Result<(), BuildError> {
+        let dirs = BuildDirs::from_env()?;
+        println!("cargo:rerun-if-changed=build.rs");
+        let (problems, generated) = self.generate(&dirs, None)?;
+        write_if_changed(
+            &dirs.out.join("weir_simulation.rs"),
+            &simulation_module(&generated)?,
+        )?;
+        BuildError::from_problems(problems)
+    }
+
+    /// Every flow's role programs, written under `dirs.out` (and a readable
+    /// copy under `copy_to`); the problems found, and each generated flow
+    /// with its roles.
+    fn generate(
+        &self,
+        dirs: &BuildDirs,
+        copy_to: Option<&Path>,
+    ) -> Result<(Vec<Problem>, Generated), BuildError> {
         let mut problems = Vec::new();
-        let mut expected_stubs = BTreeSet::new();
         let mut generated = Vec::new();
         // `file!()` paths are relative to the workspace root: one of these.
         let mut sources =
-            FlowSources::new(manifest_dir.ancestors().map(Path::to_path_buf).collect());
+            FlowSources::new(dirs.manifest.ancestors().map(Path::to_path_buf).collect());
         for (name, flow) in &self.flows {
             let graph = evaluate(*flow);
             if !graph.errors.is_empty() {
@@ -92,8 +129,8 @@ impl Roles {
             for warning in unused_streams(&graph) {
                 println!("cargo:warning=flow `{name}`: {warning}");
             }
-            generated.push(name.clone());
             let hash = flow_hash(name, &graph);
+            let mut roles = Vec::new();
             for (role, decl) in graph.locations.iter().enumerate() {
                 let program = match generate_role(name, &graph, role, hash) {
                     Ok(program) => program,
@@ -103,24 +140,88 @@ impl Roles {
                     }
                 };
                 let relative = Path::new(name).join(&decl.name).join("main.rs");
-                write_if_changed(&out_dir.join(&relative), &program)?;
-                if let Some(dir) = &readable_dir {
+                write_if_changed(&dirs.out.join(&relative), &program)?;
+                if let Some(dir) = copy_to {
                     write_if_changed(&dir.join(&relative), &program)?;
                 }
-                expected_stubs.insert((name.clone(), decl.name.clone()));
+                roles.push(decl.name.clone());
+            }
+            generated.push((name.clone(), roles));
+        }
+        Ok((problems, generated))
+    }
+}
+
+/// Each flow generated, with its roles.
+type Generated = Vec<(String, Vec<String>)>;
+
+/// Where a build script writes and what it builds.
+struct BuildDirs {
+    out: PathBuf,
+    manifest: PathBuf,
+}
+
+impl BuildDirs {
+    fn from_env() -> Result<BuildDirs, BuildError> {
+        let var = |name: &str| {
+            env::var_os(name)
+                .map(PathBuf::from)
+                .ok_or_else(|| not_in_build_script(name))
+        };
+        Ok(BuildDirs {
+            out: var("OUT_DIR")?,
+            manifest: var("CARGO_MANIFEST_DIR")?,
+        })
+    }
+}
+
+/// `weir_simulation.rs`: each flow a module, each role a module in it that
+/// includes the role's generated program (unchanged: every path in it is
+/// absolute) and hands its `run` to the simulator. Lines the quoted code
+/// prints with `println!` go to the simulator, which keeps them per instance.
+fn simulation_module(flows: &Generated) -> Result<String, BuildError> {
+    let flows = flows.iter().map(|(flow, roles)| {
+        let flow_ident = format_ident!("{}", flow);
+        let role_idents: Vec<_> = roles.iter().map(|r| format_ident!("{}", r)).collect();
+        let role_mods = roles.iter().zip(&role_idents).map(|(role, ident)| {
+            let program = format!("/{flow}/{role}/main.rs");
+            quote! {
+                pub mod #ident {
+                    #![allow(dead_code, unused_macros)]
+                    macro_rules! println {
+                        ($($arg:tt)*) => { ::weir_sim::print_line(::std::format!($($arg)*)) };
+                    }
+                    include!(concat!(env!("OUT_DIR"), #program));
+                    fn start(node: ::weir_runtime::Node) -> ::weir_sim::Running {
+                        ::std::boxed::Box::pin(run(node))
+                    }
+                    pub const PROGRAM: ::weir_sim::Program = ::weir_sim::Program { spec: &SPEC, start };
+                }
+            }
+        });
+        quote! {
+            pub mod #flow_ident {
+                #(#role_mods)*
+                /// Every role of the flow, for `weir_sim::Sim::new`.
+                pub const FLOW: ::weir_sim::Flow = ::weir_sim::Flow {
+                    name: #flow,
+                    roles: &[#(#role_idents::PROGRAM),*],
+                };
             }
         }
-        problems.extend(check_stubs(
-            &manifest_dir.join("src/bin"),
-            &generated,
-            &expected_stubs,
-        )?);
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(BuildError { problems })
-        }
-    }
+    });
+    let file = quote!(#(#flows)*);
+    let syntax: syn::File = syn::parse2(file).map_err(|e| {
+        BuildError::one(
+            format!("internal error: the simulation module does not parse: {e}"),
+            None,
+        )
+    })?;
+    Ok(format!(
+        "// Generated by weir-build: every role of the flows below, for weir-sim.\n\
+         // Do not edit: change the flows and rebuild.\n\n{}",
+        prettyplease::unparse(&syntax)
+    ))
 }
 
 fn not_in_build_script(var: &str) -> BuildError {

@@ -19,7 +19,8 @@ pub mod transport;
 
 pub use error::{Error, Result};
 pub use node::{
-    ClusterView, Inbox, MemberOutbox, MembershipSource, Node, Outbox, RoundRobinOutbox, TaggedInbox,
+    ClusterView, Inbox, MemberOutbox, MembershipSource, Node, Outbox, RoundRobinOutbox, Stopper,
+    TaggedInbox,
 };
 pub use spec::{ChannelDecl, Delivery, ExternalDecl, InstanceId, RoleDecl, RoleKind, RoleSpec};
 pub use weir_core::{ClientCodec, ClientEvent, ClusterId, ConnectionId, Membership};

@@ -16,10 +16,12 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::marker::PhantomData;
 
+mod hashing;
 mod sink;
 mod source;
 mod time;
 
+pub use hashing::{deterministic_hashing, GroupHasher, Groups};
 pub use sink::{dest_sink, DestSink};
 pub use source::{
     initial, source_iter, spin, spin_batch, AsyncSource, Initial, Source, Spin, SOURCE_CHUNK,
@@ -340,7 +342,7 @@ pub fn reduce_all<T, F: FnMut(&mut T, T)>(w: &Witness<T>, f: F) -> (Reduce<T, F>
 /// Keyed aggregation state: per tick (emitted every tick), or over the run
 /// (emitted once, when the input has ended).
 pub struct Keyed<K, A, G> {
-    groups: HashMap<K, A>,
+    groups: Groups<K, A>,
     update: G,
     per_tick: bool,
     emitted: bool,
@@ -349,7 +351,7 @@ pub struct Keyed<K, A, G> {
 impl<K: Eq + Hash, A, G> Keyed<K, A, G> {
     pub fn push<V>(&mut self, (key, value): (K, V))
     where
-        G: FnMut(&mut HashMap<K, A>, K, V),
+        G: FnMut(&mut Groups<K, A>, K, V),
     {
         (self.update)(&mut self.groups, key, value);
     }
@@ -370,10 +372,10 @@ pub fn fold_keyed<K: Eq + Hash, V, A, I: Fn() -> A, F: FnMut(&mut A, V)>(
     init: I,
     mut f: F,
 ) -> (
-    Keyed<K, A, impl FnMut(&mut HashMap<K, A>, K, V)>,
+    Keyed<K, A, impl FnMut(&mut Groups<K, A>, K, V)>,
     Witness<(K, A)>,
 ) {
-    let update = move |groups: &mut HashMap<K, A>, key: K, value: V| {
+    let update = move |groups: &mut Groups<K, A>, key: K, value: V| {
         f(groups.entry(key).or_insert_with(&init), value)
     };
     (keyed(update, true), Witness::new())
@@ -384,7 +386,7 @@ pub fn fold_keyed_all<K: Eq + Hash, V, A, I: Fn() -> A, F: FnMut(&mut A, V)>(
     init: I,
     f: F,
 ) -> (
-    Keyed<K, A, impl FnMut(&mut HashMap<K, A>, K, V)>,
+    Keyed<K, A, impl FnMut(&mut Groups<K, A>, K, V)>,
     Witness<(K, A)>,
 ) {
     let (mut keyed, w) = fold_keyed(w, init, f);
@@ -396,10 +398,10 @@ pub fn reduce_keyed<K: Eq + Hash, V, F: FnMut(&mut V, V)>(
     _: &Witness<(K, V)>,
     mut f: F,
 ) -> (
-    Keyed<K, V, impl FnMut(&mut HashMap<K, V>, K, V)>,
+    Keyed<K, V, impl FnMut(&mut Groups<K, V>, K, V)>,
     Witness<(K, V)>,
 ) {
-    let update = move |groups: &mut HashMap<K, V>, key: K, value: V| match groups.entry(key) {
+    let update = move |groups: &mut Groups<K, V>, key: K, value: V| match groups.entry(key) {
         std::collections::hash_map::Entry::Occupied(mut e) => f(e.get_mut(), value),
         std::collections::hash_map::Entry::Vacant(e) => {
             e.insert(value);
@@ -412,7 +414,7 @@ pub fn reduce_keyed_all<K: Eq + Hash, V, F: FnMut(&mut V, V)>(
     w: &Witness<(K, V)>,
     f: F,
 ) -> (
-    Keyed<K, V, impl FnMut(&mut HashMap<K, V>, K, V)>,
+    Keyed<K, V, impl FnMut(&mut Groups<K, V>, K, V)>,
     Witness<(K, V)>,
 ) {
     let (mut keyed, w) = reduce_keyed(w, f);
@@ -422,7 +424,7 @@ pub fn reduce_keyed_all<K: Eq + Hash, V, F: FnMut(&mut V, V)>(
 
 fn keyed<K, A, G>(update: G, per_tick: bool) -> Keyed<K, A, G> {
     Keyed {
-        groups: HashMap::new(),
+        groups: Groups::default(),
         update,
         per_tick,
         emitted: false,

@@ -112,7 +112,7 @@ pub struct InstanceId {
 }
 
 impl InstanceId {
-    pub(crate) fn display(&self, kind: RoleKind) -> String {
+    pub fn display(&self, kind: RoleKind) -> String {
         match kind {
             RoleKind::Process => self.role.clone(),
             RoleKind::Cluster => format!("{}/{}", self.role, self.index),

@@ -94,6 +94,20 @@ pub struct Node {
     settled: bool,
 }
 
+/// Stops a [`Node`] from outside: sources end, channels drain, as on SIGTERM.
+#[derive(Clone)]
+pub struct Stopper {
+    stop: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+}
+
 /// Client connections an external endpoint accepts at once, unless
 /// `--max-clients` says otherwise.
 pub const DEFAULT_MAX_CLIENTS: usize = 1024;
@@ -286,6 +300,15 @@ impl Node {
     /// Whether the node was told to stop: sources end, channels drain.
     pub fn is_stopping(&self) -> bool {
         self.stopping.is_some()
+    }
+
+    /// A handle that stops this node as SIGTERM would (for a harness that
+    /// runs nodes in-process).
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            stop: self.stop.clone(),
+            wake: self.wake.clone(),
+        }
     }
 
     pub(crate) fn waker(&self) -> Arc<Notify> {

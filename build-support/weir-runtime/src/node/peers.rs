@@ -195,7 +195,7 @@ impl Node {
     }
 
     /// Takes link events until every peer that is not tolerated is up.
-    pub(super) async fn await_required_peers(&mut self) -> Result<()> {
+    pub async fn await_required_peers(&mut self) -> Result<()> {
         while self
             .peers
             .iter()

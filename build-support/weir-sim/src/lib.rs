@@ -1,0 +1,49 @@
+//! Deterministic simulation: every instance of a flow in one process, the
+//! real generated role programs on a simulated network, with virtual time.
+//!
+//! A seed decides everything that varies between runs: each write's delay,
+//! which pairs of instances are held apart (partitions that heal) and when,
+//! which instances crash and when they come back. The same seed gives the
+//! same run, so a failing seed is a bug that can be replayed.
+//!
+//! The build helper writes the programs (`weir_build::Roles::compile_simulation`);
+//! a test hands one flow's to [`Sim`]:
+//!
+//! ```ignore
+//! weir_sim::Sim::new(&simulation::two_pc::FLOW)
+//!     .instances("participant", 3)
+//!     .seeds(0..2000)
+//!     .delays(0..10)
+//!     .check(|run| assert_eq!(run.lines_of("coordinator").len(), 100));
+//! ```
+//!
+//! What is not simulated: TCP itself, the handshake and authentication (the
+//! links start after them), external client endpoints, and sources that read
+//! files or standard input. The end-to-end and fuzz tests cover those.
+
+mod network;
+mod rng;
+mod run;
+mod sim;
+
+pub use run::{print_line, Faults, Line, Outcome, Run};
+pub use sim::{Failure, Sim};
+
+use std::future::Future;
+use std::pin::Pin;
+use weir_runtime::{Node, RoleSpec};
+
+/// A role program running on its node.
+pub type Running = Pin<Box<dyn Future<Output = weir_runtime::Result<()>>>>;
+
+/// One role's generated program.
+pub struct Program {
+    pub spec: &'static RoleSpec,
+    pub start: fn(Node) -> Running,
+}
+
+/// Every role program of one flow.
+pub struct Flow {
+    pub name: &'static str,
+    pub roles: &'static [Program],
+}

@@ -1,0 +1,669 @@
+//! One seeded run: every instance of the flow on one current-thread runtime
+//! with a paused clock, linked through the simulated [`Network`], with the
+//! faults the seed chose.
+
+use crate::network::{carry, Hold, Network};
+use crate::rng::Rng;
+use crate::{Flow, Program};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use weir_runtime::frame::DEFAULT_MAX_FRAME;
+use weir_runtime::transport::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan};
+use weir_runtime::{InstanceId, Node, RoleKind, Stopper};
+
+/// What a run may do to the flow: the faults a seed chooses among.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// Each write's delay in milliseconds, drawn from this range.
+    pub delays: std::ops::Range<u64>,
+    /// The chance that an instance crashes during the run.
+    pub crashes: f64,
+    /// The chance that a pair of linked instances is held apart for a while.
+    pub holds: f64,
+    /// Whether a crashed instance comes back, where every edge to its role
+    /// is tolerant.
+    pub restarts: bool,
+}
+
+impl Faults {
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "delays {}..{} ms, crashes {}, holds {}{}",
+            self.delays.start,
+            self.delays.end,
+            self.crashes,
+            self.holds,
+            if self.restarts { "" } else { ", no restarts" }
+        )
+    }
+}
+
+/// How long runs last, in virtual time.
+#[derive(Debug, Clone)]
+pub(crate) struct Timing {
+    /// Faults happen in the run's first this long.
+    pub fault_window: Duration,
+    /// When every instance is told to stop (flows that run until stopped).
+    pub stop_after: Option<Duration>,
+    /// A run not over by then has hung.
+    pub time_limit: Duration,
+    pub peer_timeout: Duration,
+}
+
+/// How an instance's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its program returned `Ok`.
+    Finished,
+    /// Its program returned this error.
+    Failed(String),
+    /// The run crashed it (and did not bring it back).
+    Crashed,
+    /// Still running at the time limit.
+    Hung,
+}
+
+/// A line an instance printed, and when.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub instance: String,
+    pub at: Duration,
+    pub text: String,
+}
+
+/// What one seeded run did.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub seed: u64,
+    /// Every instance (`coordinator`, `participant/0`, ...), with its outcome.
+    pub instances: Vec<(String, Outcome)>,
+    /// Every line printed, in the order printed.
+    pub lines: Vec<Line>,
+    /// The faults that happened, in order (`120 ms: crash participant/1`).
+    pub faults: Vec<String>,
+    /// Each instance's last step: when it last ran, and its last line.
+    pub last_steps: Vec<String>,
+    /// Virtual time from start to the end of the run.
+    pub elapsed: Duration,
+    trace_hash: u64,
+}
+
+impl Run {
+    /// The lines instance `name` printed.
+    pub fn lines_of(&self, name: &str) -> Vec<&str> {
+        self.lines
+            .iter()
+            .filter(|l| l.instance == name)
+            .map(|l| l.text.as_str())
+            .collect()
+    }
+
+    pub fn outcome(&self, name: &str) -> Option<&Outcome> {
+        self.instances
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, o)| o)
+    }
+
+    /// Whether any fault (crash or hold) happened.
+    pub fn faulted(&self) -> bool {
+        !self.faults.is_empty()
+    }
+
+    /// Whether every instance finished.
+    pub fn all_finished(&self) -> bool {
+        self.instances.iter().all(|(_, o)| *o == Outcome::Finished)
+    }
+
+    /// A hash of everything the run did, in order: deliveries, faults and
+    /// lines, with their virtual times. The same seed gives the same hash.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace_hash
+    }
+
+    pub(crate) fn hung(&self) -> Vec<&str> {
+        self.instances
+            .iter()
+            .filter(|(_, o)| *o == Outcome::Hung)
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+}
+
+thread_local! {
+    /// The run on this thread: where `print_line` records, and which
+    /// instance is being polled.
+    static CURRENT: RefCell<Option<Log>> = const { RefCell::new(None) };
+}
+
+struct Log {
+    start: Instant,
+    polling: Option<usize>,
+    names: Vec<String>,
+    lines: Vec<Line>,
+    last_polled: Vec<Duration>,
+    network: Network,
+}
+
+/// Records a line printed by quoted code (generated simulation modules send
+/// `println!` here). Outside a simulated instance, prints it.
+pub fn print_line(text: String) {
+    let unprinted = CURRENT.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some(log) = c.as_mut() else {
+            return Some(text);
+        };
+        let Some(i) = log.polling else {
+            return Some(text);
+        };
+        let at = log.start.elapsed();
+        let mut record = (at.as_millis() as u64).to_le_bytes().to_vec();
+        record.extend(format!("{}: {text}", log.names[i]).into_bytes());
+        log.network.trace(&record);
+        log.lines.push(Line {
+            instance: log.names[i].clone(),
+            at,
+            text,
+        });
+        None
+    });
+    if let Some(text) = unprinted {
+        println!("{text}");
+    }
+}
+
+/// An instance's future, marked as that instance while it is polled.
+struct Tagged<F> {
+    instance: usize,
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for Tagged<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let instance = self.instance;
+        CURRENT.with(|c| {
+            if let Some(log) = c.borrow_mut().as_mut() {
+                log.polling = Some(instance);
+                log.last_polled[instance] = log.start.elapsed();
+            }
+        });
+        let out = self.future.as_mut().poll(cx);
+        CURRENT.with(|c| {
+            if let Some(log) = c.borrow_mut().as_mut() {
+                log.polling = None;
+            }
+        });
+        out
+    }
+}
+
+struct Instance {
+    id: InstanceId,
+    name: String,
+    program: &'static Program,
+    /// Global index of each of its peers, in `LinkPlan::peers` order.
+    peers: Vec<usize>,
+    tolerated: Vec<bool>,
+    /// Each peer's current link number (0: none yet).
+    links: Vec<LinkId>,
+    next_link: LinkId,
+    incarnation: u64,
+    live: bool,
+    events: Option<mpsc::UnboundedSender<LinkEvent>>,
+    task: Option<JoinHandle<()>>,
+    stopper: Option<Stopper>,
+    outcome: Option<Outcome>,
+    /// Whether every role linked to it tolerates its role.
+    restartable: bool,
+}
+
+struct World {
+    instances: Vec<Instance>,
+    sizes: Vec<(&'static str, u32)>,
+    network: Network,
+    timing: Timing,
+    start: Instant,
+    faults: Vec<String>,
+    /// Instance tasks not yet over.
+    running: usize,
+    changed: Rc<Notify>,
+    stopped: bool,
+}
+
+type Shared = Rc<RefCell<World>>;
+
+/// Runs the flow once under `seed`.
+pub(crate) fn run(
+    flow: &'static Flow,
+    sizes: &[(String, u32)],
+    seed: u64,
+    faults: &Faults,
+    timing: &Timing,
+) -> Run {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime starts");
+    weir_runtime::ops::deterministic_hashing(true);
+    let local = tokio::task::LocalSet::new();
+    let run = local.block_on(&runtime, run_in_runtime(flow, sizes, seed, faults, timing));
+    CURRENT.with(|c| c.borrow_mut().take());
+    run
+}
+
+async fn run_in_runtime(
+    flow: &'static Flow,
+    sizes: &[(String, u32)],
+    seed: u64,
+    faults: &Faults,
+    timing: &Timing,
+) -> Run {
+    let start = Instant::now();
+    let mut rng = Rng::new(seed);
+    let world = plan_instances(flow, sizes);
+    let count = world.len();
+    let role_sizes: Vec<(&'static str, u32)> = flow
+        .roles
+        .iter()
+        .map(|p| {
+            let n = world.iter().filter(|i| i.id.role == p.spec.role).count();
+            (p.spec.role, n as u32)
+        })
+        .collect();
+
+    // The seed's faults, decided up front.
+    let window = timing.fault_window.as_millis().max(1) as u64;
+    let mut holds = Vec::new();
+    for (a, instance) in world.iter().enumerate() {
+        for &b in &instance.peers {
+            if a < b && rng.chance(faults.holds) {
+                let from = start + Duration::from_millis(rng.in_range(0..window));
+                let until = from + Duration::from_millis(rng.in_range(100..3000));
+                holds.push(Hold { a, b, from, until });
+            }
+        }
+    }
+    let mut crashes = Vec::new();
+    for (i, instance) in world.iter().enumerate() {
+        if rng.chance(faults.crashes) {
+            let at = Duration::from_millis(rng.in_range(0..window));
+            let back = (faults.restarts && instance.restartable)
+                .then(|| at + Duration::from_millis(rng.in_range(100..2000)));
+            crashes.push((i, at, back));
+        }
+    }
+
+    let network = Network::new(seed, faults.delays.clone(), holds.clone());
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(Log {
+            start,
+            polling: None,
+            names: world.iter().map(|i| i.name.clone()).collect(),
+            lines: Vec::new(),
+            last_polled: vec![Duration::ZERO; count],
+            network: network.clone(),
+        })
+    });
+    let changed = Rc::new(Notify::new());
+    let shared: Shared = Rc::new(RefCell::new(World {
+        instances: world,
+        sizes: role_sizes,
+        network: network.clone(),
+        timing: timing.clone(),
+        start,
+        faults: Vec::new(),
+        running: 0,
+        changed: changed.clone(),
+        stopped: false,
+    }));
+    for hold in &holds {
+        let w = shared.borrow();
+        let text = format!(
+            "{} ms: {} and {} held apart for {} ms",
+            (hold.from - start).as_millis(),
+            w.instances[hold.a].name,
+            w.instances[hold.b].name,
+            (hold.until - hold.from).as_millis()
+        );
+        drop(w);
+        shared.borrow_mut().faults.push(text);
+    }
+    let carrier = tokio::task::spawn_local(carry(network.clone(), seed));
+    for i in 0..count {
+        start_instance(&shared, i);
+    }
+    for (i, at, back) in crashes {
+        let shared = shared.clone();
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep_until(start + at).await;
+            crash(&shared, i);
+            if let Some(back) = back {
+                tokio::time::sleep_until(start + back).await;
+                if !shared.borrow().stopped {
+                    restart(&shared, i);
+                }
+            }
+        });
+    }
+    if let Some(after) = timing.stop_after {
+        let shared = shared.clone();
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep_until(start + after).await;
+            let mut w = shared.borrow_mut();
+            w.stopped = true;
+            for instance in &w.instances {
+                if let Some(stopper) = &instance.stopper {
+                    stopper.stop();
+                }
+            }
+            w.changed.notify_one();
+        });
+    }
+
+    // Until every instance is over, or the watchdog fires.
+    let deadline = start + timing.time_limit;
+    loop {
+        if shared.borrow().running == 0 {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = changed.notified() => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    let elapsed = start.elapsed();
+    carrier.abort();
+    let mut w = shared.borrow_mut();
+    for instance in &mut w.instances {
+        if let Some(task) = instance.task.take() {
+            task.abort();
+            instance.outcome = Some(Outcome::Hung);
+        }
+    }
+    let log = CURRENT.with(|c| c.borrow_mut().take()).expect("set above");
+    let last_steps = w
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, instance)| {
+            let last_line = log
+                .lines
+                .iter()
+                .rev()
+                .find(|l| l.instance == instance.name)
+                .map_or("none".to_string(), |l| format!("{:?}", l.text));
+            format!(
+                "{}: last ran at {} ms, last line {last_line}",
+                instance.name,
+                log.last_polled[i].as_millis()
+            )
+        })
+        .collect();
+    Run {
+        seed,
+        instances: w
+            .instances
+            .iter()
+            .map(|i| (i.name.clone(), i.outcome.clone().unwrap_or(Outcome::Hung)))
+            .collect(),
+        lines: log.lines,
+        faults: std::mem::take(&mut w.faults),
+        last_steps,
+        elapsed,
+        trace_hash: network.trace_hash(),
+    }
+}
+
+/// Every instance of the flow, and whom each links with.
+fn plan_instances(flow: &'static Flow, sizes: &[(String, u32)]) -> Vec<Instance> {
+    let mut ids = Vec::new();
+    for program in flow.roles {
+        let spec = program.spec;
+        let n = match spec.kind() {
+            RoleKind::Process => 1,
+            RoleKind::Cluster => sizes
+                .iter()
+                .find(|(r, _)| r == spec.role)
+                .map(|(_, n)| *n)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "weir-sim: flow `{}`: say how many instances cluster `{}` has, with .instances(\"{}\", N)",
+                        flow.name, spec.role, spec.role
+                    )
+                }),
+        };
+        for index in 0..n {
+            ids.push((
+                program,
+                InstanceId {
+                    role: spec.role.to_string(),
+                    index,
+                },
+            ));
+        }
+    }
+    let mut instances: Vec<Instance> = ids
+        .iter()
+        .map(|(program, id)| {
+            let spec = program.spec;
+            let mut peers = Vec::new();
+            let mut tolerated = Vec::new();
+            for role in spec.linked_roles() {
+                for (j, (_, other)) in ids.iter().enumerate() {
+                    if other.role == role && other != id {
+                        peers.push(j);
+                        tolerated.push(spec.tolerates(role));
+                    }
+                }
+            }
+            Instance {
+                name: id.display(spec.kind()),
+                id: id.clone(),
+                program,
+                links: vec![0; peers.len()],
+                peers,
+                tolerated,
+                next_link: 0,
+                incarnation: 0,
+                live: false,
+                events: None,
+                task: None,
+                stopper: None,
+                outcome: None,
+                restartable: false,
+            }
+        })
+        .collect();
+    for i in 0..instances.len() {
+        let role = instances[i].id.role.clone();
+        instances[i].restartable = instances.iter().all(|other| {
+            other.id.role == role
+                || !other.program.spec.linked_roles().contains(&role.as_str())
+                || other.program.spec.tolerates(&role)
+        });
+    }
+    instances
+}
+
+/// Starts instance `i` (again, after a crash): links it with every live
+/// peer and spawns its program.
+fn start_instance(shared: &Shared, i: usize) {
+    let (events, events_rx) = mpsc::unbounded_channel();
+    let (dropped, mut dropped_rx) = mpsc::unbounded_channel::<(usize, LinkId)>();
+    let mut w = shared.borrow_mut();
+    let instance = &mut w.instances[i];
+    instance.incarnation += 1;
+    instance.live = true;
+    instance.outcome = None;
+    instance.events = Some(events);
+    let program = instance.program;
+    let peers: Vec<usize> = instance.peers.clone();
+    for (p, &j) in peers.iter().enumerate() {
+        if w.instances[j].live {
+            connect(&mut w, i, p, j);
+        }
+    }
+    let instance = &w.instances[i];
+    let plan = LinkPlan {
+        me: instance.id.clone(),
+        incarnation: instance.incarnation,
+        listen: format!("sim:{}", instance.name),
+        peers: instance
+            .peers
+            .iter()
+            .zip(&instance.tolerated)
+            .map(|(&j, &tolerated)| {
+                let peer = &w.instances[j];
+                PeerPlan {
+                    id: peer.id.clone(),
+                    name: peer.name.clone(),
+                    address: format!("sim:{}", peer.name),
+                    dial: j > i,
+                    tolerated,
+                }
+            })
+            .collect(),
+        flow: program.spec.flow,
+        flow_hash: program.spec.flow_hash,
+        connect_timeout: Duration::from_secs(30),
+        peer_timeout: w.timing.peer_timeout,
+        max_frame: DEFAULT_MAX_FRAME,
+        key: None,
+    };
+    let mut node = Node::new(
+        program.spec,
+        &plan,
+        Links {
+            events: events_rx,
+            dropped,
+        },
+        w.sizes.clone(),
+    );
+    w.instances[i].stopper = Some(node.stopper());
+    if w.stopped {
+        node.stopper().stop();
+    }
+    let done = shared.clone();
+    let future = async move {
+        let outcome = async {
+            node.await_required_peers().await?;
+            (program.start)(node).await
+        }
+        .await;
+        let mut w = done.borrow_mut();
+        let instance = &mut w.instances[i];
+        instance.outcome = Some(match outcome {
+            Ok(()) => Outcome::Finished,
+            Err(e) => Outcome::Failed(e.to_string()),
+        });
+        instance.live = false;
+        instance.events = None;
+        instance.task = None;
+        instance.stopper = None;
+        w.running -= 1;
+        w.changed.notify_one();
+    };
+    w.running += 1;
+    w.instances[i].task = Some(tokio::task::spawn_local(Tagged {
+        instance: i,
+        future: Box::pin(future),
+    }));
+    drop(w);
+    // A dropped link (silence, a hold) is linked again once the pair can
+    // reach each other, as a dialer would.
+    let relink = shared.clone();
+    tokio::task::spawn_local(async move {
+        while let Some((p, link)) = dropped_rx.recv().await {
+            let (j, wait) = {
+                let w = relink.borrow();
+                let instance = &w.instances[i];
+                if instance.links[p] != link {
+                    continue;
+                }
+                let j = instance.peers[p];
+                let heal = w.network.held_until(i, j);
+                (j, heal)
+            };
+            let relink = relink.clone();
+            tokio::task::spawn_local(async move {
+                let at = wait.unwrap_or_else(Instant::now) + Duration::from_millis(100);
+                tokio::time::sleep_until(at).await;
+                let mut w = relink.borrow_mut();
+                let current = w.instances[i].links[p] == link;
+                if current && w.instances[i].live && w.instances[j].live {
+                    connect(&mut w, i, p, j);
+                }
+            });
+        }
+    });
+}
+
+/// A new link between `i` (whose peer `p` is `j`) and `j`.
+fn connect(w: &mut World, i: usize, p: usize, j: usize) {
+    let Some(q) = w.instances[j].peers.iter().position(|&k| k == i) else {
+        return;
+    };
+    let (i_writer, j_reader) = w.network.pipe(i, j);
+    let (j_writer, i_reader) = w.network.pipe(j, i);
+    for (me, peer, other, writer, reader) in
+        [(i, p, j, i_writer, i_reader), (j, q, i, j_writer, j_reader)]
+    {
+        let incarnation = w.instances[other].incarnation;
+        let instance = &mut w.instances[me];
+        instance.next_link += 1;
+        let link = instance.next_link;
+        instance.links[peer] = link;
+        if let Some(events) = &instance.events {
+            let _ = events.send(LinkEvent::Up {
+                peer,
+                link,
+                writer: Box::new(writer),
+                reader: Box::new(reader),
+                incarnation,
+            });
+        }
+    }
+}
+
+fn crash(shared: &Shared, i: usize) {
+    let mut w = shared.borrow_mut();
+    let at = w.start.elapsed().as_millis();
+    let instance = &mut w.instances[i];
+    let Some(task) = instance.task.take() else {
+        return; // Over already.
+    };
+    task.abort();
+    instance.live = false;
+    instance.events = None;
+    instance.stopper = None;
+    instance.outcome = Some(Outcome::Crashed);
+    let text = format!("{at} ms: crash {}", instance.name);
+    w.network.trace(text.as_bytes());
+    w.faults.push(text);
+    w.running -= 1;
+    w.changed.notify_one();
+}
+
+fn restart(shared: &Shared, i: usize) {
+    {
+        let mut w = shared.borrow_mut();
+        let text = format!(
+            "{} ms: restart {}",
+            w.start.elapsed().as_millis(),
+            w.instances[i].name
+        );
+        w.network.trace(text.as_bytes());
+        w.faults.push(text);
+    }
+    start_instance(shared, i);
+}

@@ -1,0 +1,348 @@
+//! [`Sim`]: runs a flow under many seeds, checks each run, and on a failure
+//! shrinks its faults and prints how to replay it.
+
+use crate::run::{run, Faults, Run, Timing};
+use crate::Flow;
+use std::cell::Cell;
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
+use std::time::Duration;
+
+/// Runs of one flow under a range of seeds.
+#[must_use = "call `.check(..)` to run the seeds"]
+pub struct Sim {
+    flow: &'static Flow,
+    sizes: Vec<(String, u32)>,
+    seeds: Range<u64>,
+    faults: Faults,
+    timing: Timing,
+}
+
+/// A seed whose run failed the check, with its faults shrunk.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub seed: u64,
+    /// What the check said (its panic message).
+    pub message: String,
+    /// The smallest faults found that still fail with this seed.
+    pub faults: Faults,
+    /// The run with those faults.
+    pub run: Run,
+    /// Environment variables that replay exactly this run in [`Sim::check`].
+    pub replay_env: Vec<(String, String)>,
+}
+
+impl Failure {
+    /// The command that replays the failure: this test alone, with its seed
+    /// and faults.
+    pub fn replay_command(&self) -> String {
+        let env: Vec<String> = self
+            .replay_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "PACKAGE".into());
+        let target = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .map(|stem| match stem.rsplit_once('-') {
+                Some((name, _hash)) => name.to_string(),
+                None => stem,
+            })
+            .unwrap_or_else(|| "TEST".into());
+        let test = std::thread::current()
+            .name()
+            .filter(|n| *n != "main")
+            .unwrap_or("TEST_NAME")
+            .to_string();
+        format!(
+            "{} cargo test -p {package} --test {target} -- --exact {test}",
+            env.join(" ")
+        )
+    }
+
+    /// Everything to print: the seed, the message, the faults, the replay.
+    pub fn report(&self) -> String {
+        let mut out = format!(
+            "weir-sim: seed {} fails: {}\n  faults: {}\n",
+            self.seed,
+            self.message,
+            self.faults.describe()
+        );
+        for fault in &self.run.faults {
+            out.push_str(&format!("    {fault}\n"));
+        }
+        out.push_str("  last steps:\n");
+        for step in &self.run.last_steps {
+            out.push_str(&format!("    {step}\n"));
+        }
+        out.push_str(&format!("  replay: {}\n", self.replay_command()));
+        out
+    }
+}
+
+impl Sim {
+    /// Runs of `flow`: seeds 0..100, writes delayed 0..10 ms, no crashes or
+    /// holds, crashed instances restarted where their edges are tolerant.
+    pub fn new(flow: &'static Flow) -> Sim {
+        Sim {
+            flow,
+            sizes: Vec::new(),
+            seeds: 0..100,
+            faults: Faults {
+                delays: 0..10,
+                crashes: 0.0,
+                holds: 0.0,
+                restarts: true,
+            },
+            timing: Timing {
+                fault_window: Duration::from_secs(1),
+                stop_after: None,
+                time_limit: Duration::from_secs(60),
+                peer_timeout: Duration::from_secs(2),
+            },
+        }
+    }
+
+    /// Cluster `role` has `n` instances.
+    pub fn instances(mut self, role: &str, n: u32) -> Sim {
+        self.sizes.retain(|(r, _)| r != role);
+        self.sizes.push((role.to_string(), n));
+        self
+    }
+
+    pub fn seeds(mut self, seeds: Range<u64>) -> Sim {
+        self.seeds = seeds;
+        self
+    }
+
+    /// Each write arrives this many milliseconds later (drawn per write).
+    pub fn delays(mut self, ms: Range<u64>) -> Sim {
+        self.faults.delays = ms;
+        self
+    }
+
+    /// Each instance crashes with this chance, at a time in the fault window.
+    pub fn crashes(mut self, chance: f64) -> Sim {
+        self.faults.crashes = chance;
+        self
+    }
+
+    /// Each linked pair is held apart with this chance, for 0.1–3 s.
+    pub fn holds(mut self, chance: f64) -> Sim {
+        self.faults.holds = chance;
+        self
+    }
+
+    /// Whether crashed instances come back (where their edges are tolerant).
+    pub fn restarts(mut self, on: bool) -> Sim {
+        self.faults.restarts = on;
+        self
+    }
+
+    /// Faults happen within this long of the start (virtual time; default 1 s).
+    pub fn fault_window(mut self, window: Duration) -> Sim {
+        self.timing.fault_window = window;
+        self
+    }
+
+    /// Tells every instance to stop after this long (for flows that run until
+    /// stopped), as SIGTERM would.
+    pub fn stop_after(mut self, after: Duration) -> Sim {
+        self.timing.stop_after = Some(after);
+        self
+    }
+
+    /// A run not over after this long (virtual time; default 60 s) has hung.
+    pub fn time_limit(mut self, limit: Duration) -> Sim {
+        self.timing.time_limit = limit;
+        self
+    }
+
+    /// One run with `seed`, as configured (no environment overrides).
+    pub fn run(&self, seed: u64) -> Run {
+        run(self.flow, &self.sizes, seed, &self.faults, &self.timing)
+    }
+
+    /// Runs every seed and checks each run with `check` (which panics, as
+    /// `assert!` does, on a wrong run). Panics with the failure's report:
+    /// the seed, the message, the shrunk faults and the command that
+    /// replays it. `WEIR_SIM_SEED`, `WEIR_SIM_DELAYS` (`a..b`),
+    /// `WEIR_SIM_CRASHES` and `WEIR_SIM_HOLDS` override the seeds and faults.
+    pub fn check(self, check: impl Fn(&Run)) {
+        let sim = self.with_env();
+        let started = std::time::Instant::now();
+        if let Some(failure) = sim.find_failure(check) {
+            panic!("{}", failure.report());
+        }
+        let seeds = sim.seeds.end.saturating_sub(sim.seeds.start);
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "weir-sim: flow `{}`: {seeds} seeds passed in {took:.2} s ({:.0} seeds/s)",
+            sim.flow.name,
+            seeds as f64 / took.max(1e-9)
+        );
+    }
+
+    /// The first seed whose run fails `check` (or hangs), shrunk; `None` when
+    /// every seed passes. Environment overrides are not applied.
+    pub fn find_failure(&self, check: impl Fn(&Run)) -> Option<Failure> {
+        let seed = self
+            .seeds
+            .clone()
+            .find(|&seed| self.failure_of(seed, &self.faults, &check).is_some())?;
+        Some(self.shrink(seed, &check))
+    }
+
+    /// Whether the run of `seed` with `faults` fails, and how.
+    fn failure_of(
+        &self,
+        seed: u64,
+        faults: &Faults,
+        check: &impl Fn(&Run),
+    ) -> Option<(String, Run)> {
+        let run = run(self.flow, &self.sizes, seed, faults, &self.timing);
+        let hung = run.hung();
+        if !hung.is_empty() {
+            let message = format!(
+                "hung: {} still running after {:?} of virtual time",
+                hung.join(", "),
+                self.timing.time_limit
+            );
+            return Some((message, run));
+        }
+        quietly(|| catch_unwind(AssertUnwindSafe(|| check(&run))))
+            .err()
+            .map(|panic| (panic_message(&*panic), run))
+    }
+
+    /// Fewer faults and shorter delays, as long as the seed still fails.
+    fn shrink(&self, seed: u64, check: &impl Fn(&Run)) -> Failure {
+        let mut faults = self.faults.clone();
+        let (mut message, mut run) = self
+            .failure_of(seed, &faults, check)
+            .expect("the seed failed a moment ago: runs are deterministic");
+        // Take the first smaller setting that still fails, until none does.
+        for _ in 0..16 {
+            let smaller = smaller_faults(&faults)
+                .into_iter()
+                .find_map(|f| Some((self.failure_of(seed, &f, check)?, f)));
+            let Some(((m, r), f)) = smaller else {
+                break;
+            };
+            (message, run, faults) = (m, r, f);
+        }
+        let replay_env = vec![
+            ("WEIR_SIM_SEED".to_string(), seed.to_string()),
+            (
+                "WEIR_SIM_DELAYS".to_string(),
+                format!("{}..{}", faults.delays.start, faults.delays.end),
+            ),
+            ("WEIR_SIM_CRASHES".to_string(), faults.crashes.to_string()),
+            ("WEIR_SIM_HOLDS".to_string(), faults.holds.to_string()),
+        ];
+        Failure {
+            seed,
+            message,
+            faults,
+            run,
+            replay_env,
+        }
+    }
+
+    /// The seeds and faults the environment asks for, if it does.
+    fn with_env(mut self) -> Sim {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let bad = |name: &str, value: &str, want: &str| -> ! {
+            panic!("weir-sim: {name}={value:?} is not {want}")
+        };
+        if let Some(seed) = var("WEIR_SIM_SEED") {
+            let s: u64 = seed
+                .parse()
+                .unwrap_or_else(|_| bad("WEIR_SIM_SEED", &seed, "a number"));
+            self.seeds = s..s + 1;
+        }
+        if let Some(delays) = var("WEIR_SIM_DELAYS") {
+            let range = delays
+                .split_once("..")
+                .and_then(|(a, b)| Some(a.parse().ok()?..b.parse().ok()?));
+            self.faults.delays =
+                range.unwrap_or_else(|| bad("WEIR_SIM_DELAYS", &delays, "a range like 0..10"));
+        }
+        for (name, field) in [
+            ("WEIR_SIM_CRASHES", &mut self.faults.crashes),
+            ("WEIR_SIM_HOLDS", &mut self.faults.holds),
+        ] {
+            if let Some(value) = var(name) {
+                *field = value
+                    .parse()
+                    .unwrap_or_else(|_| bad(name, &value, "a chance like 0.05"));
+            }
+        }
+        self
+    }
+}
+
+/// Settings one step smaller than `faults`: no crashes, no holds, half the
+/// longest delay, no shortest delay.
+fn smaller_faults(faults: &Faults) -> Vec<Faults> {
+    let mut out = Vec::new();
+    if faults.crashes > 0.0 {
+        out.push(Faults {
+            crashes: 0.0,
+            ..faults.clone()
+        });
+    }
+    if faults.holds > 0.0 {
+        out.push(Faults {
+            holds: 0.0,
+            ..faults.clone()
+        });
+    }
+    let Range { start, end } = faults.delays;
+    let half = (end / 2).max(start + 1);
+    if half < end {
+        out.push(Faults {
+            delays: start..half,
+            ..faults.clone()
+        });
+    }
+    if start > 0 {
+        out.push(Faults {
+            delays: 0..end,
+            ..faults.clone()
+        });
+    }
+    out
+}
+
+thread_local! {
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with panic messages on this thread kept quiet: a failing check
+/// is reported once, by [`Failure::report`], not at every shrinking step.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let out = f();
+    QUIET.with(|q| q.set(false));
+    out
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the check panicked".to_string())
+}

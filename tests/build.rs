@@ -1,0 +1,12 @@
+//! The flows the simulation tests run, every role in one module each
+//! (`$OUT_DIR/weir_simulation.rs`). Role binaries come from `bins/`, not here.
+fn main() {
+    weir_build::Roles::new()
+        .flow("two_pc", flow::two_pc::two_pc)
+        .flow("two_pc_majority_bug", flow::two_pc::two_pc_majority_bug)
+        .flow("two_pc_tick_bug", flow::two_pc::two_pc_tick_bug)
+        .flow("map_reduce", flow::map_reduce::map_reduce)
+        .flow("membership", flow::membership::membership)
+        .compile_simulation()
+        .unwrap_or_else(|e| panic!("{e}"));
+}

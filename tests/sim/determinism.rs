@@ -1,0 +1,87 @@
+//! The same seed gives the same run, in one process and across processes,
+//! for a flow whose keyed operators emit their groups in hash order.
+
+use crate::simulation;
+use weir_sim::Sim;
+
+fn map_reduce() -> Sim {
+    Sim::new(&simulation::map_reduce::FLOW)
+        .instances("worker", 3)
+        .delays(0..10)
+}
+
+const SEEDS: std::ops::Range<u64> = 0..40;
+
+fn trace_hashes() -> Vec<u64> {
+    let sim = map_reduce();
+    SEEDS.map(|seed| sim.run(seed).trace_hash()).collect()
+}
+
+#[test]
+fn map_reduce_counts_every_word_under_every_seed() {
+    let mut expected = std::collections::BTreeMap::new();
+    for word in flow::map_reduce::TEXT.split_whitespace() {
+        *expected.entry(word.to_string()).or_insert(0usize) += 1;
+    }
+    map_reduce().seeds(0..200).check(|run| {
+        assert!(run.all_finished(), "{:?}", run.instances);
+        let counted: std::collections::BTreeMap<String, usize> = run
+            .lines_of("leader")
+            .iter()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(w, n)| (w.to_string(), n.parse().unwrap()))
+            .collect();
+        assert_eq!(counted, expected);
+    });
+}
+
+#[test]
+fn a_seed_run_twice_in_one_process_gives_the_same_trace() {
+    let sim = map_reduce();
+    let first = trace_hashes();
+    for (seed, hash) in SEEDS.zip(&first) {
+        assert_eq!(
+            sim.run(seed).trace_hash(),
+            *hash,
+            "seed {seed} ran differently"
+        );
+    }
+    let distinct: std::collections::BTreeSet<_> = first.iter().collect();
+    assert!(
+        distinct.len() > SEEDS.count() / 2,
+        "seeds barely change the run: {distinct:?}"
+    );
+}
+
+/// Prints each seed's trace hash (run by the test below, in another process).
+#[test]
+#[ignore = "run by the cross-process test"]
+fn print_trace_hashes() {
+    for (seed, hash) in SEEDS.zip(trace_hashes()) {
+        println!("trace {seed} {hash:016x}");
+    }
+}
+
+#[test]
+fn a_seed_gives_the_same_trace_in_another_process() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "determinism::print_trace_hashes",
+            "--include-ignored",
+            "--nocapture",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let theirs: Vec<u64> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("trace "))
+        .filter_map(|l| u64::from_str_radix(l.split(' ').nth(1)?, 16).ok())
+        .collect();
+    assert_eq!(
+        theirs,
+        trace_hashes(),
+        "another process ran the seeds differently"
+    );
+}

@@ -1,0 +1,1 @@
+//! A flow with tolerant edges under crashes, restarts and holds.
