@@ -3,6 +3,9 @@
 //! clients sent, as `(ConnectionId, ClientEvent)` records) and [`Replies`]
 //! (what goes back).
 //!
+//! Clients connect over TCP, or, under a harness that runs nodes in-process
+//! (the simulator), through [`InProcessClient`]s it hands the node.
+//!
 //! Decoding happens on each connection's task, a read's worth of requests at a
 //! time, so a tick takes whole batches. The bounds: at most `--max-clients`
 //! connections (more are refused, logged); the tasks may run
@@ -15,12 +18,15 @@
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::ops::{Witness, SOURCE_CHUNK};
+use crate::transport::{PeerReader, PeerWriter};
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use weir_core::{ClientCodec, ClientEvent, ConnectionId};
@@ -45,11 +51,25 @@ struct Endpoint {
     open: Mutex<HashMap<u64, Connection>>,
 }
 
-/// The node's way to a connection: its socket, for replies written at once,
-/// and its writing task, for what the socket does not take at once.
+/// A client connection made in-process by a harness (no socket): its name
+/// for log lines, what it sends, and where its replies go.
+pub struct InProcessClient {
+    pub peer: String,
+    pub reader: PeerReader,
+    pub writer: PeerWriter,
+}
+
+/// Where an endpoint's clients come from.
+enum Clients {
+    Tcp(TcpListener),
+    InProcess(mpsc::UnboundedReceiver<InProcessClient>),
+}
+
+/// The node's way to a connection: its socket (TCP), for replies written at
+/// once, and its writing task, for what the socket does not take at once.
 struct Connection {
-    peer: SocketAddr,
-    stream: Arc<TcpStream>,
+    peer: String,
+    socket: Option<Arc<TcpStream>>,
     bytes: mpsc::UnboundedSender<Vec<u8>>,
     /// Reply bytes queued and not yet written.
     unread: Arc<AtomicUsize>,
@@ -74,23 +94,29 @@ impl Node {
         name: &str,
         codec: C,
     ) -> Result<(ExternalSource<C>, Records<C::Request>)> {
-        let address = self.endpoint_address(name)?;
         let what = format!("`{name}` on {}", self.me_name());
-        let listener = std::net::TcpListener::bind(&address)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .and_then(TcpListener::from_std)
-            .map_err(|e| {
-                Error::new(format!(
-                    "cannot listen for the clients of {what} on {address}: {e}"
-                ))
-            })?;
+        let clients = match self.take_in_process_clients(name) {
+            Some(clients) => Clients::InProcess(clients),
+            None => {
+                let address = self.endpoint_address(name)?;
+                let listener = std::net::TcpListener::bind(&address)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .and_then(TcpListener::from_std)
+                    .map_err(|e| {
+                        Error::new(format!(
+                            "cannot listen for the clients of {what} on {address}: {e}"
+                        ))
+                    })?;
+                Clients::Tcp(listener)
+            }
+        };
         let endpoint = Arc::new(Endpoint {
             what,
             open: Mutex::new(HashMap::new()),
         });
         let (tx, batches) = mpsc::channel(BATCHES_AHEAD);
         let accept = tokio::spawn(accept(
-            listener,
+            clients,
             codec.clone(),
             endpoint.clone(),
             tx,
@@ -148,6 +174,17 @@ impl<C: ClientCodec> ExternalSource<C> {
     }
 }
 
+impl<C: ClientCodec> Drop for ExternalSource<C> {
+    /// The node is gone: so are its clients' connections.
+    fn drop(&mut self) {
+        if let Ok(open) = self.endpoint.open.lock() {
+            for connection in open.values() {
+                connection.close.notify_one();
+            }
+        }
+    }
+}
+
 /// The replies of a tick, encoded per connection and handed to the
 /// connections' writing tasks when the tick ends.
 pub struct Replies<C: ClientCodec> {
@@ -180,8 +217,10 @@ impl<C: ClientCodec> Replies<C> {
             };
             // Nothing queued (and the tasks run on this thread, so none is
             // mid-write): write straight to the socket, no hand-over.
-            if connection.unread.load(Ordering::Relaxed) == 0 {
-                match connection.stream.try_write(&bytes) {
+            let socket = connection.socket.as_ref();
+            if let Some(socket) = socket.filter(|_| connection.unread.load(Ordering::Relaxed) == 0)
+            {
+                match socket.try_write(&bytes) {
                     Ok(n) if n == bytes.len() => continue,
                     Ok(n) => drop(bytes.drain(..n)),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -206,7 +245,7 @@ impl<C: ClientCodec> Replies<C> {
 
 /// Accepts clients for as long as the node runs, up to `max_clients` at once.
 async fn accept<C: ClientCodec>(
-    listener: TcpListener,
+    mut clients: Clients,
     codec: C,
     endpoint: Arc<Endpoint>,
     batches: mpsc::Sender<Batch<C::Request>>,
@@ -215,19 +254,33 @@ async fn accept<C: ClientCodec>(
 ) {
     let mut next_id = 0u64;
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors, say: wait for some to be freed.
-                eprintln!("warning: {}: cannot accept a client: {e}", endpoint.what);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+        let (peer, socket, reader, writer): (_, _, PeerReader, PeerWriter) = match &mut clients {
+            Clients::Tcp(listener) => match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let stream = Arc::new(stream);
+                    let (reader, writer) = (SharedTcp(stream.clone()), SharedTcp(stream.clone()));
+                    (
+                        peer.to_string(),
+                        Some(stream),
+                        Box::new(reader),
+                        Box::new(writer),
+                    )
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: wait for some to be freed.
+                    eprintln!("warning: {}: cannot accept a client: {e}", endpoint.what);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            Clients::InProcess(incoming) => match incoming.recv().await {
+                Some(client) => (client.peer, None, client.reader, client.writer),
+                None => std::future::pending().await,
+            },
         };
         let id = next_id;
         next_id += 1;
-        let _ = stream.set_nodelay(true);
-        let stream = Arc::new(stream);
         let (bytes, queued) = mpsc::unbounded_channel();
         let unread = Arc::new(AtomicUsize::new(0));
         let close = Arc::new(Notify::new());
@@ -241,15 +294,15 @@ async fn accept<C: ClientCodec>(
                 continue;
             }
             let connection = Connection {
-                peer,
-                stream: stream.clone(),
+                peer: peer.clone(),
+                socket,
                 bytes,
                 unread: unread.clone(),
                 close: close.clone(),
             };
             open.insert(id, connection);
         }
-        tokio::spawn(write_replies(stream.clone(), queued, unread));
+        tokio::spawn(write_replies(writer, queued, unread));
         let reading = Reading {
             id,
             peer,
@@ -258,14 +311,63 @@ async fn accept<C: ClientCodec>(
             batches: batches.clone(),
             wake: wake.clone(),
         };
-        tokio::spawn(reading.run(stream, close));
+        tokio::spawn(reading.run(reader, close));
+    }
+}
+
+/// A TCP connection shared by its reading task, its writing task and the
+/// node's direct writes (tokio's `TcpStream` takes all three through `&self`).
+struct SharedTcp(Arc<TcpStream>);
+
+impl AsyncRead for SharedTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match self.0.try_read(unfilled) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
 /// One connection's reading task.
 struct Reading<C: ClientCodec> {
     id: u64,
-    peer: SocketAddr,
+    peer: String,
     codec: C,
     endpoint: Arc<Endpoint>,
     batches: mpsc::Sender<Batch<C::Request>>,
@@ -273,10 +375,10 @@ struct Reading<C: ClientCodec> {
 }
 
 impl<C: ClientCodec> Reading<C> {
-    async fn run(mut self, stream: Arc<TcpStream>, close: Arc<Notify>) {
+    async fn run(mut self, mut reader: PeerReader, close: Arc<Notify>) {
         let connection = ConnectionId(self.id);
         if self.send(vec![(connection, ClientEvent::Opened)]).await {
-            let problem = self.read_requests(&stream, &close).await;
+            let problem = self.read_requests(&mut reader, &close).await;
             if let Some(problem) = problem {
                 eprintln!(
                     "warning: {}: closing client {}: {problem}",
@@ -295,23 +397,20 @@ impl<C: ClientCodec> Reading<C> {
 
     /// Reads and decodes until the client closes (`None`) or misbehaves
     /// (what it did), or the node stops listening.
-    async fn read_requests(&mut self, stream: &TcpStream, close: &Notify) -> Option<String> {
+    async fn read_requests(&mut self, reader: &mut PeerReader, close: &Notify) -> Option<String> {
         let connection = ConnectionId(self.id);
         let mut buffer: Vec<u8> = Vec::with_capacity(READ_SIZE);
         loop {
             if buffer.capacity() - buffer.len() < READ_SIZE / 4 {
                 buffer.reserve(READ_SIZE);
             }
-            tokio::select! {
+            // `read_buf` is cancel-safe: a close loses no bytes read.
+            let read = tokio::select! {
                 biased;
                 _ = close.notified() => return None,
-                ready = stream.readable() => {
-                    if let Err(e) = ready {
-                        return Some(format!("cannot read from it: {e}"));
-                    }
-                }
-            }
-            match stream.try_read_buf(&mut buffer) {
+                read = reader.read_buf(&mut buffer) => read,
+            };
+            match read {
                 Ok(0) if buffer.is_empty() => return None,
                 Ok(0) => {
                     return Some(format!(
@@ -320,7 +419,6 @@ impl<C: ClientCodec> Reading<C> {
                     ))
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
                 Err(e) => return Some(format!("cannot read from it: {e}")),
             }
             let mut batch = Vec::new();
@@ -366,7 +464,7 @@ impl<C: ClientCodec> Reading<C> {
 /// once, several replies at a time when they queue up, until the connection
 /// is gone.
 async fn write_replies(
-    stream: Arc<TcpStream>,
+    mut writer: PeerWriter,
     mut queued: mpsc::UnboundedReceiver<Vec<u8>>,
     unread: Arc<AtomicUsize>,
 ) {
@@ -377,17 +475,10 @@ async fn write_replies(
         while let Ok(more) = queued.try_recv() {
             out.extend_from_slice(&more);
         }
-        let mut left = &out[..];
-        while !left.is_empty() {
-            if stream.writable().await.is_err() {
-                return;
-            }
-            match stream.try_write(left) {
-                Ok(n) => left = &left[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => return,
-            }
+        if writer.write_all(&out).await.is_err() {
+            return;
         }
         unread.fetch_sub(out.len(), Ordering::Relaxed);
     }
+    let _ = writer.shutdown().await;
 }

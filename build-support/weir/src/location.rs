@@ -149,6 +149,13 @@ impl<'a, Tag> Cluster<'a, Tag> {
         panic!("`self_id()` is only available inside `q!`")
     }
 
+    /// Inside `q!` at this cluster: which run of the member this is. It grows
+    /// from one run of a member to the next (a restarted member has a larger
+    /// one), so it tells apart what two runs of one member said.
+    pub fn incarnation(&self) -> u64 {
+        panic!("`incarnation()` is only available inside `q!`")
+    }
+
     /// Inside `q!`, at any location: every member of this cluster, in index order.
     pub fn members(&self) -> &[ClusterId] {
         panic!("`members()` is only available inside `q!`")

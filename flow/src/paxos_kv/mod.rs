@@ -145,8 +145,11 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
-            let mut proposer =
-                self::proposer::Proposer::new(proposers.self_id(), acceptors.members().len());
+            let mut proposer = self::proposer::Proposer::new(
+                proposers.self_id(),
+                proposers.incarnation(),
+                acceptors.members().len(),
+            );
             move |inputs| proposer.tick(inputs)
         }))
         .all_ticks();

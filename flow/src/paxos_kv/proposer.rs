@@ -145,10 +145,8 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    pub fn new(me: ClusterId, acceptors: usize) -> Self {
-        let incarnation = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+    /// Proposer `me` (in its run `incarnation`), with `acceptors` acceptors.
+    pub fn new(me: ClusterId, incarnation: u64, acceptors: usize) -> Self {
         Proposer {
             me: me.0,
             incarnation,
@@ -681,7 +679,7 @@ mod tests {
 
     #[test]
     fn a_new_leader_keeps_the_highest_ballots_value_and_fills_holes() {
-        let mut p = Proposer::new(ClusterId(0), 3);
+        let mut p = Proposer::new(ClusterId(0), 1, 3);
         let mut out = Vec::new();
         for _ in 0..HEARTBEAT_TIMEOUT {
             out.extend(p.tick(vec![Input::Clock]));

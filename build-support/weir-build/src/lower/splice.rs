@@ -40,10 +40,13 @@ pub(super) fn splice(quoted: &QuotedExpr, role: &str) -> Result<TokenStream, Pro
                 );
             }
             CaptureValue::Cluster { role: cluster } => {
-                if cluster != role && calls_self_id(&quoted.code, &name.to_string()) {
+                let member_only = ["self_id", "incarnation"]
+                    .into_iter()
+                    .find(|method| calls(&quoted.code, &name.to_string(), method));
+                if let Some(method) = member_only.filter(|_| cluster != role) {
                     return Err(Problem {
                         message: format!(
-                            "`{name}.self_id()` is used in code that runs at `{role}`, which is not a member of cluster `{cluster}`"
+                            "`{name}.{method}()` is used in code that runs at `{role}`, which is not a member of cluster `{cluster}`"
                         ),
                         at,
                     });
@@ -59,10 +62,10 @@ pub(super) fn splice(quoted: &QuotedExpr, role: &str) -> Result<TokenStream, Pro
     }
 }
 
-/// Whether quoted `code` calls `<name>.self_id`.
-fn calls_self_id(code: &str, name: &str) -> bool {
+/// Whether quoted `code` calls `<name>.<method>`.
+fn calls(code: &str, name: &str, method: &str) -> bool {
     let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    let call = format!("{name}.self_id");
+    let call = format!("{name}.{method}");
     compact.match_indices(&call).any(|(at, _)| {
         !compact[..at]
             .chars()

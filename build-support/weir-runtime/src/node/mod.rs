@@ -62,6 +62,8 @@ pub struct Node {
     /// A link failure, reported after the tick that processes what arrived before it.
     failure: Option<Error>,
     me: InstanceId,
+    /// Which run of this instance this is.
+    incarnation: u64,
     /// Every role's instance count, from the topology.
     sizes: Vec<(&'static str, u32)>,
     /// Membership streams of the flow at this role.
@@ -92,6 +94,22 @@ pub struct Node {
     last_arrival: Instant,
     /// Whether, stopping, the node counted its inbound streams as ended.
     settled: bool,
+    /// Client connections a harness makes in-process, by endpoint name
+    /// (instead of a listener on the endpoint's address).
+    in_process_clients: Vec<(
+        String,
+        mpsc::UnboundedReceiver<crate::external::InProcessClient>,
+    )>,
+}
+
+impl Drop for Node {
+    /// A node dropped before it finished (an error, or a harness that crashes
+    /// it) takes its source tasks with it, as the end of its process would.
+    fn drop(&mut self) {
+        for task in &self.source_tasks {
+            task.abort();
+        }
+    }
 }
 
 /// Stops a [`Node`] from outside: sources end, channels drain, as on SIGTERM.
@@ -256,6 +274,7 @@ impl Node {
             tick_requested: true,
             failure: None,
             me: plan.me.clone(),
+            incarnation: plan.incarnation,
             sizes,
             feeds: Vec::new(),
             peer_timeout: plan.peer_timeout,
@@ -270,7 +289,30 @@ impl Node {
             max_clients: DEFAULT_MAX_CLIENTS,
             last_arrival: Instant::now(),
             settled: false,
+            in_process_clients: Vec::new(),
         }
+    }
+
+    /// Takes endpoint `name`'s clients from `clients` instead of listening
+    /// on its address (a harness running nodes in-process).
+    pub fn set_in_process_clients(
+        &mut self,
+        name: &str,
+        clients: mpsc::UnboundedReceiver<crate::external::InProcessClient>,
+    ) {
+        self.in_process_clients.retain(|(n, _)| n != name);
+        self.in_process_clients.push((name.to_string(), clients));
+    }
+
+    pub(crate) fn take_in_process_clients(
+        &mut self,
+        name: &str,
+    ) -> Option<mpsc::UnboundedReceiver<crate::external::InProcessClient>> {
+        let at = self
+            .in_process_clients
+            .iter()
+            .position(|(n, _)| n == name)?;
+        Some(self.in_process_clients.remove(at).1)
     }
 
     /// Sets this instance's listen address for external endpoint `name`
@@ -332,6 +374,7 @@ impl Node {
             .map_or(0, |&(_, n)| n);
         ClusterView {
             self_id: (self.me.role == role).then_some(ClusterId(self.me.index)),
+            incarnation: self.incarnation,
             members: (0..size).map(ClusterId).collect(),
             role: role.to_string(),
         }

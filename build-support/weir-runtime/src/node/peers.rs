@@ -334,6 +334,7 @@ impl Node {
 #[derive(Debug, Clone)]
 pub struct ClusterView {
     pub(super) self_id: Option<ClusterId>,
+    pub(super) incarnation: u64,
     pub(super) members: Vec<ClusterId>,
     pub(super) role: String,
 }
@@ -345,6 +346,12 @@ impl ClusterView {
             Some(id) => id,
             None => panic!("`self_id()` of cluster `{}` used outside it", self.role),
         }
+    }
+
+    /// Which run of this member this is: larger after every restart.
+    pub fn incarnation(&self) -> u64 {
+        self.self_id();
+        self.incarnation
     }
 
     /// Every member, in index order (from the topology, whether up or not).
