@@ -7,6 +7,7 @@ fn main() {
         .flow("two_pc_tick_bug", flow::two_pc::two_pc_tick_bug)
         .flow("map_reduce", flow::map_reduce::map_reduce)
         .flow("membership", flow::membership::membership)
+        .flow("paxos_kv", flow::paxos_kv::paxos_kv)
         .compile_simulation()
         .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -10,7 +10,6 @@ mod deploy;
 mod faults;
 mod flows;
 mod hostile;
-mod linearizability;
 mod operators;
 mod paxos_kv;
 mod programs;

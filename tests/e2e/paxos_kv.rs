@@ -3,7 +3,6 @@
 //! and by a small RESP client here that records what was acknowledged while
 //! instances are killed.
 
-use crate::linearizability;
 use crate::support::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -12,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weir_deploy::{Deployment, RunningDeployment};
+use weir_tests::linearizability;
 
 const SOON: Duration = Duration::from_secs(20);
 

@@ -9,4 +9,5 @@ mod simulation {
 
 mod determinism;
 mod membership;
+mod paxos_kv;
 mod two_pc;

@@ -17,9 +17,9 @@
 
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::ops::{Witness, SOURCE_CHUNK};
+use crate::ops::{Groups, Witness, SOURCE_CHUNK};
 use crate::transport::{PeerReader, PeerWriter};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,7 +48,8 @@ type Records<R> = Witness<(ConnectionId, ClientEvent<R>)>;
 struct Endpoint {
     /// `clients` on `proposer/1`, for log lines.
     what: String,
-    open: Mutex<HashMap<u64, Connection>>,
+    /// By number: closed in that order when the node goes (the same order every run).
+    open: Mutex<BTreeMap<u64, Connection>>,
 }
 
 /// A client connection made in-process by a harness (no socket): its name
@@ -112,7 +113,7 @@ impl Node {
         };
         let endpoint = Arc::new(Endpoint {
             what,
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(BTreeMap::new()),
         });
         let (tx, batches) = mpsc::channel(BATCHES_AHEAD);
         let accept = tokio::spawn(accept(
@@ -169,7 +170,7 @@ impl<C: ClientCodec> ExternalSource<C> {
         Replies {
             codec: self.codec.clone(),
             endpoint: self.endpoint.clone(),
-            pending: HashMap::new(),
+            pending: Groups::default(),
         }
     }
 }
@@ -190,7 +191,9 @@ impl<C: ClientCodec> Drop for ExternalSource<C> {
 pub struct Replies<C: ClientCodec> {
     codec: C,
     endpoint: Arc<Endpoint>,
-    pending: HashMap<u64, Vec<u8>>,
+    /// Drained in hash order: fixed keys under a simulation, which then
+    /// writes to the connections in the same order every run.
+    pending: Groups<u64, Vec<u8>>,
 }
 
 impl<C: ClientCodec> Replies<C> {

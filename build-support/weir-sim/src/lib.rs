@@ -17,15 +17,19 @@
 //!     .check(|run| assert_eq!(run.lines_of("coordinator").len(), 100));
 //! ```
 //!
+//! Clients of a flow's external endpoints are scripts of the test
+//! ([`Sim::client`]), connecting through the same simulated network.
+//!
 //! What is not simulated: TCP itself, the handshake and authentication (the
-//! links start after them), external client endpoints, and sources that read
-//! files or standard input. The end-to-end and fuzz tests cover those.
+//! links start after them), and sources that read files or standard input. The end-to-end and fuzz tests cover those.
 
+mod client;
 mod network;
 mod rng;
 mod run;
 mod sim;
 
+pub use client::{Client, Connection};
 pub use run::{print_line, Faults, Line, Outcome, Run};
 pub use sim::{Failure, Sim};
 

@@ -2,6 +2,7 @@
 //! with a paused clock, linked through the simulated [`Network`], with the
 //! faults the seed chose.
 
+use crate::client::{Client, Script};
 use crate::network::{carry, Hold, Network};
 use crate::rng::Rng;
 use crate::{Flow, Program};
@@ -14,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use weir_runtime::external::InProcessClient;
 use weir_runtime::frame::DEFAULT_MAX_FRAME;
 use weir_runtime::transport::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan};
 use weir_runtime::{InstanceId, Node, RoleKind, Stopper};
@@ -25,6 +27,8 @@ pub struct Faults {
     pub delays: std::ops::Range<u64>,
     /// The chance that an instance crashes during the run.
     pub crashes: f64,
+    /// The same, for the instances of one role (instead of `crashes`).
+    pub crashes_of: Vec<(String, f64)>,
     /// The chance that a pair of linked instances is held apart for a while.
     pub holds: f64,
     /// Whether a crashed instance comes back, where every edge to its role
@@ -34,14 +38,31 @@ pub struct Faults {
 
 impl Faults {
     pub(crate) fn describe(&self) -> String {
+        let by_role: String = self
+            .crashes_of
+            .iter()
+            .map(|(role, p)| format!(" ({role} {p})"))
+            .collect();
         format!(
-            "delays {}..{} ms, crashes {}, holds {}{}",
+            "delays {}..{} ms, crashes {}{by_role}, holds {}{}",
             self.delays.start,
             self.delays.end,
             self.crashes,
             self.holds,
             if self.restarts { "" } else { ", no restarts" }
         )
+    }
+
+    /// The chance that an instance of `role` crashes.
+    fn crash_chance(&self, role: &str) -> f64 {
+        self.crashes_of
+            .iter()
+            .find(|(r, _)| r == role)
+            .map_or(self.crashes, |(_, p)| *p)
+    }
+
+    pub(crate) fn any_crashes(&self) -> bool {
+        self.crashes > 0.0 || self.crashes_of.iter().any(|(_, p)| *p > 0.0)
     }
 }
 
@@ -180,12 +201,12 @@ pub fn print_line(text: String) {
 }
 
 /// An instance's future, marked as that instance while it is polled.
-struct Tagged<F> {
+struct Tagged<F: ?Sized> {
     instance: usize,
     future: Pin<Box<F>>,
 }
 
-impl<F: Future> Future for Tagged<F> {
+impl<F: Future + ?Sized> Future for Tagged<F> {
     type Output = F::Output;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let instance = self.instance;
@@ -205,9 +226,9 @@ impl<F: Future> Future for Tagged<F> {
     }
 }
 
-struct Instance {
+pub(crate) struct Instance {
     id: InstanceId,
-    name: String,
+    pub(crate) name: String,
     program: &'static Program,
     /// Global index of each of its peers, in `LinkPlan::peers` order.
     peers: Vec<usize>,
@@ -216,8 +237,10 @@ struct Instance {
     links: Vec<LinkId>,
     next_link: LinkId,
     incarnation: u64,
-    live: bool,
+    pub(crate) live: bool,
     events: Option<mpsc::UnboundedSender<LinkEvent>>,
+    /// Where simulated clients connect, per external endpoint.
+    pub(crate) clients: Vec<(String, mpsc::UnboundedSender<InProcessClient>)>,
     task: Option<JoinHandle<()>>,
     stopper: Option<Stopper>,
     outcome: Option<Outcome>,
@@ -225,12 +248,12 @@ struct Instance {
     restartable: bool,
 }
 
-struct World {
-    instances: Vec<Instance>,
+pub(crate) struct World {
+    pub(crate) instances: Vec<Instance>,
     sizes: Vec<(&'static str, u32)>,
-    network: Network,
+    pub(crate) network: Network,
     timing: Timing,
-    start: Instant,
+    pub(crate) start: Instant,
     faults: Vec<String>,
     /// Instance tasks not yet over.
     running: usize,
@@ -238,12 +261,13 @@ struct World {
     stopped: bool,
 }
 
-type Shared = Rc<RefCell<World>>;
+pub(crate) type Shared = Rc<RefCell<World>>;
 
 /// Runs the flow once under `seed`.
 pub(crate) fn run(
     flow: &'static Flow,
     sizes: &[(String, u32)],
+    clients: &[Script],
     seed: u64,
     faults: &Faults,
     timing: &Timing,
@@ -255,7 +279,10 @@ pub(crate) fn run(
         .expect("a current-thread runtime starts");
     weir_runtime::ops::deterministic_hashing(true);
     let local = tokio::task::LocalSet::new();
-    let run = local.block_on(&runtime, run_in_runtime(flow, sizes, seed, faults, timing));
+    let run = local.block_on(
+        &runtime,
+        run_in_runtime(flow, sizes, clients, seed, faults, timing),
+    );
     CURRENT.with(|c| c.borrow_mut().take());
     run
 }
@@ -263,6 +290,7 @@ pub(crate) fn run(
 async fn run_in_runtime(
     flow: &'static Flow,
     sizes: &[(String, u32)],
+    clients: &[Script],
     seed: u64,
     faults: &Faults,
     timing: &Timing,
@@ -294,7 +322,7 @@ async fn run_in_runtime(
     }
     let mut crashes = Vec::new();
     for (i, instance) in world.iter().enumerate() {
-        if rng.chance(faults.crashes) {
+        if rng.chance(faults.crash_chance(&instance.id.role)) {
             let at = Duration::from_millis(rng.in_range(0..window));
             let back = (faults.restarts && instance.restartable)
                 .then(|| at + Duration::from_millis(rng.in_range(100..2000)));
@@ -307,9 +335,13 @@ async fn run_in_runtime(
         *c.borrow_mut() = Some(Log {
             start,
             polling: None,
-            names: world.iter().map(|i| i.name.clone()).collect(),
+            names: world
+                .iter()
+                .map(|i| i.name.clone())
+                .chain((0..clients.len()).map(|c| format!("client/{c}")))
+                .collect(),
             lines: Vec::new(),
-            last_polled: vec![Duration::ZERO; count],
+            last_polled: vec![Duration::ZERO; count + clients.len()],
             network: network.clone(),
         })
     });
@@ -340,6 +372,17 @@ async fn run_in_runtime(
     let carrier = tokio::task::spawn_local(carry(network.clone(), seed));
     for i in 0..count {
         start_instance(&shared, i);
+    }
+    for (c, script) in clients.iter().enumerate() {
+        let client = Client {
+            index: c,
+            node: count + c,
+            world: shared.clone(),
+        };
+        tokio::task::spawn_local(Tagged {
+            instance: count + c,
+            future: script(client),
+        });
     }
     for (i, at, back) in crashes {
         let shared = shared.clone();
@@ -383,6 +426,9 @@ async fn run_in_runtime(
     }
     let elapsed = start.elapsed();
     carrier.abort();
+    // In the order they happened (holds were planned first).
+    let mut faults_seen = std::mem::take(&mut shared.borrow_mut().faults);
+    faults_seen.sort_by_key(|f| f.split(' ').next().and_then(|ms| ms.parse::<u64>().ok()));
     let mut w = shared.borrow_mut();
     for instance in &mut w.instances {
         if let Some(task) = instance.task.take() {
@@ -417,7 +463,7 @@ async fn run_in_runtime(
             .map(|i| (i.name.clone(), i.outcome.clone().unwrap_or(Outcome::Hung)))
             .collect(),
         lines: log.lines,
-        faults: std::mem::take(&mut w.faults),
+        faults: faults_seen,
         last_steps,
         elapsed,
         trace_hash: network.trace_hash(),
@@ -477,6 +523,7 @@ fn plan_instances(flow: &'static Flow, sizes: &[(String, u32)]) -> Vec<Instance>
                 incarnation: 0,
                 live: false,
                 events: None,
+                clients: Vec::new(),
                 task: None,
                 stopper: None,
                 outcome: None,
@@ -549,6 +596,17 @@ fn start_instance(shared: &Shared, i: usize) {
         },
         w.sizes.clone(),
     );
+    w.instances[i].clients = program
+        .spec
+        .externals
+        .iter()
+        .filter(|e| e.role == program.spec.role)
+        .map(|e| {
+            let (clients, incoming) = mpsc::unbounded_channel();
+            node.set_in_process_clients(e.name, incoming);
+            (e.name.to_string(), clients)
+        })
+        .collect();
     w.instances[i].stopper = Some(node.stopper());
     if w.stopped {
         node.stopper().stop();
@@ -568,6 +626,7 @@ fn start_instance(shared: &Shared, i: usize) {
         });
         instance.live = false;
         instance.events = None;
+        instance.clients.clear();
         instance.task = None;
         instance.stopper = None;
         w.running -= 1;
@@ -645,6 +704,7 @@ fn crash(shared: &Shared, i: usize) {
     task.abort();
     instance.live = false;
     instance.events = None;
+    instance.clients.clear();
     instance.stopper = None;
     instance.outcome = Some(Outcome::Crashed);
     let text = format!("{at} ms: crash {}", instance.name);

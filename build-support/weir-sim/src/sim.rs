@@ -1,6 +1,7 @@
 //! [`Sim`]: runs a flow under many seeds, checks each run, and on a failure
 //! shrinks its faults and prints how to replay it.
 
+use crate::client::{Client, Script};
 use crate::run::{run, Faults, Run, Timing};
 use crate::Flow;
 use std::cell::Cell;
@@ -14,6 +15,7 @@ use std::time::Duration;
 pub struct Sim {
     flow: &'static Flow,
     sizes: Vec<(String, u32)>,
+    clients: Vec<Script>,
     seeds: Range<u64>,
     faults: Faults,
     timing: Timing,
@@ -89,10 +91,12 @@ impl Sim {
         Sim {
             flow,
             sizes: Vec::new(),
+            clients: Vec::new(),
             seeds: 0..100,
             faults: Faults {
                 delays: 0..10,
                 crashes: 0.0,
+                crashes_of: Vec::new(),
                 holds: 0.0,
                 restarts: true,
             },
@@ -112,6 +116,20 @@ impl Sim {
         self
     }
 
+    /// Adds a client: `script` runs as a task of every run, connects to
+    /// instances' external endpoints ([`Client::connect`]) and records what
+    /// it saw ([`Client::log`]). Clients are `client/0`, `client/1`, ... in
+    /// the order added.
+    pub fn client<F, Fut>(mut self, script: F) -> Sim
+    where
+        F: Fn(Client) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        self.clients
+            .push(std::rc::Rc::new(move |client| Box::pin(script(client))));
+        self
+    }
+
     pub fn seeds(mut self, seeds: Range<u64>) -> Sim {
         self.seeds = seeds;
         self
@@ -126,6 +144,14 @@ impl Sim {
     /// Each instance crashes with this chance, at a time in the fault window.
     pub fn crashes(mut self, chance: f64) -> Sim {
         self.faults.crashes = chance;
+        self
+    }
+
+    /// Each instance of `role` crashes with this chance (instead of the
+    /// chance [`Sim::crashes`] gives every instance).
+    pub fn crashes_of(mut self, role: &str, chance: f64) -> Sim {
+        self.faults.crashes_of.retain(|(r, _)| r != role);
+        self.faults.crashes_of.push((role.to_string(), chance));
         self
     }
 
@@ -162,14 +188,22 @@ impl Sim {
 
     /// One run with `seed`, as configured (no environment overrides).
     pub fn run(&self, seed: u64) -> Run {
-        run(self.flow, &self.sizes, seed, &self.faults, &self.timing)
+        run(
+            self.flow,
+            &self.sizes,
+            &self.clients,
+            seed,
+            &self.faults,
+            &self.timing,
+        )
     }
 
     /// Runs every seed and checks each run with `check` (which panics, as
     /// `assert!` does, on a wrong run). Panics with the failure's report:
     /// the seed, the message, the shrunk faults and the command that
     /// replays it. `WEIR_SIM_SEED`, `WEIR_SIM_DELAYS` (`a..b`),
-    /// `WEIR_SIM_CRASHES` and `WEIR_SIM_HOLDS` override the seeds and faults.
+    /// `WEIR_SIM_CRASHES` (every instance's chance) and `WEIR_SIM_HOLDS`
+    /// override the seeds and faults.
     pub fn check(self, check: impl Fn(&Run)) {
         let sim = self.with_env();
         let started = std::time::Instant::now();
@@ -202,7 +236,14 @@ impl Sim {
         faults: &Faults,
         check: &impl Fn(&Run),
     ) -> Option<(String, Run)> {
-        let run = run(self.flow, &self.sizes, seed, faults, &self.timing);
+        let run = run(
+            self.flow,
+            &self.sizes,
+            &self.clients,
+            seed,
+            faults,
+            &self.timing,
+        );
         let hung = run.hung();
         if !hung.is_empty() {
             let message = format!(
@@ -233,15 +274,21 @@ impl Sim {
             };
             (message, run, faults) = (m, r, f);
         }
-        let replay_env = vec![
+        // The seed and delays always; crashes and holds where shrinking
+        // turned them off (else the test's own chances hold).
+        let mut replay_env = vec![
             ("WEIR_SIM_SEED".to_string(), seed.to_string()),
             (
                 "WEIR_SIM_DELAYS".to_string(),
                 format!("{}..{}", faults.delays.start, faults.delays.end),
             ),
-            ("WEIR_SIM_CRASHES".to_string(), faults.crashes.to_string()),
-            ("WEIR_SIM_HOLDS".to_string(), faults.holds.to_string()),
         ];
+        if !faults.any_crashes() {
+            replay_env.push(("WEIR_SIM_CRASHES".to_string(), "0".to_string()));
+        }
+        if faults.holds == 0.0 {
+            replay_env.push(("WEIR_SIM_HOLDS".to_string(), "0".to_string()));
+        }
         Failure {
             seed,
             message,
@@ -270,15 +317,20 @@ impl Sim {
             self.faults.delays =
                 range.unwrap_or_else(|| bad("WEIR_SIM_DELAYS", &delays, "a range like 0..10"));
         }
-        for (name, field) in [
-            ("WEIR_SIM_CRASHES", &mut self.faults.crashes),
-            ("WEIR_SIM_HOLDS", &mut self.faults.holds),
-        ] {
-            if let Some(value) = var(name) {
-                *field = value
-                    .parse()
-                    .unwrap_or_else(|_| bad(name, &value, "a chance like 0.05"));
-            }
+        let chance = |name: &str| {
+            var(name).map(|value| {
+                value
+                    .parse::<f64>()
+                    .unwrap_or_else(|_| bad(name, &value, "a chance like 0.05"))
+            })
+        };
+        if let Some(p) = chance("WEIR_SIM_CRASHES") {
+            // Every instance's chance, roles named by `crashes_of` too.
+            self.faults.crashes = p;
+            self.faults.crashes_of.clear();
+        }
+        if let Some(p) = chance("WEIR_SIM_HOLDS") {
+            self.faults.holds = p;
         }
         self
     }
@@ -288,9 +340,10 @@ impl Sim {
 /// longest delay, no shortest delay.
 fn smaller_faults(faults: &Faults) -> Vec<Faults> {
     let mut out = Vec::new();
-    if faults.crashes > 0.0 {
+    if faults.any_crashes() {
         out.push(Faults {
             crashes: 0.0,
+            crashes_of: Vec::new(),
             ..faults.clone()
         });
     }

@@ -1,0 +1,3 @@
+//! What the end-to-end and simulation tests share.
+
+pub mod linearizability;
