@@ -58,3 +58,22 @@ fn tolerant_edges_outlive_crashes_restarts_and_holds() {
     });
     assert!(faulted.into_inner() > 10, "the leader seldom crashed");
 }
+
+#[test]
+fn a_run_that_never_ends_is_reported_as_hung_with_each_instances_last_step() {
+    // Without `stop_after`, this flow runs for ever.
+    let failure = Sim::new(&simulation::membership::FLOW)
+        .instances("worker", 2)
+        .time_limit(Duration::from_secs(3))
+        .seeds(0..1)
+        .find_failure(|_| {})
+        .expect("a flow that never ends passed");
+    assert!(
+        failure.message.contains("hung: leader, worker/0, worker/1"),
+        "{}",
+        failure.message
+    );
+    let report = failure.report();
+    assert!(report.contains("worker/1: last ran at 2"), "{report}");
+    assert!(report.contains("last line \"got "), "{report}");
+}

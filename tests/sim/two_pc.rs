@@ -148,3 +148,16 @@ fn a_coordinator_deciding_from_one_ticks_votes_is_caught() {
         .count();
     assert!(passing < 64, "no seed passes");
 }
+
+#[test]
+fn shrinking_drops_the_faults_a_failure_does_not_need() {
+    let failure = majority_bug()
+        .crashes(0.2)
+        .holds(0.2)
+        .find_failure(check_outcomes)
+        .expect("the majority bug passed 64 seeds");
+    assert_eq!(failure.faults.crashes, 0.0, "{}", failure.report());
+    assert_eq!(failure.faults.holds, 0.0, "{}", failure.report());
+    assert!(failure.run.faults.is_empty(), "{}", failure.report());
+    assert!(failure.replay_command().contains("WEIR_SIM_CRASHES=0"));
+}
