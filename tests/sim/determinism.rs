@@ -67,7 +67,7 @@ fn a_seed_gives_the_same_trace_in_another_process() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "determinism::print_trace_hashes",
+            "sim::determinism::print_trace_hashes",
             "--include-ignored",
             "--nocapture",
         ])

@@ -231,7 +231,7 @@ fn the_check_catches_proposers_answering_reads_locally() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "paxos_kv::store_with_local_reads",
+            "sim::paxos_kv::store_with_local_reads",
             "--include-ignored",
         ])
         .env("PAXOS_KV_PLANTED_BUG", "local-reads")

@@ -107,7 +107,7 @@ fn a_coordinator_committing_on_a_majority_is_caught_and_its_seed_replays() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "two_pc::majority_bug_replay",
+            "sim::two_pc::majority_bug_replay",
             "--include-ignored",
         ])
         .envs(failure.replay_env.iter().cloned())

@@ -7,7 +7,11 @@ mod simulation {
     include!(concat!(env!("OUT_DIR"), "/weir_simulation.rs"));
 }
 
-mod determinism;
-mod membership;
-mod paxos_kv;
-mod two_pc;
+/// The tests, in `tests/sim/`. Every test's name starts with `sim::`, so
+/// `cargo test -- sim` picks them.
+mod sim {
+    mod determinism;
+    mod membership;
+    mod paxos_kv;
+    mod two_pc;
+}
