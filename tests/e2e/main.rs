@@ -3,6 +3,7 @@
 
 mod support;
 
+mod addresses;
 mod bad_input;
 mod bench;
 mod codegen;

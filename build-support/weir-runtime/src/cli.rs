@@ -10,6 +10,9 @@ use std::time::Duration;
 pub struct Config {
     pub topology: PathBuf,
     pub index: Option<u32>,
+    /// Where to listen for peers, when not at this instance's own address in
+    /// the topology (which peers dial).
+    pub listen: Option<String>,
     pub connect_timeout: Duration,
     pub peer_timeout: Duration,
     pub auth: Auth,
@@ -60,6 +63,13 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .value_name("N")
                 .value_parser(value_parser!(u32))
                 .help("This instance's position in its role's address list (cluster members)"),
+        )
+        .arg(
+            Arg::new("listen")
+                .long("listen")
+                .env("WEIR_LISTEN")
+                .value_name("HOST:PORT")
+                .help("Where to listen for peers, if not at this instance's address in the topology (e.g. 0.0.0.0:7000 while peers dial worker-1.weir:7000)"),
         )
         .arg(
             Arg::new("connect-timeout")
@@ -115,6 +125,7 @@ pub fn parse(spec: &RoleSpec) -> Config {
             .expect("required")
             .clone(),
         index: matches.get_one::<u32>("index").copied(),
+        listen: matches.get_one::<String>("listen").cloned(),
         connect_timeout: seconds(&matches, "connect-timeout", 30.0),
         peer_timeout: seconds(&matches, "peer-timeout", 2.0).max(Duration::from_millis(40)),
         auth,

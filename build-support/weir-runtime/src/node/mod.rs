@@ -141,7 +141,10 @@ impl Node {
         let topology = Topology::load(&config.topology)?;
         let me = topology.check(spec, config.index, &origin)?;
         let me_index = me.index as usize;
-        let listen = topology.addresses(spec.role)[me_index].clone();
+        let listen = config
+            .listen
+            .clone()
+            .unwrap_or_else(|| topology.addresses(spec.role)[me_index].clone());
 
         let mut peers = Vec::new();
         for role in spec.linked_roles() {

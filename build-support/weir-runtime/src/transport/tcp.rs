@@ -105,14 +105,14 @@ impl Keeper {
         let plan = self.plan.clone();
         let deadline = Instant::now() + plan.connect_timeout;
         let listener = if plan.peers.iter().any(|p| !p.dial) {
-            match TcpListener::bind(&plan.listen).await {
+            match bind(&plan.listen, deadline).await {
                 Ok(listener) => Some(listener),
                 Err(e) => {
                     let _ = ready
                         .take()
                         .expect("not sent yet")
                         .send(Err(Error::new(format!(
-                            "cannot listen on {} (this instance's address in the topology): {e}",
+                            "cannot listen on {} (this instance's address in the topology, or --listen): {e}",
                             plan.listen
                         ))));
                     return;
@@ -301,6 +301,41 @@ async fn accept(listener: Option<&TcpListener>) -> Result<(TcpStream, std::net::
             .await
             .map_err(|e| Error::new(format!("accepting connections failed: {e}"))),
         None => std::future::pending().await,
+    }
+}
+
+/// Binds `address`, retrying until `deadline` while its name does not
+/// resolve or the address is not this host's yet (a Kubernetes pod's DNS
+/// record and address appear after the pod starts). Names are resolved here,
+/// and a peer's name at each dial.
+async fn bind(address: &str, deadline: Instant) -> std::io::Result<TcpListener> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let outcome = match tokio::net::lookup_host(address).await {
+            Ok(resolved) => {
+                let resolved: Vec<std::net::SocketAddr> = resolved.collect();
+                match TcpListener::bind(&resolved[..]).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => Err(e),
+                    bound => return bound,
+                }
+            }
+            Err(e) => Err(std::io::Error::new(
+                e.kind(),
+                format!("the name does not resolve ({e})"),
+            )),
+        };
+        if Instant::now() + backoff >= deadline {
+            return outcome.map_err(|e| {
+                let tried = started.elapsed().as_secs_f64();
+                std::io::Error::new(
+                    e.kind(),
+                    format!("{e}; tried for {tried:.1} s (--connect-timeout)"),
+                )
+            });
+        }
+        sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
