@@ -16,32 +16,115 @@
 
 mod binaries;
 mod local;
+mod manifests;
 mod running;
 
 pub use binaries::{cargo_build, RoleBinaries};
 pub use local::{free_port, DeployError, Deployment};
+pub use manifests::{ManifestOptions, ENDPOINT_PORT, PEER_PORT};
 pub use running::RunningDeployment;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// What a deploy script was asked to do.
+enum Action {
+    /// Run the deployment here.
+    Run,
+    /// Write manifests for a cluster manager instead.
+    Manifests(PathBuf, ManifestOptions),
+}
+
+const USAGE: &str = "usage: <deploy script> [--manifests DIR --image IMAGE [--namespace NS]]\n\
+  (no flags)         run the deployment on this machine\n\
+  --manifests DIR    write Kubernetes manifests, a compose file and a Containerfile\n\
+                     (with the role binaries under DIR/bin) instead of running\n\
+  --image IMAGE      the image the Containerfile builds and the pods run\n\
+  --namespace NS     the Kubernetes namespace of the DNS names (default: default)";
+
+/// Reads the deploy script's flags; `name` names the objects.
+fn action(name: &str) -> Result<Action, DeployError> {
+    let mut args = std::env::args().skip(1);
+    let (mut dir, mut image, mut namespace) = (None, None, "default".to_string());
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .ok_or_else(|| DeployError::new(format!("{flag} needs a value\n{USAGE}")))
+        };
+        match arg.as_str() {
+            "--manifests" => dir = Some(PathBuf::from(value("--manifests")?)),
+            "--image" => image = Some(value("--image")?),
+            "--namespace" => namespace = value("--namespace")?,
+            "-h" | "--help" => return Err(DeployError::new(USAGE)),
+            other => {
+                return Err(DeployError::new(format!(
+                    "unknown argument `{other}`\n{USAGE}"
+                )))
+            }
+        }
+    }
+    match (dir, image) {
+        (None, None) => Ok(Action::Run),
+        (Some(dir), Some(image)) => Ok(Action::Manifests(
+            dir,
+            ManifestOptions {
+                image,
+                namespace,
+                name: name.to_string(),
+            },
+        )),
+        (Some(_), None) => Err(DeployError::new(format!(
+            "--manifests needs --image: the image the pods run\n{USAGE}"
+        ))),
+        (None, Some(_)) => Err(DeployError::new(format!(
+            "--image is for --manifests\n{USAGE}"
+        ))),
+    }
+}
 
 /// The whole of a deploy script: builds the role binaries of `package` that
 /// `plan` uses (in the script's own profile), runs the deployment `plan`
-/// describes, and turns the outcome into an exit code, printing the error if
-/// there is one.
+/// describes (or, with `--manifests DIR --image IMAGE`, writes what a
+/// cluster manager needs to run it), and turns the outcome into an exit
+/// code, printing the error if there is one.
 pub async fn deploy_main(
     package: &str,
     plan: impl FnOnce(&RoleBinaries) -> Deployment,
 ) -> ExitCode {
-    let outcome = match RoleBinaries::of(package) {
-        Ok(bins) => {
-            let deployment = plan(&bins);
-            match bins.build_used() {
-                Ok(()) => deployment.run().await,
-                Err(e) => Err(e),
+    deploy_main_with(package, plan, RunningDeployment::wait).await
+}
+
+/// [`deploy_main`], with `watch` in charge of the running deployment (say,
+/// to print where its clients connect before it waits for it).
+pub async fn deploy_main_with<F, Fut>(
+    package: &str,
+    plan: impl FnOnce(&RoleBinaries) -> Deployment,
+    watch: F,
+) -> ExitCode
+where
+    F: FnOnce(RunningDeployment) -> Fut,
+    Fut: std::future::Future<Output = Result<(), DeployError>>,
+{
+    let outcome = async {
+        let bins = RoleBinaries::of(package)?;
+        let deployment = plan(&bins);
+        let action = action(&deployment.name())?;
+        bins.build_used()?;
+        match action {
+            Action::Run => watch(deployment.start().await?).await,
+            Action::Manifests(dir, options) => {
+                let written = deployment.write_manifests(&dir, &options)?;
+                println!(
+                    "wrote {} files to {dir}: build the image with `podman build -t {image} {dir}` (or docker), push it, then `kubectl apply -f {dir}`; or `docker compose -f {dir}/compose.json up`",
+                    written.len(),
+                    dir = dir.display(),
+                    image = options.image,
+                );
+                Ok(())
             }
         }
-        Err(e) => Err(e),
-    };
+    }
+    .await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -130,6 +130,19 @@ impl Deployment {
         self
     }
 
+    /// The flow's name, from the binaries (`broadcast-leader` → `broadcast`),
+    /// or `weir` when they are not named `<flow>-<role>`.
+    pub fn name(&self) -> String {
+        self.roles
+            .iter()
+            .find_map(|entry| {
+                let file = entry.binary.file_name()?.to_str()?;
+                let flow = file.strip_suffix(&format!("-{}", entry.role))?;
+                (!flow.is_empty()).then(|| flow.to_string())
+            })
+            .unwrap_or_else(|| "weir".to_string())
+    }
+
     /// Starts every instance and waits for all to exit. SIGINT or SIGTERM (Ctrl-C)
     /// is passed on to every instance as SIGTERM: each drains and exits, and the
     /// deployment ends when all have; a second signal, or instances still running

@@ -11,7 +11,8 @@ pub struct Config {
     pub topology: PathBuf,
     pub index: Option<u32>,
     /// Where to listen for peers, when not at this instance's own address in
-    /// the topology (which peers dial).
+    /// the topology (which peers dial); external endpoints listen on its host
+    /// at their own ports.
     pub listen: Option<String>,
     pub connect_timeout: Duration,
     pub peer_timeout: Duration,
@@ -69,7 +70,7 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .long("listen")
                 .env("WEIR_LISTEN")
                 .value_name("HOST:PORT")
-                .help("Where to listen for peers, if not at this instance's address in the topology (e.g. 0.0.0.0:7000 while peers dial worker-1.weir:7000)"),
+                .help("Where to listen for peers, if not at this instance's address in the topology (e.g. 0.0.0.0:7000 while peers dial worker-1.weir:7000); external endpoints listen on the same host, at their ports from the topology"),
         )
         .arg(
             Arg::new("connect-timeout")

@@ -211,7 +211,10 @@ impl Node {
             .filter(|e| e.role == spec.role)
             .map(|e| {
                 let address = topology.endpoint(spec.role, e.name)[me_index].clone();
-                (e.name.to_string(), address)
+                (
+                    e.name.to_string(),
+                    listen_at(config.listen.as_deref(), address),
+                )
             })
             .collect();
         node.await_required_peers().await?;
@@ -398,10 +401,42 @@ impl Node {
     }
 }
 
+/// Where to listen for an endpoint advertised at `advertised`: with
+/// `--listen HOST:PORT`, on HOST at the advertised port (a pod listens on
+/// 0.0.0.0 behind its DNS name), else at the advertised address itself.
+fn listen_at(listen: Option<&str>, advertised: String) -> String {
+    let host = listen
+        .and_then(|l| l.rsplit_once(':'))
+        .map(|(host, _)| host);
+    match (host, advertised.rsplit_once(':')) {
+        (Some(host), Some((_, port))) => format!("{host}:{port}"),
+        _ => advertised,
+    }
+}
+
 /// This run's incarnation: the start time in microseconds, which grows from one
 /// run of an instance to the next (a restart takes longer than a microsecond).
 fn incarnation() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_at;
+
+    #[test]
+    fn endpoints_listen_on_the_listen_host_at_their_own_port() {
+        let advertised = "proposer-0.weir:6379".to_string();
+        assert_eq!(
+            listen_at(Some("0.0.0.0:7000"), advertised.clone()),
+            "0.0.0.0:6379"
+        );
+        assert_eq!(
+            listen_at(Some("[::]:7000"), advertised.clone()),
+            "[::]:6379"
+        );
+        assert_eq!(listen_at(None, advertised.clone()), advertised);
+    }
 }

@@ -1,0 +1,418 @@
+//! What a cluster manager needs to run a deployment: Kubernetes objects (per
+//! role a StatefulSet and a headless Service, a ConfigMap with the topology,
+//! a Secret with the key), a Containerfile that puts the role binaries into
+//! an image, and a compose file (`compose.json`) with one service per instance.
+//!
+//! Written as YAML by hand: every value that comes from the user is quoted
+//! (JSON string syntax, which YAML reads as is), so the files stay readable.
+
+use crate::local::{DeployError, Deployment};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use weir_runtime::auth::Key;
+use weir_runtime::topology::Topology;
+
+/// The port every instance listens on for peers inside its pod or container.
+pub const PEER_PORT: u16 = 7000;
+/// The first port of external endpoints (`clients`, ...), one per endpoint.
+pub const ENDPOINT_PORT: u16 = 6379;
+
+/// Where the topology and the key are mounted in each container.
+const TOPOLOGY_DIR: &str = "/etc/weir";
+const KEY_DIR: &str = "/etc/weir-key";
+const BIN_DIR: &str = "/usr/local/bin";
+
+/// Options of [`Deployment::write_manifests`].
+#[derive(Debug, Clone)]
+pub struct ManifestOptions {
+    /// The image the Containerfile builds, which every pod runs.
+    pub image: String,
+    /// The Kubernetes namespace the DNS names are in.
+    pub namespace: String,
+    /// The flow's name, prefixed to every object's name (`broadcast-worker`).
+    pub name: String,
+}
+
+/// What every instance gets besides its role's flags.
+struct Extra {
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+/// One role as the manifests see it.
+struct RoleObjects {
+    role: String,
+    /// DNS-1123 name: `<flow>-<role>`, lower case, `_` as `-`.
+    object: String,
+    binary: String,
+    count: usize,
+    cluster: bool,
+    endpoints: Vec<(String, u16)>,
+}
+
+impl Deployment {
+    /// Writes the manifests of this deployment into `dir` (created if need
+    /// be), and the role binaries beside them under `dir/bin/` for the
+    /// Containerfile. The key is `dir/weir.key` (kept if it exists: one key
+    /// per deployment). Returns the files written.
+    pub fn write_manifests(
+        &self,
+        dir: &Path,
+        options: &ManifestOptions,
+    ) -> Result<Vec<PathBuf>, DeployError> {
+        let io = |what: &Path, e: std::io::Error| {
+            DeployError::new(format!("cannot write {}: {e}", what.display()))
+        };
+        std::fs::create_dir_all(dir.join("bin")).map_err(|e| io(dir, e))?;
+        let roles = self.role_objects(&options.name)?;
+        let extra = Extra {
+            args: self.args.clone(),
+            envs: self.envs.clone(),
+        };
+        let key_file = dir.join("weir.key");
+        let key = if key_file.exists() {
+            std::fs::read_to_string(&key_file).map_err(|e| io(&key_file, e))?
+        } else {
+            Key::generate(&key_file).map_err(|e| DeployError::new(e.to_string()))?;
+            std::fs::read_to_string(&key_file).map_err(|e| io(&key_file, e))?
+        };
+        let mut written = vec![key_file.clone()];
+        let mut write = |name: &str, text: String, secret: bool| -> Result<(), DeployError> {
+            let path = dir.join(name);
+            let mut file = std::fs::OpenOptions::new();
+            file.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            if secret {
+                std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+            }
+            use std::io::Write as _;
+            file.open(&path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| io(&path, e))?;
+            written.push(path);
+            Ok(())
+        };
+
+        let dns = |r: &RoleObjects, i: usize| {
+            format!(
+                "{}-{i}.{}.{}.svc.cluster.local",
+                r.object, r.object, options.namespace
+            )
+        };
+        write(
+            "topology-configmap.yaml",
+            config_map(options, &topology(&roles, dns).to_toml()),
+            false,
+        )?;
+        write("key-secret.yaml", secret(options, key.trim()), true)?;
+        for r in &roles {
+            write(
+                &format!("{}-statefulset.yaml", r.object),
+                stateful_set(options, r, &extra),
+                false,
+            )?;
+            write(
+                &format!("{}-service.yaml", r.object),
+                service(options, r),
+                false,
+            )?;
+        }
+        let compose_topology = topology(&roles, |r, i| format!("{}-{i}", r.object)).to_toml();
+        write("compose-topology.toml", compose_topology, false)?;
+        write("compose.json", compose(options, &roles, &extra), false)?;
+        write("Containerfile", containerfile(&roles), false)?;
+
+        for r in &roles {
+            let from = self
+                .roles
+                .iter()
+                .find(|e| e.role == r.role)
+                .map(|e| e.binary.clone())
+                .expect("from the roles");
+            let to = dir.join("bin").join(&r.binary);
+            std::fs::copy(&from, &to).map_err(|e| {
+                DeployError::new(format!(
+                    "cannot copy role binary {} to {}: {e}",
+                    from.display(),
+                    to.display()
+                ))
+            })?;
+            written.push(to);
+        }
+        Ok(written)
+    }
+
+    fn role_objects(&self, name: &str) -> Result<Vec<RoleObjects>, DeployError> {
+        self.roles
+            .iter()
+            .map(|entry| {
+                let binary = entry
+                    .binary
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or_else(|| {
+                        DeployError::new(format!(
+                            "role `{}`: binary {} has no file name",
+                            entry.role,
+                            entry.binary.display()
+                        ))
+                    })?
+                    .to_string();
+                let endpoints = self
+                    .endpoints
+                    .iter()
+                    .filter(|(role, _)| *role == entry.role)
+                    .enumerate()
+                    .map(|(i, (_, endpoint))| (endpoint.clone(), ENDPOINT_PORT + i as u16))
+                    .collect();
+                Ok(RoleObjects {
+                    role: entry.role.clone(),
+                    object: dns_label(&format!("{name}-{}", entry.role)),
+                    binary,
+                    count: entry.members.unwrap_or(1),
+                    cluster: entry.members.is_some(),
+                    endpoints,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A name Kubernetes accepts as an object and DNS label.
+fn dns_label(name: &str) -> String {
+    let label: String = name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
+    label.trim_matches('-').chars().take(52).collect()
+}
+
+/// The topology with instance `i` of role `r` at `host(r, i)`.
+fn topology(roles: &[RoleObjects], host: impl Fn(&RoleObjects, usize) -> String) -> Topology {
+    let mut topology = Topology::default();
+    for r in roles {
+        let at = |port: u16| {
+            (0..r.count)
+                .map(|i| format!("{}:{port}", host(r, i)))
+                .collect()
+        };
+        topology.set(&r.role, at(PEER_PORT));
+        for (endpoint, port) in &r.endpoints {
+            topology.set_endpoint(&r.role, endpoint, at(*port));
+        }
+    }
+    topology
+}
+
+/// A YAML scalar: JSON string syntax.
+fn q(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn labels(options: &ManifestOptions, role: &str, indent: &str) -> String {
+    format!(
+        "{indent}app.kubernetes.io/name: {}\n{indent}app.kubernetes.io/component: {}\n",
+        q(&options.name),
+        q(&dns_label(role))
+    )
+}
+
+fn header(what: &str) -> String {
+    format!("# Generated by weir-deploy: {what}. Regenerate rather than edit.\n")
+}
+
+fn config_map(options: &ManifestOptions, topology: &str) -> String {
+    let mut data = String::new();
+    for line in topology.lines() {
+        if line.is_empty() {
+            data.push('\n');
+        } else {
+            let _ = writeln!(data, "    {line}");
+        }
+    }
+    format!(
+        "{}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n  namespace: {}\n  labels:\n{}data:\n  topology.toml: |\n{data}",
+        header("every instance's address, as DNS names of the headless Services"),
+        q(&format!("{}-topology", dns_label(&options.name))),
+        q(&options.namespace),
+        labels(options, "topology", "    "),
+    )
+}
+
+fn secret(options: &ManifestOptions, key: &str) -> String {
+    format!(
+        "{}apiVersion: v1\nkind: Secret\nmetadata:\n  name: {}\n  namespace: {}\n  labels:\n{}type: Opaque\nstringData:\n  weir.key: {}\n",
+        header("the deployment key every instance proves it holds (keep this file private)"),
+        q(&format!("{}-key", dns_label(&options.name))),
+        q(&options.namespace),
+        labels(options, "key", "    "),
+        q(key),
+    )
+}
+
+/// Every instance's arguments: it listens on all of its pod's addresses and
+/// is dialled at its DNS name.
+fn args(topology: &str, key: &str) -> Vec<String> {
+    vec![
+        "--topology".into(),
+        topology.into(),
+        "--key-file".into(),
+        key.into(),
+        "--listen".into(),
+        format!("0.0.0.0:{PEER_PORT}"),
+    ]
+}
+
+fn stateful_set(options: &ManifestOptions, r: &RoleObjects, extra: &Extra) -> String {
+    let args: Vec<String> = args(
+        &format!("{TOPOLOGY_DIR}/topology.toml"),
+        &format!("{KEY_DIR}/weir.key"),
+    )
+    .iter()
+    .chain(&extra.args)
+    .map(|a| q(a))
+    .collect();
+    let mut env = String::new();
+    if r.cluster {
+        // A member's index is its pod's: the StatefulSet's pod-index label.
+        env.push_str("            - name: \"WEIR_INDEX\"\n              valueFrom:\n                fieldRef:\n                  fieldPath: \"metadata.labels['apps.kubernetes.io/pod-index']\"\n");
+    }
+    for (key, value) in &extra.envs {
+        let _ = write!(
+            env,
+            "            - name: {}\n              value: {}\n",
+            q(key),
+            q(value)
+        );
+    }
+    if !env.is_empty() {
+        env.insert_str(0, "          env:\n");
+    }
+    let mut ports =
+        format!("            - name: \"weir\"\n              containerPort: {PEER_PORT}\n");
+    for (i, (endpoint, port)) in r.endpoints.iter().enumerate() {
+        let _ = write!(
+            ports,
+            "            - name: {}\n              containerPort: {port}\n",
+            q(&port_name(endpoint, i))
+        );
+    }
+    format!(
+        "{header}apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n{labels}spec:\n  serviceName: {name}\n  replicas: {count}\n  # Members start together: each waits for its peers itself (--connect-timeout).\n  podManagementPolicy: Parallel\n  selector:\n    matchLabels:\n{labels6}  template:\n    metadata:\n      labels:\n{labels8}    spec:\n      containers:\n        - name: {container}\n          image: {image}\n          command: [{command}]\n          args: [{args}]\n{env}          ports:\n{ports}          volumeMounts:\n            - name: \"topology\"\n              mountPath: {topology_dir}\n              readOnly: true\n            - name: \"key\"\n              mountPath: {key_dir}\n              readOnly: true\n      volumes:\n        - name: \"topology\"\n          configMap:\n            name: {config}\n        - name: \"key\"\n          secret:\n            secretName: {secret}\n            defaultMode: 256 # 0400: readable by its owner only\n",
+        header = header(&format!("role `{}`, {} instance(s)", r.role, r.count)),
+        name = q(&r.object),
+        ns = q(&options.namespace),
+        labels = labels(options, &r.role, "    "),
+        labels6 = labels(options, &r.role, "      "),
+        labels8 = labels(options, &r.role, "        "),
+        count = r.count,
+        container = q(&dns_label(&r.role)),
+        image = q(&options.image),
+        command = q(&format!("{BIN_DIR}/{}", r.binary)),
+        args = args.join(", "),
+        topology_dir = q(TOPOLOGY_DIR),
+        key_dir = q(KEY_DIR),
+        config = q(&format!("{}-topology", dns_label(&options.name))),
+        secret = q(&format!("{}-key", dns_label(&options.name))),
+    )
+}
+
+/// A container port's name: at most 15 characters, lower case.
+fn port_name(endpoint: &str, i: usize) -> String {
+    let name: String = dns_label(endpoint).chars().take(15).collect();
+    if name.is_empty() {
+        format!("endpoint-{i}")
+    } else {
+        name
+    }
+}
+
+fn service(options: &ManifestOptions, r: &RoleObjects) -> String {
+    let mut ports =
+        format!("    - name: \"weir\"\n      port: {PEER_PORT}\n      targetPort: {PEER_PORT}\n");
+    for (i, (endpoint, port)) in r.endpoints.iter().enumerate() {
+        let _ = write!(
+            ports,
+            "    - name: {}\n      port: {port}\n      targetPort: {port}\n",
+            q(&port_name(endpoint, i))
+        );
+    }
+    format!(
+        "{}apiVersion: v1\nkind: Service\nmetadata:\n  name: {}\n  namespace: {}\n  labels:\n{}spec:\n  # Headless: each pod gets a DNS name, <pod>.{}.{}.svc.cluster.local.\n  clusterIP: None\n  # Names exist before pods are ready: peers find each other while starting.\n  publishNotReadyAddresses: true\n  selector:\n{}  ports:\n{ports}",
+        header(&format!("the DNS names of role `{}`", r.role)),
+        q(&r.object),
+        q(&options.namespace),
+        labels(options, &r.role, "    "),
+        r.object,
+        options.namespace,
+        labels(options, &r.role, "    "),
+    )
+}
+
+/// The compose file, in JSON (which compose reads as YAML): named
+/// `compose.json` so that every `.yaml` file here is a Kubernetes object.
+fn compose(options: &ManifestOptions, roles: &[RoleObjects], extra: &Extra) -> String {
+    let mut services = Vec::new();
+    for r in roles {
+        for i in 0..r.count {
+            let mut command = vec![format!("{BIN_DIR}/{}", r.binary)];
+            command.extend(args(
+                &format!("{TOPOLOGY_DIR}/topology.toml"),
+                "/run/secrets/weir_key",
+            ));
+            if r.cluster {
+                command.extend(["--index".to_string(), i.to_string()]);
+            }
+            command.extend(extra.args.iter().cloned());
+            let command: Vec<String> = command.iter().map(|a| q(a)).collect();
+            let environment: Vec<String> = extra
+                .envs
+                .iter()
+                .map(|(k, v)| format!("{}: {}", q(k), q(v)))
+                .collect();
+            let name = q(&format!("{}-{i}", r.object));
+            services.push(format!(
+                "    {name}: {{\n      \"image\": {image},\n      \"hostname\": {name},\n      \"command\": [{command}],\n      \"environment\": {{{environment}}},\n      \"configs\": [{{\"source\": \"topology\", \"target\": {topology}}}],\n      \"secrets\": [\"weir_key\"]\n    }}",
+                image = q(&options.image),
+                command = command.join(", "),
+                environment = environment.join(", "),
+                topology = q(&format!("{TOPOLOGY_DIR}/topology.toml")),
+            ));
+        }
+    }
+    format!(
+        "{{\n  \"services\": {{\n{}\n  }},\n  \"configs\": {{\"topology\": {{\"file\": \"./compose-topology.toml\"}}}},\n  \"secrets\": {{\"weir_key\": {{\"file\": \"./weir.key\"}}}}\n}}\n",
+        services.join(",\n")
+    )
+}
+
+fn containerfile(roles: &[RoleObjects]) -> String {
+    let mut out = String::from(
+        "# Generated by weir-deploy: an image with the role binaries (built on this\n\
+         # machine: the base must have a glibc at least as new as the build's).\n\
+         FROM debian:bookworm-slim\n",
+    );
+    for r in roles {
+        let _ = writeln!(out, "COPY bin/{} {BIN_DIR}/{}", r.binary, r.binary);
+    }
+    // As root in the container: the key's Secret volume is root's, mode 0400
+    // (a group-readable key would draw the runtime's warning).
+    out
+}

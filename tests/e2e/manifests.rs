@@ -1,0 +1,238 @@
+//! `--manifests DIR --image IMAGE` on a deploy script: Kubernetes objects,
+//! a compose file and a Containerfile, validated against the Kubernetes
+//! schemas offline (`kubernetes-validate --strict`) and checked for what
+//! matters: indexes, addresses, the key mounted and never printed.
+
+use crate::support::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use weir_runtime::topology::Topology;
+
+const IMAGE: &str = "registry.example/weir-test:1";
+
+/// Runs deploy script `name` with `--manifests` into a fresh directory.
+fn manifests(name: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("weir-manifests-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let printed = write_manifests(name, &dir);
+    (dir, printed)
+}
+
+/// Runs deploy script `name` with `--manifests dir`; what it printed.
+fn write_manifests(name: &str, dir: &Path) -> String {
+    let out = Command::new(deploy_script(name))
+        .args(["--manifests", dir.to_str().unwrap(), "--image", IMAGE])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out) + &stderr(&out)
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// The topology inside the ConfigMap's block scalar.
+fn config_map_topology(dir: &Path) -> Topology {
+    let text = read(dir, "topology-configmap.yaml");
+    let (_, block) = text
+        .split_once("topology.toml: |\n")
+        .expect("a topology block");
+    let toml: String = block
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Topology::parse(&toml, "the ConfigMap").unwrap()
+}
+
+/// `kubernetes-validate`, as `.ci/run` installs it (or from `PATH`).
+fn kubernetes_validate() -> Command {
+    let tool = std::env::var("WEIR_KUBERNETES_VALIDATE")
+        .unwrap_or_else(|_| "kubernetes-validate".to_string());
+    let found = Command::new(&tool).arg("--version").output().is_ok();
+    assert!(
+        found,
+        "`{tool}` not found: `pip install kubernetes-validate` (in a venv), or run .ci/run, which installs it"
+    );
+    Command::new(tool)
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
+    let (dir, printed) = manifests("broadcast");
+    let key = read(&dir, "weir.key").trim().to_string();
+    assert!(!printed.contains(&key), "the key was printed:\n{printed}");
+    assert_eq!(mode(&dir.join("weir.key")), 0o600);
+    assert_eq!(mode(&dir.join("key-secret.yaml")), 0o600);
+
+    // Offline validation against the schemas, rejecting unknown fields.
+    let kubernetes: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert_eq!(kubernetes.len(), 6, "{kubernetes:?}");
+    let out = kubernetes_validate()
+        .arg("--strict")
+        .args(&kubernetes)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+
+    // Members take their index from their pod; the process has none.
+    let workers = read(&dir, "broadcast-worker-statefulset.yaml");
+    assert!(workers.contains("replicas: 2"), "{workers}");
+    assert!(
+        workers.contains("podManagementPolicy: Parallel"),
+        "{workers}"
+    );
+    assert!(workers.contains("name: \"WEIR_INDEX\""), "{workers}");
+    assert!(
+        workers.contains("fieldPath: \"metadata.labels['apps.kubernetes.io/pod-index']\""),
+        "{workers}"
+    );
+    assert!(
+        workers.contains(&format!("image: \"{IMAGE}\"")),
+        "{workers}"
+    );
+    assert!(
+        workers.contains("\"/usr/local/bin/broadcast-worker\""),
+        "{workers}"
+    );
+    let leader = read(&dir, "broadcast-leader-statefulset.yaml");
+    assert!(
+        leader.contains("replicas: 1") && !leader.contains("WEIR_INDEX"),
+        "{leader}"
+    );
+    // The key is mounted from the Secret, the topology from the ConfigMap.
+    for set in [&workers, &leader] {
+        assert!(set.contains("secretName: \"broadcast-key\""), "{set}");
+        assert!(
+            set.contains("\"--key-file\", \"/etc/weir-key/weir.key\""),
+            "{set}"
+        );
+        assert!(set.contains("name: \"broadcast-topology\""), "{set}");
+    }
+    assert!(read(&dir, "key-secret.yaml").contains(&format!("weir.key: \"{key}\"")));
+    let service = read(&dir, "broadcast-worker-service.yaml");
+    assert!(service.contains("clusterIP: None"), "{service}");
+    assert!(
+        service.contains("publishNotReadyAddresses: true"),
+        "{service}"
+    );
+
+    // Every address is a pod's DNS name under its role's headless Service.
+    let topology = config_map_topology(&dir);
+    assert_eq!(
+        topology.addresses("worker"),
+        [0, 1].map(|i| format!(
+            "broadcast-worker-{i}.broadcast-worker.default.svc.cluster.local:7000"
+        ))
+    );
+    assert_eq!(
+        topology.addresses("leader"),
+        ["broadcast-leader-0.broadcast-leader.default.svc.cluster.local:7000"]
+    );
+
+    // Compose: one service per instance, the index on its command line.
+    let compose = read(&dir, "compose.json");
+    for i in 0..2 {
+        assert!(
+            compose.contains(&format!("    \"broadcast-worker-{i}\": {{")),
+            "{compose}"
+        );
+        assert!(
+            compose.contains(&format!("\"--index\", \"{i}\"")),
+            "{compose}"
+        );
+    }
+    // It is JSON (compose reads it as YAML).
+    let parsed = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys; d=json.load(open(sys.argv[1])); print(len(d['services']))",
+        ])
+        .arg(dir.join("compose.json"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&parsed).trim(), "3", "{}", stderr(&parsed));
+    let compose_topology =
+        Topology::parse(&read(&dir, "compose-topology.toml"), "compose").unwrap();
+    assert_eq!(
+        compose_topology.addresses("worker"),
+        ["broadcast-worker-0:7000", "broadcast-worker-1:7000"]
+    );
+
+    // The image: the role binaries, copied beside the Containerfile.
+    let containerfile = read(&dir, "Containerfile");
+    for role in ["leader", "worker"] {
+        assert!(dir.join("bin").join(format!("broadcast-{role}")).exists());
+        assert!(
+            containerfile.contains(&format!(
+                "COPY bin/broadcast-{role} /usr/local/bin/broadcast-{role}"
+            )),
+            "{containerfile}"
+        );
+    }
+
+    // Written again, the deployment keeps its key.
+    write_manifests("broadcast", &dir);
+    assert_eq!(read(&dir, "weir.key").trim(), key);
+}
+
+#[test]
+fn an_external_endpoint_gets_a_port_in_the_pod_and_the_service() {
+    let (dir, _) = manifests("paxos_kv");
+    let out = kubernetes_validate()
+        .arg("--strict")
+        .arg(dir.join("paxos-kv-proposer-statefulset.yaml"))
+        .arg(dir.join("paxos-kv-proposer-service.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let topology = config_map_topology(&dir);
+    assert_eq!(
+        topology.endpoint("proposer", "clients"),
+        [0, 1].map(|i| format!(
+            "paxos-kv-proposer-{i}.paxos-kv-proposer.default.svc.cluster.local:6379"
+        ))
+    );
+    for file in [
+        "paxos-kv-proposer-statefulset.yaml",
+        "paxos-kv-proposer-service.yaml",
+    ] {
+        let text = read(&dir, file);
+        assert!(text.contains("name: \"clients\""), "{text}");
+        assert!(text.contains("6379"), "{text}");
+    }
+}
+
+#[test]
+fn manifests_without_an_image_is_a_clear_error() {
+    let out = Command::new(deploy_script("broadcast"))
+        .args(["--manifests", "/tmp/weir-manifests-unused"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--manifests needs --image"),
+        "{}",
+        stderr(&out)
+    );
+    let out = Command::new(deploy_script("broadcast"))
+        .arg("--frobnicate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown argument `--frobnicate`"),
+        "{}",
+        stderr(&out)
+    );
+}
