@@ -97,6 +97,34 @@ fn sigterm_flushes_what_was_sent_and_exits_0() {
 }
 
 #[test]
+fn with_stop_on_eof_the_end_of_stdin_stops_an_instance_as_sigterm_does() {
+    // What a controller over SSH relies on: its death closes the instance's
+    // stdin, and the instance stops itself, losing nothing.
+    let topo = Topo::new(&[("sender", 1), ("receiver", 1)]);
+    let spawn = |role: &str, extra: &[&str]| {
+        command(&format!("bench_pipe-{role}"), &topo.file, None, extra)
+            .env(flow::bench::SIZE_VAR, ENDLESS.to_string())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let receiver = spawn("receiver", &[]);
+    let mut sender = spawn("sender", &["--stop-on-eof"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        sender.try_wait().unwrap().is_none(),
+        "the sender stopped by itself"
+    );
+    drop(sender.stdin.take());
+    let (sender, receiver) = (finish(sender, LIMIT), finish(receiver, LIMIT));
+    assert!(sender.status.success(), "{}", stderr(&sender));
+    assert!(receiver.status.success(), "{}", stderr(&receiver));
+    let (count, sum) = tally(&stdout(&receiver));
+    assert!(count > 0, "nothing arrived");
+    assert_eq!(sum, flow::bench::expected_sum(count), "count {count}");
+}
+
+#[test]
 fn a_paused_receiver_slows_the_sender_without_growing_its_memory() {
     // About 5 s of records in a debug build, of which 3 s are sent while the
     // receiver is stopped: unbounded buffering would hold well over 100 MiB.

@@ -19,6 +19,8 @@ pub struct Config {
     pub auth: Auth,
     /// Client connections each external endpoint accepts at once.
     pub max_clients: usize,
+    /// Stop (as on SIGTERM) when standard input reaches its end.
+    pub stop_on_eof: bool,
 }
 
 /// How this instance proves it belongs to its deployment.
@@ -100,6 +102,13 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .help("How many clients each external endpoint of this role serves at once; more are refused"),
         )
         .arg(
+            Arg::new("stop-on-eof")
+                .long("stop-on-eof")
+                .env("WEIR_STOP_ON_EOF")
+                .action(ArgAction::SetTrue)
+                .help("Stop, as on SIGTERM, when standard input reaches its end: a controller (over SSH, say) keeps it open, and its death stops the instance"),
+        )
+        .arg(
             Arg::new("key-file")
                 .long("key-file")
                 .env("WEIR_KEY_FILE")
@@ -130,6 +139,7 @@ pub fn parse(spec: &RoleSpec) -> Config {
         connect_timeout: seconds(&matches, "connect-timeout", 30.0),
         peer_timeout: seconds(&matches, "peer-timeout", 2.0).max(Duration::from_millis(40)),
         auth,
+        stop_on_eof: matches.get_flag("stop-on-eof"),
         max_clients: matches
             .get_one::<usize>("max-clients")
             .copied()

@@ -219,6 +219,9 @@ impl Node {
             .collect();
         node.await_required_peers().await?;
         tick::stop_on_signals(node.stop.clone(), node.wake.clone());
+        if config.stop_on_eof {
+            tick::stop_on_stdin_eof(node.stop.clone(), node.wake.clone());
+        }
         Ok(node)
     }
 

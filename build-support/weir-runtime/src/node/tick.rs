@@ -205,6 +205,20 @@ async fn sleep_until_or_never(deadline: Option<Instant>) {
     }
 }
 
+/// Sets `stop` and wakes the node once standard input reaches its end (or
+/// fails): its controller went away. A thread of its own, since reading
+/// stdin blocks.
+pub(super) fn stop_on_stdin_eof(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 512];
+        let mut stdin = std::io::stdin().lock();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        stop.store(true, Ordering::Relaxed);
+        wake.notify_one();
+    });
+}
+
 /// On the first SIGTERM or SIGINT, sets `stop` and wakes the node; on a second,
 /// exits at once.
 pub(super) fn stop_on_signals(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
