@@ -11,6 +11,7 @@ mod deploy;
 mod faults;
 mod flows;
 mod hostile;
+mod hosts;
 mod manifests;
 mod operators;
 mod paxos_kv;

@@ -15,11 +15,13 @@
 //! ```
 
 mod binaries;
+mod hosts;
 mod local;
 mod manifests;
 mod running;
 
 pub use binaries::{cargo_build, RoleBinaries};
+pub use hosts::{HostEntry, Hosts};
 pub use local::{free_port, DeployError, Deployment};
 pub use manifests::{ManifestOptions, ENDPOINT_PORT, PEER_PORT};
 pub use running::RunningDeployment;
@@ -29,14 +31,16 @@ use std::process::ExitCode;
 
 /// What a deploy script was asked to do.
 enum Action {
-    /// Run the deployment here.
-    Run,
+    /// Run the deployment here, or on these hosts.
+    Run(Option<Hosts>),
     /// Write manifests for a cluster manager instead.
     Manifests(PathBuf, ManifestOptions),
 }
 
-const USAGE: &str = "usage: <deploy script> [--manifests DIR --image IMAGE [--namespace NS]]\n\
+const USAGE: &str =
+    "usage: <deploy script> [--hosts FILE | --manifests DIR --image IMAGE [--namespace NS]]\n\
   (no flags)         run the deployment on this machine\n\
+  --hosts FILE       run it on the hosts FILE lists, over ssh ([[host]] ssh = ..., address = ...)\n\
   --manifests DIR    write Kubernetes manifests, a compose file and a Containerfile\n\
                      (with the role binaries under DIR/bin) instead of running\n\
   --image IMAGE      the image the Containerfile builds and the pods run\n\
@@ -46,12 +50,14 @@ const USAGE: &str = "usage: <deploy script> [--manifests DIR --image IMAGE [--na
 fn action(name: &str) -> Result<Action, DeployError> {
     let mut args = std::env::args().skip(1);
     let (mut dir, mut image, mut namespace) = (None, None, "default".to_string());
+    let mut hosts = None;
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
             args.next()
                 .ok_or_else(|| DeployError::new(format!("{flag} needs a value\n{USAGE}")))
         };
         match arg.as_str() {
+            "--hosts" => hosts = Some(Hosts::load(std::path::Path::new(&value("--hosts")?))?),
             "--manifests" => dir = Some(PathBuf::from(value("--manifests")?)),
             "--image" => image = Some(value("--image")?),
             "--namespace" => namespace = value("--namespace")?,
@@ -63,8 +69,13 @@ fn action(name: &str) -> Result<Action, DeployError> {
             }
         }
     }
+    if hosts.is_some() && dir.is_some() {
+        return Err(DeployError::new(format!(
+            "--hosts runs the deployment and --manifests writes it: give one\n{USAGE}"
+        )));
+    }
     match (dir, image) {
-        (None, None) => Ok(Action::Run),
+        (None, None) => Ok(Action::Run(hosts)),
         (Some(dir), Some(image)) => Ok(Action::Manifests(
             dir,
             ManifestOptions {
@@ -111,7 +122,8 @@ where
         let action = action(&deployment.name())?;
         bins.build_used()?;
         match action {
-            Action::Run => watch(deployment.start().await?).await,
+            Action::Run(None) => watch(deployment.start().await?).await,
+            Action::Run(Some(hosts)) => watch(deployment.on_hosts(hosts).start().await?).await,
             Action::Manifests(dir, options) => {
                 let written = deployment.write_manifests(&dir, &options)?;
                 println!(

@@ -53,6 +53,8 @@ pub struct Deployment {
     pub(crate) capture: bool,
     /// External endpoints: (role, name).
     pub(crate) endpoints: Vec<(String, String)>,
+    /// Where instances run when not on this machine.
+    pub(crate) hosts: Option<crate::hosts::Hosts>,
 }
 
 impl Deployment {
@@ -119,6 +121,13 @@ impl Deployment {
     /// [`RunningDeployment::endpoint`] for where clients connect.
     pub fn endpoint(mut self, role: &str, name: &str) -> Self {
         self.endpoints.push((role.to_string(), name.to_string()));
+        self
+    }
+
+    /// Runs the instances on `hosts` (over SSH) instead of this machine:
+    /// placed round robin, in the order of the roles.
+    pub fn on_hosts(mut self, hosts: crate::hosts::Hosts) -> Self {
+        self.hosts = Some(hosts);
         self
     }
 

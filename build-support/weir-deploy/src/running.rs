@@ -1,6 +1,7 @@
 //! A local deployment while it runs: its instances as child processes, their
 //! prefixed output, and what a script or test may do to them by name.
 
+use crate::hosts::{connect_all, Host};
 use crate::local::{free_port, DeployError, Deployment};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -25,7 +26,9 @@ struct Instance {
     role: String,
     binary: PathBuf,
     index: Option<usize>,
-    /// While it runs.
+    /// Where it runs, when not here.
+    host: Option<Arc<Host>>,
+    /// While it runs (for a remote instance, its local `ssh`'s).
     pid: Option<u32>,
     /// Its own last `error:` line.
     last_error: Arc<Mutex<Option<String>>>,
@@ -45,6 +48,8 @@ enum Lines {
 /// Dropping it kills every instance still running.
 pub struct RunningDeployment {
     dir: PathBuf,
+    /// The hosts instances run on (none: this machine).
+    hosts: Vec<Arc<Host>>,
     topology_file: PathBuf,
     key_file: PathBuf,
     topology: Topology,
@@ -78,13 +83,47 @@ impl RunningDeployment {
         std::fs::create_dir_all(&dir)
             .map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
 
+        // Where each instance runs: here, or on the hosts, round robin.
+        let roles: Vec<String> = plan
+            .roles
+            .iter()
+            .flat_map(|e| std::iter::repeat_n(e.role.clone(), e.members.unwrap_or(1)))
+            .collect();
+        let (hosts, placement) = match &plan.hosts {
+            Some(file) => {
+                let placement = file.place(&roles)?;
+                let default_dir = format!("/tmp/weir-{}", plan.name());
+                (connect_all(file, &default_dir).await?, placement)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        // Ports: free ones here, or free ones on each host.
+        let mut ports_on: Vec<Vec<u16>> = Vec::new();
+        for (h, host) in hosts.iter().enumerate() {
+            let on_host = placement.iter().filter(|&&p| p == h).count();
+            let per_instance = 1 + plan.endpoints.len();
+            let seed = std::process::id() as u64 * 31 + h as u64 * 977;
+            ports_on.push(host.free_ports(on_host * per_instance, seed).await?);
+        }
+        let mut address = |k: usize| -> Result<String, DeployError> {
+            match placement.get(k) {
+                Some(&h) => {
+                    let port = ports_on[h].pop().expect("enough ports were chosen");
+                    Ok(format!("{}:{port}", hosts[h].entry.address))
+                }
+                None => Ok(format!("127.0.0.1:{}", free_port()?)),
+            }
+        };
+
         let mut topology = Topology::default();
         let mut instances = Vec::new();
         for entry in &plan.roles {
             let count = entry.members.unwrap_or(1);
+            let first = instances.len();
             let mut addresses = Vec::with_capacity(count);
             for index in 0..count {
-                addresses.push(format!("127.0.0.1:{}", free_port()?));
+                let k = instances.len();
+                addresses.push(address(k)?);
                 let (name, index) = match entry.members {
                     Some(_) => (format!("{}/{index}", entry.role), Some(index)),
                     None => (entry.role.clone(), None),
@@ -94,26 +133,18 @@ impl RunningDeployment {
                     role: entry.role.clone(),
                     binary: entry.binary.clone(),
                     index,
+                    host: placement.get(k).map(|&h| hosts[h].clone()),
                     pid: None,
                     last_error: Arc::new(Mutex::new(None)),
                 });
             }
             topology.set(&entry.role, addresses);
             for (_, name) in plan.endpoints.iter().filter(|(r, _)| *r == entry.role) {
-                let clients = (0..count)
-                    .map(|_| free_port().map(|port| format!("127.0.0.1:{port}")))
+                let clients = (first..first + count)
+                    .map(&mut address)
                     .collect::<Result<Vec<_>, _>>()?;
                 topology.set_endpoint(&entry.role, name, clients);
             }
-        }
-        if let Some((role, _)) = plan
-            .endpoints
-            .iter()
-            .find(|(role, _)| !plan.roles.iter().any(|r| r.role == *role))
-        {
-            return Err(DeployError::new(format!(
-                "an endpoint is declared for role `{role}`, which this deployment does not start"
-            )));
         }
         let topology_file = dir.join("topology.toml");
         std::fs::write(&topology_file, topology.to_toml()).map_err(|e| {
@@ -122,6 +153,7 @@ impl RunningDeployment {
         // A fresh key per deployment: instances of another one cannot join.
         let key_file = dir.join("weir.key");
         Key::generate(&key_file).map_err(|e| DeployError::new(e.to_string()))?;
+        prepare_hosts(&hosts, &instances, &topology_file, &key_file).await?;
 
         let (stop, _) = watch::channel(false);
         let (terminate, _) = watch::channel(false);
@@ -143,6 +175,7 @@ impl RunningDeployment {
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let mut running = RunningDeployment {
             dir,
+            hosts,
             topology_file,
             key_file,
             args: plan.args,
@@ -189,19 +222,39 @@ impl RunningDeployment {
     /// Starts instance `i` with the deployment's flags.
     fn spawn(&mut self, i: usize) -> Result<(), DeployError> {
         let instance = &mut self.instances[i];
-        let mut command = Command::new(&instance.binary);
+        let mut command = match &instance.host {
+            Some(host) => {
+                let mut args = vec![
+                    "--topology".to_string(),
+                    format!("{}/topology.toml", host.dir),
+                    "--key-file".to_string(),
+                    format!("{}/weir.key", host.dir),
+                    // Its stdin is the deployment's hold on it.
+                    "--stop-on-eof".to_string(),
+                ];
+                args.extend(self.args.iter().cloned());
+                if let Some(index) = instance.index {
+                    args.extend(["--index".to_string(), index.to_string()]);
+                }
+                host.command(&self.envs, &remote_binary(host, &instance.binary), &args)
+            }
+            None => {
+                let mut command = Command::new(&instance.binary);
+                command
+                    .arg("--topology")
+                    .arg(&self.topology_file)
+                    .arg("--key-file")
+                    .arg(&self.key_file)
+                    .args(&self.args)
+                    .envs(self.envs.iter().map(|(k, v)| (k, v)));
+                if let Some(index) = instance.index {
+                    command.arg("--index").arg(index.to_string());
+                }
+                command.stdin(Stdio::null());
+                command
+            }
+        };
         command
-            .arg("--topology")
-            .arg(&self.topology_file)
-            .arg("--key-file")
-            .arg(&self.key_file)
-            .args(&self.args)
-            .envs(self.envs.iter().map(|(k, v)| (k, v)));
-        if let Some(index) = instance.index {
-            command.arg("--index").arg(index.to_string());
-        }
-        command
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -237,8 +290,11 @@ impl RunningDeployment {
         ));
         let exits = self.exits_tx.clone();
         let (stop, terminate) = (self.stop.subscribe(), self.terminate.subscribe());
+        // A remote instance stops when its stdin closes (not on a signal to
+        // the local ssh, which would cut its last lines off).
+        let hold = child.stdin.take();
         tokio::spawn(async move {
-            let status = supervise(child, stop, terminate).await;
+            let status = supervise(child, hold, stop, terminate).await;
             let _ = exits.send((i, status));
         });
         Ok(())
@@ -261,9 +317,20 @@ impl RunningDeployment {
     fn signal(&mut self, name: &str, signal: libc::c_int) -> Result<usize, DeployError> {
         self.take_exits();
         let i = self.find(name)?;
-        let Some(pid) = self.instances[i].pid else {
+        let instance = &self.instances[i];
+        let Some(pid) = instance.pid else {
             return Err(DeployError::new(format!("{name} is not running")));
         };
+        if let Some(host) = &instance.host {
+            let signal = match signal {
+                libc::SIGKILL => "KILL",
+                libc::SIGSTOP => "STOP",
+                libc::SIGCONT => "CONT",
+                _ => "TERM",
+            };
+            host.signal(signal, &remote_pattern(host, instance))?;
+            return Ok(i);
+        }
         // SAFETY: kill(2) on our own child's pid; no memory is involved.
         unsafe { libc::kill(pid as libc::pid_t, signal) };
         Ok(i)
@@ -360,6 +427,9 @@ impl RunningDeployment {
         // Every line is out before the outcome is.
         self.captured = None;
         while self.output.join_next().await.is_some() {}
+        for host in &self.hosts {
+            host.kill_leftovers();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         match self.failure.take() {
             Some(failure) => Err(failure),
@@ -427,8 +497,81 @@ impl Drop for RunningDeployment {
             }
         }
         self.signals.abort();
+        for host in &self.hosts {
+            host.kill_leftovers();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Where instance binary `local` is on `host`.
+fn remote_binary(host: &Host, local: &Path) -> String {
+    let name = local
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("binary");
+    format!("{}/bin/{name}", host.dir)
+}
+
+/// A `pkill -f` pattern for exactly this instance's process on its host.
+fn remote_pattern(host: &Host, instance: &Instance) -> String {
+    let binary = remote_binary(host, &instance.binary);
+    match instance.index {
+        Some(index) => format!("^{binary} .*--index {index}( |$)"),
+        None => format!("^{binary} "),
+    }
+}
+
+/// Uploads to every host (at once) the binaries its instances run, the
+/// topology and the key, and says where each instance runs.
+async fn prepare_hosts(
+    hosts: &[Arc<Host>],
+    instances: &[Instance],
+    topology_file: &Path,
+    key_file: &Path,
+) -> Result<(), DeployError> {
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .map_err(|e| DeployError::new(format!("cannot read {}: {e}", path.display())))
+    };
+    let (topology, key) = (read(topology_file)?, read(key_file)?);
+    let mut tasks = Vec::new();
+    for host in hosts {
+        let binaries: std::collections::BTreeSet<PathBuf> = instances
+            .iter()
+            .filter(|i| i.host.as_ref().is_some_and(|h| Arc::ptr_eq(h, host)))
+            .map(|i| i.binary.clone())
+            .collect();
+        let (host, topology, key) = (host.clone(), topology.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut uploaded = 0;
+            for binary in &binaries {
+                uploaded += usize::from(host.upload_binary(binary).await?);
+            }
+            host.write_private("topology.toml", &topology).await?;
+            host.write_private("weir.key", &key).await?;
+            let fresh = binaries.len() - uploaded;
+            eprintln!(
+                "weir-deploy: {}: {uploaded} binaries uploaded, {fresh} already there, in {}",
+                host.name(),
+                host.dir
+            );
+            Ok::<(), DeployError>(())
+        }));
+    }
+    for task in tasks {
+        task.await
+            .map_err(|e| DeployError::new(format!("preparing a host: {e}")))??;
+    }
+    for instance in instances {
+        if let Some(host) = &instance.host {
+            eprintln!("weir-deploy: {} runs on {}", instance.name, host.name());
+        }
+    }
+    Ok(())
 }
 
 /// Makes the instance get SIGTERM if the deployment dies without stopping it
@@ -488,6 +631,7 @@ async fn pass_on_signals(terminate: Arc<watch::Sender<bool>>, stop: Arc<watch::S
 /// `stop`. On `terminate` it gets SIGTERM and is still waited for.
 async fn supervise(
     mut child: Child,
+    mut hold: Option<tokio::process::ChildStdin>,
     mut stop: watch::Receiver<bool>,
     mut terminate: watch::Receiver<bool>,
 ) -> Option<ExitStatus> {
@@ -498,7 +642,9 @@ async fn supervise(
             _ = stop.wait_for(|&stop| stop) => break,
             _ = terminate.wait_for(|&t| t), if !terminated => {
                 terminated = true;
-                if let Some(pid) = child.id() {
+                if hold.take().is_some() {
+                    // A remote instance: the end of its stdin stops it.
+                } else if let Some(pid) = child.id() {
                     // SAFETY: kill(2) on our own child's pid; no memory is involved.
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
                 }
