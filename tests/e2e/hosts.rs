@@ -313,7 +313,8 @@ fn a_killed_remote_instance_fails_the_deployment_naming_it_and_stops_the_rest() 
     // Named by the deployment, or by the peer that lost it first.
     let said = stderr(&out);
     assert!(
-        said.contains("error: worker/0 failed") || said.contains("lost peer worker/0"),
+        said.contains("error: worker/0 on host ssh://root@127.0.0.3:")
+            || said.contains("lost peer worker/0"),
         "{said}"
     );
     assert!(
@@ -369,5 +370,68 @@ fn each_bad_host_is_a_clear_error_naming_it() {
         stderr(&out).contains("typo.toml") && stderr(&out).contains("adress"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn a_dead_controller_leaves_no_instance_running() {
+    let hosts = SshHosts::start("dead-controller", 2);
+    let file = hosts.hosts_file(|_, entry| entry);
+    let mut child = Command::new(deploy_script("paxos_kv"))
+        .arg("--hosts")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while hosts.weir_processes().len() < 7 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        hosts.weir_processes().len(),
+        7,
+        "not every instance started"
+    );
+    // SIGKILL: the deploy script cannot stop anything itself.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    while !hosts.weir_processes().is_empty() && killed.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        hosts.weir_processes().is_empty(),
+        "still running 20 s after the controller died: {:?}",
+        hosts.weir_processes()
+    );
+}
+
+#[tokio::test]
+async fn a_binary_that_cannot_run_on_a_host_is_an_error_naming_the_host() {
+    let hosts = SshHosts::start("wrong-binary", 1);
+    let file = hosts.hosts_file(|_, entry| entry);
+    // Not a program for this machine: what a binary for another
+    // architecture looks like to the host.
+    let binary = hosts.root.join("garbage-leader");
+    std::fs::write(
+        &binary,
+        [
+            0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0xb7,
+        ],
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let outcome = weir_deploy::Deployment::new()
+        .process("leader", &binary)
+        .on_hosts(weir_deploy::Hosts::load(&file).unwrap())
+        .run()
+        .await;
+    let err = outcome.expect_err("a garbage binary ran").to_string();
+    assert!(
+        err.contains("garbage-leader does not run there")
+            && err.contains("host ssh://root@127.0.0.2:"),
+        "{err}"
     );
 }

@@ -465,8 +465,13 @@ impl RunningDeployment {
                     .and_then(|line| line.clone())
                     .map(|line| format!(": {line}"))
                     .unwrap_or_default();
+                let on = instance
+                    .host
+                    .as_ref()
+                    .map(|h| format!(" on {}", h.name()))
+                    .unwrap_or_default();
                 let error = DeployError::new(format!(
-                    "{} failed ({status}); the other instances were stopped{said}",
+                    "{}{on} failed ({status}); the other instances were stopped{said}",
                     instance.name
                 ));
                 self.fail(error);
