@@ -435,3 +435,36 @@ async fn a_binary_that_cannot_run_on_a_host_is_an_error_naming_the_host() {
         "{err}"
     );
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct TinyDisk(PathBuf);
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_on_a_host_is_an_error_naming_the_host() {
+    let hosts = SshHosts::start("full-disk", 1);
+    let dir = hosts.root.join("tiny");
+    std::fs::create_dir_all(&dir).unwrap();
+    run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&dir));
+    let _disk = TinyDisk(dir.clone());
+    let file = hosts.hosts_file(|_, e| {
+        e.replace(
+            &hosts.hosts[0].dir.display().to_string(),
+            &dir.display().to_string(),
+        )
+    });
+    let out = deploy("broadcast", &file);
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(
+        said.contains("No space left on device") && said.contains("host ssh://root@127.0.0.2:"),
+        "{said}"
+    );
+}

@@ -186,24 +186,28 @@ impl Host {
             .stdout(openssh::Stdio::piped())
             .stderr(openssh::Stdio::piped());
         let mut child = command.spawn().await.map_err(|e| error_chain(&e))?;
-        if let (Some(bytes), Some(mut input)) = (stdin, child.stdin().take()) {
-            input.write_all(bytes).await.map_err(|e| e.to_string())?;
-            input.shutdown().await.map_err(|e| e.to_string())?;
-        }
+        // A write that fails (the command died: a full disk, say) is
+        // reported by what the command said, once it has ended.
+        let wrote = match (stdin, child.stdin().take()) {
+            (Some(bytes), Some(mut input)) => {
+                let written = input.write_all(bytes).await;
+                written.and(input.shutdown().await)
+            }
+            _ => Ok(()),
+        };
         let out = child
             .wait_with_output()
             .await
             .map_err(|e| error_chain(&e))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            Err(if said.is_empty() {
-                format!("exited with {}", out.status)
-            } else {
-                said
-            })
+        if out.status.success() && wrote.is_ok() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
+        let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        Err(match wrote {
+            _ if !said.is_empty() => said,
+            Err(e) => format!("sending it the data failed: {e}"),
+            Ok(()) => format!("exited with {}", out.status),
+        })
     }
 
     /// `n` TCP ports not in use there (from /proc/net/tcp and tcp6).
