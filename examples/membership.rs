@@ -7,37 +7,30 @@
 //! again 3 s later, so the loss and the rejoin show in the output.
 
 use std::time::Duration;
-use weir_deploy::{DeployError, Deployment, RoleBinaries};
+use weir_deploy::{deploy_main_with_flags, flag_value, DeployError, Deployment, RunningDeployment};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    let victim = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
-        [] => None,
-        [flag, name] if flag == "--kill-and-restart" => Some(name.clone()),
-        _ => {
-            eprintln!(
-                "usage: membership [--kill-and-restart NAME]   (NAME: worker/0, worker/1, ...)"
-            );
-            return std::process::ExitCode::from(2);
-        }
-    };
-    match deploy(victim).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    deploy_main_with_flags(
+        "bins",
+        &["--kill-and-restart"],
+        |bins| {
+            Deployment::new()
+                .process("leader", bins.path("membership-leader"))
+                .cluster("worker", bins.path("membership-worker"), 3)
+                .may_fail("worker")
+        },
+        |running| kill_and_restart(running, flag_value("--kill-and-restart")),
+    )
+    .await
 }
 
-async fn deploy(victim: Option<String>) -> Result<(), DeployError> {
-    let bins = RoleBinaries::of("bins")?;
-    let deployment = Deployment::new()
-        .process("leader", bins.path("membership-leader"))
-        .cluster("worker", bins.path("membership-worker"), 3)
-        .may_fail("worker");
-    bins.build_used()?;
-    let mut running = deployment.start().await?;
+/// With a victim, kills it after 3 s and starts it again 3 s later; then
+/// waits for the deployment (until Ctrl-C).
+async fn kill_and_restart(
+    mut running: RunningDeployment,
+    victim: Option<String>,
+) -> Result<(), DeployError> {
     if let Some(name) = victim {
         tokio::time::sleep(Duration::from_secs(3)).await;
         eprintln!("membership: killing {name}");

@@ -46,8 +46,21 @@ const USAGE: &str =
   --image IMAGE      the image the Containerfile builds and the pods run\n\
   --namespace NS     the Kubernetes namespace of the DNS names (default: default)";
 
-/// Reads the deploy script's flags; `name` names the objects.
-fn action(name: &str) -> Result<Action, DeployError> {
+/// The value given to a deploy script's own flag `flag` (one that
+/// [`deploy_main_with_flags`] was told of), if it was given.
+pub fn flag_value(flag: &str) -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == flag {
+            return args.next();
+        }
+    }
+    None
+}
+
+/// Reads the deploy script's flags; `name` names the objects, and the
+/// script handles the flags in `own` (each with a value) itself.
+fn action(name: &str, own: &[&str]) -> Result<Action, DeployError> {
     let mut args = std::env::args().skip(1);
     let (mut dir, mut image, mut namespace) = (None, None, "default".to_string());
     let mut hosts = None;
@@ -61,6 +74,7 @@ fn action(name: &str) -> Result<Action, DeployError> {
             "--manifests" => dir = Some(PathBuf::from(value("--manifests")?)),
             "--image" => image = Some(value("--image")?),
             "--namespace" => namespace = value("--namespace")?,
+            flag if own.contains(&flag) => drop(value(flag)?),
             "-h" | "--help" => return Err(DeployError::new(USAGE)),
             other => {
                 return Err(DeployError::new(format!(
@@ -116,10 +130,25 @@ where
     F: FnOnce(RunningDeployment) -> Fut,
     Fut: std::future::Future<Output = Result<(), DeployError>>,
 {
+    deploy_main_with_flags(package, &[], plan, watch).await
+}
+
+/// [`deploy_main_with`] for a script with flags of its own (`own`, each
+/// taking a value, read with [`flag_value`]) beside the usual ones.
+pub async fn deploy_main_with_flags<F, Fut>(
+    package: &str,
+    own: &[&str],
+    plan: impl FnOnce(&RoleBinaries) -> Deployment,
+    watch: F,
+) -> ExitCode
+where
+    F: FnOnce(RunningDeployment) -> Fut,
+    Fut: std::future::Future<Output = Result<(), DeployError>>,
+{
     let outcome = async {
         let bins = RoleBinaries::of(package)?;
         let deployment = plan(&bins);
-        let action = action(&deployment.name())?;
+        let action = action(&deployment.name(), own)?;
         bins.build_used()?;
         match action {
             Action::Run(None) => watch(deployment.start().await?).await,
