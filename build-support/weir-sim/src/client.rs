@@ -3,7 +3,8 @@
 //! its codec's bytes, and record what they saw as lines.
 
 use crate::network::{PipeReader, PipeWriter};
-use crate::run::{print_line, Shared};
+use crate::observe::print_line;
+use crate::run::Shared;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

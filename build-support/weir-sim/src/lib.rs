@@ -24,13 +24,18 @@
 //! links start after them), and sources that read files or standard input. The end-to-end and fuzz tests cover those.
 
 mod client;
+mod faults;
 mod network;
+mod observe;
+mod outcome;
 mod rng;
 mod run;
 mod sim;
 
 pub use client::{Client, Connection};
-pub use run::{print_line, Faults, Line, Outcome, Run};
+pub use faults::Faults;
+pub use observe::print_line;
+pub use outcome::{Line, Outcome, Run};
 pub use sim::{Failure, Sim};
 
 use std::future::Future;

@@ -2,7 +2,9 @@
 //! shrinks its faults and prints how to replay it.
 
 use crate::client::{Client, Script};
-use crate::run::{run, Faults, Run, Timing};
+use crate::faults::{Faults, Timing};
+use crate::outcome::Run;
+use crate::run::run;
 use crate::Flow;
 use std::cell::Cell;
 use std::ops::Range;
