@@ -14,6 +14,9 @@ use weir_deploy::{Deployment, RunningDeployment};
 use weir_tests::linearizability;
 
 const SOON: Duration = Duration::from_secs(20);
+/// How long the first write after the store starts may take: an election,
+/// which on an overloaded machine (every test at once) can take a while.
+const STARTED: Duration = Duration::from_secs(60);
 
 /// A stock Redis client, which `.ci/run` installs (Debian's redis-tools).
 fn redis_tool(tool: &str) -> Command {
@@ -298,7 +301,7 @@ fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_propose
             instances.push(Watched::start(&format!("{role}/{i}"), command));
         }
     }
-    set_until_ok(&clients[0], "greeting", "hello", SOON);
+    set_until_ok(&clients[0], "greeting", "hello", STARTED);
     assert_eq!(redis_cli(&clients[1], &["GET", "greeting"]), "hello");
     assert_eq!(
         redis_cli(&clients[1], &["SET", "greeting", "hi there"]),
@@ -368,7 +371,7 @@ async fn bad_client_input_closes_only_that_connection() {
     let mut running = deploy().await;
     let address = running.endpoint("proposer", "clients")[0].clone();
     let check = address.clone();
-    tokio::task::spawn_blocking(move || set_until_ok(&check, "kept", "yes", SOON))
+    tokio::task::spawn_blocking(move || set_until_ok(&check, "kept", "yes", STARTED))
         .await
         .unwrap();
     let garbage = address.clone();
@@ -457,7 +460,7 @@ async fn one_acceptor_down_the_store_goes_on_two_down_it_stops_until_one_is_back
     let clients = running.endpoint("proposer", "clients").to_vec();
     let address = clients[0].clone();
     let first = address.clone();
-    tokio::task::spawn_blocking(move || set_until_ok(&first, "before", "1", SOON))
+    tokio::task::spawn_blocking(move || set_until_ok(&first, "before", "1", STARTED))
         .await
         .unwrap();
 
@@ -527,7 +530,7 @@ async fn with_one_replica_down_every_write_is_still_answered_by_the_other() {
     let mut running = deploy().await;
     let address = running.endpoint("proposer", "clients")[0].clone();
     let first = address.clone();
-    tokio::task::spawn_blocking(move || set_until_ok(&first, "before", "0", SOON))
+    tokio::task::spawn_blocking(move || set_until_ok(&first, "before", "0", STARTED))
         .await
         .unwrap();
 
@@ -688,7 +691,7 @@ async fn clients_beyond_max_clients_are_refused_and_the_others_served() {
     let mut running = store().arg("--max-clients").arg("2").start().await.unwrap();
     let address = running.endpoint("proposer", "clients")[0].clone();
     let (first, second, third) = tokio::task::spawn_blocking(move || {
-        set_until_ok(&address, "k", "v", SOON);
+        set_until_ok(&address, "k", "v", STARTED);
         let mut first = Client::connect(&address).unwrap();
         let mut second = Client::connect(&address).unwrap();
         // Both are served before the third connects, so both are counted.
@@ -728,7 +731,7 @@ async fn stopping_the_whole_store_ends_every_instance_without_waiting_out_the_gr
     // the others' do. Stopped together, they settle rather than wait.
     let mut running = deploy().await;
     let address = running.endpoint("proposer", "clients")[0].clone();
-    tokio::task::spawn_blocking(move || set_until_ok(&address, "k", "v", SOON))
+    tokio::task::spawn_blocking(move || set_until_ok(&address, "k", "v", STARTED))
         .await
         .unwrap();
     running.stop();
