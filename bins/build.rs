@@ -32,6 +32,5 @@ fn main() {
             "bench_word_count",
             flow::bench::word_count::bench_word_count,
         )
-        .compile()
-        .unwrap();
+        .build();
 }

@@ -6,6 +6,7 @@ mod support;
 mod addresses;
 mod bad_input;
 mod bench;
+mod build_errors;
 mod codegen;
 mod deploy;
 mod faults;

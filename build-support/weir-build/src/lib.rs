@@ -6,12 +6,12 @@
 //! fn main() {
 //!     weir_build::Roles::new()
 //!         .flow("broadcast", flow::broadcast::broadcast)
-//!         .compile()
-//!         .unwrap();
+//!         .build();
 //! }
 //! ```
 //!
-//! [`Roles::compile`] evaluates each flow into its IR, validates it, lowers every
+//! [`Roles::build`] reports every problem as a cargo build error, with its
+//! place in the flow crate; [`Roles::compile`] returns them instead. It evaluates each flow into its IR, validates it, lowers every
 //! role to a Rust program (operators fused into straight-line code), formats it with
 //! prettyplease and writes it to `$OUT_DIR/<flow>/<role>/main.rs`, plus a readable
 //! copy under `target/weir/<flow>/<role>/main.rs`. Each role needs a one-line stub

@@ -15,7 +15,7 @@ use weir::FlowBuilder;
 pub type FlowFn = fn(&FlowBuilder);
 
 /// The flows whose roles become binaries of the calling package.
-#[must_use = "call `.compile()` to generate the role programs"]
+#[must_use = "call `.build()` to generate the role programs"]
 #[derive(Default)]
 pub struct Roles {
     flows: Vec<(String, FlowFn)>,
@@ -47,9 +47,29 @@ impl Roles {
         self
     }
 
+    /// What a build script calls: [`compile`](Self::compile), with every
+    /// problem found reported to cargo as a build error (`cargo::error=`,
+    /// one per problem, with its `file:line:column`), so that the build fails
+    /// with them and nothing else: no panic, no backtrace.
+    pub fn build(self) {
+        if let Err(err) = self.compile() {
+            for problem in &err.problems {
+                let mut lines = problem.message.lines();
+                let first = lines.next().unwrap_or_default();
+                match &problem.at {
+                    Some(at) => println!("cargo::error={at}: {first}"),
+                    None => println!("cargo::error={first}"),
+                }
+                for more in lines {
+                    println!("cargo::error=  {more}");
+                }
+            }
+        }
+    }
+
     /// Generates every role's program, checks the stubs, and tells cargo when to
     /// run again. Must be called from a build script (it reads `OUT_DIR` and
-    /// `CARGO_MANIFEST_DIR`).
+    /// `CARGO_MANIFEST_DIR`). [`build`](Self::build) reports what this returns.
     pub fn compile(self) -> Result<(), BuildError> {
         let dirs = BuildDirs::from_env()?;
         println!("cargo:rerun-if-changed=build.rs");
