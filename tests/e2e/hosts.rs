@@ -265,8 +265,11 @@ fn ctrl_c_stops_every_remote_instance_and_leaves_no_process_on_any_host() {
     let out = finish(child, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = stdout(&out);
+    // A leader was elected (whichever proposer's timeout came first).
     assert!(
-        printed.contains("[proposer/0] leading with ballot"),
+        printed
+            .lines()
+            .any(|l| l.starts_with("[proposer/") && l.contains("] leading with ballot")),
         "{printed}"
     );
     assert!(
