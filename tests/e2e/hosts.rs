@@ -129,6 +129,36 @@ impl SshHosts {
     }
 }
 
+impl SshHosts {
+    /// No Weir process runs on any host.
+    fn assert_nothing_left(&self) {
+        let left = self.weir_processes();
+        assert!(left.is_empty(), "still running: {left:?}");
+    }
+
+    /// Waits (up to a minute) until `n` instances run on the hosts.
+    fn wait_for_instances(&self, n: usize) {
+        let started = Instant::now();
+        while self.weir_processes().len() < n && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(self.weir_processes().len(), n, "not every instance started");
+    }
+}
+
+/// Starts deploy script `name` with `--hosts file`, its output captured, in
+/// a process group of its own (so that a SIGINT reaches it alone).
+fn spawn_deploy(name: &str, file: &Path) -> Child {
+    Command::new(deploy_script(name))
+        .arg("--hosts")
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
 impl Drop for SshHosts {
     fn drop(&mut self) {
         for h in &mut self.hosts {
@@ -140,14 +170,7 @@ impl Drop for SshHosts {
 
 /// Deploy script `name` with `--hosts file`, to its end.
 fn deploy(name: &str, hosts: &Path) -> std::process::Output {
-    let child = Command::new(deploy_script(name))
-        .arg("--hosts")
-        .arg(hosts)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, Duration::from_secs(120))
+    finish(spawn_deploy(name, hosts), Duration::from_secs(120))
 }
 
 /// The lines `[name] text` of a deployment's output, sorted.
@@ -209,11 +232,7 @@ fn broadcast_over_three_ssh_hosts_prints_what_it_prints_locally_and_uploads_once
         stderr(&again)
     );
     assert_eq!(instance_lines(&stdout(&again)), expected);
-    assert!(
-        hosts.weir_processes().is_empty(),
-        "{:?}",
-        hosts.weir_processes()
-    );
+    hosts.assert_nothing_left();
 }
 
 #[test]
@@ -229,11 +248,7 @@ fn a_flow_through_two_clusters_over_ssh_hosts_prints_what_it_prints_locally() {
         instance_lines(&stdout(&local))
     );
     assert!(!instance_lines(&stdout(&local)).is_empty());
-    assert!(
-        hosts.weir_processes().is_empty(),
-        "{:?}",
-        hosts.weir_processes()
-    );
+    hosts.assert_nothing_left();
 }
 
 #[test]
@@ -242,23 +257,8 @@ fn ctrl_c_stops_every_remote_instance_and_leaves_no_process_on_any_host() {
     let file = hosts.hosts_file(|_, entry| entry);
     // The Paxos store runs until Ctrl-C: 7 instances on 2 hosts, with client
     // endpoints on ports chosen there.
-    let child = Command::new(deploy_script("paxos_kv"))
-        .arg("--hosts")
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while hosts.weir_processes().len() < 7 && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(
-        hosts.weir_processes().len(),
-        7,
-        "not every instance started"
-    );
+    let child = spawn_deploy("paxos_kv", &file);
+    hosts.wait_for_instances(7);
     std::thread::sleep(Duration::from_secs(2));
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -276,11 +276,7 @@ fn ctrl_c_stops_every_remote_instance_and_leaves_no_process_on_any_host() {
         printed.contains("proposer/0 serves Redis clients on 127.0.0.2:"),
         "{printed}"
     );
-    assert!(
-        hosts.weir_processes().is_empty(),
-        "{:?}",
-        hosts.weir_processes()
-    );
+    hosts.assert_nothing_left();
 }
 
 #[cfg(unix)]
@@ -290,17 +286,8 @@ use std::os::unix::process::CommandExt;
 fn a_killed_remote_instance_fails_the_deployment_naming_it_and_stops_the_rest() {
     let hosts = SshHosts::start("killed", 2);
     let file = hosts.hosts_file(|_, entry| entry);
-    let child = Command::new(deploy_script("compute_pi"))
-        .arg("--hosts")
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while hosts.weir_processes().len() < 3 && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = spawn_deploy("compute_pi", &file);
+    hosts.wait_for_instances(3);
     let Some(victim) = hosts
         .weir_processes()
         .into_iter()
@@ -320,11 +307,7 @@ fn a_killed_remote_instance_fails_the_deployment_naming_it_and_stops_the_rest() 
             || said.contains("lost peer worker/0"),
         "{said}"
     );
-    assert!(
-        hosts.weir_processes().is_empty(),
-        "{:?}",
-        hosts.weir_processes()
-    );
+    hosts.assert_nothing_left();
 }
 
 #[test]
@@ -380,22 +363,8 @@ fn each_bad_host_is_a_clear_error_naming_it() {
 fn a_dead_controller_leaves_no_instance_running() {
     let hosts = SshHosts::start("dead-controller", 2);
     let file = hosts.hosts_file(|_, entry| entry);
-    let mut child = Command::new(deploy_script("paxos_kv"))
-        .arg("--hosts")
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while hosts.weir_processes().len() < 7 && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(
-        hosts.weir_processes().len(),
-        7,
-        "not every instance started"
-    );
+    let mut child = spawn_deploy("paxos_kv", &file);
+    hosts.wait_for_instances(7);
     // SIGKILL: the deploy script cannot stop anything itself.
     child.kill().unwrap();
     child.wait().unwrap();
