@@ -305,15 +305,15 @@ fn stateful_set(options: &ManifestOptions, r: &RoleObjects, extra: &Extra) -> St
     if !env.is_empty() {
         env.insert_str(0, "          env:\n");
     }
-    let mut ports =
-        format!("            - name: \"weir\"\n              containerPort: {PEER_PORT}\n");
-    for (i, (endpoint, port)) in r.endpoints.iter().enumerate() {
-        let _ = write!(
-            ports,
-            "            - name: {}\n              containerPort: {port}\n",
-            q(&port_name(endpoint, i))
-        );
-    }
+    let ports: String = r
+        .ports()
+        .map(|(name, port)| {
+            format!(
+                "            - name: {}\n              containerPort: {port}\n",
+                q(&name)
+            )
+        })
+        .collect();
     format!(
         "{header}apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n{labels}spec:\n  serviceName: {name}\n  replicas: {count}\n  # Members start together: each waits for its peers itself (--connect-timeout).\n  podManagementPolicy: Parallel\n  selector:\n    matchLabels:\n{labels6}  template:\n    metadata:\n      labels:\n{labels8}    spec:\n      containers:\n        - name: {container}\n          image: {image}\n          command: [{command}]\n          args: [{args}]\n{env}          ports:\n{ports}          volumeMounts:\n            - name: \"topology\"\n              mountPath: {topology_dir}\n              readOnly: true\n            - name: \"key\"\n              mountPath: {key_dir}\n              readOnly: true\n      volumes:\n        - name: \"topology\"\n          configMap:\n            name: {config}\n        - name: \"key\"\n          secret:\n            secretName: {secret}\n            defaultMode: 256 # 0400: readable by its owner only\n",
         header = header(&format!("role `{}`, {} instance(s)", r.role, r.count)),
@@ -334,6 +334,19 @@ fn stateful_set(options: &ManifestOptions, r: &RoleObjects, extra: &Extra) -> St
     )
 }
 
+impl RoleObjects {
+    /// Every port an instance of the role listens on, named: `weir` for its
+    /// peers, then one per external endpoint.
+    fn ports(&self) -> impl Iterator<Item = (String, u16)> + '_ {
+        let endpoints = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, (endpoint, port))| (port_name(endpoint, i), *port));
+        std::iter::once(("weir".to_string(), PEER_PORT)).chain(endpoints)
+    }
+}
+
 /// A container port's name: at most 15 characters, lower case.
 fn port_name(endpoint: &str, i: usize) -> String {
     let name: String = dns_label(endpoint).chars().take(15).collect();
@@ -345,15 +358,15 @@ fn port_name(endpoint: &str, i: usize) -> String {
 }
 
 fn service(options: &ManifestOptions, r: &RoleObjects) -> String {
-    let mut ports =
-        format!("    - name: \"weir\"\n      port: {PEER_PORT}\n      targetPort: {PEER_PORT}\n");
-    for (i, (endpoint, port)) in r.endpoints.iter().enumerate() {
-        let _ = write!(
-            ports,
-            "    - name: {}\n      port: {port}\n      targetPort: {port}\n",
-            q(&port_name(endpoint, i))
-        );
-    }
+    let ports: String = r
+        .ports()
+        .map(|(name, port)| {
+            format!(
+                "    - name: {}\n      port: {port}\n      targetPort: {port}\n",
+                q(&name)
+            )
+        })
+        .collect();
     format!(
         "{}apiVersion: v1\nkind: Service\nmetadata:\n  name: {}\n  namespace: {}\n  labels:\n{}spec:\n  # Headless: each pod gets a DNS name, <pod>.{}.{}.svc.cluster.local.\n  clusterIP: None\n  # Names exist before pods are ready: peers find each other while starting.\n  publishNotReadyAddresses: true\n  selector:\n{}  ports:\n{ports}",
         header(&format!("the DNS names of role `{}`", r.role)),
