@@ -4,7 +4,6 @@
 
 use crate::support::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A two-crate project (a flow crate, a bins crate whose build.rs calls
 /// the helper) using the framework by path; `flow_src` is its flow crate.
@@ -50,27 +49,13 @@ fn project(name: &str, flow_src: &str) -> PathBuf {
     dir
 }
 
-fn cargo_build(dir: &Path) -> std::process::Output {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("target/user-projects");
-    Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "user_bins"])
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn a_union_across_two_locations_is_a_build_error_at_its_line_without_a_panic() {
     let dir = project(
         "union",
         "use weir::*;\n\npub fn misuse(flow: &FlowBuilder) {\n    let a = flow.process(\"a\");\n    let b = flow.process(\"b\");\n    let xs = flow.source_iter(&a, q!(0u32..3));\n    let ys = flow.source_iter(&b, q!(0u32..3));\n    xs.union(ys).for_each(q!(|x| println!(\"{}\", x)));\n}\n",
     );
-    let out = cargo_build(&dir);
+    let out = user_cargo(&dir, &["build", "-q", "-p", "user_bins"]);
     let said = stderr(&out);
     assert!(!out.status.success(), "it built:\n{said}");
     assert!(

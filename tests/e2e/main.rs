@@ -14,6 +14,7 @@ mod flows;
 mod hostile;
 mod hosts;
 mod manifests;
+mod new_project;
 mod operators;
 mod paxos_kv;
 mod programs;

@@ -394,7 +394,21 @@ impl RunningDeployment {
     /// [`Deployment::capture_output`]); `None` once every instance's output
     /// has ended.
     pub async fn next_line(&mut self) -> Option<String> {
-        self.captured.as_mut()?.recv().await
+        loop {
+            self.take_exits();
+            let running = self.instances.iter().any(|i| i.pid.is_some());
+            let captured = self.captured.as_mut()?;
+            if !running && self.output.is_empty() {
+                // Every copier is done: what is left is already queued.
+                return captured.try_recv().ok();
+            }
+            tokio::select! {
+                biased;
+                line = captured.recv() => return line,
+                Some((i, status)) = self.exits.recv(), if running => self.exited(i, status),
+                Some(_) = self.output.join_next(), if !self.output.is_empty() => {}
+            }
+        }
     }
 
     /// Sends SIGTERM to every instance: each drains and exits.
