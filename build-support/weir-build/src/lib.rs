@@ -14,7 +14,8 @@
 //! place in the flow crate; [`Roles::compile`] returns them instead. It evaluates each flow into its IR, validates it, lowers every
 //! role to a Rust program (operators fused into straight-line code), formats it with
 //! prettyplease and writes it to `$OUT_DIR/<flow>/<role>/main.rs`, plus a readable
-//! copy under `target/weir/<flow>/<role>/main.rs`. Each role needs a one-line stub
+//! copy under `<target dir>/weir/<flow>/<role>/main.rs` (the target directory
+//! cargo reports, `CARGO_TARGET_DIR` included). Each role needs a one-line stub
 //! `src/bin/<flow>-<role>.rs` that includes the generated file; the helper checks
 //! the stubs against the roles and says exactly which file to add or remove.
 
@@ -23,6 +24,7 @@ mod lower;
 mod paths;
 mod reach;
 mod roles;
+mod workspace;
 
 pub use error::BuildError;
 pub use lower::{flow_hash, generate_role};

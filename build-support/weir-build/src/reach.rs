@@ -23,22 +23,28 @@ struct Module {
 
 /// Reads flow-crate sources on demand, each file once.
 pub struct FlowSources {
-    /// Directories `file!()` paths may be relative to (the workspace root).
-    bases: Vec<PathBuf>,
+    /// What relative `file!()` paths are relative to: the workspace root.
+    root: PathBuf,
+    /// Each library's root file, by crate name, as cargo reports them.
+    crate_roots: HashMap<String, PathBuf>,
     files: HashMap<PathBuf, Option<syn::File>>,
 }
 
 impl FlowSources {
-    pub fn new(bases: Vec<PathBuf>) -> Self {
+    /// Sources under workspace `root`, whose libraries' root files are
+    /// `crate_roots` (by crate name).
+    pub fn new(root: PathBuf, crate_roots: HashMap<String, PathBuf>) -> Self {
         FlowSources {
-            bases,
+            root,
+            crate_roots,
             files: HashMap::new(),
         }
     }
 
     /// Problems with the items `quoted` names (none if all are reachable).
     pub fn check(&mut self, quoted: &QuotedExpr) -> Vec<Problem> {
-        let Some(root) = self.crate_root(&quoted.at.file) else {
+        let crate_name = quoted.module.split("::").next().unwrap_or_default();
+        let Some(root) = self.crate_root(crate_name, &quoted.at.file) else {
             return Vec::new();
         };
         let module: Vec<String> = quoted
@@ -66,13 +72,14 @@ impl FlowSources {
         problems
     }
 
-    /// `src/lib.rs` of the crate holding `file`: the nearest enclosing `lib.rs`.
-    fn crate_root(&self, file: &str) -> Option<PathBuf> {
-        let file = self
-            .bases
-            .iter()
-            .map(|b| b.join(file))
-            .find(|p| p.exists())?;
+    /// The root file of crate `name`, which holds `file`: as cargo reports it
+    /// for a member of the workspace, else (a crate from elsewhere, whose
+    /// `file!()` is absolute) the nearest `lib.rs` enclosing `file`.
+    fn crate_root(&self, name: &str, file: &str) -> Option<PathBuf> {
+        if let Some(root) = self.crate_roots.get(name) {
+            return Some(root.clone());
+        }
+        let file = self.root.join(file);
         file.ancestors()
             .skip(1)
             .map(|dir| dir.join("lib.rs"))
@@ -257,7 +264,7 @@ mod tests {
             module: module.into(),
             captures: Vec::new(),
         };
-        FlowSources::new(vec![dir])
+        FlowSources::new(dir, HashMap::new())
             .check(&quoted)
             .into_iter()
             .map(|p| p.message)
@@ -300,5 +307,27 @@ mod tests {
     #[test]
     fn unknown_names_are_left_to_rustc() {
         assert!(problems("__weir_self :: generated_by_a_macro ()", "fx::inner").is_empty());
+    }
+
+    #[test]
+    fn a_crate_root_cargo_names_is_used_whatever_its_file_is_called() {
+        // `[lib] path = "src/flows.rs"`: no `lib.rs` to find by walking up.
+        let dir = fixture();
+        std::fs::rename(dir.join("src/lib.rs"), dir.join("src/flows.rs")).unwrap();
+        let quoted = QuotedExpr {
+            code: "| x | __weir_self :: private (x)".into(),
+            at: SourceLoc {
+                file: "fx/src/flows.rs".into(),
+                line: 3,
+                column: 9,
+            },
+            module: "fx::inner".into(),
+            captures: Vec::new(),
+        };
+        let roots = HashMap::from([("fx".to_string(), dir.join("src/flows.rs"))]);
+        let p = FlowSources::new(dir.parent().unwrap().to_path_buf(), roots).check(&quoted);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.starts_with("`private` in `fx::inner` is private"), "{p:?}");
+        assert_eq!(p[0].at.as_deref(), Some("fx/src/flows.rs:3:9"));
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::{BuildError, Problem};
 use crate::lower::{flow_hash, generate_role};
 use crate::reach::FlowSources;
+use crate::workspace::Workspace;
 use quote::{format_ident, quote};
 use std::collections::BTreeSet;
 use std::env;
@@ -77,13 +78,8 @@ impl Roles {
         println!("cargo:rerun-if-env-changed=WEIR_WRITE_STUBS");
         // The flow crate is a build-dependency: cargo reruns us when it changes.
 
-        // `OUT_DIR` is `<target>/<profile>/build/<pkg>-<hash>/out`.
-        let readable_dir = dirs
-            .out
-            .ancestors()
-            .nth(4)
-            .map(|target| target.join("weir"));
-        let (mut problems, generated) = self.generate(&dirs, readable_dir.as_deref())?;
+        let readable_dir = dirs.workspace.target_dir.join("weir");
+        let (mut problems, generated) = self.generate(&dirs, Some(&readable_dir))?;
         let expected_stubs = generated
             .iter()
             .flat_map(|(flow, roles)| roles.iter().map(move |role| (flow.clone(), role.clone())))
@@ -124,9 +120,10 @@ impl Roles {
     ) -> Result<(Vec<Problem>, Generated), BuildError> {
         let mut problems = Vec::new();
         let mut generated = Vec::new();
-        // `file!()` paths are relative to the workspace root: one of these.
-        let mut sources =
-            FlowSources::new(dirs.manifest.ancestors().map(Path::to_path_buf).collect());
+        let mut sources = FlowSources::new(
+            dirs.workspace.root.clone(),
+            dirs.workspace.crate_roots().clone(),
+        );
         for (name, flow) in &self.flows {
             let graph = evaluate(*flow);
             if !graph.errors.is_empty() {
@@ -179,6 +176,7 @@ type Generated = Vec<(String, Vec<String>)>;
 struct BuildDirs {
     out: PathBuf,
     manifest: PathBuf,
+    workspace: Workspace,
 }
 
 impl BuildDirs {
@@ -188,9 +186,13 @@ impl BuildDirs {
                 .map(PathBuf::from)
                 .ok_or_else(|| not_in_build_script(name))
         };
+        let manifest = var("CARGO_MANIFEST_DIR")?;
+        let workspace =
+            Workspace::of(&manifest).map_err(|e| BuildError::one(e, None))?;
         Ok(BuildDirs {
             out: var("OUT_DIR")?,
-            manifest: var("CARGO_MANIFEST_DIR")?,
+            manifest,
+            workspace,
         })
     }
 }
