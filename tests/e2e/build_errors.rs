@@ -39,14 +39,18 @@ fn project(name: &str, flow_src: &str) -> PathBuf {
         ),
         ("bins/src/lib.rs", String::new()),
     ];
+    write_files(&dir, &files);
+    // The same dependency versions as this workspace: nothing to resolve anew.
+    std::fs::copy(repo.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    dir
+}
+
+fn write_files(dir: &Path, files: &[(&str, String)]) {
     for (file, text) in files {
         let path = dir.join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
-    // The same dependency versions as this workspace: nothing to resolve anew.
-    std::fs::copy(repo.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    dir
 }
 
 #[test]
@@ -66,4 +70,57 @@ fn a_union_across_two_locations_is_a_build_error_at_its_line_without_a_panic() {
     for noise in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
         assert!(!said.contains(noise), "`{noise}` in:\n{said}");
     }
+}
+
+/// A workspace nested in another one's directory, whose flow crate's package,
+/// library and root file all have other names than the crate's directory:
+/// the build helper takes them from cargo, not from the layout.
+#[test]
+fn a_renamed_flow_crate_in_a_nested_workspace_gets_its_errors_at_its_lines() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let outer = std::env::temp_dir().join(format!("weir-project-{}-nested", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outer);
+    let inner = outer.join("apps/inner");
+    let crate_at = |c: &str| repo.join("build-support").join(c).display().to_string();
+    let flow = |visibility: &str| {
+        format!(
+            "use weir::*;\n\n{visibility}fn double(x: u32) -> u32 {{\n    x * 2\n}}\n\npub fn nested(flow: &FlowBuilder) {{\n    let a = flow.process(\"a\");\n    flow.source_iter(&a, q!(0u32..3))\n        .map(q!(|x| double(x)))\n        .for_each(q!(|x| println!(\"{{}}\", x)));\n}}\n"
+        )
+    };
+    write_files(
+        &outer,
+        &[
+            ("Cargo.toml", "[workspace]\nmembers = []\nexclude = [\"apps\"]\n".to_string()),
+            ("apps/inner/Cargo.toml", "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n".to_string()),
+            (
+                "apps/inner/crates/flows/Cargo.toml",
+                format!("[package]\nname = \"renamed-flows\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\nname = \"my_flows\"\npath = \"src/all.rs\"\n\n[dependencies]\nweir = {{ path = \"{}\" }}\n", crate_at("weir")),
+            ),
+            ("apps/inner/crates/flows/src/all.rs", flow("")),
+            (
+                "apps/inner/crates/bins/Cargo.toml",
+                format!("[package]\nname = \"nested_bins\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nweir-runtime = {{ path = \"{rt}\" }}\nrenamed-flows = {{ path = \"../flows\" }}\n\n[build-dependencies]\nweir-build = {{ path = \"{b}\" }}\nrenamed-flows = {{ path = \"../flows\" }}\n", rt = crate_at("weir-runtime"), b = crate_at("weir-build")),
+            ),
+            ("apps/inner/crates/bins/build.rs", "fn main() {\n    weir_build::Roles::new().flow(\"nested\", my_flows::nested).build();\n}\n".to_string()),
+            ("apps/inner/crates/bins/src/bin/nested-a.rs", weir_build::stub_contents("nested", "a")),
+        ],
+    );
+    std::fs::copy(repo.join("Cargo.lock"), inner.join("Cargo.lock")).unwrap();
+
+    let out = user_cargo(&inner, &["build", "-q", "-p", "nested_bins"]);
+    let said = stderr(&out);
+    assert!(!out.status.success(), "it built:\n{said}");
+    assert!(
+        said.contains("error: nested_bins@0.1.0: crates/flows/src/all.rs:10:"),
+        "{said}"
+    );
+    assert!(said.contains("`double` in `my_flows` is private"), "{said}");
+
+    std::fs::write(inner.join("crates/flows/src/all.rs"), flow("pub ")).unwrap();
+    let out = user_cargo(&inner, &["build", "-q", "-p", "nested_bins"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let generated = user_target().join("weir/nested/a/main.rs");
+    let program = std::fs::read_to_string(&generated).unwrap();
+    assert!(program.contains("::my_flows::double"), "{program}");
+    std::fs::remove_dir_all(outer).unwrap();
 }

@@ -50,3 +50,26 @@ async fn a_failing_instance_is_named_and_the_others_are_stopped() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_binary_the_package_lacks_is_named_with_the_binaries_it_has() {
+    let bins = weir_deploy::RoleBinaries::of("bins").unwrap();
+    bins.path("broadcast-leader");
+    bins.path("brodcast-worker");
+    let err = bins.build_used().unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "package `bins` has no binary `brodcast-worker`: is the flow in its build.rs"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("broadcast-worker"), "{err}");
+    let err = weir_deploy::RoleBinaries::of("binz").unwrap();
+    err.path("broadcast-leader");
+    let err = err.build_used().unwrap_err().to_string();
+    assert!(
+        err.starts_with("no package `binz` in the workspace"),
+        "{err}"
+    );
+    assert!(err.contains("bins"), "{err}");
+}

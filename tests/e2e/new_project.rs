@@ -52,6 +52,35 @@ fn a_new_project_builds_deploys_and_passes_its_test() {
         }
     }
 
+    // Cargo, not the working directory, says where the project is.
+    let manifest = dir.join("Cargo.toml");
+    let elsewhere = std::env::temp_dir();
+    let out = user_cargo(
+        &elsewhere,
+        &[
+            "run",
+            "-q",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "--example",
+            "hello",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "run from {}:\n{}",
+        elsewhere.display(),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("[worker/1] hello #2"),
+        "{}",
+        stdout(&out)
+    );
+    // The readable copy of the generated code is in the target directory cargo uses.
+    let generated = user_target().join("weir/hello/leader/main.rs");
+    assert!(generated.is_file(), "no {}", generated.display());
+
     let out = user_cargo(&dir, &["test", "-q"]);
     assert!(
         out.status.success(),

@@ -409,17 +409,22 @@ pub async fn handshake_as(
 /// with a target directory all such projects share: built once per run, not
 /// once per test.
 pub fn user_cargo(dir: &Path, args: &[&str]) -> Output {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the workspace")
-        .join("target/user-projects");
     Command::new(env!("CARGO"))
         .args(args)
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_TARGET_DIR", user_target())
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_MANIFEST_DIR")
         .env_remove("WEIR_BIN_DIR")
         .output()
         .expect("cargo runs")
+}
+
+/// The target directory of the projects tests make (a `CARGO_TARGET_DIR`
+/// outside each of them).
+pub fn user_target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .join("target/user-projects")
 }

@@ -327,7 +327,11 @@ mod tests {
         let roots = HashMap::from([("fx".to_string(), dir.join("src/flows.rs"))]);
         let p = FlowSources::new(dir.parent().unwrap().to_path_buf(), roots).check(&quoted);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].message.starts_with("`private` in `fx::inner` is private"), "{p:?}");
+        assert!(
+            p[0].message
+                .starts_with("`private` in `fx::inner` is private"),
+            "{p:?}"
+        );
         assert_eq!(p[0].at.as_deref(), Some("fx/src/flows.rs:3:9"));
     }
 }

@@ -187,8 +187,7 @@ impl BuildDirs {
                 .ok_or_else(|| not_in_build_script(name))
         };
         let manifest = var("CARGO_MANIFEST_DIR")?;
-        let workspace =
-            Workspace::of(&manifest).map_err(|e| BuildError::one(e, None))?;
+        let workspace = Workspace::of(&manifest).map_err(|e| BuildError::one(e, None))?;
         Ok(BuildDirs {
             out: var("OUT_DIR")?,
             manifest,

@@ -72,6 +72,7 @@ impl RoleBinaries {
         if wanted.is_empty() {
             return Ok(());
         }
+        check_binaries(caller_workspace()?, package, &wanted)?;
         let mut args = vec!["-p", package.as_str()];
         for name in wanted.iter() {
             args.extend(["--bin", name.as_str()]);
@@ -91,23 +92,30 @@ fn build_failed(package: &str, e: DeployError) -> DeployError {
     ))
 }
 
-/// Runs `cargo build --quiet <args>` for the caller's profile (that of the
-/// running executable) into `target` (by default the caller's own target
-/// directory), and returns `<target>/<profile>`.
+/// Runs `cargo build --quiet <args>` in the caller's workspace (as cargo
+/// reports it), for the caller's profile (that of the running executable),
+/// into `target` (by default the caller's own target directory), and returns
+/// `<target>/<profile>`. Works from any working directory.
 pub fn cargo_build(args: &[&str], target: Option<&Path>) -> Result<PathBuf, DeployError> {
+    let workspace = caller_workspace()?;
+    // Where the caller was built, which `cargo metadata` cannot know (a
+    // `--target-dir` flag): its executable's own directory says.
     let caller = profile_dir()?;
-    let dir = match target {
-        Some(target) => target.join(caller.file_name().unwrap_or_default()),
-        None => caller,
-    };
-    let profile = dir
+    let profile = caller
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("debug")
         .to_string();
+    let target = match target {
+        Some(target) => target,
+        None => caller.parent().unwrap_or(&caller),
+    };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--quiet"]).args(args);
+    command
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&workspace.manifest)
+        .args(args);
     match profile.as_str() {
         "debug" => {}
         "release" => {
@@ -117,10 +125,7 @@ pub fn cargo_build(args: &[&str], target: Option<&Path>) -> Result<PathBuf, Depl
             command.args(["--profile", other]);
         }
     }
-    // Build where the caller was built, whatever the working directory.
-    if let Some(target) = dir.parent() {
-        command.env("CARGO_TARGET_DIR", target);
-    }
+    command.env("CARGO_TARGET_DIR", target);
     let status = command
         .status()
         .map_err(|e| DeployError::new(format!("cannot run cargo: {e}")))?;
@@ -130,10 +135,94 @@ pub fn cargo_build(args: &[&str], target: Option<&Path>) -> Result<PathBuf, Depl
             args.join(" ")
         )));
     }
-    Ok(dir)
+    Ok(target.join(profile))
 }
 
-/// `target/<profile>` of the running executable (an example, a test, a binary).
+/// The workspace of the running deploy script, as cargo reports it.
+#[derive(Debug)]
+struct Workspace {
+    /// The workspace's root `Cargo.toml`.
+    manifest: PathBuf,
+    /// Each member package's binary targets, by package name.
+    binaries: Vec<(String, Vec<String>)>,
+}
+
+/// Asks cargo once, from the package `cargo run`/`cargo test` ran
+/// (`CARGO_MANIFEST_DIR`), else from the working directory.
+fn caller_workspace() -> Result<&'static Workspace, DeployError> {
+    static WORKSPACE: std::sync::OnceLock<Result<Workspace, String>> = std::sync::OnceLock::new();
+    WORKSPACE
+        .get_or_init(|| {
+            let from = std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(PathBuf::from)
+                .or_else(|| std::env::current_dir().ok())
+                .unwrap_or_default();
+            let mut command = cargo_metadata::MetadataCommand::new();
+            if let Some(cargo) = std::env::var_os("CARGO") {
+                command.cargo_path(cargo);
+            }
+            let metadata = command.current_dir(&from).no_deps().exec().map_err(|e| {
+                format!(
+                    "cannot find the cargo workspace of this deploy script from {} ({e}); run it with `cargo run --example ...` in its project, or set WEIR_BIN_DIR to a directory of built role binaries",
+                    from.display()
+                )
+            })?;
+            let binaries = metadata
+                .workspace_packages()
+                .iter()
+                .map(|package| {
+                    let bins = package
+                        .targets
+                        .iter()
+                        .filter(|t| t.is_bin())
+                        .map(|t| t.name.clone())
+                        .collect();
+                    (package.name.to_string(), bins)
+                })
+                .collect();
+            Ok(Workspace {
+                manifest: metadata.workspace_root.join("Cargo.toml").into_std_path_buf(),
+                binaries,
+            })
+        })
+        .as_ref()
+        .map_err(|e| DeployError::new(e.clone()))
+}
+
+/// That `package` is a member of the workspace with every binary in `wanted`.
+fn check_binaries(
+    workspace: &Workspace,
+    package: &str,
+    wanted: &[String],
+) -> Result<(), DeployError> {
+    let Some((_, bins)) = workspace.binaries.iter().find(|(name, _)| name == package) else {
+        let members: Vec<&str> = workspace.binaries.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(DeployError::new(format!(
+            "no package `{package}` in the workspace {} (its packages: {})",
+            workspace.manifest.display(),
+            members.join(", ")
+        )));
+    };
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|w| !bins.contains(w))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(DeployError::new(format!(
+        "package `{package}` has no binary {}: is the flow in its build.rs, with its role stubs written (`WEIR_WRITE_STUBS=1 cargo build`)? Its binaries: {}",
+        missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if bins.is_empty() { "none".to_string() } else { bins.join(", ") }
+    )))
+}
+
+/// `<target>/<profile>` of the running executable (an example, a test, a binary).
 fn profile_dir() -> Result<PathBuf, DeployError> {
     let exe = std::env::current_exe()
         .map_err(|e| DeployError::new(format!("cannot locate this executable: {e}")))?;
