@@ -70,6 +70,7 @@ fn a_union_across_two_locations_is_a_build_error_at_its_line_without_a_panic() {
     for noise in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
         assert!(!said.contains(noise), "`{noise}` in:\n{said}");
     }
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// A workspace nested in another one's directory, whose flow crate's package,
@@ -123,4 +124,32 @@ fn a_renamed_flow_crate_in_a_nested_workspace_gets_its_errors_at_its_lines() {
     let program = std::fs::read_to_string(&generated).unwrap();
     assert!(program.contains("::my_flows::double"), "{program}");
     std::fs::remove_dir_all(outer).unwrap();
+}
+
+/// Every entry of docs/MISUSES.md names a test that exists.
+#[test]
+fn each_misuse_in_the_catalogue_names_a_test_that_exists() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let doc = std::fs::read_to_string(repo.join("docs/MISUSES.md")).unwrap();
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| What"))
+        .collect();
+    assert!(rows.len() >= 11, "{} entries", rows.len());
+    for row in rows {
+        let test = row.trim_end_matches(" |").rsplit(" | ").next().unwrap();
+        // `path`, or `path`: `test`, `test`; ...
+        for part in test.split("; ") {
+            let mut names = part.split('`').skip(1).step_by(2);
+            let file = names.next().unwrap_or_else(|| panic!("no test in: {row}"));
+            let text = std::fs::read_to_string(repo.join(file))
+                .unwrap_or_else(|e| panic!("{file} (in: {row}): {e}"));
+            for name in names {
+                assert!(
+                    text.contains(&format!("fn {name}(")),
+                    "no `{name}` in {file}"
+                );
+            }
+        }
+    }
 }

@@ -89,6 +89,49 @@ fn a_new_project_builds_deploys_and_passes_its_test() {
         stderr(&out)
     );
     assert!(stdout(&out).contains("1 passed"), "{}", stdout(&out));
+
+    // A second flow, added as the README says: its stubs, then its binaries.
+    let flow = dir.join("flow/src/lib.rs");
+    let mut flows = std::fs::read_to_string(&flow).unwrap();
+    flows.push_str("\npub fn echo(flow: &FlowBuilder) {\n    let a = flow.process(\"speaker\");\n    flow.source_iter(&a, q!([\"echo\"]))\n        .for_each(q!(|w| println!(\"{w}\")));\n}\n");
+    std::fs::write(&flow, flows).unwrap();
+    let build_rs = dir.join("bins/build.rs");
+    let script = std::fs::read_to_string(&build_rs).unwrap().replace(
+        ".flow(\"hello\", myapp_flow::hello)",
+        ".flow(\"hello\", myapp_flow::hello)\n        .flow(\"echo\", myapp_flow::echo)",
+    );
+    std::fs::write(&build_rs, script).unwrap();
+    let out = user_cargo(&dir, &["build", "-q"]);
+    assert!(!out.status.success(), "built without the stubs");
+    assert!(
+        stderr(&out).contains("WEIR_WRITE_STUBS=1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = Command::new(env!("CARGO"))
+        .arg("build") // not `-q`, which hides the build script's warnings
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", user_target())
+        .env("WEIR_WRITE_STUBS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("run the build again"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dir.join("bins/src/bin/echo-speaker.rs").is_file());
+    let out = user_cargo(&dir, &["build", "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let topo = Topo::new(&[("speaker", 1)]);
+    let speaker = Command::new(user_target().join("debug/echo-speaker"))
+        .arg("--topology")
+        .arg(&topo.file)
+        .arg("--key-file")
+        .arg(topo.key())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&speaker), "echo\n", "{}", stderr(&speaker));
     std::fs::remove_dir_all(parent).unwrap();
 }
 

@@ -36,6 +36,16 @@ pub trait TickLevel: Boundedness {}
 
 impl TickLevel for Bounded {}
 
+/// Implemented for nothing: the bound of the stream operators a
+/// [`Singleton`](crate::Singleton) or [`Optional`](crate::Optional) has
+/// only to say how to read it as a stream.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` holds one value, not a stream of records",
+    label = "a value, read as a stream",
+    note = "read it as a stream with `.into_stream()` (this tick's value; over an unbounded input, the final one), `.all_ticks()` (every tick's value) or `.sample_every(q!(period))`"
+)]
+pub trait ReadAsStream {}
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Bounded {}

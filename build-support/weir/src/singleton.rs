@@ -6,7 +6,7 @@
 //! `sample_every`, or once at the end with `into_stream()`.
 
 use crate::ir::Operator;
-use crate::level::{Bounded, Boundedness, TickLevel, Unbounded};
+use crate::level::{Bounded, Boundedness, ReadAsStream, TickLevel, Unbounded};
 use crate::location::Location;
 use crate::quote::IntoQuoted;
 use crate::stream::{collection, Collection, Stream};
@@ -53,6 +53,18 @@ macro_rules! value_operators {
                 f: impl IntoQuoted<F>,
             ) -> Stream<'a, I::Item, L, B> {
                 self.quoted_op(Operator::FlatMap, f, Caller::caller())
+            }
+        }
+
+        impl<'a, T, L: Location<'a>, B: Boundedness> $name<'a, T, L, B> {
+            /// Never callable: a value is not a stream. The bound makes
+            /// `value.for_each(..)` a build error that says how to read it.
+            #[doc(hidden)]
+            pub fn for_each<F: FnMut(T)>(self, _f: impl IntoQuoted<F>)
+            where
+                Self: ReadAsStream,
+            {
+                unreachable!("ReadAsStream is implemented for nothing")
             }
         }
 
