@@ -106,3 +106,62 @@ fn the_flow_hash_changes_with_the_flow() {
         )
     );
 }
+
+#[test]
+fn broadcast_pictures() {
+    let pictures = weir_build::flow_pictures(
+        "broadcast",
+        &weir_build::evaluate(flow::broadcast::broadcast),
+    );
+    insta::assert_snapshot!("broadcast_flow_mmd", pictures.mermaid);
+    insta::assert_snapshot!("broadcast_flow_dot", pictures.dot);
+}
+
+#[test]
+fn graph_reachability_picture_shows_stages_and_the_next_tick() {
+    let pictures = weir_build::flow_pictures(
+        "graph_reachability",
+        &weir_build::evaluate(flow::graph_reachability::graph_reachability),
+    );
+    insta::assert_snapshot!("graph_reachability_flow_dot", pictures.dot);
+    assert!(pictures.dot.contains("peripheries=2"), "a stage");
+    assert!(
+        pictures.dot.contains("label=\"next tick\""),
+        "a deferred edge"
+    );
+}
+
+/// Graphviz itself reads every flow's picture that `bins/build.rs` wrote.
+#[test]
+fn graphviz_renders_every_picture_the_build_wrote() {
+    crate::support::bins(); // the build that writes them
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("target/weir");
+    let mut rendered = 0;
+    for flow in std::fs::read_dir(&dir).unwrap() {
+        let picture = flow.unwrap().path().join("flow.dot");
+        if !picture.exists() {
+            continue;
+        }
+        assert!(picture.with_file_name("flow.mmd").is_file());
+        let out = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .arg(&picture)
+            .output()
+            .expect("Graphviz's `dot` (Debian's graphviz; .ci/run installs it)");
+        assert!(
+            out.status.success() && out.stdout.starts_with(b"<?xml"),
+            "{}: {}",
+            picture.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rendered += 1;
+    }
+    assert!(
+        rendered >= 10,
+        "only {rendered} pictures under {}",
+        dir.display()
+    );
+}

@@ -22,10 +22,12 @@
 mod error;
 mod lower;
 mod paths;
+mod picture;
 mod reach;
 mod roles;
 mod workspace;
 
 pub use error::BuildError;
 pub use lower::{flow_hash, generate_role};
+pub use picture::{flow_pictures, Pictures};
 pub use roles::{evaluate, stub_contents, FlowFn, Roles};

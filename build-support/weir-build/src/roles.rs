@@ -2,6 +2,7 @@
 
 use crate::error::{BuildError, Problem};
 use crate::lower::{flow_hash, generate_role};
+use crate::picture::flow_pictures;
 use crate::reach::FlowSources;
 use crate::workspace::Workspace;
 use quote::{format_ident, quote};
@@ -162,6 +163,11 @@ impl Roles {
                     write_if_changed(&dir.join(&relative), &program)?;
                 }
                 roles.push(decl.name.clone());
+            }
+            if let Some(dir) = copy_to {
+                let pictures = flow_pictures(name, &graph);
+                write_if_changed(&dir.join(name).join("flow.mmd"), &pictures.mermaid)?;
+                write_if_changed(&dir.join(name).join("flow.dot"), &pictures.dot)?;
             }
             generated.push((name.clone(), roles));
         }

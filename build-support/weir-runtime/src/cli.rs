@@ -21,6 +21,12 @@ pub struct Config {
     pub max_clients: usize,
     /// Stop (as on SIGTERM) when standard input reaches its end.
     pub stop_on_eof: bool,
+    /// Which log events to print (`RUST_LOG` syntax: `info`, `weir_runtime=debug`).
+    pub log: Option<String>,
+    /// Print per-channel and per-peer figures at exit.
+    pub stats: bool,
+    /// Also print them this often while running.
+    pub stats_every: Option<Duration>,
 }
 
 /// How this instance proves it belongs to its deployment.
@@ -109,6 +115,29 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .help("Stop, as on SIGTERM, when standard input reaches its end: a controller (over SSH, say) keeps it open, and its death stops the instance"),
         )
         .arg(
+            Arg::new("log")
+                .long("log")
+                .env("RUST_LOG")
+                .value_name("FILTER")
+                .value_parser(|text: &str| crate::log::parse_filter(text).map(|_| text.to_string()))
+                .help("Which events to log to stderr: a level (error, warn, info, debug, trace) or target=level pairs, as RUST_LOG (default: warn)"),
+        )
+        .arg(
+            Arg::new("stats")
+                .long("stats")
+                .env("WEIR_STATS")
+                .action(ArgAction::SetTrue)
+                .help("At exit, print records, frames and bytes sent and received per channel and peer, records dropped and time blocked on back-pressure, to stderr"),
+        )
+        .arg(
+            Arg::new("stats-every")
+                .long("stats-every")
+                .env("WEIR_STATS_EVERY")
+                .value_name("SECONDS")
+                .value_parser(value_parser!(f64))
+                .help("Also print those figures this often while running (implies --stats)"),
+        )
+        .arg(
             Arg::new("key-file")
                 .long("key-file")
                 .env("WEIR_KEY_FILE")
@@ -140,6 +169,11 @@ pub fn parse(spec: &RoleSpec) -> Config {
         peer_timeout: seconds(&matches, "peer-timeout", 2.0).max(Duration::from_millis(40)),
         auth,
         stop_on_eof: matches.get_flag("stop-on-eof"),
+        log: matches.get_one::<String>("log").cloned(),
+        stats_every: matches
+            .get_one::<f64>("stats-every")
+            .map(|s| Duration::try_from_secs_f64(s.max(0.05)).unwrap_or(Duration::MAX)),
+        stats: matches.get_flag("stats") || matches.contains_id("stats-every"),
         max_clients: matches
             .get_one::<usize>("max-clients")
             .copied()

@@ -11,6 +11,7 @@ mod cli;
 mod error;
 pub mod external;
 pub mod frame;
+mod log;
 mod node;
 pub mod ops;
 mod spec;
@@ -46,6 +47,7 @@ type BoxedRun = Box<dyn FnOnce(Node) -> Pin<Box<dyn Future<Output = Result<()>>>
 
 fn launch_boxed(spec: &'static RoleSpec, run: BoxedRun) -> ExitCode {
     let config = cli::parse(spec);
+    log::init(config.log.as_deref());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -28,6 +28,33 @@ pub(super) enum Part {
     Elsewhere,
 }
 
+/// A node's part in its own role's ticks, as a picture shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodePart {
+    /// Waits for its inputs' whole tick.
+    Stage,
+    /// Holds records until the next tick.
+    Deferred,
+    Other,
+}
+
+/// Each node's part in the ticks of the role it runs at.
+pub(crate) fn node_parts(graph: &FlowGraph) -> Vec<NodePart> {
+    let by_role: Vec<Vec<Part>> = (0..graph.locations.len())
+        .map(|role| Lowering::new(graph, role).parts)
+        .collect();
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(id, node)| match by_role[node.location][id] {
+            Part::Stage => NodePart::Stage,
+            Part::Deferred => NodePart::Deferred,
+            _ => NodePart::Other,
+        })
+        .collect()
+}
+
 pub(super) struct Lowering<'g> {
     pub(super) graph: &'g FlowGraph,
     pub(super) role: LocationId,

@@ -27,6 +27,7 @@ mod splice;
 mod tick;
 
 use crate::error::BuildError;
+pub(crate) use classify::{node_parts, NodePart};
 use classify::{Lowering, Part};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};

@@ -8,7 +8,7 @@
 //! every frame handed out of it has been decoded (from the next tick on).
 
 use super::peers::ReadEnd;
-use super::Node;
+use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
 use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, STOPPING};
 use crate::ops::Witness;
@@ -293,7 +293,11 @@ fn receive_batches<T: DeserializeOwned>(
     mut each: impl FnMut(u32, &mut Vec<T>),
 ) -> Result<()> {
     let Node {
-        inbound, peers, me, ..
+        inbound,
+        peers,
+        me,
+        stats,
+        ..
     } = node;
     let Some(inbound) = inbound.iter_mut().find(|c| c.id == channel) else {
         return Ok(());
@@ -307,6 +311,7 @@ fn receive_batches<T: DeserializeOwned>(
             }
             InFrame::Local(bytes) => (None, &bytes[..]),
         };
+        let before = out.len();
         weir_core::codec::decode_batch_into(payload, out).map_err(|e| {
             let sender = match sender {
                 Some(p) => format!("peer {}", p.describe()),
@@ -317,6 +322,16 @@ fn receive_batches<T: DeserializeOwned>(
                 std::any::type_name::<T>()
             ))
         })?;
+        let from = match &frame {
+            InFrame::Peer(peer, _) => *peer,
+            InFrame::Local(_) => LOOPBACK,
+        };
+        stats.received(
+            channel,
+            from,
+            out.len() - before,
+            HEADER_LEN + payload.len(),
+        );
         each(sender.map_or(me.index, |p| p.index), out);
     }
     Ok(())

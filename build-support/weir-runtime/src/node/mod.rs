@@ -17,6 +17,7 @@
 mod inbound;
 mod outbound;
 mod peers;
+mod stats;
 mod tick;
 
 pub use inbound::{Inbox, TaggedInbox};
@@ -32,6 +33,7 @@ use crate::topology::Topology;
 use crate::transport::{LinkEvent, LinkPlan, Links, PeerPlan, Tcp, Transport};
 use inbound::InboundChannel;
 use peers::{MembershipFeed, Peer};
+use stats::Stats;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +102,8 @@ pub struct Node {
         String,
         mpsc::UnboundedReceiver<crate::external::InProcessClient>,
     )>,
+    /// Figures of the run, for `--stats`.
+    stats: Stats,
 }
 
 impl Drop for Node {
@@ -109,6 +113,8 @@ impl Drop for Node {
         for task in &self.source_tasks {
             task.abort();
         }
+        // Finished or failed: the figures are final either way.
+        self.print_final_stats();
     }
 }
 
@@ -197,6 +203,16 @@ impl Node {
             max_frame: DEFAULT_MAX_FRAME,
             key,
         };
+        tracing::info!(
+            "{}: starting: flow `{}` (hash {:016x}), role `{}`, incarnation {}, listening on {}, {} peers",
+            plan.me.display(spec.kind()),
+            spec.flow,
+            spec.flow_hash,
+            spec.role,
+            plan.incarnation,
+            plan.listen,
+            plan.peers.len()
+        );
         let links = Tcp.connect(&plan).await?;
         let sizes = spec
             .roles
@@ -217,7 +233,15 @@ impl Node {
                 )
             })
             .collect();
+        node.stats.enabled = config.stats;
+        node.stats.every = config
+            .stats_every
+            .map(|every| (every, Instant::now() + every));
         node.await_required_peers().await?;
+        tracing::info!(
+            "{}: connected to every peer it needs; running",
+            node.me_name()
+        );
         tick::stop_on_signals(node.stop.clone(), node.wake.clone());
         if config.stop_on_eof {
             tick::stop_on_stdin_eof(node.stop.clone(), node.wake.clone());
@@ -298,6 +322,7 @@ impl Node {
             max_clients: DEFAULT_MAX_CLIENTS,
             last_arrival: Instant::now(),
             settled: false,
+            stats: Stats::new(),
             in_process_clients: Vec::new(),
         }
     }

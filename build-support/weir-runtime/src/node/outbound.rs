@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 use weir_core::ClusterId;
 
 use super::peers::Peer;
@@ -172,7 +173,7 @@ impl Node {
     /// Whether a frame of `records` records can be queued for `dest` now; if
     /// not (the peer is down, or tolerated and not reading), they are counted
     /// as dropped.
-    fn accepts(&mut self, dest: usize, records: usize) -> bool {
+    fn accepts(&mut self, channel: u32, dest: usize, records: usize) -> bool {
         if dest == LOOPBACK {
             return true;
         }
@@ -181,6 +182,7 @@ impl Node {
             return true;
         }
         p.dropped += records as u64;
+        self.stats.dropped(channel, dest, records);
         false
     }
 
@@ -194,7 +196,10 @@ impl Node {
         records: usize,
         payload: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String>,
     ) -> Result<()> {
-        let Some(at) = dests.iter().position(|&d| self.accepts(d, records)) else {
+        let Some(at) = dests
+            .iter()
+            .position(|&d| self.accepts(channel, d, records))
+        else {
             return Ok(());
         };
         let first = dests[at];
@@ -202,11 +207,14 @@ impl Node {
         let start = queue.len();
         append_frame(queue, channel, payload)
             .map_err(|e| Error::new(format!("cannot encode a batch for channel {channel}: {e}")))?;
+        let bytes = self.queue_of(first).len() - start;
+        self.stats.sent(channel, first, records, bytes);
         if at + 1 < dests.len() {
             let source = std::mem::take(self.queue_of(first));
             for &dest in &dests[at + 1..] {
-                if self.accepts(dest, records) {
+                if self.accepts(channel, dest, records) {
                     self.queue_of(dest).extend_from_slice(&source[start..]);
+                    self.stats.sent(channel, dest, records, bytes);
                 }
             }
             *self.queue_of(first) = source;
@@ -238,6 +246,12 @@ impl Node {
     /// if its socket takes nothing for a quarter of the peer timeout, marks it
     /// stuck instead (records to it are dropped until it has taken the rest).
     async fn wait_for(&mut self, dest: usize) {
+        let since = Instant::now();
+        self.wait_for_peer(dest).await;
+        self.stats.blocked += since.elapsed();
+    }
+
+    async fn wait_for_peer(&mut self, dest: usize) {
         let stall = (self.peer_timeout / 4).min(MAX_STALL);
         let me = self.me_name();
         loop {
@@ -261,8 +275,8 @@ impl Node {
             tidy(peer);
             if !progressed {
                 peer.full = true;
-                eprintln!(
-                    "weir: {me}: peer {} took nothing for {stall:?} with {} KiB queued for it: dropping records to it until it has taken them ({} dropped so far)",
+                tracing::warn!(
+                    "{me}: peer {} took nothing for {stall:?} with {} KiB queued for it: dropping records to it until it has taken them ({} dropped so far)",
                     peer.describe(),
                     (peer.pending.len() - peer.written) >> 10,
                     peer.dropped
@@ -295,6 +309,7 @@ impl Node {
         if peers.iter().all(|p| p.written == p.pending.len()) {
             return Ok(());
         }
+        let mut blocked_since = None;
         std::future::poll_fn(|cx| {
             let mut waiting = false;
             for peer in peers.iter_mut() {
@@ -307,12 +322,16 @@ impl Node {
                 }
             }
             if waiting {
+                blocked_since.get_or_insert_with(Instant::now);
                 Poll::Pending
             } else {
                 Poll::Ready(Ok(()))
             }
         })
         .await?;
+        if let Some(since) = blocked_since {
+            self.stats.blocked += since.elapsed();
+        }
         for peer in peers {
             tidy(peer);
         }
@@ -417,6 +436,12 @@ impl Node {
     /// Ends the run: closes what is still open, and waits until every frame has
     /// been handed to the operating system (tolerated peers get a grace period).
     pub async fn finish(mut self) -> Result<()> {
+        let cause = if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            "asked to stop (SIGTERM, SIGINT or the end of stdin)"
+        } else {
+            "its inputs ended"
+        };
+        tracing::info!("{}: stopping: {cause}", self.me_name());
         for task in &self.source_tasks {
             task.abort();
         }

@@ -259,8 +259,13 @@ impl Node {
         p.full = false;
         p.stopping = false;
         if std::mem::replace(&mut p.ever_up, true) {
-            eprintln!(
-                "weir: {me}: peer {} is back (incarnation {incarnation}): its records flow again",
+            tracing::warn!(
+                "{me}: peer {} is back (incarnation {incarnation}): its records flow again",
+                p.describe()
+            );
+        } else {
+            tracing::info!(
+                "{me}: peer {} connected (incarnation {incarnation})",
                 p.describe()
             );
         }
@@ -319,8 +324,8 @@ impl Node {
         // Both sides stopping, nothing left to take from it: an ordinary end.
         let expected = self.stopping.is_some() && p.stopping && open.is_empty();
         if !expected {
-            eprintln!(
-            "weir: {me}: lost peer {}: {reason}{ended}; going on without it ({unsent} bytes unsent, {} records dropped so far; more are dropped until it rejoins)",
+            tracing::warn!(
+            "{me}: lost peer {}: {reason}{ended}; going on without it ({unsent} bytes unsent, {} records dropped so far; more are dropped until it rejoins)",
                 p.describe(),
                 p.dropped
             );

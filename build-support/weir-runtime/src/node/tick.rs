@@ -34,6 +34,7 @@ impl Node {
             return Ok(false);
         }
         self.keepalive_if_due();
+        self.print_stats_if_due();
         if std::mem::take(&mut self.tick_requested) {
             // Busy: frames may wait a few ticks to leave in fewer, larger writes.
             self.held_ticks += 1;
