@@ -15,6 +15,7 @@ mod hostile;
 mod hosts;
 mod manifests;
 mod new_project;
+mod observe;
 mod operators;
 mod paxos_kv;
 mod programs;

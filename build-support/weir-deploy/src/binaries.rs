@@ -77,8 +77,17 @@ impl RoleBinaries {
         for name in wanted.iter() {
             args.extend(["--bin", name.as_str()]);
         }
-        cargo_build(&args, None).map_err(|e| build_failed(package, e))?;
+        // Not quiet: what cargo says is the deploy script's build progress.
+        run_cargo_build(&args, None, false).map_err(|e| build_failed(package, e))?;
         Ok(())
+    }
+
+    /// Whether [`build_used`](Self::build_used) builds anything (not with
+    /// `WEIR_BIN_DIR`, or before any binary was asked for).
+    pub fn builds(&self) -> bool {
+        self.pending
+            .as_ref()
+            .is_some_and(|(_, wanted)| !wanted.lock().unwrap_or_else(|e| e.into_inner()).is_empty())
     }
 
     pub fn dir(&self) -> &Path {
@@ -97,6 +106,14 @@ fn build_failed(package: &str, e: DeployError) -> DeployError {
 /// into `target` (by default the caller's own target directory), and returns
 /// `<target>/<profile>`. Works from any working directory.
 pub fn cargo_build(args: &[&str], target: Option<&Path>) -> Result<PathBuf, DeployError> {
+    run_cargo_build(args, target, true)
+}
+
+fn run_cargo_build(
+    args: &[&str],
+    target: Option<&Path>,
+    quiet: bool,
+) -> Result<PathBuf, DeployError> {
     let workspace = caller_workspace()?;
     // Where the caller was built, which `cargo metadata` cannot know (a
     // `--target-dir` flag): its executable's own directory says.
@@ -112,8 +129,12 @@ pub fn cargo_build(args: &[&str], target: Option<&Path>) -> Result<PathBuf, Depl
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
+    command.arg("build");
+    if quiet {
+        command.arg("--quiet");
+    }
     command
-        .args(["build", "--quiet", "--manifest-path"])
+        .arg("--manifest-path")
         .arg(&workspace.manifest)
         .args(args);
     match profile.as_str() {

@@ -18,6 +18,7 @@ mod binaries;
 mod hosts;
 mod local;
 mod manifests;
+mod progress;
 mod running;
 
 pub use binaries::{cargo_build, RoleBinaries};
@@ -147,9 +148,14 @@ where
 {
     let outcome = async {
         let bins = RoleBinaries::of(package)?;
-        let deployment = plan(&bins);
+        let deployment = plan(&bins).report_progress();
         let action = action(&deployment.name(), own)?;
-        bins.build_used()?;
+        if bins.builds() {
+            let mut progress = progress::Progress::new();
+            progress.step(&format!("building the role binaries of `{package}`"));
+            bins.build_used()?;
+            progress.step(&format!("built in {}", progress::took(progress.elapsed())));
+        }
         match action {
             Action::Run(None) => watch(deployment.start().await?).await,
             Action::Run(Some(hosts)) => watch(deployment.on_hosts(hosts).start().await?).await,

@@ -55,6 +55,8 @@ pub struct Deployment {
     pub(crate) endpoints: Vec<(String, String)>,
     /// Where instances run when not on this machine.
     pub(crate) hosts: Option<crate::hosts::Hosts>,
+    /// Say on stderr what the deployment is doing (a deploy script does).
+    pub(crate) progress: bool,
 }
 
 impl Deployment {
@@ -128,6 +130,13 @@ impl Deployment {
     /// placed round robin, in the order of the roles.
     pub fn on_hosts(mut self, hosts: crate::hosts::Hosts) -> Self {
         self.hosts = Some(hosts);
+        self
+    }
+
+    /// Says on stderr what the deployment is doing and how long it took:
+    /// starting the instances, all connected, done (as `deploy_main` does).
+    pub fn report_progress(mut self) -> Self {
+        self.progress = true;
         self
     }
 

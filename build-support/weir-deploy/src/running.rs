@@ -3,6 +3,7 @@
 
 use crate::hosts::{connect_all, Host};
 use crate::local::{free_port, DeployError, Deployment};
+use crate::progress::{took, Progress};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use weir_runtime::auth::Key;
 use weir_runtime::topology::Topology;
+use weir_runtime::{READY_ENV, READY_LINE};
 
 /// How long instances have to exit after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -71,6 +73,12 @@ pub struct RunningDeployment {
     deadline: Option<(Instant, Duration)>,
     /// The first failure that ends the deployment.
     failure: Option<DeployError>,
+    /// What the deployment says it is doing, if asked to.
+    progress: Option<Progress>,
+    /// Instances that said they are linked with every peer they need.
+    ready: mpsc::UnboundedReceiver<usize>,
+    ready_tx: mpsc::UnboundedSender<usize>,
+    ready_seen: Vec<bool>,
 }
 
 impl RunningDeployment {
@@ -173,13 +181,19 @@ impl RunningDeployment {
             (Lines::Inherit, None)
         };
         let (exits_tx, exits) = mpsc::unbounded_channel();
+        let (ready_tx, ready) = mpsc::unbounded_channel();
+        let count = instances.len();
+        let mut envs = plan.envs;
+        if plan.progress {
+            envs.push((READY_ENV.to_string(), "1".to_string()));
+        }
         let mut running = RunningDeployment {
             dir,
             hosts,
             topology_file,
             key_file,
             args: plan.args,
-            envs: plan.envs,
+            envs,
             topology,
             instances,
             may_fail: plan.may_fail,
@@ -193,7 +207,19 @@ impl RunningDeployment {
             output: JoinSet::new(),
             deadline: plan.timeout.map(|limit| (Instant::now() + limit, limit)),
             failure: None,
+            progress: plan.progress.then(Progress::new),
+            ready,
+            ready_tx,
+            ready_seen: vec![false; count],
         };
+        if let Some(progress) = &mut running.progress {
+            let names: Vec<&str> = running.instances.iter().map(|i| i.name.as_str()).collect();
+            progress.step(&format!(
+                "starting {} instances: {}",
+                names.len(),
+                names.join(", ")
+            ));
+        }
         for i in 0..running.instances.len() {
             if let Err(e) = running.spawn(i) {
                 running.fail(e);
@@ -286,7 +312,7 @@ impl RunningDeployment {
             stderr,
             self.lines.clone(),
             true,
-            Some(instance.last_error.clone()),
+            Some((instance.last_error.clone(), i, self.ready_tx.clone())),
         ));
         let exits = self.exits_tx.clone();
         let (stop, terminate) = (self.stop.subscribe(), self.terminate.subscribe());
@@ -425,6 +451,8 @@ impl RunningDeployment {
         while self.instances.iter().any(|i| i.pid.is_some()) {
             let deadline = self.deadline.filter(|_| self.failure.is_none());
             tokio::select! {
+                biased;
+                Some(i) = self.ready.recv() => self.now_ready(i),
                 exit = self.exits.recv() => match exit {
                     Some((i, status)) => self.exited(i, status),
                     None => break,
@@ -441,13 +469,47 @@ impl RunningDeployment {
         // Every line is out before the outcome is.
         self.captured = None;
         while self.output.join_next().await.is_some() {}
+        // Ready lines read after their instance's exit.
+        while let Ok(i) = self.ready.try_recv() {
+            self.now_ready(i);
+        }
         for host in &self.hosts {
             host.kill_leftovers();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         match self.failure.take() {
             Some(failure) => Err(failure),
-            None => Ok(()),
+            None => {
+                if let Some(progress) = &mut self.progress {
+                    let took = took(progress.elapsed());
+                    progress.step(&format!("done in {took}: every instance exited"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Instance `i` is linked with every peer it needs.
+    fn now_ready(&mut self, i: usize) {
+        if std::mem::replace(&mut self.ready_seen[i], true) {
+            let name = &self.instances[i].name;
+            if let Some(progress) = &mut self.progress {
+                progress.step(&format!("{name} is connected again"));
+            }
+            return;
+        }
+        let (ready, all) = (
+            self.ready_seen.iter().filter(|r| **r).count(),
+            self.ready_seen.len(),
+        );
+        let Some(progress) = &mut self.progress else {
+            return;
+        };
+        if ready == all {
+            let took = took(progress.elapsed());
+            progress.step(&format!("all {all} instances connected in {took}; running"));
+        } else {
+            progress.update(&format!("{ready} of {all} instances connected"));
         }
     }
 
@@ -674,19 +736,28 @@ async fn supervise(
     None
 }
 
-/// Copies lines from an instance to `out`, each prefixed with `[name] `; keeps
-/// the last `error:` line in `last_error` (the instance's own account of a failure).
+/// Copies lines from an instance to `out`, each prefixed with `[name] `. Of
+/// instance `i`'s stderr, keeps the last `error:` line (its own account of a
+/// failure) and takes its ready line.
 async fn prefix_lines(
     name: String,
     from: impl tokio::io::AsyncRead + Unpin,
     out: Lines,
     is_stderr: bool,
-    last_error: Option<Arc<Mutex<Option<String>>>>,
+    stderr_of: Option<(
+        Arc<Mutex<Option<String>>>,
+        usize,
+        mpsc::UnboundedSender<usize>,
+    )>,
 ) {
     let mut lines = BufReader::new(from).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if let (Some(slot), Some(error)) = (&last_error, line.strip_prefix("error: ")) {
-            if let Ok(mut slot) = slot.lock() {
+        if let Some((slot, i, ready)) = &stderr_of {
+            if line == READY_LINE {
+                let _ = ready.send(*i);
+                continue;
+            }
+            if let (Some(error), Ok(mut slot)) = (line.strip_prefix("error: "), slot.lock()) {
                 *slot = Some(error.to_string());
             }
         }

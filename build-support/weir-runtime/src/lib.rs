@@ -26,6 +26,12 @@ pub use node::{
 pub use spec::{ChannelDecl, Delivery, ExternalDecl, InstanceId, RoleDecl, RoleKind, RoleSpec};
 pub use weir_core::{ClientCodec, ClientEvent, ClusterId, ConnectionId, Membership};
 
+/// With this variable set (a deploy tool sets it), an instance writes
+/// [`READY_LINE`] to stderr once it is linked with every peer it needs.
+pub const READY_ENV: &str = "WEIR_REPORT_READY";
+/// See [`READY_ENV`].
+pub const READY_LINE: &str = "weir: ready";
+
 use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;

@@ -242,6 +242,9 @@ impl Node {
             "{}: connected to every peer it needs; running",
             node.me_name()
         );
+        if std::env::var_os(crate::READY_ENV).is_some() {
+            eprintln!("{}", crate::READY_LINE);
+        }
         tick::stop_on_signals(node.stop.clone(), node.wake.clone());
         if config.stop_on_eof {
             tick::stop_on_stdin_eof(node.stop.clone(), node.wake.clone());
