@@ -115,8 +115,9 @@ fn a_killed_member_is_reported_left_and_the_others_go_on() {
         "no `member 1 left` within 5 s: {}",
         flow.leader.stderr()
     );
+    // Its stderr is read apart from its stdout: the line may lag a little.
     assert!(
-        flow.leader.stderr().contains("lost peer worker/1"),
+        wait_until(SOON, || flow.leader.stderr().contains("lost peer worker/1")),
         "the leader's log does not name the lost peer: {}",
         flow.leader.stderr()
     );

@@ -736,6 +736,14 @@ async fn supervise(
     None
 }
 
+/// Where the lines of instance `i`'s stderr that are not output go: its
+/// last `error:` line, and its ready line (to the deployment, by index).
+type StderrOf = (
+    Arc<Mutex<Option<String>>>,
+    usize,
+    mpsc::UnboundedSender<usize>,
+);
+
 /// Copies lines from an instance to `out`, each prefixed with `[name] `. Of
 /// instance `i`'s stderr, keeps the last `error:` line (its own account of a
 /// failure) and takes its ready line.
@@ -744,11 +752,7 @@ async fn prefix_lines(
     from: impl tokio::io::AsyncRead + Unpin,
     out: Lines,
     is_stderr: bool,
-    stderr_of: Option<(
-        Arc<Mutex<Option<String>>>,
-        usize,
-        mpsc::UnboundedSender<usize>,
-    )>,
+    stderr_of: Option<StderrOf>,
 ) {
     let mut lines = BufReader::new(from).lines();
     while let Ok(Some(line)) = lines.next_line().await {
