@@ -174,3 +174,81 @@ fn a_deploy_script_says_what_it_is_doing_on_stderr() {
         "the ready lines are the deployment's own"
     );
 }
+
+#[test]
+fn stats_every_prints_growing_figures_while_the_flow_runs() {
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let leader = Watched::start(
+        "leader",
+        command(
+            "membership-leader",
+            &topo.file,
+            None,
+            &["--stats-every", "0.2"],
+        ),
+    );
+    let worker = Watched::start(
+        "worker/0",
+        command("membership-worker", &topo.file, Some(0), &[]),
+    );
+    let sent_so_far = |leader: &Watched| -> Vec<u64> {
+        leader
+            .stderr()
+            .lines()
+            .filter(|l| l.trim_start().starts_with("sent channel"))
+            .map(|l| figures(l, "sent channel").0)
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    while sent_so_far(&leader).len() < 3 && start.elapsed() < LIMIT {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sent = sent_so_far(&leader);
+    assert!(sent.len() >= 3, "{}", leader.stderr());
+    assert!(sent.windows(2).all(|w| w[0] <= w[1]), "{sent:?}");
+    assert!(
+        sent.last() > sent.first(),
+        "nothing more was sent: {sent:?}"
+    );
+    assert!(
+        leader.stderr().contains(") so far, after "),
+        "{}",
+        leader.stderr()
+    );
+    for instance in [&worker, &leader] {
+        instance.signal(libc::SIGTERM);
+    }
+    let start = std::time::Instant::now();
+    while !leader.stderr().contains(") at exit, after ") && start.elapsed() < LIMIT {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        leader.stderr().contains(") at exit, after "),
+        "{}",
+        leader.stderr()
+    );
+}
+
+/// On a terminal (a pty, from util-linux's `script`), the count of connected
+/// instances is one line rewritten in place.
+#[test]
+fn on_a_terminal_the_connected_count_is_updated_in_place() {
+    let script = deploy_script("broadcast");
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(script.as_os_str())
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs");
+    let said = stdout(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("\r\x1b[2Kweir-deploy: 1 of 3 instances connected"),
+        "{said:?}"
+    );
+    assert!(
+        said.contains("weir-deploy: all 3 instances connected in "),
+        "{said:?}"
+    );
+}
