@@ -8,7 +8,7 @@
 //! macro-generated items, custom `#[path]`s) is left to rustc.
 
 use crate::error::Problem;
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::{Group, Ident, Punct, Spacing, TokenStream, TokenTree};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -70,6 +70,51 @@ impl FlowSources {
             }
         }
         problems
+    }
+
+    /// Makes the relative module paths in `quoted` absolute: `proposer::Input`,
+    /// written in a module with a child `mod proposer`, becomes
+    /// `__weir_self :: proposer :: Input`, which is what rustc resolved it to
+    /// there (generated code lives in another crate, where it would not be).
+    pub fn anchor_child_modules(&mut self, quoted: &mut QuotedExpr) {
+        let crate_name = quoted.module.split("::").next().unwrap_or_default();
+        let Some(root) = self.crate_root(crate_name, &quoted.at.file) else {
+            return;
+        };
+        let Some(children) = self.child_modules(&root, &quoted.module) else {
+            return;
+        };
+        if children.is_empty() {
+            return;
+        }
+        if let Ok(tokens) = TokenStream::from_str(&quoted.code) {
+            quoted.code = anchor(tokens, &children).to_string();
+        }
+    }
+
+    /// The names of the modules declared in `module` (a path from the crate
+    /// root, crate name first).
+    fn child_modules(&mut self, root: &Path, module: &str) -> Option<Vec<String>> {
+        let mut here = Module {
+            items: self.parse(root)?.items.clone(),
+            child_dir: root.parent()?.to_path_buf(),
+        };
+        for name in module.split("::").skip(1) {
+            let m = here.items.iter().find_map(|item| match item {
+                Item::Mod(m) if m.ident == name => Some(m.clone()),
+                _ => None,
+            })?;
+            here = self.child(&here, &m)?;
+        }
+        Some(
+            here.items
+                .iter()
+                .filter_map(|item| match item {
+                    Item::Mod(m) => Some(m.ident.to_string()),
+                    _ => None,
+                })
+                .collect(),
+        )
     }
 
     /// The root file of crate `name`, which holds `file`: as cargo reports it
@@ -158,6 +203,38 @@ impl FlowSources {
             child_dir: parent.child_dir.join(&name),
         })
     }
+}
+
+/// `tokens` with each path that starts with one of `children` (`m :: x`,
+/// not `a :: m :: x` or `v . m`) put under `__weir_self`.
+fn anchor(tokens: TokenStream, children: &[String]) -> TokenStream {
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let is_colon =
+        |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == ':');
+    let mut out = Vec::with_capacity(tokens.len());
+    for (i, token) in tokens.iter().enumerate() {
+        match token {
+            TokenTree::Group(g) => {
+                let mut group = Group::new(g.delimiter(), anchor(g.stream(), children));
+                group.set_span(g.span());
+                out.push(TokenTree::Group(group));
+            }
+            TokenTree::Ident(id)
+                if children.iter().any(|c| id == c)
+                    && is_colon(tokens.get(i + 1))
+                    && is_colon(tokens.get(i + 2))
+                    && !(i > 0
+                        && matches!(&tokens[i - 1], TokenTree::Punct(p) if matches!(p.as_char(), ':' | '.'))) =>
+            {
+                out.push(TokenTree::Ident(Ident::new("__weir_self", id.span())));
+                out.push(TokenTree::Punct(Punct::new(':', Spacing::Joint)));
+                out.push(TokenTree::Punct(Punct::new(':', Spacing::Alone)));
+                out.push(token.clone());
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// The name an item defines in its module, and its visibility.
@@ -333,5 +410,47 @@ mod tests {
             "{p:?}"
         );
         assert_eq!(p[0].at.as_deref(), Some("fx/src/flows.rs:3:9"));
+    }
+
+    /// `code` quoted in module `module` of the fixture, with its child
+    /// modules anchored.
+    fn anchored(code: &str, module: &str) -> String {
+        let dir = fixture();
+        let mut quoted = QuotedExpr {
+            code: code.into(),
+            at: SourceLoc {
+                file: dir.join("src/lib.rs").display().to_string(),
+                line: 3,
+                column: 9,
+            },
+            module: module.into(),
+            captures: Vec::new(),
+        };
+        FlowSources::new(dir, HashMap::new()).anchor_child_modules(&mut quoted);
+        quoted.code
+    }
+
+    #[test]
+    fn relative_paths_into_child_modules_are_made_absolute() {
+        assert_eq!(
+            anchored(
+                "| p | util :: helper (p . util) . max (std :: u32 :: MAX)",
+                "fx"
+            ),
+            "| p | __weir_self :: util :: helper (p . util) . max (std :: u32 :: MAX)"
+        );
+        // Inside a group, and only where a path starts.
+        assert_eq!(
+            anchored(
+                "[inner :: public () , __weir_crate :: inner :: public ()]",
+                "fx"
+            ),
+            "[__weir_self :: inner :: public () , __weir_crate :: inner :: public ()]"
+        );
+        // `util` is no child of `fx::inner`.
+        assert_eq!(
+            anchored("util :: helper ()", "fx::inner"),
+            "util :: helper ()"
+        );
     }
 }

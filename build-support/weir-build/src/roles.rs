@@ -126,13 +126,16 @@ impl Roles {
             dirs.workspace.crate_roots().clone(),
         );
         for (name, flow) in &self.flows {
-            let graph = evaluate(*flow);
+            let mut graph = evaluate(*flow);
             if !graph.errors.is_empty() {
                 problems.extend(graph.errors.iter().map(|e| Problem {
                     message: format!("in flow `{name}`: {}", e.message),
                     at: Some(e.at.to_string()),
                 }));
                 continue;
+            }
+            for quoted in graph.nodes.iter_mut().flat_map(|n| &mut n.args) {
+                sources.anchor_child_modules(quoted);
             }
             let unreachable: Vec<Problem> = graph
                 .nodes

@@ -127,25 +127,22 @@ pub fn paxos_kv(flow: &FlowBuilder) {
     let acceptors = flow.cluster("acceptor");
     let replicas = flow.cluster("replica");
 
-    // Quoted code names this module's items through `self::` (`q!` does not
-    // yet resolve a path that starts with a child module's bare name).
-
     // Proposers: clients, their clock, and what comes back from the others.
-    let (requests, replies) = flow.source_external(&proposers, "clients", q!(self::resp::Resp));
+    let (requests, replies) = flow.source_external(&proposers, "clients", q!(resp::Resp));
     let (feedback, fed_back) = proposers.cycle::<proposer::Input>();
     let proposed = requests
-        .map(q!(|(connection, event)| self::proposer::Input::Client(
+        .map(q!(|(connection, event)| proposer::Input::Client(
             connection, event
         )))
         .union(
             flow.source_interval(&proposers, q!(CLOCK))
-                .map(q!(|_| self::proposer::Input::Clock)),
+                .map(q!(|_| proposer::Input::Clock)),
         )
         .union(fed_back)
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
-            let mut proposer = self::proposer::Proposer::new(
+            let mut proposer = proposer::Proposer::new(
                 proposers.self_id(),
                 proposers.incarnation(),
                 acceptors.members().len(),
@@ -155,22 +152,22 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .all_ticks();
     proposed
         .clone()
-        .filter_map(q!(self::proposer::Output::into_reply))
+        .filter_map(q!(proposer::Output::into_reply))
         .send_external(replies);
     let at_acceptors = proposed
         .clone()
-        .filter_map(q!(self::proposer::Output::into_acceptors))
+        .filter_map(q!(proposer::Output::into_acceptors))
         .broadcast_bincode_tolerant(&acceptors);
     let to_one_proposer = proposed
         .clone()
-        .filter_map(q!(self::proposer::Output::into_peer))
+        .filter_map(q!(proposer::Output::into_peer))
         .send_bincode_tolerant(&proposers);
     let to_all_proposers = proposed
         .clone()
-        .filter_map(q!(self::proposer::Output::into_peers))
+        .filter_map(q!(proposer::Output::into_peers))
         .broadcast_bincode_tolerant(&proposers);
     let at_replicas = proposed
-        .filter_map(q!(self::proposer::Output::into_replicas))
+        .filter_map(q!(proposer::Output::into_replicas))
         .broadcast_bincode_tolerant(&replicas);
 
     // Replicas: apply the chosen slots in order, answer, and checkpoint.
@@ -179,8 +176,7 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
-            let mut replica =
-                self::replica::Replica::new(replicas.self_id(), replicas.members().len());
+            let mut replica = replica::Replica::new(replicas.self_id(), replicas.members().len());
             move |chosen| replica.tick(chosen)
         }))
         .all_ticks();
@@ -200,20 +196,16 @@ pub fn paxos_kv(flow: &FlowBuilder) {
 
     // Acceptors: vote on what proposers ask, forget what replicas applied.
     let voted = at_acceptors
-        .map(q!(|(from, message)| self::acceptor::Input::Proposer(
+        .map(q!(|(from, message)| acceptor::Input::Proposer(
             from, message
         )))
-        .union(
-            checkpoints.map(q!(|(from, slot)| self::acceptor::Input::Checkpoint(
-                from, slot
-            ))),
-        )
+        .union(checkpoints.map(q!(|(from, slot)| acceptor::Input::Checkpoint(from, slot))))
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
-            let mut acceptor = self::acceptor::Acceptor::open(
+            let mut acceptor = acceptor::Acceptor::open(
                 replicas.members().len(),
-                self::acceptor::state_file(acceptors.self_id()),
+                acceptor::state_file(acceptors.self_id()),
             );
             move |inputs| acceptor.tick(inputs)
         }))
@@ -222,15 +214,11 @@ pub fn paxos_kv(flow: &FlowBuilder) {
 
     feedback.complete(
         voted
-            .map(q!(|(from, message)| self::proposer::Input::Acceptor(
+            .map(q!(|(from, message)| proposer::Input::Acceptor(
                 from, message
             )))
-            .union(to_one_proposer.map(q!(|(from, m)| self::proposer::Input::Peer(from, m))))
-            .union(to_all_proposers.map(q!(|(from, m)| self::proposer::Input::Peer(from, m))))
-            .union(
-                answers.map(q!(|(_replica, answer)| self::proposer::Input::Answer(
-                    answer
-                ))),
-            ),
+            .union(to_one_proposer.map(q!(|(from, m)| proposer::Input::Peer(from, m))))
+            .union(to_all_proposers.map(q!(|(from, m)| proposer::Input::Peer(from, m))))
+            .union(answers.map(q!(|(_replica, answer)| proposer::Input::Answer(answer)))),
     );
 }
