@@ -79,7 +79,14 @@ fn a_refused_connection_is_a_warning_with_its_address_and_reason() {
         .lines()
         .find(|l| l.contains("refused connection from 127.0.0.1:"))
         .unwrap_or_else(|| panic!("no refusal in:\n{said}"));
-    assert!(line.contains(" WARN "), "{line}");
+    assert!(
+        line.contains(" WARN worker/0: refused connection"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("not a Weir peer (bad magic bytes)"),
+        "{line}"
+    );
 }
 
 #[test]

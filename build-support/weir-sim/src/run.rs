@@ -357,6 +357,7 @@ fn start_instance(shared: &Shared, i: usize) {
     let instance = &w.instances[i];
     let plan = LinkPlan {
         me: instance.id.clone(),
+        me_name: instance.name.clone(),
         incarnation: instance.incarnation,
         listen: format!("sim:{}", instance.name),
         peers: instance

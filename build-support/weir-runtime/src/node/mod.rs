@@ -192,6 +192,7 @@ impl Node {
             }
         };
         let plan = LinkPlan {
+            me_name: me.display(spec.kind()),
             me,
             incarnation: incarnation(),
             listen,
@@ -205,7 +206,7 @@ impl Node {
         };
         tracing::info!(
             "{}: starting: flow `{}` (hash {:016x}), role `{}`, incarnation {}, listening on {}, {} peers",
-            plan.me.display(spec.kind()),
+            plan.me_name,
             spec.flow,
             spec.flow_hash,
             spec.role,

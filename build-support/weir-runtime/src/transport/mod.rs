@@ -42,6 +42,8 @@ pub struct PeerPlan {
 #[derive(Debug, Clone)]
 pub struct LinkPlan {
     pub me: InstanceId,
+    /// This instance's name in messages: `leader`, `worker/1`.
+    pub me_name: String,
     /// Which run of this instance this is: later runs have larger numbers, so
     /// peers refuse connections left over from an earlier one.
     pub incarnation: u64,

@@ -163,7 +163,7 @@ impl Keeper {
                             drop(stream);
                             turned_away += 1;
                             if turned_away.is_power_of_two() {
-                                tracing::warn!("refused connection from {remote}: {MAX_PENDING_HANDSHAKES} handshakes already in progress ({turned_away} turned away so far)");
+                                tracing::warn!("{}: refused connection from {remote}: {MAX_PENDING_HANDSHAKES} handshakes already in progress ({turned_away} turned away so far)", plan.me_name);
                             }
                         } else {
                             let (plan, seen) = (plan.clone(), self.seen.clone());
@@ -188,7 +188,7 @@ impl Keeper {
                             if !link.up && !link.reported_missing {
                                 link.reported_missing = true;
                                 let p = &plan.peers[i];
-                                tracing::warn!("{}: no connection with {} at {} after {:?}; going on without it, and linking when it comes up", plan.me, p.name, p.address, plan.connect_timeout);
+                                tracing::warn!("{}: no connection with {} at {} after {:?}; going on without it, and linking when it comes up", plan.me_name, p.name, p.address, plan.connect_timeout);
                             }
                         }
                         Ok(())
@@ -254,12 +254,14 @@ impl Keeper {
                 let state = &self.links[i];
                 if state.link > 0 && !self.plan.peers[i].tolerated {
                     tracing::warn!(
-                        "refused a second connection from {} ({remote})",
+                        "{}: refused a second connection from {} ({remote})",
+                        self.plan.me_name,
                         self.plan.peers[i].name
                     );
                 } else if incarnation < self.seen[i].load(Ordering::Relaxed) {
                     tracing::warn!(
-                        "refused a connection from {} ({remote}): stale incarnation {incarnation}",
+                        "{}: refused a connection from {} ({remote}): stale incarnation {incarnation}",
+                        self.plan.me_name,
                         self.plan.peers[i].name
                     );
                 } else {
@@ -268,7 +270,10 @@ impl Keeper {
                 Ok(())
             }
             Greeting::Refused(reason) => {
-                tracing::warn!("refused connection from {remote}: {reason}");
+                tracing::warn!(
+                    "{}: refused connection from {remote}: {reason}",
+                    self.plan.me_name
+                );
                 Ok(())
             }
             Greeting::Fatal(reason) => {
