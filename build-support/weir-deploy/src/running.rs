@@ -168,8 +168,15 @@ impl RunningDeployment {
         let (stop, terminate) = (Arc::new(stop), Arc::new(terminate));
         if let Some(period) = plan.stop_after {
             let terminate = terminate.clone();
+            let says = plan.progress;
             tokio::spawn(async move {
                 tokio::time::sleep(period).await;
+                if says {
+                    Progress::new().step(&format!(
+                        "stopping every instance (SIGTERM): {} passed",
+                        took(period)
+                    ));
+                }
                 let _ = terminate.send(true);
             });
         }
