@@ -45,6 +45,14 @@ fn project(name: &str, flow_src: &str) -> PathBuf {
     dir
 }
 
+/// What cargo says when building `package` in `dir` fails (it must fail).
+fn failed_build(dir: &Path, package: &str) -> String {
+    let out = user_cargo(dir, &["build", "-q", "-p", package]);
+    let said = stderr(&out);
+    assert!(!out.status.success(), "it built:\n{said}");
+    said
+}
+
 fn write_files(dir: &Path, files: &[(&str, String)]) {
     for (file, text) in files {
         let path = dir.join(file);
@@ -59,9 +67,7 @@ fn a_union_across_two_locations_is_a_build_error_at_its_line_without_a_panic() {
         "union",
         "use weir::*;\n\npub fn misuse(flow: &FlowBuilder) {\n    let a = flow.process(\"a\");\n    let b = flow.process(\"b\");\n    let xs = flow.source_iter(&a, q!(0u32..3));\n    let ys = flow.source_iter(&b, q!(0u32..3));\n    xs.union(ys).for_each(q!(|x| println!(\"{}\", x)));\n}\n",
     );
-    let out = user_cargo(&dir, &["build", "-q", "-p", "user_bins"]);
-    let said = stderr(&out);
-    assert!(!out.status.success(), "it built:\n{said}");
+    let said = failed_build(&dir, "user_bins");
     assert!(
         said.contains("error: user_bins@0.1.0: flow/src/lib.rs:8:"),
         "{said}"
@@ -108,9 +114,7 @@ fn a_renamed_flow_crate_in_a_nested_workspace_gets_its_errors_at_its_lines() {
     );
     std::fs::copy(repo.join("Cargo.lock"), inner.join("Cargo.lock")).unwrap();
 
-    let out = user_cargo(&inner, &["build", "-q", "-p", "nested_bins"]);
-    let said = stderr(&out);
-    assert!(!out.status.success(), "it built:\n{said}");
+    let said = failed_build(&inner, "nested_bins");
     assert!(
         said.contains("error: nested_bins@0.1.0: crates/flows/src/all.rs:10:"),
         "{said}"

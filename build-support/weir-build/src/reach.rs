@@ -329,18 +329,23 @@ mod tests {
         dir
     }
 
-    fn problems(code: &str, module: &str) -> Vec<String> {
-        let dir = fixture();
-        let quoted = QuotedExpr {
+    /// `code`, quoted in module `module`, at line 3 of `file`.
+    fn quoted(code: &str, module: &str, file: String) -> QuotedExpr {
+        QuotedExpr {
             code: code.into(),
             at: SourceLoc {
-                file: dir.join("src/lib.rs").display().to_string(),
+                file,
                 line: 3,
                 column: 9,
             },
             module: module.into(),
             captures: Vec::new(),
-        };
+        }
+    }
+
+    fn problems(code: &str, module: &str) -> Vec<String> {
+        let dir = fixture();
+        let quoted = quoted(code, module, dir.join("src/lib.rs").display().to_string());
         FlowSources::new(dir, HashMap::new())
             .check(&quoted)
             .into_iter()
@@ -391,16 +396,11 @@ mod tests {
         // `[lib] path = "src/flows.rs"`: no `lib.rs` to find by walking up.
         let dir = fixture();
         std::fs::rename(dir.join("src/lib.rs"), dir.join("src/flows.rs")).unwrap();
-        let quoted = QuotedExpr {
-            code: "| x | __weir_self :: private (x)".into(),
-            at: SourceLoc {
-                file: "fx/src/flows.rs".into(),
-                line: 3,
-                column: 9,
-            },
-            module: "fx::inner".into(),
-            captures: Vec::new(),
-        };
+        let quoted = quoted(
+            "| x | __weir_self :: private (x)",
+            "fx::inner",
+            "fx/src/flows.rs".into(),
+        );
         let roots = HashMap::from([("fx".to_string(), dir.join("src/flows.rs"))]);
         let p = FlowSources::new(dir.parent().unwrap().to_path_buf(), roots).check(&quoted);
         assert_eq!(p.len(), 1, "{p:?}");
@@ -416,16 +416,7 @@ mod tests {
     /// modules anchored.
     fn anchored(code: &str, module: &str) -> String {
         let dir = fixture();
-        let mut quoted = QuotedExpr {
-            code: code.into(),
-            at: SourceLoc {
-                file: dir.join("src/lib.rs").display().to_string(),
-                line: 3,
-                column: 9,
-            },
-            module: module.into(),
-            captures: Vec::new(),
-        };
+        let mut quoted = quoted(code, module, dir.join("src/lib.rs").display().to_string());
         FlowSources::new(dir, HashMap::new()).anchor_child_modules(&mut quoted);
         quoted.code
     }

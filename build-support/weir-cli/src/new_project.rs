@@ -202,18 +202,9 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// `text` as a TOML basic string.
+/// `text` as a TOML string.
 fn toml_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml::Value::String(text.to_string()).to_string()
 }
 
 #[cfg(test)]
