@@ -210,6 +210,15 @@ fn broadcast_over_three_ssh_hosts_prints_what_it_prints_locally_and_uploads_once
         said.contains("1 binaries uploaded, 0 already there"),
         "{said}"
     );
+    // Progress, over ssh as on this machine.
+    for step in [
+        "weir-deploy: connecting to 3 hosts over ssh\n",
+        "weir-deploy: connected to 3 hosts in ",
+        "weir-deploy: all 3 instances connected in ",
+        "weir-deploy: done in ",
+    ] {
+        assert!(said.contains(step), "no `{step}` in:\n{said}");
+    }
     for h in &hosts.hosts {
         let key = h.dir.join("weir.key");
         use std::os::unix::fs::PermissionsExt;

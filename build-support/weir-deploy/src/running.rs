@@ -91,6 +91,7 @@ impl RunningDeployment {
         std::fs::create_dir_all(&dir)
             .map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
 
+        let mut progress = plan.progress.then(Progress::new);
         // Where each instance runs: here, or on the hosts, round robin.
         let roles: Vec<String> = plan
             .roles
@@ -101,7 +102,16 @@ impl RunningDeployment {
             Some(file) => {
                 let placement = file.place(&roles)?;
                 let default_dir = format!("/tmp/weir-{}", plan.name());
-                (connect_all(file, &default_dir).await?, placement)
+                let count = file.hosts.len();
+                if let Some(progress) = &mut progress {
+                    progress.step(&format!("connecting to {count} hosts over ssh"));
+                }
+                let hosts = connect_all(file, &default_dir).await?;
+                if let Some(progress) = &mut progress {
+                    let took = took(progress.elapsed());
+                    progress.step(&format!("connected to {count} hosts in {took}"));
+                }
+                (hosts, placement)
             }
             None => (Vec::new(), Vec::new()),
         };
@@ -214,7 +224,7 @@ impl RunningDeployment {
             output: JoinSet::new(),
             deadline: plan.timeout.map(|limit| (Instant::now() + limit, limit)),
             failure: None,
-            progress: plan.progress.then(Progress::new),
+            progress,
             ready,
             ready_tx,
             ready_seen: vec![false; count],
