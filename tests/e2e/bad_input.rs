@@ -1,5 +1,5 @@
 //! Misconfiguration gets a clear error naming the problem and where it is, and
-//! nothing hangs: topology files, flags, keys, unreachable peers. (Hostile and
+//! nothing hangs: topology files, flags (a log filter too), keys, unreachable peers. (Hostile and
 //! broken peers: `hostile.rs`.)
 
 use crate::support::*;
@@ -151,4 +151,12 @@ fn insecure_instances_say_so_and_still_run_the_flow() {
             stderr(&out)
         );
     }
+}
+
+#[test]
+fn a_log_filter_that_does_not_parse_is_a_usage_error() {
+    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
+    let err = worker_fails(&topo.file, &["--log", "info=warn=debug"], Some(0));
+    assert!(err.contains("--log"), "{err}");
+    assert!(err.contains("not a log filter"), "{err}");
 }

@@ -89,24 +89,6 @@ fn a_refused_connection_is_a_warning_with_its_address_and_reason() {
     );
 }
 
-#[test]
-fn a_log_filter_that_does_not_parse_is_a_usage_error() {
-    let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
-    let out = finish(
-        start(
-            "broadcast-leader",
-            &topo.file,
-            None,
-            &["--log", "info=warn=debug"],
-        ),
-        LIMIT,
-    );
-    assert!(!out.status.success());
-    let said = stderr(&out);
-    assert!(said.contains("--log"), "{said}");
-    assert!(said.contains("not a log filter"), "{said}");
-}
-
 /// `(records, frames, bytes)` of the `--stats` line starting with `prefix`.
 fn figures(said: &str, prefix: &str) -> (u64, u64, u64) {
     let line = said

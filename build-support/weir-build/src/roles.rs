@@ -123,7 +123,7 @@ impl Roles {
         let mut generated = Vec::new();
         let mut sources = FlowSources::new(
             dirs.workspace.root.clone(),
-            dirs.workspace.crate_roots().clone(),
+            dirs.workspace.crate_roots.clone(),
         );
         for (name, flow) in &self.flows {
             let mut graph = evaluate(*flow);

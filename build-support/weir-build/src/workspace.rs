@@ -14,7 +14,7 @@ pub struct Workspace {
     /// Where cargo builds (`target/` unless configured otherwise).
     pub target_dir: PathBuf,
     /// Each member library's root file, by crate name (`my_flows`).
-    crate_roots: HashMap<String, PathBuf>,
+    pub crate_roots: HashMap<String, PathBuf>,
 }
 
 impl Workspace {
@@ -48,10 +48,5 @@ impl Workspace {
             target_dir: metadata.target_directory.into_std_path_buf(),
             crate_roots,
         })
-    }
-
-    /// Each member library's root file, by crate name.
-    pub fn crate_roots(&self) -> &HashMap<String, PathBuf> {
-        &self.crate_roots
     }
 }
