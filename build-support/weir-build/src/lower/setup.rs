@@ -2,12 +2,13 @@
 //! tick: its quoted closures, with their captured values in front.
 
 use super::classify::{Lowering, Part};
-use super::splice::splice;
+use super::splice::{splice, Spliced};
 use super::{channel_literal, comment, initial_var, leveled, send_var, witness};
 use crate::error::Problem;
 use crate::paths::nameable_type;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
+use std::collections::BTreeSet;
 use weir::ir::{Delivery, Level, NodeId, Operator};
 
 impl Lowering<'_> {
@@ -22,7 +23,7 @@ impl Lowering<'_> {
             message,
             at: Some(at.to_string()),
         };
-        let args = node
+        let spliced = node
             .args
             .iter()
             .map(|q| splice(q, self.role_name(node.location)))
@@ -67,7 +68,15 @@ impl Lowering<'_> {
         if !matches!(node.op, Operator::Network { .. }) {
             code.push(comment(described));
         }
-        let statement = match &node.op {
+        // Captured values are bound in front of the whole call, so that each
+        // closure is itself an argument and rustc infers its parameters from
+        // the operator's bound, as it did at the `q!`. The call names `node`
+        // and these locals, which no capture may shadow.
+        let mut names: BTreeSet<String> = ins.iter().map(Ident::to_string).collect();
+        names.insert("node".to_string());
+        names.extend([var.to_string(), w.to_string(), initial_var(id).to_string()]);
+        let (args, lets) = hoist_captures(&var, &spliced, &names, &mut code);
+        let (pattern, call) = match &node.op {
             Operator::Network {
                 element_type,
                 tagged,
@@ -85,22 +94,26 @@ impl Lowering<'_> {
                 } else {
                     quote!(inbox)
                 };
-                quote!(let (mut #var, #w) = node.#inbox::<#ty>(#channel);)
+                (quote!((mut #var, #w)), quote!(node.#inbox::<#ty>(#channel)))
             }
             Operator::SourceStream | Operator::SourceInterval | Operator::SourceIntervalDelayed => {
                 let method = format_ident!("{}", node.op.name());
-                quote!(let (mut #var, #w) = node.#method(#(#args),*);)
+                (quote!((mut #var, #w)), quote!(node.#method(#(#args),*)))
             }
-            Operator::SourceExternal { name } => {
-                quote!(let (mut #var, #w) = node.source_external(#name, #(#args),*)?;)
-            }
+            Operator::SourceExternal { name } => (
+                quote!((mut #var, #w)),
+                quote!(node.source_external(#name, #(#args),*)?),
+            ),
             Operator::SendExternal { source } => {
                 let source = self.var(*source);
-                quote!(let mut #var = #source.replies(#(&#ins),*);)
+                (quote!(mut #var), quote!(#source.replies(#(&#ins),*)))
             }
             Operator::SampleEvery | Operator::Timeout => {
                 let method = format_ident!("{}", node.op.name());
-                quote!(let (mut #var, #w) = node.#method(&#(#ins),*, #(#args),*);)
+                (
+                    quote!((mut #var, #w)),
+                    quote!(node.#method(&#(#ins),*, #(#args),*)),
+                )
             }
             Operator::Membership { cluster } => {
                 let cluster = self.role_name(*cluster);
@@ -110,7 +123,7 @@ impl Lowering<'_> {
                         self.role_name(node.location)
                     )));
                 }
-                quote!(let (mut #var, #w) = node.membership(#cluster);)
+                (quote!((mut #var, #w)), quote!(node.membership(#cluster)))
             }
             Operator::Cycle {
                 level,
@@ -118,25 +131,26 @@ impl Lowering<'_> {
             } => {
                 let ty = nameable_type(element_type).map_err(problem)?;
                 if *level == Level::Unbounded {
-                    quote!(let (mut #var, #w) = #ops::cycle::<#ty>();)
+                    (quote!((mut #var, #w)), quote!(#ops::cycle::<#ty>()))
                 } else if let Some(initial) = args.first() {
                     let init = initial_var(id);
-                    quote! {
-                        let #w = #ops::witness::<#ty>();
-                        let mut #init = #ops::initial(&#w, #initial);
-                    }
+                    code.push(quote!(let #w = #ops::witness::<#ty>();));
+                    (quote!(mut #init), quote!(#ops::initial(&#w, #initial)))
                 } else {
-                    quote!(let #w = #ops::witness::<#ty>();)
+                    (quote!(#w), quote!(#ops::witness::<#ty>()))
                 }
             }
-            Operator::Union => quote!(let #w = #ops::union(#(&#ins),*);),
-            Operator::Cloned => quote!(let #w = #ops::cloned(#(&#ins),*);),
+            Operator::Union => (quote!(#w), quote!(#ops::union(#(&#ins),*))),
+            Operator::Cloned => (quote!(#w), quote!(#ops::cloned(#(&#ins),*))),
             Operator::TickBatch | Operator::AllTicks | Operator::Latest | Operator::IntoStream => {
-                quote!(let #w = #ops::same(#(&#ins),*);)
+                (quote!(#w), quote!(#ops::same(#(&#ins),*)))
             }
             Operator::DestSink => {
                 let place = at.to_string();
-                quote!(let (mut #var, #w) = #ops::dest_sink(#(&#ins,)* #(#args,)* #place);)
+                (
+                    quote!((mut #var, #w)),
+                    quote!(#ops::dest_sink(#(&#ins,)* #(#args,)* #place)),
+                )
             }
             Operator::Fold { level }
             | Operator::Reduce { level }
@@ -144,18 +158,64 @@ impl Lowering<'_> {
             | Operator::FoldKeyed { level }
             | Operator::ReduceKeyed { level } => {
                 let f = leveled(node.op.name(), *level);
-                quote!(let (mut #var, #w) = #ops::#f(#(&#ins,)* #(#args),*);)
+                (
+                    quote!((mut #var, #w)),
+                    quote!(#ops::#f(#(&#ins,)* #(#args),*)),
+                )
             }
-            Operator::IntoStreamFinal => {
-                quote!(let (mut #var, #w) = #ops::final_value(#(&#ins),*);)
-            }
+            Operator::IntoStreamFinal => (
+                quote!((mut #var, #w)),
+                quote!(#ops::final_value(#(&#ins),*)),
+            ),
             op => {
                 // Every other operator's constructor is named after it.
                 let f = format_ident!("{}", op.name());
-                quote!(let (mut #var, #w) = #ops::#f(#(&#ins,)* #(#args),*);)
+                (
+                    quote!((mut #var, #w)),
+                    quote!(#ops::#f(#(&#ins,)* #(#args),*)),
+                )
             }
         };
-        code.push(statement);
+        if lets.is_empty() {
+            code.push(quote!(let #pattern = #call;));
+        } else {
+            code.push(quote!(let #pattern = { #(#lets)* #call };));
+        }
         Ok(code)
     }
+}
+
+/// The arguments of an operator's call, and the `let`s of captured values to
+/// put in front of it. The last argument with captures has them in front of
+/// the call; any other is bound to a local first (with its captures in a
+/// block of its own, so that every argument has its own copy of a value they
+/// share), as is one whose capture would shadow a name in `taken`.
+/// Operators take at most one closure with parameters, last (`fold`'s `init`
+/// has none), so the closure that needs inference is the one left in place.
+fn hoist_captures(
+    var: &Ident,
+    args: &[Spliced],
+    taken: &BTreeSet<String>,
+    code: &mut Vec<TokenStream>,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let shadows = |a: &Spliced| a.lets.iter().any(|(name, _)| taken.contains(name));
+    let in_place = args
+        .iter()
+        .rposition(|a| !a.lets.is_empty())
+        .filter(|&k| !shadows(&args[k]));
+    let mut exprs = Vec::with_capacity(args.len());
+    for (k, arg) in args.iter().enumerate() {
+        if arg.lets.is_empty() || Some(k) == in_place {
+            exprs.push(arg.code.clone());
+        } else {
+            let local = format_ident!("{var}_arg{k}");
+            let block = arg.block();
+            code.push(quote!(let #local = #block;));
+            exprs.push(quote!(#local));
+        }
+    }
+    let lets = in_place
+        .map(|k| args[k].lets.iter().map(|(_, stmt)| stmt.clone()).collect())
+        .unwrap_or_default();
+    (exprs, lets)
 }
