@@ -24,6 +24,7 @@ mod lower;
 mod paths;
 mod picture;
 mod reach;
+mod resolve;
 mod roles;
 mod workspace;
 

@@ -90,8 +90,6 @@ const PUBLIC_PATHS: &[(&str, &str)] = &[
         "core::ops::RangeInclusive",
     ),
     ("alloc::boxed::Box", "std::boxed::Box"),
-    // Generated code links weir-runtime, which re-exports Weir's shared types.
-    ("weir_core::cluster::ClusterId", "weir_runtime::ClusterId"),
 ];
 
 /// Makes a `std::any::type_name` usable as a type in generated code: known private
@@ -112,6 +110,21 @@ pub fn nameable_type(type_name: &str) -> Result<syn::Type, String> {
             if ty.qself.is_none() && is_path {
                 if first == "alloc" {
                     ty.path.segments[0].ident = Ident::new("std", Span::call_site());
+                }
+                // Generated code links weir-runtime, which re-exports Weir's
+                // shared types at its root.
+                let shared =
+                    ty.path.segments.iter().position(|s| {
+                        weir_core::SHARED_ITEMS.contains(&s.ident.to_string().as_str())
+                    });
+                if let (true, Some(at)) = (first == "weir_core", shared) {
+                    let rest: Vec<_> = ty.path.segments.iter().skip(at).cloned().collect();
+                    ty.path.segments = std::iter::once(syn::PathSegment::from(Ident::new(
+                        "weir_runtime",
+                        Span::call_site(),
+                    )))
+                    .chain(rest)
+                    .collect();
                 }
                 ty.path.leading_colon = Some(Default::default());
             }
@@ -152,6 +165,12 @@ mod tests {
         assert_eq!(
             text,
             "(::std::string::String,::std::collections::HashMap<u32,::std::vec::Vec<::flow::Reading>>)"
+        );
+        let ty = nameable_type("(weir_core::external::ConnectionId, weir_core::external::ClientEvent<weir_core::cluster::ClusterId>)").unwrap();
+        let text = quote::quote!(#ty).to_string().replace(' ', "");
+        assert_eq!(
+            text,
+            "(::weir_runtime::ConnectionId,::weir_runtime::ClientEvent<::weir_runtime::ClusterId>)"
         );
     }
 }

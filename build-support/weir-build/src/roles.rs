@@ -4,6 +4,7 @@ use crate::error::{BuildError, Problem};
 use crate::lower::{flow_hash, generate_role};
 use crate::picture::flow_pictures;
 use crate::reach::FlowSources;
+use crate::resolve::Resolver;
 use crate::workspace::Workspace;
 use quote::{format_ident, quote};
 use std::collections::BTreeSet;
@@ -134,17 +135,20 @@ impl Roles {
                 }));
                 continue;
             }
-            for quoted in graph.nodes.iter_mut().flat_map(|n| &mut n.args) {
-                sources.anchor_child_modules(quoted);
-            }
-            let unreachable: Vec<Problem> = graph
+            let mut resolver = Resolver::new(
+                &mut sources,
+                &dirs.workspace.crate_dependencies,
+                &dirs.workspace.own_dependencies,
+                &dirs.package,
+            );
+            let unresolved: Vec<Problem> = graph
                 .nodes
-                .iter()
-                .flat_map(|n| &n.args)
-                .flat_map(|q| sources.check(q))
+                .iter_mut()
+                .flat_map(|n| &mut n.args)
+                .flat_map(|q| resolver.resolve(q))
                 .collect();
-            if !unreachable.is_empty() {
-                problems.extend(unreachable);
+            if !unresolved.is_empty() {
+                problems.extend(unresolved);
                 continue;
             }
             for warning in unused_streams(&graph) {
@@ -185,6 +189,8 @@ type Generated = Vec<(String, Vec<String>)>;
 struct BuildDirs {
     out: PathBuf,
     manifest: PathBuf,
+    /// The package being built (`bins`), whose code includes the programs.
+    package: String,
     workspace: Workspace,
 }
 
@@ -200,6 +206,8 @@ impl BuildDirs {
         Ok(BuildDirs {
             out: var("OUT_DIR")?,
             manifest,
+            package: env::var("CARGO_PKG_NAME")
+                .map_err(|_| not_in_build_script("CARGO_PKG_NAME"))?,
             workspace,
         })
     }

@@ -7,3 +7,15 @@ pub mod external;
 
 pub use cluster::{ClusterId, Membership};
 pub use external::{BadInput, ClientCodec, ClientEvent, ConnectionId};
+
+/// The items above, which both `weir` (for flow code) and `weir-runtime` (for
+/// generated code) re-export at their roots: quoted code that names
+/// `weir::ClusterId` is generated as `::weir_runtime::ClusterId`.
+pub const SHARED_ITEMS: &[&str] = &[
+    "BadInput",
+    "ClientCodec",
+    "ClientEvent",
+    "ClusterId",
+    "ConnectionId",
+    "Membership",
+];

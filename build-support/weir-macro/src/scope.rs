@@ -76,8 +76,6 @@ const PRELUDE: &[&str] = &[
     "FnOnce",
     "Drop",
     "Self",
-    "Debug",
-    "Display",
 ];
 
 /// Macros whose arguments are ordinary expressions (so free variables inside count).

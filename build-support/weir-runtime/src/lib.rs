@@ -24,7 +24,8 @@ pub use node::{
     TaggedInbox,
 };
 pub use spec::{ChannelDecl, Delivery, ExternalDecl, InstanceId, RoleDecl, RoleKind, RoleSpec};
-pub use weir_core::{ClientCodec, ClientEvent, ClusterId, ConnectionId, Membership};
+// Every name in `weir_core::SHARED_ITEMS`: generated code names them here.
+pub use weir_core::{BadInput, ClientCodec, ClientEvent, ClusterId, ConnectionId, Membership};
 
 /// With this variable set (a deploy tool sets it), an instance writes
 /// [`READY_LINE`] to stderr once it is linked with every peer it needs.
