@@ -17,6 +17,9 @@ struct Module {
     child_dir: PathBuf,
 }
 
+/// A module's items, shared while its names are looked up.
+pub type Items = Rc<Vec<Item>>;
+
 /// Reads flow-crate sources on demand, each file once.
 pub struct FlowSources {
     /// What relative `file!()` paths are relative to: the workspace root.
@@ -24,7 +27,8 @@ pub struct FlowSources {
     /// Each library's root file, by crate name, as cargo reports them.
     crate_roots: HashMap<String, PathBuf>,
     files: HashMap<PathBuf, Option<syn::File>>,
-    modules: HashMap<(PathBuf, Vec<String>), Option<Rc<Vec<Item>>>>,
+    /// Each module's items, by crate root and path, once read.
+    modules: HashMap<(PathBuf, Vec<String>), Option<Items>>,
 }
 
 impl FlowSources {
@@ -41,7 +45,7 @@ impl FlowSources {
 
     /// The items of flow module `module` (a path from the crate root whose
     /// root file is `root`), or `None` if it cannot be read.
-    pub fn module_items(&mut self, root: &Path, module: &[String]) -> Option<Rc<Vec<Item>>> {
+    pub fn module_items(&mut self, root: &Path, module: &[String]) -> Option<Items> {
         let key = (root.to_path_buf(), module.to_vec());
         if let Some(items) = self.modules.get(&key) {
             return items.clone();

@@ -364,7 +364,7 @@ impl Resolver<'_> {
             })
             .collect();
         // Names imported one by one.
-        for binding in bindings.iter().filter(|b| b.name.as_deref() == Some(name)) {
+        if let Some(binding) = bindings.iter().find(|b| b.name.as_deref() == Some(name)) {
             let target = self.use_target(
                 root,
                 module,
