@@ -32,5 +32,8 @@ fn main() {
             "bench_word_count",
             flow::bench::word_count::bench_word_count,
         )
+        .flow("corpus_inference", flow::corpus::inference::inference)
+        .flow("corpus_imports", flow::corpus::imports::imports)
+        .flow("corpus_counter", flow::corpus::counter::counter)
         .build();
 }

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod broadcast;
 pub mod compute_pi;
+pub mod corpus;
 pub mod first_ten;
 pub mod first_ten_cluster;
 pub mod first_ten_distributed;

@@ -8,6 +8,7 @@ mod bad_input;
 mod bench;
 mod build_errors;
 mod codegen;
+mod corpus;
 mod deploy;
 mod faults;
 mod flows;

@@ -83,6 +83,11 @@ impl FlowSources {
         Some(here)
     }
 
+    /// The root file of workspace member crate `name`.
+    pub fn member_crate_root(&self, name: &str) -> Option<PathBuf> {
+        self.crate_roots.get(name).cloned()
+    }
+
     /// The root file of crate `name`, which holds `file`: as cargo reports it
     /// for a member of the workspace, else (a crate from elsewhere, whose
     /// `file!()` is absolute) the nearest `lib.rs` enclosing `file`.

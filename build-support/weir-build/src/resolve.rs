@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use syn::{Item, UseTree, Visibility};
 use weir::ir::QuotedExpr;
-use weir_core::SHARED_ITEMS;
+use weir_core::{SHARED_ITEMS, SHARED_TRAITS};
 
 /// What a path in quoted code names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,7 @@ enum Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Module,
+    Trait,
     /// An enum, with its variants (a glob import of it brings them in).
     Enum(Vec<String>),
     Other,
@@ -54,7 +55,7 @@ enum Unresolved {
 
 /// One name a `use` declaration binds, or a glob it imports.
 struct UseBinding {
-    /// `None` for a glob.
+    /// `None` for a glob; `_` for a trait imported for its methods only.
     name: Option<String>,
     /// The path imported (the glob's module).
     path: Vec<String>,
@@ -115,6 +116,7 @@ impl<'s> Resolver<'s> {
             problems: Vec::new(),
         };
         let code = scope.rewrite(tokens);
+        quoted.traits_in_scope = scope.traits_in_scope();
         let problems = scope.problems;
         let at = quoted.at.to_string();
         if problems.is_empty() {
@@ -276,6 +278,103 @@ impl Scope<'_, '_> {
         }
     }
 
+    /// The traits in scope in the module, as generated code names them:
+    /// defined there, imported by name (or `as _`), or by a glob of a flow
+    /// module or of `weir`. Paths into other crates whose last name could be
+    /// a trait's are kept too (which is a trait cannot be told without
+    /// reading that crate). What generated code cannot reach is left out.
+    fn traits_in_scope(&mut self) -> Vec<String> {
+        let root = self.root.clone();
+        let module = self.module.clone();
+        let Some(items) = self.resolver.sources.module_items(&root, &module) else {
+            return Vec::new();
+        };
+        let in_module = |module: &[String], name: String| {
+            let mut path = module.to_vec();
+            path.push(name);
+            Target::Flow {
+                path,
+                kind: Kind::Trait,
+            }
+        };
+        let mut found: Vec<Target> = traits_defined(&items)
+            .map(|name| in_module(&module, name))
+            .collect();
+        for binding in use_bindings(&items) {
+            let resolver = &mut *self.resolver;
+            let Ok(target) =
+                resolver.use_target(&root, &module, &binding.path, binding.leading_colon, 0)
+            else {
+                continue;
+            };
+            match (binding.name.is_some(), target) {
+                (
+                    true,
+                    target @ Target::Flow {
+                        kind: Kind::Trait, ..
+                    },
+                ) => found.push(target),
+                (true, Target::Extern(path)) => {
+                    if path
+                        .last()
+                        .is_some_and(|name| name.starts_with(char::is_uppercase))
+                    {
+                        found.push(Target::Extern(path));
+                    }
+                }
+                (
+                    false,
+                    Target::Flow {
+                        path,
+                        kind: Kind::Module,
+                    },
+                ) => {
+                    if let Some(items) = resolver.sources.module_items(&root, &path) {
+                        found.extend(traits_defined(&items).map(|name| in_module(&path, name)));
+                    }
+                }
+                (false, Target::Extern(path))
+                    if matches!(path[0].as_str(), "weir" | "weir_core") =>
+                {
+                    found.extend(
+                        SHARED_TRAITS
+                            .iter()
+                            .map(|name| Target::Extern(vec!["weir".into(), name.to_string()])),
+                    );
+                }
+                _ => {}
+            }
+        }
+        let quoted_in = self.module_name();
+        let mut paths = Vec::new();
+        for target in found {
+            let path = match target {
+                Target::Flow { path, .. } => {
+                    if self
+                        .resolver
+                        .sources
+                        .unreachable(&root, &path, &quoted_in)
+                        .is_some()
+                    {
+                        continue;
+                    }
+                    std::iter::once(self.crate_name.clone())
+                        .chain(path)
+                        .collect()
+                }
+                Target::Extern(path) => match self.resolver.extern_path(path) {
+                    Ok(path) => path,
+                    Err(_) => continue,
+                },
+            };
+            let path = format!("::{}", path.join("::"));
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        paths
+    }
+
     fn module_name(&self) -> String {
         std::iter::once(self.crate_name.as_str())
             .chain(self.module.iter().map(String::as_str))
@@ -319,6 +418,65 @@ fn is_keyword(name: &str) -> bool {
 }
 
 impl Resolver<'_> {
+    /// A `std::any::type_name` made nameable from generated code: a
+    /// flow-crate type whose own module is private is named through a
+    /// public re-export (`flow::corpus::Stats` for
+    /// `flow::corpus::model::Stats`); a type of another crate needs that
+    /// crate among the generated code's dependencies.
+    pub fn type_name(&mut self, type_name: &str) -> Result<String, String> {
+        let Ok(mut ty) = syn::parse_str::<syn::Type>(type_name) else {
+            return Ok(type_name.to_string()); // reported where it is used
+        };
+        let mut visit = TypePaths {
+            resolver: self,
+            problem: None,
+        };
+        syn::visit_mut::VisitMut::visit_type_mut(&mut visit, &mut ty);
+        match visit.problem {
+            Some(problem) => Err(problem),
+            None => Ok(quote::quote!(#ty).to_string()),
+        }
+    }
+
+    /// A path by which other crates reach flow item `item` (a path from
+    /// the crate root), looked for through the public modules' `pub use`s.
+    fn public_path(&mut self, root: &PathBuf, item: &[String]) -> Option<Vec<String>> {
+        let (name, parent) = item.split_last()?;
+        let mut queue = std::collections::VecDeque::from([Vec::<String>::new()]);
+        while let Some(module) = queue.pop_front() {
+            let items = self.sources.module_items(root, &module)?;
+            for binding in use_bindings(&items).into_iter().filter(|b| b.public) {
+                let Ok(Target::Flow { path, .. }) =
+                    self.use_target(root, &module, &binding.path, binding.leading_colon, 0)
+                else {
+                    continue;
+                };
+                let found = match &binding.name {
+                    Some(bound) if path == item => Some(bound.clone()),
+                    None if path == parent => Some(name.clone()),
+                    _ => None,
+                };
+                if let Some(bound) = found {
+                    let mut public = module.clone();
+                    public.push(bound);
+                    return Some(public);
+                }
+            }
+            if module.len() < MAX_DEPTH {
+                for item in items.iter() {
+                    if let Item::Mod(m) = item {
+                        if matches!(m.vis, Visibility::Public(_)) {
+                            let mut child = module.clone();
+                            child.push(m.ident.to_string());
+                            queue.push_back(child);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// What `name` means in flow module `module` (a path from the crate root).
     fn lookup(
         &mut self,
@@ -344,25 +502,7 @@ impl Resolver<'_> {
                 });
             }
         }
-        let bindings: Vec<UseBinding> = items
-            .iter()
-            .filter_map(|item| match item {
-                Item::Use(u) => Some(u),
-                _ => None,
-            })
-            .flat_map(|u| {
-                let public = matches!(u.vis, Visibility::Public(_));
-                let mut out = Vec::new();
-                flatten_use(
-                    &u.tree,
-                    Vec::new(),
-                    u.leading_colon.is_some(),
-                    public,
-                    &mut out,
-                );
-                out
-            })
-            .collect();
+        let bindings = use_bindings(&items);
         // Names imported one by one.
         if let Some(binding) = bindings.iter().find(|b| b.name.as_deref() == Some(name)) {
             let target = self.use_target(
@@ -566,6 +706,68 @@ impl Resolver<'_> {
     }
 }
 
+/// Rewrites the paths of a type for [`Resolver::type_name`].
+struct TypePaths<'r, 's> {
+    resolver: &'r mut Resolver<'s>,
+    problem: Option<String>,
+}
+
+impl syn::visit_mut::VisitMut for TypePaths<'_, '_> {
+    fn visit_type_path_mut(&mut self, ty: &mut syn::TypePath) {
+        syn::visit_mut::visit_type_path_mut(self, ty);
+        if ty.qself.is_some() || ty.path.segments.len() < 2 || self.problem.is_some() {
+            return;
+        }
+        let names: Vec<String> = ty
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        let krate = names[0].as_str();
+        if is_std(krate) || matches!(krate, "weir" | "weir_core") {
+            return; // made public by `nameable_type`
+        }
+        let Some(root) = self.resolver.sources.member_crate_root(krate) else {
+            // Another crate's type: generated code must be able to name it.
+            if let Err(problem) = self.resolver.extern_path(names) {
+                self.problem = Some(problem);
+            }
+            return;
+        };
+        let item = &names[1..];
+        let quoted_in = names[0].clone();
+        if self
+            .resolver
+            .sources
+            .unreachable(&root, item, &quoted_in)
+            .is_none()
+        {
+            return;
+        }
+        let Some(public) = self.resolver.public_path(&root, item) else {
+            self.problem = self.resolver.sources.unreachable(&root, item, &quoted_in);
+            return;
+        };
+        // The type's own generic arguments stay on its last segment.
+        let last = ty
+            .path
+            .segments
+            .last()
+            .cloned()
+            .expect("two segments or more");
+        let mut segments: syn::punctuated::Punctuated<syn::PathSegment, syn::Token![::]> =
+            std::iter::once(krate)
+                .chain(public.iter().map(String::as_str))
+                .map(|s| syn::PathSegment::from(Ident::new(s, Span::call_site())))
+                .collect();
+        if let Some(end) = segments.last_mut() {
+            end.arguments = last.arguments;
+        }
+        ty.path.segments = segments;
+    }
+}
+
 fn is_std(name: &str) -> bool {
     matches!(name, "std" | "core" | "alloc")
 }
@@ -590,8 +792,8 @@ fn defines(item: &Item, name: &str) -> Option<Defined> {
         Item::Struct(i) => (&i.ident, Kind::Other),
         Item::Union(i) => (&i.ident, Kind::Other),
         Item::Type(i) => (&i.ident, Kind::Other),
-        Item::Trait(i) => (&i.ident, Kind::Other),
-        Item::TraitAlias(i) => (&i.ident, Kind::Other),
+        Item::Trait(i) => (&i.ident, Kind::Trait),
+        Item::TraitAlias(i) => (&i.ident, Kind::Trait),
         Item::Macro(i) => (i.ident.as_ref()?, Kind::Other),
         Item::ExternCrate(i) => {
             let bound = i.rename.as_ref().map(|(_, r)| r).unwrap_or(&i.ident);
@@ -601,6 +803,32 @@ fn defines(item: &Item, name: &str) -> Option<Defined> {
         _ => return None,
     };
     (ident == name).then_some(Defined::Flow(kind))
+}
+
+/// Every name (and glob) the `use` declarations among `items` bind.
+fn use_bindings(items: &[Item]) -> Vec<UseBinding> {
+    let mut out = Vec::new();
+    for item in items {
+        if let Item::Use(u) = item {
+            let public = matches!(u.vis, Visibility::Public(_));
+            flatten_use(
+                &u.tree,
+                Vec::new(),
+                u.leading_colon.is_some(),
+                public,
+                &mut out,
+            );
+        }
+    }
+    out
+}
+
+/// The traits an item list defines, by name.
+fn traits_defined(items: &[Item]) -> impl Iterator<Item = String> + '_ {
+    items.iter().filter_map(|item| match item {
+        Item::Trait(t) => Some(t.ident.to_string()),
+        _ => None,
+    })
 }
 
 /// Every name (and glob) a use tree binds, with the path it imports.
@@ -633,7 +861,6 @@ fn flatten_use(
             prefix.push(n.ident.to_string());
             bind(Some(n.ident.to_string()), prefix);
         }
-        UseTree::Rename(r) if r.rename == "_" => {}
         UseTree::Rename(r) => {
             if r.ident != "self" {
                 prefix.push(r.ident.to_string());
@@ -719,6 +946,7 @@ mod tests {
             },
             module: module.into(),
             captures: Vec::new(),
+            traits_in_scope: Vec::new(),
         };
         let mut sources = FlowSources::new(dir, HashMap::new());
         let crate_deps = HashMap::from([("fx".to_string(), deps(&["weir", "serde", "rand"]))]);
@@ -896,6 +1124,7 @@ mod tests {
             },
             module: "fx::inner".into(),
             captures: Vec::new(),
+            traits_in_scope: Vec::new(),
         };
         let roots = HashMap::from([("fx".to_string(), dir.join("src/flows.rs"))]);
         let mut sources = FlowSources::new(dir.parent().unwrap().to_path_buf(), roots);

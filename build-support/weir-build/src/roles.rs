@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
-use weir::ir::FlowGraph;
+use weir::ir::{CaptureValue, FlowGraph, Operator};
 use weir::FlowBuilder;
 
 /// A flow definition: what `flow/` exports, e.g. `flow::broadcast::broadcast`.
@@ -141,12 +141,13 @@ impl Roles {
                 &dirs.workspace.own_dependencies,
                 &dirs.package,
             );
-            let unresolved: Vec<Problem> = graph
+            let mut unresolved: Vec<Problem> = graph
                 .nodes
                 .iter_mut()
                 .flat_map(|n| &mut n.args)
                 .flat_map(|q| resolver.resolve(q))
                 .collect();
+            unresolved.extend(nameable_types(&mut graph, &mut resolver));
             if !unresolved.is_empty() {
                 problems.extend(unresolved);
                 continue;
@@ -180,6 +181,40 @@ impl Roles {
         }
         Ok((problems, generated))
     }
+}
+
+/// Makes the types the graph names (records on the wire, cycles' records,
+/// captured values) nameable from generated code; the problems found.
+fn nameable_types(graph: &mut FlowGraph, resolver: &mut Resolver) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for node in &mut graph.nodes {
+        let at = node.at.to_string();
+        let mut types: Vec<(&mut String, String)> = Vec::new();
+        match &mut node.op {
+            Operator::Network { element_type, .. } | Operator::Cycle { element_type, .. } => {
+                types.push((element_type, at.clone()))
+            }
+            _ => {}
+        }
+        for quoted in &mut node.args {
+            let at = quoted.at.to_string();
+            for (_, value) in &mut quoted.captures {
+                if let CaptureValue::Serde { ty, .. } = value {
+                    types.push((ty, at.clone()));
+                }
+            }
+        }
+        for (ty, at) in types {
+            match resolver.type_name(ty) {
+                Ok(nameable) => *ty = nameable,
+                Err(message) => problems.push(Problem {
+                    message: format!("the type `{ty}`: {message}"),
+                    at: Some(at),
+                }),
+            }
+        }
+    }
+    problems
 }
 
 /// Each flow generated, with its roles.

@@ -19,3 +19,7 @@ pub const SHARED_ITEMS: &[&str] = &[
     "ConnectionId",
     "Membership",
 ];
+
+/// Those of [`SHARED_ITEMS`] that are traits: a flow module that imports
+/// them (`use weir::*`) may call their methods in quoted code.
+pub const SHARED_TRAITS: &[&str] = &["ClientCodec"];

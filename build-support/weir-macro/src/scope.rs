@@ -143,6 +143,23 @@ impl Scopes {
     /// Binds the names a pattern introduces, rewriting the paths it names.
     fn bind_pat(&mut self, pat: &mut Pat) {
         match pat {
+            // `Even` in a pattern is a unit variant or a constant in scope, as
+            // rustc reads it (a binding would be `even`): a path to rewrite.
+            Pat::Ident(p)
+                if p.subpat.is_none()
+                    && p.by_ref.is_none()
+                    && p.mutability.is_none()
+                    && is_item_name(&p.ident.to_string())
+                    && !PRELUDE.contains(&p.ident.to_string().as_str()) =>
+            {
+                let mut path = Path::from(p.ident.clone());
+                self.rewrite_item_path(&mut path);
+                *pat = Pat::Path(syn::ExprPath {
+                    attrs: std::mem::take(&mut p.attrs),
+                    qself: None,
+                    path,
+                });
+            }
             Pat::Ident(p) => {
                 if let Some((_, sub)) = &mut p.subpat {
                     self.bind_pat(sub);
@@ -459,6 +476,15 @@ mod tests {
         assert!(code.contains("__weir_crate :: util :: f"), "{code}");
         assert!(code.contains("std :: cmp :: max"), "{code}");
         assert!(!code.contains("__weir_self :: Vec"), "{code}");
+    }
+
+    #[test]
+    fn unit_variants_and_constants_in_patterns_are_paths_not_bindings() {
+        let (code, caps) = run("|p| match p { Even => LIMIT, Odd | None => 0, other => other }");
+        assert!(caps.is_empty(), "{caps:?}");
+        assert!(code.contains("__weir_self :: Even =>"), "{code}");
+        assert!(code.contains("__weir_self :: Odd | None"), "{code}");
+        assert!(code.contains("other => other"), "{code}");
     }
 
     #[test]

@@ -387,6 +387,7 @@ impl FlowBuilder {
             at: SourceLoc::caller(at),
             module: String::new(),
             captures: Vec::new(),
+            traits_in_scope: Vec::new(),
         })
     }
 

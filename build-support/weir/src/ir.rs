@@ -54,6 +54,10 @@ pub struct QuotedExpr {
     pub module: String,
     /// Captured locals by name, in order of first use.
     pub captures: Vec<(String, CaptureValue)>,
+    /// Traits in scope at the `q!` (imported or defined in its module), as
+    /// generated code names them: their methods may be called in `code`.
+    /// Filled by the build helper, which reads the module.
+    pub traits_in_scope: Vec<String>,
 }
 
 pub type LocationId = usize;

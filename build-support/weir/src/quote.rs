@@ -108,6 +108,7 @@ fn into_expr(record: QuoteRecord) -> Result<QuotedExpr, QuoteError> {
         },
         module: record.module.to_string(),
         captures,
+        traits_in_scope: Vec::new(),
     })
 }
 

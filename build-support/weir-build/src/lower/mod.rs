@@ -245,7 +245,34 @@ impl Lowering<'_> {
             Some(quote!(::weir_runtime::ExternalDecl { role: #role, name: #name }))
         });
 
+        // Traits in scope where this role's quoted code was written: their
+        // methods are called there by name.
+        let mut traits: Vec<&String> = self
+            .graph
+            .nodes
+            .iter()
+            .filter(|node| node.location == self.role)
+            .flat_map(|node| &node.args)
+            .flat_map(|quoted| &quoted.traits_in_scope)
+            .collect();
+        traits.sort();
+        traits.dedup();
+        let mut imports = Vec::new();
+        if !traits.is_empty() {
+            imports.push(comment(
+                "Imported where the flow's quoted code is written, for the methods of those that are traits.",
+            ));
+        }
+        for path in traits {
+            let path: syn::Path = syn::parse_str(path).map_err(|e| {
+                BuildError::one(format!("internal error: trait path `{path}`: {e}"), None)
+            })?;
+            imports.push(quote!(#[allow(unused_imports)] use #path as _;));
+        }
+
         Ok(quote! {
+            #(#imports)*
+
             /// What this binary is: its flow, its role, and the channels it may use.
             const SPEC: ::weir_runtime::RoleSpec = ::weir_runtime::RoleSpec {
                 flow: #flow,

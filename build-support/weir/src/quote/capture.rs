@@ -81,7 +81,7 @@ impl CaptureKindSerde {
     message = "`q!` cannot capture a value of type `{Self}`",
     label = "captured here: its value would have to be copied into the generated role binaries",
     note = "captured locals must be integers, floats, bool, char, strings, or tuples, `Vec`s, arrays or `Option`s of those, or implement serde's `Serialize` and `DeserializeOwned`",
-    note = "to call a function of the flow crate instead, call it by name (`helper(x)`) and make it `pub`"
+    note = "a function named without a call (`.map(helper)`) is read as a captured local: call it in a closure instead (`|x| helper(x)`), and make it `pub`"
 )]
 pub trait Capturable: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> Capturable for T {}
