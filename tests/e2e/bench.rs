@@ -57,6 +57,8 @@ fn quick_benchmark_suite_gets_every_answer_right() {
 /// store and a `redis-server`, every row and Hydro's lines printed.
 #[test]
 fn quick_key_value_benchmark_runs_both_systems() {
+    drop(require("redis-benchmark", "redis-tools"));
+    drop(require("redis-server", "redis-server"));
     let output = Command::new(env!("CARGO"))
         .args([
             "run",

@@ -146,11 +146,11 @@ fn graphviz_renders_every_picture_the_build_wrote() {
             continue;
         }
         assert!(picture.with_file_name("flow.mmd").is_file());
-        let out = std::process::Command::new("dot")
+        let out = require("dot", "graphviz")
             .arg("-Tsvg")
             .arg(&picture)
             .output()
-            .expect("Graphviz's `dot` (Debian's graphviz; .ci/run installs it)");
+            .unwrap();
         assert!(
             out.status.success() && out.stdout.starts_with(b"<?xml"),
             "{}: {}",

@@ -223,13 +223,13 @@ fn stats_every_prints_growing_figures_while_the_flow_runs() {
 #[test]
 fn on_a_terminal_the_connected_count_is_updated_in_place() {
     let script = deploy_script("broadcast");
-    let out = Command::new("script")
+    let out = require("script", "bsdutils")
         .args(["-q", "-e", "-c"])
         .arg(script.as_os_str())
         .arg("/dev/null")
         .stdin(std::process::Stdio::null())
         .output()
-        .expect("`script` (util-linux) runs");
+        .unwrap();
     let said = stdout(&out);
     assert!(out.status.success(), "{said}");
     assert!(

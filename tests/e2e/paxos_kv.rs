@@ -18,14 +18,9 @@ const SOON: Duration = Duration::from_secs(20);
 /// which on an overloaded machine (every test at once) can take a while.
 const STARTED: Duration = Duration::from_secs(60);
 
-/// A stock Redis client, which `.ci/run` installs (Debian's redis-tools).
+/// A stock Redis client (Debian's redis-tools).
 fn redis_tool(tool: &str) -> Command {
-    let found = Command::new(tool).arg("--version").output().is_ok();
-    assert!(
-        found,
-        "`{tool}` is not installed: install Debian's redis-tools (`.ci/run` does)"
-    );
-    Command::new(tool)
+    require(tool, "redis-tools")
 }
 
 /// `redis-cli -p PORT args...`: its output, trimmed.

@@ -428,3 +428,19 @@ pub fn user_target() -> PathBuf {
         .expect("tests/ is in the workspace")
         .join("target/user-projects")
 }
+
+/// A command for `program`, which is not built by cargo: the test fails
+/// with one line naming the Debian `package` to install if it is missing
+/// (`tests/run` installs every one).
+pub fn require(program: &str, package: &str) -> Command {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        panic!("`{program}` is not installed: install Debian's {package} (tests/run does)");
+    }
+    Command::new(program)
+}
