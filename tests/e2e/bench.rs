@@ -1,6 +1,7 @@
 //! The benchmark suite's quick mode: every workload on every system, small sizes.
 //! Asserts only that every answer is right (the driver checks each run), never speed.
 
+use crate::support::require;
 use std::process::Command;
 
 #[test]

@@ -1,6 +1,7 @@
 //! What the build helper generates, reviewed as snapshots: a change to codegen
 //! shows up as a diff to read.
 
+use crate::support::require;
 use weir::ir::LocationKind;
 
 fn generated(flow_name: &str, flow: fn(&weir::FlowBuilder), role: &str) -> String {

@@ -75,7 +75,11 @@ fn names_imported_every_way_mean_in_the_binaries_what_they_meant_in_the_module()
         let bucket = (r.celsius / 2.5) as u32;
         *per_bucket.entry(bucket).or_insert(0) += 1;
         let fahrenheit = r.celsius * 9.0 / 5.0 + 32.0;
-        let kind = if bucket % 2 == 0 { "even" } else { "odd" };
+        let kind = if bucket.is_multiple_of(2) {
+            "even"
+        } else {
+            "odd"
+        };
         per_reading.push(format!(
             "bucket {bucket} ({kind}), {fahrenheit:.1} F, warm={}",
             fahrenheit > 60.0
@@ -83,7 +87,7 @@ fn names_imported_every_way_mean_in_the_binaries_what_they_meant_in_the_module()
     }
     let buckets: String = per_bucket
         .iter()
-        .map(|(b, n)| format!(" {b}{}={n}", if b % 2 == 0 { "e" } else { "o" }))
+        .map(|(b, n)| format!(" {b}{}={n}", if b.is_multiple_of(2) { "e" } else { "o" }))
         .collect();
 
     let leader = output_of(&out, "leader");

@@ -73,3 +73,53 @@ fn a_binary_the_package_lacks_is_named_with_the_binaries_it_has() {
     );
     assert!(err.contains("bins"), "{err}");
 }
+
+/// Once `ready` returns, every instance is linked and its endpoints listen:
+/// a client connects at once, with no retry, and is answered.
+#[tokio::test]
+async fn once_ready_a_client_connects_to_an_endpoint_at_the_first_try() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut running = Deployment::new()
+        .process("front", bin("corpus_counter-front"))
+        .cluster("shard", bin("corpus_counter-shard"), 2)
+        .endpoint("front", "clients")
+        .timeout(Duration::from_secs(60))
+        .capture_output()
+        .start()
+        .await
+        .expect("the deployment starts");
+    running.ready().await.expect("every instance is ready");
+    let address = running.endpoint("front", "clients")[0].clone();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("the endpoint listens once the deployment is ready");
+    let (read, mut write) = stream.into_split();
+    write.write_all(b"k 5\n").await.unwrap();
+    let mut answer = String::new();
+    BufReader::new(read).read_line(&mut answer).await.unwrap();
+    assert_eq!(answer, "k=5\n");
+    running.stop();
+    running.wait().await.expect("the deployment stops cleanly");
+}
+
+/// A deployment that cannot become ready says why, as `wait` would.
+#[tokio::test]
+async fn ready_fails_naming_the_instance_that_failed() {
+    let mut running = Deployment::new()
+        .process("leader", bin("broadcast-leader"))
+        .cluster("worker", bin("pipeline-consumer"), 2)
+        .timeout(Duration::from_secs(60))
+        .capture_output()
+        .start()
+        .await
+        .expect("the deployment starts");
+    let err = running
+        .ready()
+        .await
+        .expect_err("a worker fails")
+        .to_string();
+    assert!(err.contains("worker/"), "{err}");
+    assert!(err.contains("failed"), "{err}");
+    let err = running.wait().await.expect_err("the same failure");
+    assert!(err.to_string().contains("worker/"), "{err}");
+}

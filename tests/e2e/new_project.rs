@@ -132,6 +132,37 @@ fn a_new_project_builds_deploys_and_passes_its_test() {
         .output()
         .unwrap();
     assert_eq!(stdout(&speaker), "echo\n", "{}", stderr(&speaker));
+
+    // The first flow removed from build.rs: its stubs are named, once each.
+    let script = std::fs::read_to_string(&build_rs)
+        .unwrap()
+        .replace("\n        .flow(\"hello\", myapp_flow::hello)", "");
+    std::fs::write(&build_rs, script).unwrap();
+    let out = user_cargo(&dir, &["build", "-q"]);
+    assert!(!out.status.success(), "built with stale stubs");
+    let said = stderr(&out);
+    for role in ["leader", "worker"] {
+        let named = format!("bins/src/bin/hello-{role}.rs: this stub includes role `{role}` of flow `hello`, which build.rs does not register");
+        assert_eq!(said.matches(&named).count(), 1, "{said}");
+    }
+    assert!(!said.contains("couldn't read"), "{said}");
+    // Its stubs removed, the project builds; its test, which runs `hello`'s
+    // binaries, fails naming them, though an earlier build left them behind.
+    for role in ["leader", "worker"] {
+        std::fs::remove_file(dir.join(format!("bins/src/bin/hello-{role}.rs"))).unwrap();
+    }
+    let out = user_cargo(&dir, &["build", "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(user_target().join("debug/hello-leader").exists());
+    let out = user_cargo(&dir, &["test", "-q"]);
+    assert!(!out.status.success(), "its test passed on stale binaries");
+    assert!(
+        stderr(&out).contains("package `myapp-bins` has no binary `hello-leader`")
+            || stdout(&out).contains("package `myapp-bins` has no binary `hello-leader`"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     std::fs::remove_dir_all(parent).unwrap();
 }
 

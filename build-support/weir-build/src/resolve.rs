@@ -314,13 +314,12 @@ impl Scope<'_, '_> {
                         kind: Kind::Trait, ..
                     },
                 ) => found.push(target),
-                (true, Target::Extern(path)) => {
+                (true, Target::Extern(path))
                     if path
                         .last()
-                        .is_some_and(|name| name.starts_with(char::is_uppercase))
-                    {
-                        found.push(Target::Extern(path));
-                    }
+                        .is_some_and(|n| n.starts_with(char::is_uppercase)) =>
+                {
+                    found.push(Target::Extern(path));
                 }
                 (
                     false,

@@ -217,6 +217,14 @@ fn nameable_types(graph: &mut FlowGraph, resolver: &mut Resolver) -> Vec<Problem
     problems
 }
 
+/// The flow and role a stub written by [`stub_contents`] includes.
+fn stub_of(text: &str) -> Option<(String, String)> {
+    let (_, rest) = text.split_once("env!(\"OUT_DIR\"), \"/")?;
+    let (included, _) = rest.split_once("/main.rs\"")?;
+    let (flow, role) = included.split_once('/')?;
+    Some((flow.to_string(), role.to_string()))
+}
+
 /// Each flow generated, with its roles.
 type Generated = Vec<(String, Vec<String>)>;
 
@@ -388,6 +396,20 @@ fn check_stubs(
         let owner = flows
             .iter()
             .find(|flow| file.starts_with(&format!("{flow}-")));
+        let path = bin_dir.join(format!("{file}.rs"));
+        if owner.is_none() {
+            // A stub of a flow build.rs no longer registers would fail to
+            // include a program that is not generated.
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            if let Some((flow, role)) = stub_of(&text) {
+                problems.push(Problem {
+                    message: format!(
+                        "this stub includes role `{role}` of flow `{flow}`, which build.rs does not register: remove the file (and the flow's other stubs), or add the flow back to build.rs"
+                    ),
+                    at: Some(path.display().to_string()),
+                });
+            }
+        }
         if let Some(flow) = owner {
             let role = &file[flow.len() + 1..];
             if !expected.contains(&(flow.clone(), role.to_string())) {
@@ -465,6 +487,30 @@ mod tests {
         assert!(problems[0]
             .message
             .contains("flow `broadcast` has no role `manager`: remove this stub"));
+    }
+
+    #[test]
+    fn a_stub_of_a_flow_build_rs_no_longer_registers_is_named() {
+        let dir = scratch("removed-flow");
+        fs::write(
+            dir.join("hello-leader.rs"),
+            stub_contents("hello", "leader"),
+        )
+        .unwrap();
+        fs::write(dir.join("tool.rs"), "fn main() {}\n").unwrap();
+        let problems = check_stubs(&dir, &[], &expected(&[])).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].message.starts_with(
+                "this stub includes role `leader` of flow `hello`, which build.rs does not register: remove the file"
+            ),
+            "{problems:?}"
+        );
+        assert!(problems[0]
+            .at
+            .as_ref()
+            .unwrap()
+            .ends_with("hello-leader.rs"));
     }
 
     #[test]

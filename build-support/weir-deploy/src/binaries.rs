@@ -12,6 +12,9 @@ pub struct RoleBinaries {
     dir: PathBuf,
     /// For [`RoleBinaries::of`]: the package, and the binaries asked for so far.
     pending: Option<(String, Mutex<Vec<String>>)>,
+    /// For [`RoleBinaries::build`]: the package, and the binaries it has. A
+    /// binary it lacks may still lie in `dir`, left by an earlier build.
+    built: Option<(String, Vec<String>)>,
 }
 
 impl RoleBinaries {
@@ -25,7 +28,19 @@ impl RoleBinaries {
         }
         let dir =
             cargo_build(&["-p", package, "--bins"], None).map_err(|e| build_failed(package, e))?;
-        Ok(RoleBinaries::at(dir))
+        let workspace = caller_workspace()?;
+        check_binaries(workspace, package, &[])?;
+        let bins = workspace
+            .binaries
+            .iter()
+            .find(|(name, _)| name == package)
+            .map(|(_, bins)| bins.clone())
+            .unwrap_or_default();
+        Ok(RoleBinaries {
+            dir,
+            pending: None,
+            built: Some((package.to_string(), bins)),
+        })
     }
 
     /// The role binaries of `package`, built by [`build_used`](Self::build_used):
@@ -39,6 +54,7 @@ impl RoleBinaries {
         Ok(RoleBinaries {
             dir: profile_dir()?,
             pending: Some((package.to_string(), Mutex::new(Vec::new()))),
+            built: None,
         })
     }
 
@@ -47,11 +63,25 @@ impl RoleBinaries {
         RoleBinaries {
             dir: dir.into(),
             pending: None,
+            built: None,
         }
     }
 
     /// The path of binary `name` (`<flow>-<role>`).
+    ///
+    /// # Panics
+    ///
+    /// For binaries from [`build`](Self::build), if the package has no
+    /// binary `name` (its flow was removed from build.rs, say): a file of
+    /// that name left in the target directory by an earlier build is never
+    /// used.
+    #[track_caller]
     pub fn path(&self, name: &str) -> PathBuf {
+        if let Some((package, bins)) = &self.built {
+            if let Err(err) = has_binaries(package, bins, &[name.to_string()]) {
+                panic!("{err}");
+            }
+        }
         if let Some((_, wanted)) = &self.pending {
             let mut wanted = wanted.lock().unwrap_or_else(|e| e.into_inner());
             if !wanted.iter().any(|w| w == name) {
@@ -224,6 +254,11 @@ fn check_binaries(
             members.join(", ")
         )));
     };
+    has_binaries(package, bins, wanted)
+}
+
+/// That `package`, whose binaries are `bins`, has every binary in `wanted`.
+fn has_binaries(package: &str, bins: &[String], wanted: &[String]) -> Result<(), DeployError> {
     let missing: Vec<&str> = wanted
         .iter()
         .filter(|w| !bins.contains(w))

@@ -121,7 +121,11 @@ pub async fn deploy_main(
 }
 
 /// [`deploy_main`], with `watch` in charge of the running deployment (say,
-/// to print where its clients connect before it waits for it).
+/// to print where its clients connect before it waits for it). `watch` is
+/// called once every instance is linked with its peers and its external
+/// endpoints listen ([`RunningDeployment::ready`]): clients may connect at
+/// once. It may fail with a [`DeployError::new`] of its own, which the
+/// script reports like any other.
 pub async fn deploy_main_with<F, Fut>(
     package: &str,
     plan: impl FnOnce(&RoleBinaries) -> Deployment,
@@ -157,8 +161,18 @@ where
             progress.step(&format!("built in {}", progress::took(progress.elapsed())));
         }
         match action {
-            Action::Run(None) => watch(deployment.start().await?).await,
-            Action::Run(Some(hosts)) => watch(deployment.on_hosts(hosts).start().await?).await,
+            Action::Run(hosts) => {
+                let deployment = match hosts {
+                    Some(hosts) => deployment.on_hosts(hosts),
+                    None => deployment,
+                };
+                let mut running = deployment.start().await?;
+                match running.ready().await {
+                    Ok(()) => watch(running).await,
+                    // Stopped already: what `wait` reports, once it is.
+                    Err(_) => running.wait().await,
+                }
+            }
             Action::Manifests(dir, options) => {
                 let written = deployment.write_manifests(&dir, &options)?;
                 println!(

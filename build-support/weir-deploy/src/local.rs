@@ -13,7 +13,9 @@ pub struct DeployError {
 }
 
 impl DeployError {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
+    /// An error saying `message`: for a deploy script's own failures (a
+    /// client that got the wrong answer, say), reported like the others.
+    pub fn new(message: impl Into<String>) -> Self {
         DeployError {
             message: message.into(),
         }

@@ -200,10 +200,10 @@ impl RunningDeployment {
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let (ready_tx, ready) = mpsc::unbounded_channel();
         let count = instances.len();
+        // Each instance says when it is linked and listening (a line of its
+        // stderr that is taken, not shown): for `ready` and the progress.
         let mut envs = plan.envs;
-        if plan.progress {
-            envs.push((READY_ENV.to_string(), "1".to_string()));
-        }
+        envs.push((READY_ENV.to_string(), "1".to_string()));
         let mut running = RunningDeployment {
             dir,
             hosts,
@@ -450,6 +450,43 @@ impl RunningDeployment {
                 line = captured.recv() => return line,
                 Some((i, status)) = self.exits.recv(), if running => self.exited(i, status),
                 Some(_) = self.output.join_next(), if !self.output.is_empty() => {}
+            }
+        }
+    }
+
+    /// Waits until every instance still running is linked with every peer it
+    /// needs and listens on its external endpoints, so that clients may
+    /// connect. (Peers over tolerant edges are not needed: they may link
+    /// later, and records sent to them before are dropped.) Fails, with the deployment stopped, as [`wait`](Self::wait)
+    /// would: an instance failed (unless its role may fail), or the
+    /// deployment's timeout passed.
+    pub async fn ready(&mut self) -> Result<(), DeployError> {
+        loop {
+            self.take_exits();
+            while let Ok(i) = self.ready.try_recv() {
+                self.now_ready(i);
+            }
+            if let Some(failure) = &self.failure {
+                return Err(failure.clone());
+            }
+            let waiting = self
+                .instances
+                .iter()
+                .zip(&self.ready_seen)
+                .any(|(instance, ready)| !ready && instance.pid.is_some());
+            if !waiting {
+                return Ok(());
+            }
+            tokio::select! {
+                biased;
+                Some(i) = self.ready.recv() => self.now_ready(i),
+                Some((i, status)) = self.exits.recv() => self.exited(i, status),
+                _ = sleep_until_or_never(self.deadline.map(|(at, _)| at)) => {
+                    let limit = self.deadline.expect("armed").1;
+                    self.fail(DeployError::new(format!(
+                        "the deployment was not ready within {limit:?}; it was stopped"
+                    )));
+                }
             }
         }
     }

@@ -87,7 +87,24 @@ pub struct ExternalSource<C: ClientCodec> {
     done: bool,
 }
 
+/// A non-blocking socket listening at `address` for the clients of endpoint
+/// `what`.
+pub(crate) fn bind_endpoint(what: &str, address: &str) -> Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(address)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot listen for the clients of {what} on {address}: {e}"
+            ))
+        })
+}
+
 impl Node {
+    /// How messages name endpoint `name` of this instance.
+    pub(crate) fn endpoint_what(&self, name: &str) -> String {
+        format!("`{name}` on {}", self.me_name())
+    }
+
     /// Listens on this instance's address for endpoint `name` and accepts
     /// clients from the first tick on.
     pub fn source_external<C: ClientCodec>(
@@ -95,19 +112,18 @@ impl Node {
         name: &str,
         codec: C,
     ) -> Result<(ExternalSource<C>, Records<C::Request>)> {
-        let what = format!("`{name}` on {}", self.me_name());
+        let what = self.endpoint_what(name);
         let clients = match self.take_in_process_clients(name) {
             Some(clients) => Clients::InProcess(clients),
             None => {
-                let address = self.endpoint_address(name)?;
-                let listener = std::net::TcpListener::bind(&address)
-                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                    .and_then(TcpListener::from_std)
-                    .map_err(|e| {
-                        Error::new(format!(
-                            "cannot listen for the clients of {what} on {address}: {e}"
-                        ))
-                    })?;
+                let bound = self.bound_endpoints.iter().position(|(n, _)| n == name);
+                let listener = match bound {
+                    Some(at) => self.bound_endpoints.remove(at).1,
+                    None => bind_endpoint(&what, &self.endpoint_address(name)?)?,
+                };
+                let listener = TcpListener::from_std(listener).map_err(|e| {
+                    Error::new(format!("cannot listen for the clients of {what}: {e}"))
+                })?;
                 Clients::Tcp(listener)
             }
         };

@@ -1,7 +1,8 @@
 //! A sharded counter behind an external endpoint: clients send lines
-//! `KEY DELTA`, the front routes each update to the shard that owns its key
-//! over a tolerant edge, and the shard answers `KEY=TOTAL`. Bad lines get
-//! `error: ...`.
+//! `KEY DELTA`, the front routes each update to the shard that owns its key,
+//! and the shard answers `KEY=TOTAL` over a tolerant edge. Bad lines get
+//! `error: ...`. (The updates' edge is fail-stop: the front is ready, and
+//! takes clients, once every shard is linked.)
 
 use super::keys::{lines::Lines, parse, shard_for, Update};
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ pub fn counter(flow: &FlowBuilder) {
             let to = ClusterId(shard_for(&update.key, shards.members().len()) as u32);
             (to, (conn, update))
         }))
-        .send_bincode_tolerant(&shards)
+        .send_bincode(&shards)
         .map(q!({
             let mut totals = HashMap::new();
             move |(conn, update): (ConnectionId, Update)| {

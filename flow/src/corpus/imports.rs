@@ -25,7 +25,7 @@ pub enum Parity {
 }
 
 pub fn parity(n: u32) -> Parity {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         Even
     } else {
         Odd

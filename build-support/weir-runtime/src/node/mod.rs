@@ -90,6 +90,9 @@ pub struct Node {
     links_open: bool,
     /// This instance's listen address for each external endpoint, by name.
     endpoints: Vec<(String, String)>,
+    /// The endpoints' sockets, bound before the instance says it is ready
+    /// (so that clients may connect from then on), by name.
+    pub(crate) bound_endpoints: Vec<(String, std::net::TcpListener)>,
     /// Client connections an endpoint accepts at once.
     max_clients: usize,
     /// When frames last arrived (or the stop signal, once stopping).
@@ -239,6 +242,10 @@ impl Node {
             .stats_every
             .map(|every| (every, Instant::now() + every));
         node.await_required_peers().await?;
+        for (name, address) in node.endpoints.clone() {
+            let listener = crate::external::bind_endpoint(&node.endpoint_what(&name), &address)?;
+            node.bound_endpoints.push((name, listener));
+        }
         tracing::info!(
             "{}: connected to every peer it needs; running",
             node.me_name()
@@ -323,6 +330,7 @@ impl Node {
             ended_sources: 0,
             links_open: true,
             endpoints: Vec::new(),
+            bound_endpoints: Vec::new(),
             max_clients: DEFAULT_MAX_CLIENTS,
             last_arrival: Instant::now(),
             settled: false,
