@@ -79,6 +79,34 @@ fn a_union_across_two_locations_is_a_build_error_at_its_line_without_a_panic() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Names quoted code uses that generated code cannot have: the flow API, a
+/// name that only another crate's glob import could bring. Each is an error at its `q!` with the
+/// fix, in one build.
+#[test]
+fn names_generated_code_cannot_have_are_errors_at_their_q_with_the_fix() {
+    let dir = project(
+        "names",
+        "use std::collections::*;\nuse weir::*;\n\npub fn misuse(flow: &FlowBuilder) {\n    let a = flow.process(\"a\");\n    flow.source_iter(&a, q!(0u32..3))\n        .map(q!(|x| { let _ = std::mem::size_of::<u8>(); x }))\n        .map(q!(|x| { let _ = weir::FlowBuilder::new; x }))\n        .map(q!(|x| BTreeSet::from([x])))\n        .for_each(q!(|x| println!(\"{x:?}\")));\n}\n",
+    );
+    let said = failed_build(&dir, "user_bins");
+    let at = |line: u32| format!("error: user_bins@0.1.0: flow/src/lib.rs:{line}:");
+    for (line, message) in [
+        (8, "`weir::FlowBuilder::new` is part of Weir's flow API, which runs at build time: role binaries do not have it."),
+        (9, "cannot tell where `BTreeSet` comes from: `user_flow` imports from another crate with a glob (`use std::collections::*;`), which the build helper does not read; import the name itself (`use std::collections::BTreeSet;`)"),
+    ] {
+        let expected = format!("{}{}", at(line), "");
+        let found = said
+            .lines()
+            .any(|l| l.starts_with(&expected) && l.contains(message));
+        assert!(found, "no `{message}` at line {line} in:\n{said}");
+    }
+    assert!(
+        !said.contains("main.rs"),
+        "an error in generated code:\n{said}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// A workspace nested in another one's directory, whose flow crate's package,
 /// library and root file all have other names than the crate's directory:
 /// the build helper takes them from cargo, not from the layout.

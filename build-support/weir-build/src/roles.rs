@@ -135,6 +135,9 @@ impl Roles {
                 }));
                 continue;
             }
+            // The flow as evaluated, before its names are written out for
+            // the binaries: what `flow_hash(evaluate(flow))` gives anywhere.
+            let hash = flow_hash(name, &graph);
             let mut resolver = Resolver::new(
                 &mut sources,
                 &dirs.workspace.crate_dependencies,
@@ -155,7 +158,6 @@ impl Roles {
             for warning in unused_streams(&graph) {
                 println!("cargo:warning=flow `{name}`: {warning}");
             }
-            let hash = flow_hash(name, &graph);
             let mut roles = Vec::new();
             for (role, decl) in graph.locations.iter().enumerate() {
                 let program = match generate_role(name, &graph, role, hash) {
