@@ -77,6 +77,9 @@ pub struct Resolver<'s> {
     own_dependencies: &'s [Dependency],
     /// Where generated code is compiled, for messages (`bins`).
     own_package: &'s str,
+    /// The lookups under way, `(module, name)`: one met again is a cycle of
+    /// imports (`use std::x::*` asks what `std` is), not found that way.
+    looking_up: Vec<(Vec<String>, String)>,
 }
 
 impl<'s> Resolver<'s> {
@@ -92,6 +95,7 @@ impl<'s> Resolver<'s> {
             flow_dependencies: &[],
             own_dependencies,
             own_package,
+            looking_up: Vec::new(),
         }
     }
 
@@ -484,9 +488,23 @@ impl Resolver<'_> {
         name: &str,
         depth: usize,
     ) -> Result<Target, Unresolved> {
-        if depth > MAX_DEPTH {
+        let key = (module.to_vec(), name.to_string());
+        if depth > MAX_DEPTH || self.looking_up.contains(&key) {
             return Err(Unresolved::Unknown);
         }
+        self.looking_up.push(key);
+        let found = self.lookup_once(root, module, name, depth);
+        self.looking_up.pop();
+        found
+    }
+
+    fn lookup_once(
+        &mut self,
+        root: &PathBuf,
+        module: &[String],
+        name: &str,
+        depth: usize,
+    ) -> Result<Target, Unresolved> {
         let Some(items) = self.sources.module_items(root, module) else {
             return Err(Unresolved::Unknown);
         };
@@ -904,7 +922,7 @@ mod tests {
                      fn private() {}\n\
                      pub fn public() {}\n\
                  }\n\
-                 pub mod foreign { use std::collections::*; use crate::util::*; }\n",
+                 pub mod foreign { use std::collections::*; use std::fmt::*; use std::io::*; use std::ops::*; use crate::util::*; }\n",
             ),
             (
                 "util.rs",
@@ -1059,6 +1077,17 @@ mod tests {
         assert_eq!(
             err,
             ["quoted code uses the crate `rand`, but the role binaries' package `bins` does not depend on it: add `rand = { version = \"1\" }` to its [dependencies]"]
+        );
+    }
+
+    #[test]
+    fn globs_of_other_crates_side_by_side_resolve_at_once() {
+        // Each glob's path asks what `std` is, whose lookup reads the globs.
+        // (Without the guard against cycles this lookup branches 4^24 ways.)
+        let err = resolve("__weir_self :: BTreeSet :: new ()", "fx::foreign").unwrap_err();
+        assert!(
+            err[0].starts_with("cannot tell where `BTreeSet` comes from"),
+            "{err:?}"
         );
     }
 
