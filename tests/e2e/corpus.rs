@@ -127,15 +127,9 @@ fn start_counter(shards: usize) -> (String, Vec<Watched>) {
     let front = port(0);
     let clients = port(0);
     let shard_addresses: Vec<String> = (0..shards).map(port).collect();
-    let list = |a: &[String]| {
-        a.iter()
-            .map(|a| format!("\"{a}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let text = format!(
         "[front]\naddresses = [\"{front}\"]\nclients = [\"{clients}\"]\n[shard]\naddresses = [{}]\n",
-        list(&shard_addresses)
+        toml_list(&shard_addresses)
     );
     let topo = Topo::from_text(&text, Vec::new());
     let mut instances = vec![Watched::start(

@@ -271,18 +271,12 @@ fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_propose
     let clients: Vec<String> = (0..2).map(port).collect();
     let acceptors: Vec<String> = (0..3).map(port).collect();
     let replicas: Vec<String> = (0..2).map(port).collect();
-    let list = |a: &[String]| {
-        a.iter()
-            .map(|a| format!("\"{a}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let text = format!(
         "[proposer]\naddresses = [{}]\nclients = [{}]\n[acceptor]\naddresses = [{}]\n[replica]\naddresses = [{}]\n",
-        list(&proposers),
-        list(&clients),
-        list(&acceptors),
-        list(&replicas)
+        toml_list(&proposers),
+        toml_list(&clients),
+        toml_list(&acceptors),
+        toml_list(&replicas)
     );
     let topo = Topo::from_text(&text, Vec::new());
     let state = state_dir();

@@ -444,3 +444,12 @@ pub fn require(program: &str, package: &str) -> Command {
     }
     Command::new(program)
 }
+
+/// `addresses` as the items of a TOML array: `"a", "b"`.
+pub fn toml_list(addresses: &[String]) -> String {
+    addresses
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
