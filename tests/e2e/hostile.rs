@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir::ir::Operator;
-use weir_runtime::auth::{Key, NONCE_LEN};
+use weir_runtime::auth::Key;
 use weir_runtime::frame::Handshake;
 
 /// The broadcast flow's hash and the id of its one channel, as the binaries have them.
@@ -35,7 +35,7 @@ async fn join_as_leader(
     topo: &Topo,
     flow_hash: u64,
     key: Option<&Key>,
-) -> Result<TcpStream, String> {
+) -> Result<Joined, String> {
     let me = Peer {
         role: "leader",
         index: 0,
@@ -81,7 +81,7 @@ async fn a_peer_with_another_deployments_key_is_refused_and_the_real_one_served(
     assert!(reason.contains("authentication failed"), "{reason}");
     assert!(
         err.contains("refused connection from 127.0.0.1:")
-            && err.contains("claims to be leader/0, but authentication failed"),
+            && err.contains("authentication failed: it does not hold this deployment's key"),
         "{err}"
     );
 }
@@ -126,8 +126,6 @@ async fn a_peer_that_never_finishes_its_handshake_is_timed_out() {
         flow_hash: hash,
         role: "leader".into(),
         index: 0,
-        authenticated: true,
-        nonce: [1; NONCE_LEN],
         incarnation: 1,
     }
     .encode();
@@ -203,13 +201,13 @@ async fn worker_after(bytes: Vec<u8>) -> String {
     let (hash, _) = broadcast_identity();
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
-    let mut stream = join_as_leader(&topo, hash, Some(&key_of(&topo)))
+    let mut joined = join_as_leader(&topo, hash, Some(&key_of(&topo)))
         .await
         .expect("the handshake succeeds");
-    stream.write_all(&bytes).await.unwrap();
-    stream.shutdown().await.unwrap();
+    joined.writer.write_all(&bytes).await.unwrap();
+    joined.writer.shutdown().await.unwrap();
     let out = finish(worker, LIMIT);
-    drop(stream);
+    drop(joined);
     assert!(
         !out.status.success(),
         "worker accepted bad input: {}",
@@ -289,16 +287,17 @@ async fn a_peer_that_vanishes_mid_stream_is_reported_as_lost() {
     let (hash, channel) = broadcast_identity();
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
-    let mut stream = join_as_leader(&topo, hash, Some(&key_of(&topo)))
+    let mut joined = join_as_leader(&topo, hash, Some(&key_of(&topo)))
         .await
         .unwrap();
     let mut payload = Vec::new();
     weir_core::codec::encode_batch(&[7i32, 8], &mut payload).unwrap();
-    stream
+    joined
+        .writer
         .write_all(&frame(payload.len() as u32, channel, &payload))
         .await
         .unwrap();
-    drop(stream); // gone without closing its channel
+    drop(joined); // gone without closing its channel
     let out = finish(worker, LIMIT);
     assert!(!out.status.success());
     assert_eq!(

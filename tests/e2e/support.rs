@@ -353,56 +353,57 @@ pub struct Peer<'a> {
     pub incarnation: u64,
 }
 
+/// A link a test joined by hand: what the instance sends, and where the
+/// test writes its frames (sealed, with a key).
+pub struct Joined {
+    #[allow(dead_code)] // held: the link stays open while the test writes
+    pub reader: weir_runtime::transport::PeerReader,
+    pub writer: weir_runtime::transport::PeerWriter,
+}
+
+impl std::fmt::Debug for Joined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a joined link")
+    }
+}
+
 /// Connects to `address` (retrying until it listens) and plays the dialing
-/// side of the handshake as `me`, proving `key` (none: unauthenticated). The
-/// connection, or the reason the instance gave for refusing it.
-pub async fn handshake_as(
-    address: &str,
-    me: &Peer<'_>,
-    key: Option<&Key>,
-) -> Result<tokio::net::TcpStream, String> {
+/// side of the handshake as `me`, under `key` (none: unprotected). The link,
+/// or the reason the instance gave for refusing it.
+pub async fn handshake_as(address: &str, me: &Peer<'_>, key: Option<&Key>) -> Result<Joined, String> {
     use tokio::io::AsyncWriteExt;
-    use weir_runtime::auth::{Side, NONCE_LEN};
     use weir_runtime::frame::Handshake;
     let mut stream = connect(address).await;
     let hello = Handshake::Hello {
         flow_hash: me.flow_hash,
         role: me.role.into(),
         index: me.index,
-        authenticated: key.is_some(),
-        nonce: [42; NONCE_LEN],
         incarnation: me.incarnation,
-    }
-    .encode();
-    stream.write_all(&hello).await.unwrap();
-    let reply = Handshake::read(&mut stream)
+    };
+    let Some(key) = key else {
+        stream.write_all(&hello.encode()).await.unwrap();
+        return match Handshake::read(&mut stream).await.map_err(|e| e.to_string())? {
+            Handshake::Refusal { reason } => Err(reason),
+            _ => {
+                let (reader, writer) = stream.into_split();
+                Ok(Joined {
+                    reader: Box::new(reader),
+                    writer: Box::new(writer),
+                })
+            }
+        };
+    };
+    let dialed = weir_runtime::secure::dial(stream, key, &hello)
         .await
         .map_err(|e| e.to_string())?;
-    if let Handshake::Refusal { reason } = reply {
-        return Err(reason);
+    if let Handshake::Refusal { reason } = &dialed.answer {
+        return Err(reason.clone());
     }
-    let Some(key) = key else {
-        return Ok(stream);
-    };
-    let transcript = [hello, reply.encode()].concat();
-    let proof = Handshake::Proof {
-        tag: key.tag(Side::Dialer, &transcript),
-    };
-    stream.write_all(&proof.encode()).await.unwrap();
-    match Handshake::read(&mut stream)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        Handshake::Proof { tag } => {
-            assert!(
-                key.verify(Side::Acceptor, &transcript, &tag),
-                "the instance's proof does not verify"
-            );
-            Ok(stream)
-        }
-        Handshake::Refusal { reason } => Err(reason),
-        other => panic!("unexpected {other:?}"),
-    }
+    let (reader, writer) = dialed.confirm().await.map_err(|e| e.to_string())?;
+    Ok(Joined {
+        reader: Box::new(reader),
+        writer: Box::new(writer),
+    })
 }
 
 /// Runs `cargo <args>` in a project outside this workspace (one a test made),

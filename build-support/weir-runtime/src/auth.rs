@@ -1,14 +1,9 @@
-//! Proving that both ends of a link belong to the same deployment.
+//! The deployment key, and the keys an instance accepts while it is rotated.
 //!
-//! Every deployment has one secret [`Key`]. When a connection opens, each side
-//! sends a fresh random nonce in its hello; then each proves it holds the key with
-//! an HMAC-SHA256 tag over both hellos (the transcript), labelled with its side so
-//! that one side's tag is never valid for the other. Tags are compared in constant
-//! time. A peer without the key never gets a frame into the dataflow.
-//!
-//! This authenticates peers when they connect. It does not encrypt or sign the
-//! frames that follow: an attacker who can alter traffic on the path can still
-//! read or change it (see docs/RELIABILITY.md).
+//! Every deployment has one secret [`Key`]. It never travels: links use it as
+//! the pre-shared key of their Noise handshake (`secure`), which fails unless
+//! both ends hold the same key. During a rotation an instance holds two
+//! ([`KeyRing`]): the next key and the one it replaces.
 
 use crate::error::{Error, Result};
 use hmac::{Hmac, Mac};
@@ -17,31 +12,11 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-pub const NONCE_LEN: usize = 32;
-pub const TAG_LEN: usize = 32;
-pub type Nonce = [u8; NONCE_LEN];
-pub type Tag = [u8; TAG_LEN];
-
 /// Secrets shorter than this are refused: they could be guessed.
 pub const MIN_KEY_LEN: usize = 16;
 
-/// Which end of a connection computes a tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The instance that opened the connection.
-    Dialer,
-    /// The instance that accepted it.
-    Acceptor,
-}
-
-impl Side {
-    fn label(self) -> &'static [u8] {
-        match self {
-            Side::Dialer => b"weir handshake v2: dialer",
-            Side::Acceptor => b"weir handshake v2: acceptor",
-        }
-    }
-}
+/// The length of the pre-shared key a [`Key`] gives the Noise handshake.
+pub const PSK_LEN: usize = 32;
 
 /// A deployment's shared secret.
 #[derive(Clone)]
@@ -109,30 +84,46 @@ impl Key {
         Key::from_secret(text.as_bytes())
     }
 
-    /// The tag `side` sends to prove it holds this key, over `transcript`.
-    pub fn tag(&self, side: Side, transcript: &[u8]) -> Tag {
-        self.mac(side, transcript).finalize().into_bytes().into()
-    }
-
-    /// Whether `tag` is `side`'s tag over `transcript` (in constant time).
-    pub fn verify(&self, side: Side, transcript: &[u8], tag: &Tag) -> bool {
-        self.mac(side, transcript).verify_slice(tag).is_ok()
-    }
-
-    fn mac(&self, side: Side, transcript: &[u8]) -> Hmac<Sha256> {
+    /// The 32-byte pre-shared key for link handshakes: the secret is any
+    /// length of at least [`MIN_KEY_LEN`], so it is put through HMAC-SHA256
+    /// under a label that names its use.
+    pub fn psk(&self) -> [u8; PSK_LEN] {
         let mut mac =
             <Hmac<Sha256>>::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
-        mac.update(side.label());
-        mac.update(transcript);
-        mac
+        mac.update(b"weir link psk v1");
+        mac.finalize().into_bytes().into()
     }
 }
 
-/// A fresh random nonce for a hello.
-pub fn nonce() -> Result<Nonce> {
-    let mut nonce = [0u8; NONCE_LEN];
-    fill_random(&mut nonce)?;
-    Ok(nonce)
+/// The keys an instance holds: the deployment key, and during a rotation the
+/// key it replaces (`--previous-key-file`), still accepted from peers that
+/// have not been given the new one yet.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    pub current: Key,
+    pub previous: Option<Key>,
+}
+
+impl KeyRing {
+    pub fn new(current: Key) -> KeyRing {
+        KeyRing {
+            current,
+            previous: None,
+        }
+    }
+
+    /// The keys a connecting peer may hold, the current one first.
+    pub fn accepted(&self) -> impl Iterator<Item = &Key> {
+        std::iter::once(&self.current).chain(&self.previous)
+    }
+
+    /// The keys to try, in order, when dialing a peer. The previous key first:
+    /// while a rotation is under way every instance still accepts it (those not
+    /// yet given the new key accept nothing else); only once a peer has
+    /// finished its rotation does the current key take over.
+    pub fn to_dial(&self) -> impl Iterator<Item = &Key> {
+        self.previous.iter().chain(std::iter::once(&self.current))
+    }
 }
 
 fn fill_random(buf: &mut [u8]) -> Result<()> {
@@ -163,16 +154,26 @@ mod tests {
     }
 
     #[test]
-    fn a_tag_verifies_only_with_the_same_key_side_and_transcript() {
-        let k = key("0123456789abcdef0123");
-        let tag = k.tag(Side::Dialer, b"hellos");
-        assert!(k.verify(Side::Dialer, b"hellos", &tag));
-        assert!(!k.verify(Side::Acceptor, b"hellos", &tag), "sides differ");
-        assert!(
-            !k.verify(Side::Dialer, b"hellot", &tag),
-            "transcript differs"
+    fn equal_secrets_give_equal_psks_and_others_differ() {
+        assert_eq!(key("0123456789abcdef0123").psk(), key("0123456789abcdef0123").psk());
+        assert_ne!(key("0123456789abcdef0123").psk(), key("another key of 16+ bytes").psk());
+    }
+
+    #[test]
+    fn during_a_rotation_the_previous_key_is_dialed_first_and_both_accepted() {
+        let ring = KeyRing {
+            current: key("the next key, 16+ bytes"),
+            previous: Some(key("the old key, 16+ bytes")),
+        };
+        let psks = |keys: Vec<&Key>| keys.iter().map(|k| k.psk()).collect::<Vec<_>>();
+        assert_eq!(
+            psks(ring.to_dial().collect()),
+            psks(vec![ring.previous.as_ref().unwrap(), &ring.current])
         );
-        assert!(!key("another key of 16+ bytes").verify(Side::Dialer, b"hellos", &tag));
+        assert_eq!(
+            psks(ring.accepted().collect()),
+            psks(vec![&ring.current, ring.previous.as_ref().unwrap()])
+        );
     }
 
     #[test]
@@ -188,7 +189,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let made = Key::generate(&path).unwrap();
         let loaded = Key::load(&path).unwrap();
-        assert!(loaded.verify(Side::Acceptor, b"t", &made.tag(Side::Acceptor, b"t")));
+        assert_eq!(loaded.psk(), made.psk());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -32,8 +32,11 @@ pub struct Config {
 /// How this instance proves it belongs to its deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
-    /// With the key in this file.
-    KeyFile(PathBuf),
+    /// With the key in this file, and during a rotation the key it replaces.
+    KeyFiles {
+        current: PathBuf,
+        previous: Option<PathBuf>,
+    },
     /// Not at all: `--insecure-no-auth`.
     Insecure,
     /// Neither was given: a start-up error.
@@ -143,18 +146,30 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .env("WEIR_KEY_FILE")
                 .value_name("FILE")
                 .value_parser(value_parser!(PathBuf))
-                .help("The deployment's secret key (the same file for every instance); peers without it are refused"),
+                .help("The deployment's secret key (the same file for every instance): it protects every link; peers without it are refused"),
+        )
+        .arg(
+            Arg::new("previous-key-file")
+                .long("previous-key-file")
+                .env("WEIR_PREVIOUS_KEY_FILE")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .requires("key-file")
+                .help("During a key rotation: the key --key-file replaces, still accepted from peers (and tried first when dialing them) until every instance has the new one"),
         )
         .arg(
             Arg::new("insecure-no-auth")
                 .long("insecure-no-auth")
                 .action(ArgAction::SetTrue)
                 .conflicts_with("key-file")
-                .help("Run without a key: any process that reaches this instance's port can join the flow"),
+                .help("Run without a key and without protection: any process that reaches this instance's port can join the flow, and anyone on the path can read and change what its links carry"),
         )
         .get_matches();
     let auth = match matches.get_one::<PathBuf>("key-file") {
-        Some(path) => Auth::KeyFile(path.clone()),
+        Some(path) => Auth::KeyFiles {
+            current: path.clone(),
+            previous: matches.get_one::<PathBuf>("previous-key-file").cloned(),
+        },
         None if matches.get_flag("insecure-no-auth") => Auth::Insecure,
         None => Auth::Missing,
     };

@@ -9,14 +9,17 @@
 //! on [`STOPPING`] with an empty payload says this side was told to stop.
 //!
 //! Handshake message: `"WEIR"`, protocol version (u16 LE), kind (u8: 0 = hello,
-//! 1 = refusal, 2 = proof), then
-//! - hello: flow hash (u64 LE), member index (u32 LE), flags (u8; bit 0: the
-//!   sender authenticates), nonce (32 bytes), incarnation (u64 LE), role name
-//!   (u8 length + UTF-8);
+//! 1 = refusal, 2 = Noise, 3 = ready), then
+//! - hello: flow hash (u64 LE), member index (u32 LE), incarnation (u64 LE),
+//!   role name (u8 length + UTF-8);
 //! - refusal: the reason (u16 length + UTF-8);
-//! - proof: an HMAC-SHA256 tag (32 bytes) over both hellos (see `auth`).
+//! - Noise: a Noise handshake message (u16 length + bytes), whose payload is
+//!   itself a hello or a refusal (see `secure`);
+//! - ready: nothing; the dialer's first sealed record, taking the link.
+//!
+//! With a deployment key, frames travel inside sealed records (`secure`).
 
-use crate::auth::{Nonce, Tag, NONCE_LEN, TAG_LEN};
+use std::future::Future;
 use std::io;
 use std::ops::Range;
 use std::pin::Pin;
@@ -24,7 +27,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 pub const MAGIC: [u8; 4] = *b"WEIR";
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 pub const HEADER_LEN: usize = 8;
 /// Set in a frame's channel id to close that channel.
 pub const CLOSE_BIT: u32 = 1 << 31;
@@ -300,26 +303,28 @@ impl std::fmt::Display for FrameError {
     }
 }
 
-/// What one side of a new connection says first.
+/// What the sides of a new connection say before its frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {
-    /// Who the sender is, and the nonce its peer's proof must cover.
+    /// Who the sender is.
     Hello {
         flow_hash: u64,
         role: String,
         index: u32,
-        /// Whether the sender holds a deployment key and will prove it.
-        authenticated: bool,
-        nonce: Nonce,
         /// Which run of this instance is speaking: it grows across restarts, so
         /// a connection left over from an earlier run can be told apart.
         incarnation: u64,
     },
     /// Why the connection is refused; the sender closes it next.
     Refusal { reason: String },
-    /// That the sender holds the deployment key: a tag over both hellos.
-    Proof { tag: Tag },
+    /// A message of the Noise handshake that protects the link.
+    Noise { message: Vec<u8> },
+    /// The dialer takes the link: frames follow.
+    Ready,
 }
+
+/// The longest role name a hello carries.
+const MAX_ROLE: usize = u8::MAX as usize;
 
 impl Handshake {
     pub fn encode(&self) -> Vec<u8> {
@@ -330,36 +335,41 @@ impl Handshake {
                 flow_hash,
                 role,
                 index,
-                authenticated,
-                nonce,
                 incarnation,
             } => {
                 buf.push(0);
                 buf.extend_from_slice(&flow_hash.to_le_bytes());
                 buf.extend_from_slice(&index.to_le_bytes());
-                buf.push(u8::from(*authenticated));
-                buf.extend_from_slice(nonce);
                 buf.extend_from_slice(&incarnation.to_le_bytes());
-                let role = &role.as_bytes()[..role.len().min(255)];
+                let role = &role.as_bytes()[..role.len().min(MAX_ROLE)];
                 buf.push(role.len() as u8);
                 buf.extend_from_slice(role);
             }
             Handshake::Refusal { reason } => {
                 buf.push(1);
-                let reason = &reason.as_bytes()[..reason.len().min(u16::MAX as usize)];
-                buf.extend_from_slice(&(reason.len() as u16).to_le_bytes());
-                buf.extend_from_slice(reason);
+                push_short_bytes(&mut buf, reason.as_bytes());
             }
-            Handshake::Proof { tag } => {
+            Handshake::Noise { message } => {
                 buf.push(2);
-                buf.extend_from_slice(tag);
+                push_short_bytes(&mut buf, message);
             }
+            Handshake::Ready => buf.push(3),
         }
         buf
     }
 
+    /// What kind of message this is, for errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Handshake::Hello { .. } => "a hello",
+            Handshake::Refusal { .. } => "a refusal",
+            Handshake::Noise { .. } => "a Noise handshake message",
+            Handshake::Ready => "a ready message",
+        }
+    }
+
     /// Reads one handshake message. Bounded: at most a few hundred bytes (64 KiB
-    /// for a refusal's reason) are ever read or allocated.
+    /// for a refusal's reason or a Noise message) are ever read or allocated.
     pub async fn read(reader: &mut (impl AsyncRead + Unpin)) -> Result<Self, HandshakeError> {
         let mut fixed = [0u8; 7];
         reader.read_exact(&mut fixed).await?;
@@ -372,19 +382,12 @@ impl Handshake {
         }
         match fixed[6] {
             0 => {
-                let mut rest = [0u8; 22 + NONCE_LEN];
+                let mut rest = [0u8; 21];
                 reader.read_exact(&mut rest).await?;
                 let flow_hash = u64::from_le_bytes(rest[..8].try_into().unwrap());
                 let index = u32::from_le_bytes(rest[8..12].try_into().unwrap());
-                let authenticated = match rest[12] {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(HandshakeError::Malformed("unknown hello flags")),
-                };
-                let nonce = rest[13..13 + NONCE_LEN].try_into().unwrap();
-                let at = 13 + NONCE_LEN;
-                let incarnation = u64::from_le_bytes(rest[at..at + 8].try_into().unwrap());
-                let mut role = vec![0u8; rest[at + 8] as usize];
+                let incarnation = u64::from_le_bytes(rest[12..20].try_into().unwrap());
+                let mut role = vec![0u8; rest[20] as usize];
                 reader.read_exact(&mut role).await?;
                 let role = String::from_utf8(role)
                     .map_err(|_| HandshakeError::Malformed("role name is not UTF-8"))?;
@@ -392,28 +395,53 @@ impl Handshake {
                     flow_hash,
                     role,
                     index,
-                    authenticated,
-                    nonce,
                     incarnation,
                 })
             }
-            1 => {
-                let mut len = [0u8; 2];
-                reader.read_exact(&mut len).await?;
-                let mut reason = vec![0u8; u16::from_le_bytes(len) as usize];
-                reader.read_exact(&mut reason).await?;
-                Ok(Handshake::Refusal {
-                    reason: String::from_utf8_lossy(&reason).into_owned(),
-                })
-            }
-            2 => {
-                let mut tag = [0u8; TAG_LEN];
-                reader.read_exact(&mut tag).await?;
-                Ok(Handshake::Proof { tag })
-            }
+            1 => Ok(Handshake::Refusal {
+                reason: String::from_utf8_lossy(&read_short_bytes(reader).await?).into_owned(),
+            }),
+            2 => Ok(Handshake::Noise {
+                message: read_short_bytes(reader).await?,
+            }),
+            3 => Ok(Handshake::Ready),
             _ => Err(HandshakeError::Malformed("unknown handshake kind")),
         }
     }
+
+    /// Decodes one handshake message that is all of `bytes` (a Noise payload).
+    pub fn decode(bytes: &[u8]) -> Result<Self, HandshakeError> {
+        let mut rest = bytes;
+        let message = {
+            // Reading a slice never waits: one poll finishes it.
+            let read = std::pin::pin!(Handshake::read(&mut rest));
+            let Poll::Ready(message) =
+                read.poll(&mut Context::from_waker(std::task::Waker::noop()))
+            else {
+                unreachable!("reading from a slice is always ready")
+            };
+            message?
+        };
+        match message {
+            _ if !rest.is_empty() => Err(HandshakeError::Malformed("bytes after the message")),
+            message => Ok(message),
+        }
+    }
+}
+
+/// Appends `bytes` (at most 64 KiB of them) after their u16 length.
+fn push_short_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let bytes = &bytes[..bytes.len().min(u16::MAX as usize)];
+    buf.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+    buf.extend_from_slice(bytes);
+}
+
+async fn read_short_bytes(reader: &mut (impl AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    reader.read_exact(&mut len).await?;
+    let mut bytes = vec![0u8; u16::from_le_bytes(len) as usize];
+    reader.read_exact(&mut bytes).await?;
+    Ok(bytes)
 }
 
 /// Why a handshake could not be read.
@@ -461,17 +489,22 @@ mod tests {
                 flow_hash: 0xfeed,
                 role: "worker".into(),
                 index: 3,
-                authenticated: true,
-                nonce: [7; NONCE_LEN],
                 incarnation: 1 << 40,
             },
             Handshake::Refusal {
                 reason: "no".into(),
             },
-            Handshake::Proof { tag: [9; TAG_LEN] },
+            Handshake::Noise {
+                message: vec![9; 48],
+            },
+            Handshake::Ready,
         ] {
             let bytes = msg.encode();
             assert_eq!(Handshake::read(&mut &bytes[..]).await.unwrap(), msg);
+            assert_eq!(Handshake::decode(&bytes).unwrap(), msg);
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Handshake::decode(&longer).is_err(), "bytes after {msg:?}");
         }
     }
 
@@ -485,8 +518,6 @@ mod tests {
             flow_hash: 1,
             role: "leader".into(),
             index: 0,
-            authenticated: false,
-            nonce: [0; NONCE_LEN],
             incarnation: 5,
         }
         .encode();

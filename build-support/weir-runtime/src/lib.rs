@@ -14,6 +14,7 @@ pub mod frame;
 mod log;
 mod node;
 pub mod ops;
+pub mod secure;
 mod spec;
 pub mod topology;
 pub mod transport;

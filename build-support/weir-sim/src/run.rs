@@ -380,7 +380,7 @@ fn start_instance(shared: &Shared, i: usize) {
         connect_timeout: Duration::from_secs(30),
         peer_timeout: w.timing.peer_timeout,
         max_frame: DEFAULT_MAX_FRAME,
-        key: None,
+        keys: None,
     };
     let mut node = Node::new(
         program.spec,

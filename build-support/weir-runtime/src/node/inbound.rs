@@ -12,6 +12,7 @@ use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
 use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, STOPPING};
 use crate::ops::Witness;
+use crate::secure::IntegrityError;
 use serde::de::DeserializeOwned;
 use std::ops::Range;
 use std::task::{Context, Poll};
@@ -133,6 +134,10 @@ impl Node {
             p.reader = None;
             match end {
                 ReadEnd::Failed(e) => {
+                    if IntegrityError::is(&e) && !p.tolerated {
+                        // The loss of this link ends the instance; say first what was found.
+                        tracing::warn!("{}: closing the link with peer {}: {e}", self.me_name(), self.peers[peer].describe());
+                    }
                     let reason = e.to_string();
                     let vanished = FrameError::Io(e).is_disconnect();
                     self.lost(peer, reason, vanished);

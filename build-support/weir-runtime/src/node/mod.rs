@@ -24,7 +24,7 @@ pub use inbound::{Inbox, TaggedInbox};
 pub use outbound::{MemberOutbox, Outbox, RoundRobinOutbox};
 pub use peers::{ClusterView, MembershipSource};
 
-use crate::auth::Key;
+use crate::auth::{Key, KeyRing};
 use crate::cli::{Auth, Config};
 use crate::error::{Error, Result};
 use crate::frame::DEFAULT_MAX_FRAME;
@@ -179,11 +179,14 @@ impl Node {
                 });
             }
         }
-        let key = match &config.auth {
-            Auth::KeyFile(path) => Some(Key::load(path)?),
+        let keys = match &config.auth {
+            Auth::KeyFiles { current, previous } => Some(KeyRing {
+                current: Key::load(current)?,
+                previous: previous.as_deref().map(Key::load).transpose()?,
+            }),
             Auth::Insecure => {
                 eprintln!(
-                    "warning: {}: running without authentication (--insecure-no-auth): any process that can reach {listen} can join the flow",
+                    "warning: {}: running without authentication or encryption (--insecure-no-auth): any process that can reach {listen} can join the flow, and anyone on the path can read and change its links",
                     me.display(spec.kind())
                 );
                 None
@@ -205,7 +208,7 @@ impl Node {
             connect_timeout: config.connect_timeout,
             peer_timeout: config.peer_timeout,
             max_frame: DEFAULT_MAX_FRAME,
-            key,
+            keys,
         };
         tracing::info!(
             "{}: starting: flow `{}` (hash {:016x}), role `{}`, incarnation {}, listening on {}, {} peers",

@@ -13,7 +13,7 @@
 mod handshake;
 mod tcp;
 
-use crate::auth::Key;
+use crate::auth::KeyRing;
 use crate::error::Result;
 use crate::spec::InstanceId;
 use std::future::Future;
@@ -58,9 +58,10 @@ pub struct LinkPlan {
     /// (the node watches; keepalives go out four times as often).
     pub peer_timeout: Duration,
     pub max_frame: u32,
-    /// The deployment key both sides prove they hold; `None` runs without
-    /// authentication (only when asked for explicitly).
-    pub key: Option<Key>,
+    /// The deployment key (and, during a rotation, the one before it) that
+    /// protects every link; `None` runs without protection (only when asked
+    /// for explicitly).
+    pub keys: Option<KeyRing>,
 }
 
 /// A link's number: each new connection with a peer gets the next one, so the

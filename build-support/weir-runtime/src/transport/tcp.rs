@@ -6,8 +6,9 @@
 //! node, which reads and writes them itself. [`Tcp::connect`] returns once
 //! every peer that is not tolerated is up.
 
-use super::handshake::{greet, introduce, Greeting, Introduction};
-use super::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan, PeerReader, PeerWriter, Transport};
+use super::handshake::{greet, introduce, Greeting, Halves, Introduction};
+use super::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan, Transport};
+use crate::auth::Key;
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,8 +62,8 @@ struct Keeper {
     seen: Arc<Vec<AtomicU64>>,
 }
 
-/// The outcome of one dial: the peer, and its connection and incarnation.
-type Dialed = (usize, Result<(TcpStream, u64)>);
+/// The outcome of one dial: the peer, and its incarnation and link.
+type Dialed = (usize, Result<(u64, Halves)>);
 
 impl Keeper {
     fn new(plan: LinkPlan, events: mpsc::UnboundedSender<LinkEvent>) -> Keeper {
@@ -141,9 +142,9 @@ impl Keeper {
                     Ok(())
                 }
                 Some(joined) = dials.join_next() => match joined {
-                    Ok((i, Ok((stream, incarnation)))) => {
+                    Ok((i, Ok((incarnation, halves)))) => {
                         self.links[i].dialing = false;
-                        self.up(i, stream, incarnation);
+                        self.up(i, halves, incarnation);
                         Ok(())
                     }
                     Ok((i, Err(e))) => {
@@ -250,7 +251,7 @@ impl Keeper {
 
     fn greeted(&mut self, remote: std::net::SocketAddr, greeting: Greeting) -> Result<()> {
         match greeting {
-            Greeting::Peer(i, stream, incarnation) => {
+            Greeting::Peer(i, halves, incarnation) => {
                 let state = &self.links[i];
                 if state.link > 0 && !self.plan.peers[i].tolerated {
                     tracing::warn!(
@@ -265,7 +266,7 @@ impl Keeper {
                         self.plan.peers[i].name
                     );
                 } else {
-                    self.up(i, stream, incarnation);
+                    self.up(i, halves, incarnation);
                 }
                 Ok(())
             }
@@ -283,17 +284,16 @@ impl Keeper {
     }
 
     /// A new link with peer `i`: it replaces the one before, if any.
-    fn up(&mut self, i: usize, stream: TcpStream, incarnation: u64) {
+    fn up(&mut self, i: usize, (reader, writer): Halves, incarnation: u64) {
         self.seen[i].fetch_max(incarnation, Ordering::Relaxed);
         let state = &mut self.links[i];
         state.link += 1;
         state.up = true;
-        let (read, write) = stream.into_split();
         let _ = self.events.send(LinkEvent::Up {
             peer: i,
             link: state.link,
-            writer: Box::new(write) as PeerWriter,
-            reader: Box::new(read) as PeerReader,
+            writer,
+            reader,
             incarnation,
         });
     }
@@ -345,39 +345,52 @@ async fn bind(address: &str, deadline: Instant) -> std::io::Result<TcpListener> 
 }
 
 /// Opens a connection to `peer`, retrying with backoff until `deadline` (for
-/// ever without one), and returns it with the peer's incarnation.
+/// ever without one), and returns the peer's incarnation and the link. With
+/// two keys (a rotation) it tries each in turn on a peer that refuses one.
 async fn dial(
     plan: &LinkPlan,
     peer: &PeerPlan,
     seen: &AtomicU64,
     deadline: Option<Instant>,
-) -> Result<(TcpStream, u64)> {
+) -> Result<(u64, Halves)> {
     let mut backoff = Duration::from_millis(20);
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let until = deadline.unwrap_or(far);
+    let keys: Vec<Option<&Key>> = match &plan.keys {
+        Some(ring) => ring.to_dial().map(Some).collect(),
+        None => vec![None],
+    };
     loop {
-        let last_error = match timeout_at(until, TcpStream::connect(&peer.address)).await {
-            Err(_) => "timed out".to_string(),
-            Ok(Err(e)) => e.to_string(),
-            Ok(Ok(mut stream)) => {
-                let introduced =
-                    timeout(HANDSHAKE_TIMEOUT, introduce(plan, peer, seen, &mut stream))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(Introduction::Retry("no complete handshake reply".into()))
-                        });
-                match introduced {
-                    Ok(incarnation) => return Ok((stream, incarnation)),
-                    Err(Introduction::Fatal(reason)) => {
-                        return Err(Error::new(format!(
-                            "peer {} at {} {reason}",
-                            peer.name, peer.address
-                        )))
+        let mut last_error = String::new();
+        for (k, key) in keys.iter().enumerate() {
+            last_error = match timeout_at(until, TcpStream::connect(&peer.address)).await {
+                Err(_) => "timed out".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(stream)) => {
+                    let introduced =
+                        timeout(HANDSHAKE_TIMEOUT, introduce(plan, peer, seen, *key, stream))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(Introduction::Retry("no complete handshake reply".into()))
+                            });
+                    match introduced {
+                        Ok(link) => return Ok(link),
+                        Err(Introduction::WrongKey(reason)) if k + 1 < keys.len() => {
+                            tracing::info!("{}: {} {reason}; trying the current key", plan.me_name, peer.name);
+                            continue;
+                        }
+                        Err(Introduction::WrongKey(reason)) | Err(Introduction::Fatal(reason)) => {
+                            return Err(Error::new(format!(
+                                "peer {} at {} {reason}",
+                                peer.name, peer.address
+                            )))
+                        }
+                        Err(Introduction::Retry(reason)) => reason,
                     }
-                    Err(Introduction::Retry(reason)) => reason,
                 }
-            }
-        };
+            };
+            break;
+        }
         if deadline.is_some() && Instant::now() + backoff >= until {
             return Err(Error::new(format!(
                 "cannot reach peer {} at {} within {:?}: {last_error}",
