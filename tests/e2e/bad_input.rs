@@ -146,7 +146,7 @@ fn insecure_instances_say_so_and_still_run_the_flow() {
     for out in [finish(leader, LIMIT), finish(worker, LIMIT)] {
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(
-            stderr(&out).contains("running without authentication (--insecure-no-auth)"),
+            stderr(&out).contains("running without authentication or encryption (--insecure-no-auth)"),
             "{}",
             stderr(&out)
         );

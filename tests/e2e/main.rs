@@ -17,6 +17,7 @@ mod hosts;
 mod manifests;
 mod new_project;
 mod observe;
+mod on_path;
 mod operators;
 mod paxos_kv;
 mod programs;
