@@ -70,9 +70,10 @@ impl Flow {
         let before = w.count("got ");
         assert!(
             w.wait_for_more("got ", before, SOON),
-            "{} stopped receiving: {}",
+            "{} stopped receiving: {}\nthe leader: {}",
             w.name,
-            w.stderr()
+            w.stderr(),
+            self.leader.stderr()
         );
     }
 
@@ -282,6 +283,61 @@ fn a_worker_whose_only_sender_dies_says_so_and_takes_it_back() {
             "worker/{i} got nothing from the new leader"
         );
     }
+    flow.stop();
+}
+
+/// Restarts worker `i` with `extra` (killed: a stopped worker waits out its
+/// sender's grace before it exits, and the test has six to restart).
+fn restart_worker(flow: &mut Flow, i: usize, extra: &[&str]) {
+    flow.workers[i].as_mut().expect("worker is running").kill_now();
+    flow.workers[i] = Some(flow.worker(i, extra));
+    flow.still_receiving(i);
+}
+
+#[tokio::test]
+async fn the_key_is_rotated_one_instance_at_a_time_without_a_stop() {
+    let mut flow = Flow::start("membership", &[], &[]);
+    flow.receiving();
+    let old = flow.topo.key();
+    let new = old.with_file_name("next.key");
+    weir_runtime::auth::Key::generate(&new).unwrap();
+    let (old, new) = (old.display().to_string(), new.display().to_string());
+    let restart_leader = |flow: &mut Flow, extra: &[&str]| {
+        // Killed, not stopped: a leader told to stop closes its stream, and
+        // the workers, their only input ended, would stop too.
+        flow.leader.kill_now();
+        flow.leader = Watched::start("leader", command("membership-leader", &flow.topo.file, None, extra));
+        for i in 0..WORKERS {
+            flow.still_receiving(i);
+        }
+    };
+    // 1. Each instance in turn gets the new key and still accepts the old one.
+    let both = ["--key-file", &new, "--previous-key-file", &old];
+    for i in 0..WORKERS {
+        restart_worker(&mut flow, i, &both);
+    }
+    restart_leader(&mut flow, &both);
+    // 2. Each in turn drops the old key.
+    let only_new = ["--key-file", &new];
+    for i in 0..WORKERS {
+        restart_worker(&mut flow, i, &only_new);
+    }
+    restart_leader(&mut flow, &only_new);
+    flow.all_running();
+    // The old key now opens no link.
+    let graph = weir_build::evaluate(flow::membership::membership);
+    let flow_hash = weir_build::flow_hash("membership", &graph);
+    let leader = Peer {
+        role: "leader",
+        index: 0,
+        flow_hash,
+        incarnation: u64::MAX,
+    };
+    let old_key = weir_runtime::auth::Key::load(std::path::Path::new(&old)).unwrap();
+    let refused = handshake_as(flow.topo.address("worker", 0), &leader, Some(&old_key)).await;
+    let reason = refused.expect_err("a peer holding only the old key was let in");
+    assert!(reason.contains("authentication failed"), "{reason}");
+    flow.still_receiving(0);
     flow.stop();
 }
 
