@@ -186,6 +186,44 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
 }
 
 #[test]
+fn a_key_rotation_puts_both_keys_in_the_secret_then_only_the_new_one() {
+    // A directory of its own: the other broadcast test writes its own at once.
+    let dir = std::env::temp_dir().join(format!("weir-manifests-{}-rotation", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    write_manifests("broadcast", &dir);
+    let old = read(&dir, "weir.key").trim().to_string();
+    let previous_arg = "\"--previous-key-file\", \"/etc/weir-key/weir.previous.key\"";
+    // 1. The old key becomes the previous one; writing again makes a new key.
+    std::fs::rename(dir.join("weir.key"), dir.join("weir.previous.key")).unwrap();
+    write_manifests("broadcast", &dir);
+    let new = read(&dir, "weir.key").trim().to_string();
+    assert_ne!(new, old);
+    let secret = read(&dir, "key-secret.yaml");
+    assert!(secret.contains(&format!("weir.key: \"{new}\"")), "{secret}");
+    assert!(secret.contains(&format!("weir.previous.key: \"{old}\"")), "{secret}");
+    for role in ["leader", "worker"] {
+        let set = read(&dir, &format!("broadcast-{role}-statefulset.yaml"));
+        assert!(set.contains(previous_arg), "{set}");
+    }
+    let compose = read(&dir, "compose.json");
+    assert!(compose.contains("\"weir_previous_key\": {\"file\": \"./weir.previous.key\"}"), "{compose}");
+    let validated = kubernetes_validate()
+        .current_dir(&dir)
+        .args(["--strict", "key-secret.yaml", "broadcast-worker-statefulset.yaml"])
+        .output()
+        .unwrap();
+    assert!(validated.status.success(), "{}{}", stdout(&validated), stderr(&validated));
+    // 2. Once every instance runs with both, the previous key goes.
+    std::fs::remove_file(dir.join("weir.previous.key")).unwrap();
+    write_manifests("broadcast", &dir);
+    assert_eq!(read(&dir, "weir.key").trim(), new);
+    let secret = read(&dir, "key-secret.yaml");
+    assert!(!secret.contains(&old) && !secret.contains("weir.previous.key"), "{secret}");
+    let set = read(&dir, "broadcast-worker-statefulset.yaml");
+    assert!(!set.contains("--previous-key-file"), "{set}");
+}
+
+#[test]
 fn an_external_endpoint_gets_a_port_in_the_pod_and_the_service() {
     let (dir, _) = manifests("paxos_kv");
     let out = kubernetes_validate()

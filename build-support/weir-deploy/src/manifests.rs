@@ -22,6 +22,13 @@ const TOPOLOGY_DIR: &str = "/etc/weir";
 const KEY_DIR: &str = "/etc/weir-key";
 const BIN_DIR: &str = "/usr/local/bin";
 
+/// The deployment key, beside the manifests and in the Secret.
+pub const KEY_FILE: &str = "weir.key";
+/// During a key rotation, the key [`KEY_FILE`] replaces: while this file is
+/// beside the manifests, the Secret holds both and every instance is given
+/// both (`--previous-key-file`). See docs/DEPLOYMENT.md, "Rotating the key".
+pub const PREVIOUS_KEY_FILE: &str = "weir.previous.key";
+
 /// Options of [`Deployment::write_manifests`].
 #[derive(Debug, Clone)]
 pub struct ManifestOptions {
@@ -54,7 +61,8 @@ impl Deployment {
     /// Writes the manifests of this deployment into `dir` (created if need
     /// be), and the role binaries beside them under `dir/bin/` for the
     /// Containerfile. The key is `dir/weir.key` (kept if it exists: one key
-    /// per deployment). Returns the files written.
+    /// per deployment); with `dir/weir.previous.key` beside it (a rotation),
+    /// instances are given both. Returns the files written.
     pub fn write_manifests(
         &self,
         dir: &Path,
@@ -69,13 +77,21 @@ impl Deployment {
             args: self.args.clone(),
             envs: self.envs.clone(),
         };
-        let key_file = dir.join("weir.key");
-        let key = if key_file.exists() {
-            std::fs::read_to_string(&key_file).map_err(|e| io(&key_file, e))?
-        } else {
+        let key_file = dir.join(KEY_FILE);
+        if !key_file.exists() {
             Key::generate(&key_file).map_err(|e| DeployError::new(e.to_string()))?;
-            std::fs::read_to_string(&key_file).map_err(|e| io(&key_file, e))?
+        }
+        let key = std::fs::read_to_string(&key_file).map_err(|e| io(&key_file, e))?;
+        let previous_file = dir.join(PREVIOUS_KEY_FILE);
+        let previous = match std::fs::read_to_string(&previous_file) {
+            Ok(previous) => {
+                Key::load(&previous_file).map_err(|e| DeployError::new(e.to_string()))?;
+                Some(previous)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(&previous_file, e)),
         };
+        let rotating = previous.is_some();
         let mut written = vec![key_file.clone()];
         let mut write = |name: &str, text: String, secret: bool| -> Result<(), DeployError> {
             let path = dir.join(name);
@@ -104,11 +120,15 @@ impl Deployment {
             config_map(options, &topology(&roles, dns).to_toml()),
             false,
         )?;
-        write("key-secret.yaml", secret(options, key.trim()), true)?;
+        write(
+            "key-secret.yaml",
+            secret(options, key.trim(), previous.as_deref().map(str::trim)),
+            true,
+        )?;
         for r in &roles {
             write(
                 &format!("{}-statefulset.yaml", r.object),
-                stateful_set(options, r, &extra),
+                stateful_set(options, r, &extra, rotating),
                 false,
             )?;
             write(
@@ -119,7 +139,7 @@ impl Deployment {
         }
         let compose_topology = topology(&roles, |r, i| format!("{}-{i}", r.object)).to_toml();
         write("compose-topology.toml", compose_topology, false)?;
-        write("compose.json", compose(options, &roles, &extra), false)?;
+        write("compose.json", compose(options, &roles, &extra, rotating), false)?;
         write("Containerfile", containerfile(&roles), false)?;
 
         for r in &roles {
@@ -256,34 +276,48 @@ fn config_map(options: &ManifestOptions, topology: &str) -> String {
     )
 }
 
-fn secret(options: &ManifestOptions, key: &str) -> String {
+fn secret(options: &ManifestOptions, key: &str, previous: Option<&str>) -> String {
+    let mut data = format!("  {KEY_FILE}: {}\n", q(key));
+    if let Some(previous) = previous {
+        let _ = writeln!(data, "  {PREVIOUS_KEY_FILE}: {}", q(previous));
+    }
+    let what = if previous.is_some() {
+        "the deployment key that protects every link, and during this rotation the key it replaces (keep this file private)"
+    } else {
+        "the deployment key that protects every link (keep this file private)"
+    };
     format!(
-        "{}apiVersion: v1\nkind: Secret\nmetadata:\n  name: {}\n  namespace: {}\n  labels:\n{}type: Opaque\nstringData:\n  weir.key: {}\n",
-        header("the deployment key every instance proves it holds (keep this file private)"),
+        "{}apiVersion: v1\nkind: Secret\nmetadata:\n  name: {}\n  namespace: {}\n  labels:\n{}type: Opaque\nstringData:\n{data}",
+        header(what),
         q(&format!("{}-key", dns_label(&options.name))),
         q(&options.namespace),
         labels(options, "key", "    "),
-        q(key),
     )
 }
 
 /// Every instance's arguments: it listens on all of its pod's addresses and
-/// is dialled at its DNS name.
-fn args(topology: &str, key: &str) -> Vec<String> {
-    vec![
+/// is dialled at its DNS name. `key` and `previous`: where its key files are
+/// mounted (the previous one only during a rotation).
+fn args(topology: &str, key: &str, previous: Option<&str>) -> Vec<String> {
+    let mut args = vec![
         "--topology".into(),
         topology.into(),
         "--key-file".into(),
         key.into(),
-        "--listen".into(),
-        format!("0.0.0.0:{PEER_PORT}"),
-    ]
+    ];
+    if let Some(previous) = previous {
+        args.extend(["--previous-key-file".into(), previous.into()]);
+    }
+    args.extend(["--listen".into(), format!("0.0.0.0:{PEER_PORT}")]);
+    args
 }
 
-fn stateful_set(options: &ManifestOptions, r: &RoleObjects, extra: &Extra) -> String {
+fn stateful_set(options: &ManifestOptions, r: &RoleObjects, extra: &Extra, rotating: bool) -> String {
+    let previous = format!("{KEY_DIR}/{PREVIOUS_KEY_FILE}");
     let args: Vec<String> = args(
         &format!("{TOPOLOGY_DIR}/topology.toml"),
-        &format!("{KEY_DIR}/weir.key"),
+        &format!("{KEY_DIR}/{KEY_FILE}"),
+        rotating.then_some(previous.as_str()),
     )
     .iter()
     .chain(&extra.args)
@@ -381,7 +415,7 @@ fn service(options: &ManifestOptions, r: &RoleObjects) -> String {
 
 /// The compose file, in JSON (which compose reads as YAML): named
 /// `compose.json` so that every `.yaml` file here is a Kubernetes object.
-fn compose(options: &ManifestOptions, roles: &[RoleObjects], extra: &Extra) -> String {
+fn compose(options: &ManifestOptions, roles: &[RoleObjects], extra: &Extra, rotating: bool) -> String {
     let mut services = Vec::new();
     for r in roles {
         for i in 0..r.count {
@@ -389,6 +423,7 @@ fn compose(options: &ManifestOptions, roles: &[RoleObjects], extra: &Extra) -> S
             command.extend(args(
                 &format!("{TOPOLOGY_DIR}/topology.toml"),
                 "/run/secrets/weir_key",
+                rotating.then_some("/run/secrets/weir_previous_key"),
             ));
             if r.cluster {
                 command.extend(["--index".to_string(), i.to_string()]);
@@ -402,7 +437,8 @@ fn compose(options: &ManifestOptions, roles: &[RoleObjects], extra: &Extra) -> S
                 .collect();
             let name = q(&format!("{}-{i}", r.object));
             services.push(format!(
-                "    {name}: {{\n      \"image\": {image},\n      \"hostname\": {name},\n      \"command\": [{command}],\n      \"environment\": {{{environment}}},\n      \"configs\": [{{\"source\": \"topology\", \"target\": {topology}}}],\n      \"secrets\": [\"weir_key\"]\n    }}",
+                "    {name}: {{\n      \"image\": {image},\n      \"hostname\": {name},\n      \"command\": [{command}],\n      \"environment\": {{{environment}}},\n      \"configs\": [{{\"source\": \"topology\", \"target\": {topology}}}],\n      \"secrets\": [{secrets}]\n    }}",
+                secrets = if rotating { "\"weir_key\", \"weir_previous_key\"" } else { "\"weir_key\"" },
                 image = q(&options.image),
                 command = command.join(", "),
                 environment = environment.join(", "),
@@ -410,8 +446,13 @@ fn compose(options: &ManifestOptions, roles: &[RoleObjects], extra: &Extra) -> S
             ));
         }
     }
+    let previous = if rotating {
+        format!(", \"weir_previous_key\": {{\"file\": \"./{PREVIOUS_KEY_FILE}\"}}")
+    } else {
+        String::new()
+    };
     format!(
-        "{{\n  \"services\": {{\n{}\n  }},\n  \"configs\": {{\"topology\": {{\"file\": \"./compose-topology.toml\"}}}},\n  \"secrets\": {{\"weir_key\": {{\"file\": \"./weir.key\"}}}}\n}}\n",
+        "{{\n  \"services\": {{\n{}\n  }},\n  \"configs\": {{\"topology\": {{\"file\": \"./compose-topology.toml\"}}}},\n  \"secrets\": {{\"weir_key\": {{\"file\": \"./{KEY_FILE}\"}}{previous}}}\n}}\n",
         services.join(",\n")
     )
 }
