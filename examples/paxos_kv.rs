@@ -6,20 +6,38 @@
 //! redis-cli -p <port> SET greeting hello
 //! ```
 //!
+//! With `--secure-clients DIR`, clients connect over TLS and must `AUTH`:
+//! the script makes (or keeps) in DIR a certificate authority `ca.pem`, the
+//! proposers' certificate and key, and a `password`, and prints the
+//! `redis-cli --tls --cacert DIR/ca.pem -a ...` line to use.
+//!
 //! Any instance may die (kill one by its pid): the store goes on while at
 //! most one of each role is down, and the deployment keeps running.
 
-use weir_deploy::{deploy_main_with, Deployment, RunningDeployment};
+use std::path::{Path, PathBuf};
+use weir_deploy::{
+    client_certificates, deploy_main_with_flags, flag_value, DeployError, Deployment,
+    RunningDeployment,
+};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     // The acceptors' state files, for this run only: the replicas keep none,
     // so a later run starts the whole store afresh.
     let state = std::env::temp_dir().join(format!("paxos_kv-{}", std::process::id()));
-    let outcome = deploy_main_with(
+    let secure = flag_value("--secure-clients").map(PathBuf::from);
+    let secured = match secure.as_deref().map(secure_clients).transpose() {
+        Ok(secured) => secured,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = deploy_main_with_flags(
         "bins",
+        &["--secure-clients"],
         |bins| {
-            Deployment::new()
+            let mut store = Deployment::new()
                 .env("PAXOS_KV_STATE_DIR", state.display().to_string())
                 .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
                 .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
@@ -27,23 +45,74 @@ async fn main() -> std::process::ExitCode {
                 .endpoint("proposer", "clients")
                 .may_fail("proposer")
                 .may_fail("acceptor")
-                .may_fail("replica")
+                .may_fail("replica");
+            if let Some(secured) = &secured {
+                store = store
+                    .env("PAXOS_KV_PASSWORD_FILE", secured.password.display().to_string())
+                    .arg("--client-tls-cert")
+                    .arg(secured.cert.display().to_string())
+                    .arg("--client-tls-key")
+                    .arg(secured.key.display().to_string());
+            }
+            store
         },
-        print_clients,
+        |running| print_clients(running, secured.clone()),
     )
     .await;
     let _ = std::fs::remove_dir_all(&state);
     outcome
 }
 
+/// What clients need to connect when they are secured.
+#[derive(Clone)]
+struct Secured {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    password: PathBuf,
+}
+
+/// Makes (or keeps) the certificates and the password in `dir`.
+fn secure_clients(dir: &Path) -> Result<Secured, DeployError> {
+    let certificates = client_certificates(dir, &["localhost", "127.0.0.1"])?;
+    let password = dir.join("password");
+    if !password.exists() {
+        let mut secret = [0u8; 16];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
+            .map_err(|e| DeployError::new(format!("cannot read /dev/urandom: {e}")))?;
+        let text: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let mut options = std::fs::OpenOptions::new();
+        std::os::unix::fs::OpenOptionsExt::mode(options.write(true).create_new(true), 0o600);
+        options
+            .open(&password)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes()))
+            .map_err(|e| DeployError::new(format!("cannot write {}: {e}", password.display())))?;
+    }
+    Ok(Secured {
+        ca: certificates.ca,
+        cert: certificates.cert,
+        key: certificates.key,
+        password,
+    })
+}
+
 /// Says where Redis clients connect, then waits for the store to end.
-async fn print_clients(running: RunningDeployment) -> Result<(), weir_deploy::DeployError> {
+async fn print_clients(running: RunningDeployment, secured: Option<Secured>) -> Result<(), DeployError> {
     let clients = running.endpoint("proposer", "clients");
     for (i, address) in clients.iter().enumerate() {
         println!("paxos_kv: proposer/{i} serves Redis clients on {address}");
     }
     if let Some(port) = clients.first().and_then(|a| a.rsplit(':').next()) {
-        println!("paxos_kv: try `redis-cli -p {port} SET greeting hello`; Ctrl-C stops the store");
+        let how = match &secured {
+            Some(s) => format!(
+                "redis-cli -p {port} --tls --cacert {} --no-auth-warning -a \"$(cat {})\" SET greeting hello",
+                s.ca.display(),
+                s.password.display()
+            ),
+            None => format!("redis-cli -p {port} SET greeting hello"),
+        };
+        println!("paxos_kv: try `{how}`; Ctrl-C stops the store");
     }
     running.wait().await
 }

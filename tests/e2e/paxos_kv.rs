@@ -6,6 +6,7 @@
 use crate::support::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -353,6 +354,82 @@ fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_propose
         );
     }
     drop(instances);
+}
+
+/// `redis-cli --tls` against `address`, trusting `ca`: its output, trimmed
+/// (stdout and stderr: refusals come on either).
+fn redis_cli_tls(address: &str, ca: &Path, args: &[&str]) -> String {
+    let port = address.rsplit(':').next().unwrap();
+    redis_tool("redis-cli");
+    let out = Command::new("timeout")
+        .args(["10", "redis-cli", "-h", "127.0.0.1", "-p", port, "--no-auth-warning"])
+        .args(["--tls", "--cacert"])
+        .arg(ca)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    text.trim().to_string()
+}
+
+#[tokio::test]
+async fn tls_clients_that_authenticate_are_served_and_no_other_is() {
+    let dir = std::env::temp_dir().join(format!("weir-paxos-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let certificates = weir_deploy::client_certificates(&dir, &["localhost", "127.0.0.1"]).unwrap();
+    let password = dir.join("password");
+    std::fs::write(&password, "correct horse\n").unwrap();
+    let mut running = store()
+        .env("PAXOS_KV_PASSWORD_FILE", password.display().to_string())
+        .arg("--client-tls-cert")
+        .arg(certificates.cert.display().to_string())
+        .arg("--client-tls-key")
+        .arg(certificates.key.display().to_string())
+        .start()
+        .await
+        .unwrap();
+    running.ready().await.unwrap();
+    let clients = running.endpoint("proposer", "clients");
+    let ca = &certificates.ca;
+    let auth = ["-a", "correct horse"];
+    let start = Instant::now();
+    while redis_cli_tls(&clients[0], ca, &[&auth[..], &["SET", "k", "over tls"]].concat()) != "OK" {
+        assert!(start.elapsed() < STARTED, "SET over TLS was never acknowledged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(redis_cli_tls(&clients[1], ca, &[&auth[..], &["GET", "k"]].concat()), "over tls");
+    // Without AUTH, or with a wrong password: refused as Redis refuses.
+    assert_eq!(redis_cli_tls(&clients[1], ca, &["GET", "k"]), "NOAUTH Authentication required.");
+    let wrong = redis_cli_tls(&clients[1], ca, &["-a", "battery staple", "GET", "k"]);
+    assert!(wrong.contains("WRONGPASS"), "{wrong}");
+    // In clear, nothing is served.
+    let plain = Command::new("timeout")
+        .args(["10", "redis-cli", "-h", "127.0.0.1", "-p", clients[0].rsplit(':').next().unwrap()])
+        .args(["GET", "k"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("over tls"), "{plain:?}");
+    // redis-benchmark over TLS, with AUTH and 16 requests in flight.
+    let port = clients[1].rsplit(':').next().unwrap();
+    let out = redis_tool("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", port, "--tls", "--cacert"])
+        .arg(ca)
+        .args(["-a", "correct horse", "-t", "set,get", "-c", "4", "-n", "2000", "-P", "16", "-q"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for test in ["SET", "GET"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
+            "redis-benchmark finished no {test} run: {text}"
+        );
+    }
+    let value = redis_cli_tls(&clients[0], ca, &[&auth[..], &["GET", "key:__rand_int__"]].concat());
+    assert_eq!(value.len(), 3, "redis-benchmark's value: {value:?}");
+    running.stop();
+    running.wait().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

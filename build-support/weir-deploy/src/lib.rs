@@ -15,6 +15,7 @@
 //! ```
 
 mod binaries;
+mod certificates;
 mod hosts;
 mod local;
 mod manifests;
@@ -22,6 +23,7 @@ mod progress;
 mod running;
 
 pub use binaries::{cargo_build, RoleBinaries};
+pub use certificates::{client_certificates, ClientCertificates};
 pub use hosts::{HostEntry, Hosts};
 pub use local::{free_port, DeployError, Deployment};
 pub use manifests::{ManifestOptions, ENDPOINT_PORT, PEER_PORT};

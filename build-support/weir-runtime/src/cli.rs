@@ -19,6 +19,8 @@ pub struct Config {
     pub auth: Auth,
     /// Client connections each external endpoint accepts at once.
     pub max_clients: usize,
+    /// The certificate and key external endpoints serve TLS with, if they do.
+    pub client_tls: Option<(PathBuf, PathBuf)>,
     /// Stop (as on SIGTERM) when standard input reaches its end.
     pub stop_on_eof: bool,
     /// Which log events to print (`RUST_LOG` syntax: `info`, `weir_runtime=debug`).
@@ -111,6 +113,24 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .help("How many clients each external endpoint of this role serves at once; more are refused"),
         )
         .arg(
+            Arg::new("client-tls-cert")
+                .long("client-tls-cert")
+                .env("WEIR_CLIENT_TLS_CERT")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .requires("client-tls-key")
+                .help("Serve this role's external endpoints over TLS with this PEM certificate chain (the server's certificate first)"),
+        )
+        .arg(
+            Arg::new("client-tls-key")
+                .long("client-tls-key")
+                .env("WEIR_CLIENT_TLS_KEY")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .requires("client-tls-cert")
+                .help("The PEM private key of --client-tls-cert"),
+        )
+        .arg(
             Arg::new("stop-on-eof")
                 .long("stop-on-eof")
                 .env("WEIR_STOP_ON_EOF")
@@ -193,6 +213,10 @@ pub fn parse(spec: &RoleSpec) -> Config {
             .get_one::<usize>("max-clients")
             .copied()
             .unwrap_or(crate::node::DEFAULT_MAX_CLIENTS),
+        client_tls: matches
+            .get_one::<PathBuf>("client-tls-cert")
+            .zip(matches.get_one::<PathBuf>("client-tls-key"))
+            .map(|(cert, key)| (cert.clone(), key.clone())),
     }
 }
 

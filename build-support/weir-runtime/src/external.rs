@@ -15,6 +15,7 @@
 //! replies unread is disconnected. Each of these closes one connection and
 //! never disturbs the flow.
 
+use crate::client_tls::ClientTls;
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::ops::{Groups, Witness, SOURCE_CHUNK};
@@ -29,6 +30,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinSet;
 use weir_core::{ClientCodec, ClientEvent, ConnectionId};
 
 /// Batches of decoded requests the connection tasks may queue for the node.
@@ -63,8 +65,23 @@ pub struct InProcessClient {
 /// Where an endpoint's clients come from.
 enum Clients {
     Tcp(TcpListener),
+    /// TLS over TCP: each connection's handshake runs in a task of its own.
+    Tls {
+        listener: TcpListener,
+        tls: ClientTls,
+        handshakes: JoinSet<Option<Accepted>>,
+    },
     InProcess(mpsc::UnboundedReceiver<InProcessClient>),
 }
+
+/// A client ready to serve: its name for log lines, its socket when replies
+/// may be written to it directly (plain TCP), and its two ends.
+type Accepted = (String, Option<Arc<TcpStream>>, PeerReader, PeerWriter);
+
+/// How long a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS handshakes under way at once; more connections are closed at once.
+const MAX_TLS_HANDSHAKES: usize = 64;
 
 /// The node's way to a connection: its socket (TCP), for replies written at
 /// once, and its writing task, for what the socket does not take at once.
@@ -124,7 +141,14 @@ impl Node {
                 let listener = TcpListener::from_std(listener).map_err(|e| {
                     Error::new(format!("cannot listen for the clients of {what}: {e}"))
                 })?;
-                Clients::Tcp(listener)
+                match self.client_tls.clone() {
+                    Some(tls) => Clients::Tls {
+                        listener,
+                        tls,
+                        handshakes: JoinSet::new(),
+                    },
+                    None => Clients::Tcp(listener),
+                }
             }
         };
         let endpoint = Arc::new(Endpoint {
@@ -273,30 +297,9 @@ async fn accept<C: ClientCodec>(
 ) {
     let mut next_id = 0u64;
     loop {
-        let (peer, socket, reader, writer): (_, _, PeerReader, PeerWriter) = match &mut clients {
-            Clients::Tcp(listener) => match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let stream = Arc::new(stream);
-                    let (reader, writer) = (SharedTcp(stream.clone()), SharedTcp(stream.clone()));
-                    (
-                        peer.to_string(),
-                        Some(stream),
-                        Box::new(reader),
-                        Box::new(writer),
-                    )
-                }
-                Err(e) => {
-                    // Out of file descriptors, say: wait for some to be freed.
-                    eprintln!("warning: {}: cannot accept a client: {e}", endpoint.what);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            Clients::InProcess(incoming) => match incoming.recv().await {
-                Some(client) => (client.peer, None, client.reader, client.writer),
-                None => std::future::pending().await,
-            },
+        let Some((peer, socket, reader, writer)) = next_client(&mut clients, &endpoint.what).await
+        else {
+            continue;
         };
         let id = next_id;
         next_id += 1;
@@ -331,6 +334,68 @@ async fn accept<C: ClientCodec>(
             wake: wake.clone(),
         };
         tokio::spawn(reading.run(reader, close));
+    }
+}
+
+/// The next client to serve, or `None` when the one that came is not (yet)
+/// one: a TLS handshake is under way or failed, or accepting failed.
+async fn next_client(clients: &mut Clients, what: &str) -> Option<Accepted> {
+    let accept_failed = |e: std::io::Error| async move {
+        // Out of file descriptors, say: wait for some to be freed.
+        eprintln!("warning: {what}: cannot accept a client: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        None
+    };
+    match clients {
+        Clients::Tcp(listener) => match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let stream = Arc::new(stream);
+                let (reader, writer) = (SharedTcp(stream.clone()), SharedTcp(stream.clone()));
+                Some((peer.to_string(), Some(stream), Box::new(reader), Box::new(writer)))
+            }
+            Err(e) => accept_failed(e).await,
+        },
+        Clients::Tls {
+            listener,
+            tls,
+            handshakes,
+        } => tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => return accept_failed(e).await,
+                };
+                if handshakes.len() >= MAX_TLS_HANDSHAKES {
+                    eprintln!("warning: {what}: refusing client {peer}: {MAX_TLS_HANDSHAKES} TLS handshakes already in progress");
+                    return None;
+                }
+                let _ = stream.set_nodelay(true);
+                let (acceptor, what) = (tls.acceptor.clone(), what.to_string());
+                handshakes.spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let (reader, writer) = tokio::io::split(stream);
+                            Some((peer.to_string(), None, Box::new(reader) as PeerReader, Box::new(writer) as PeerWriter))
+                        }
+                        Ok(Err(e)) => {
+                            eprintln!("warning: {what}: closing client {peer}: TLS handshake failed: {e}");
+                            None
+                        }
+                        Err(_) => {
+                            eprintln!("warning: {what}: closing client {peer}: no TLS handshake within {TLS_HANDSHAKE_TIMEOUT:?}");
+                            None
+                        }
+                    }
+                });
+                None
+            }
+            Some(Ok(done)) = handshakes.join_next() => done,
+        },
+        Clients::InProcess(incoming) => match incoming.recv().await {
+            Some(client) => Some((client.peer, None, client.reader, client.writer)),
+            None => std::future::pending().await,
+        },
     }
 }
 

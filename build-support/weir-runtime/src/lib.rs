@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod cli;
+pub mod client_tls;
 mod error;
 pub mod external;
 pub mod frame;

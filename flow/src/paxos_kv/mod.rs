@@ -12,6 +12,7 @@
 //! is tolerant: instances may die and come back, and the rest go on.
 
 pub mod acceptor;
+pub mod auth;
 pub mod proposer;
 pub mod replica;
 pub mod resp;
@@ -146,7 +147,8 @@ pub fn paxos_kv(flow: &FlowBuilder) {
                 proposers.self_id(),
                 proposers.incarnation(),
                 acceptors.members().len(),
-            );
+            )
+            .with_password(auth::Password::from_env(proposers.self_id()));
             move |inputs| proposer.tick(inputs)
         }))
         .all_ticks();

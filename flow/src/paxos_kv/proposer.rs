@@ -14,6 +14,7 @@
 //! and sent again when the leader changes or an answer is slow. Replicas
 //! apply each number once.
 
+use super::auth::{self, Password};
 use super::resp::{Reply, Words};
 use super::{
     Accepted, Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Slot, ToAcceptor,
@@ -118,6 +119,8 @@ struct Client {
     ready: BTreeMap<u64, Reply>,
     /// Where each unanswered command's reply goes.
     positions: HashMap<u64, u64>,
+    /// Whether it may send commands (it gave the password, or none is set).
+    authenticated: bool,
 }
 
 pub struct Proposer {
@@ -141,6 +144,8 @@ pub struct Proposer {
     local_reads: Option<HashMap<Vec<u8>, Option<Vec<u8>>>>,
     /// This proposer's clients' unanswered commands, and when each was last sent.
     pending: BTreeMap<(u64, u64), (Command, u64)>,
+    /// What clients must `AUTH` with, if anything.
+    password: Option<Password>,
     out: Vec<Output>,
 }
 
@@ -161,8 +166,15 @@ impl Proposer {
             clients: HashMap::new(),
             local_reads: planted_bug("local-reads").then(HashMap::new),
             pending: BTreeMap::new(),
+            password: None,
             out: Vec::new(),
         }
+    }
+
+    /// Clients must `AUTH` with `password` before anything else.
+    pub fn with_password(mut self, password: Option<Password>) -> Self {
+        self.password = password;
+        self
     }
 
     /// One tick's inputs; what to send.
@@ -209,7 +221,11 @@ impl Proposer {
     fn client(&mut self, connection: u64, event: ClientEvent<Words>) {
         match event {
             ClientEvent::Opened => {
-                self.clients.insert(connection, Client::default());
+                let client = Client {
+                    authenticated: self.password.is_none(),
+                    ..Client::default()
+                };
+                self.clients.insert(connection, client);
             }
             ClientEvent::Closed => {
                 self.clients.remove(&connection);
@@ -225,6 +241,18 @@ impl Proposer {
         };
         let position = client.next_position;
         client.next_position += 1;
+        if auth::is_auth(&words) || !client.authenticated {
+            let reply = if auth::is_auth(&words) {
+                let (reply, ok) = auth::answer(self.password.as_ref(), &words[1..]);
+                client.authenticated |= ok;
+                reply
+            } else {
+                Reply::Error(auth::NOAUTH.into())
+            };
+            client.ready.insert(position, reply);
+            self.release(connection);
+            return;
+        }
         let op = match parse(words) {
             Ok(Op::Get(key))
                 if self
@@ -650,6 +678,29 @@ mod tests {
             panic!()
         };
         assert!(e.contains("unknown command 'FLUSHALL'"), "{e}");
+    }
+
+    #[test]
+    fn with_a_password_a_client_is_refused_until_it_authenticates() {
+        let mut p = Proposer::new(ClusterId(0), 1, 3).with_password(Some(Password::new(b"pw")));
+        let c = ConnectionId(7);
+        let request = |text| Input::Client(c, ClientEvent::Request(words(text)));
+        let out = p.tick(vec![
+            Input::Client(c, ClientEvent::Opened),
+            request("GET k"),
+            request("AUTH nope"),
+            request("AUTH pw"),
+            request("PING"),
+        ]);
+        let replies: Vec<Reply> = out
+            .into_iter()
+            .filter_map(Output::into_reply)
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(replies.len(), 4, "{replies:?}");
+        assert_eq!(replies[0], Reply::Error(auth::NOAUTH.into()));
+        assert!(matches!(&replies[1], Reply::Error(e) if e.starts_with("WRONGPASS")));
+        assert_eq!(replies[2..], [Reply::Ok, Reply::Pong]);
     }
 
     fn promise(

@@ -25,6 +25,7 @@ pub use outbound::{MemberOutbox, Outbox, RoundRobinOutbox};
 pub use peers::{ClusterView, MembershipSource};
 
 use crate::auth::{Key, KeyRing};
+use crate::client_tls::ClientTls;
 use crate::cli::{Auth, Config};
 use crate::error::{Error, Result};
 use crate::frame::DEFAULT_MAX_FRAME;
@@ -95,6 +96,8 @@ pub struct Node {
     pub(crate) bound_endpoints: Vec<(String, std::net::TcpListener)>,
     /// Client connections an endpoint accepts at once.
     max_clients: usize,
+    /// What external endpoints serve TLS with, if they do.
+    pub(crate) client_tls: Option<ClientTls>,
     /// When frames last arrived (or the stop signal, once stopping).
     last_arrival: Instant,
     /// Whether, stopping, the node counted its inbound streams as ended.
@@ -228,6 +231,10 @@ impl Node {
             .collect();
         let mut node = Node::new(spec, &plan, links, sizes);
         node.max_clients = config.max_clients;
+        node.client_tls = match &config.client_tls {
+            Some((cert, key)) => Some(ClientTls::load(cert, key)?),
+            None => None,
+        };
         node.endpoints = spec
             .externals
             .iter()
@@ -335,6 +342,7 @@ impl Node {
             endpoints: Vec::new(),
             bound_endpoints: Vec::new(),
             max_clients: DEFAULT_MAX_CLIENTS,
+            client_tls: None,
             last_arrival: Instant::now(),
             settled: false,
             stats: Stats::new(),
