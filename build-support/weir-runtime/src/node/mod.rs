@@ -200,6 +200,11 @@ impl Node {
                 ))
             }
         };
+        // Read before linking: a bad file is reported at once, not after the peers.
+        let client_tls = match &config.client_tls {
+            Some((cert, key)) => Some(ClientTls::load(cert, key)?),
+            None => None,
+        };
         let plan = LinkPlan {
             me_name: me.display(spec.kind()),
             me,
@@ -231,10 +236,7 @@ impl Node {
             .collect();
         let mut node = Node::new(spec, &plan, links, sizes);
         node.max_clients = config.max_clients;
-        node.client_tls = match &config.client_tls {
-            Some((cert, key)) => Some(ClientTls::load(cert, key)?),
-            None => None,
-        };
+        node.client_tls = client_tls;
         node.endpoints = spec
             .externals
             .iter()
