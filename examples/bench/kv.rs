@@ -8,6 +8,10 @@
 //! cargo run --release -p examples --example bench_kv -- --quick # 5 k requests, 1 repetition
 //! ```
 //!
+//! Then both again with clients over TLS that `AUTH` (the store with
+//! `--client-tls-cert`/`--client-tls-key` and a password file, Redis with
+//! `--tls-port` and `--requirepass`), pipelined 16 deep.
+//!
 //! Redis is unreplicated and written in C with years of tuning: an upper
 //! bound to measure against, not a peer. Each configuration runs Redis and
 //! the store turn about, repetition by repetition; the table gives medians,
@@ -15,9 +19,10 @@
 //! Needs `redis-server` and `redis-benchmark` (Debian's redis-server and
 //! redis-tools).
 
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
-use weir_deploy::{free_port, Deployment, RoleBinaries, RunningDeployment};
+use weir_deploy::{client_certificates, free_port, Deployment, RoleBinaries, RunningDeployment};
 
 const CLIENTS: u32 = 50;
 
@@ -53,62 +58,168 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
             ));
         }
     }
-    let redis = Redis::start()?;
-    let store = start_store().await?;
-    let store_address = store.endpoint("proposer", "clients")[0].clone();
-    wait_for_ping(&store_address)?;
-
     println!(
         "redis-benchmark -c {CLIENTS} -n {requests}, {reps} repetition(s), medians; \
          ratio = paxos_kv / redis-server, the median of back-to-back pairs\n"
     );
-    println!("| test | pipeline | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| test | clients | pipeline | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis |");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut hydro_lines = Vec::new();
-    for pipeline in [1, 16] {
-        let mut runs: Vec<[(Figures, Figures); 2]> = Vec::new();
-        for rep in 0..reps {
-            // Turn about: who goes first alternates.
-            let (redis_figures, store_figures) = if rep % 2 == 0 {
-                let r = benchmark(&redis.address, requests, pipeline)?;
-                (r, benchmark(&store_address, requests, pipeline)?)
-            } else {
-                let s = benchmark(&store_address, requests, pipeline)?;
-                (benchmark(&redis.address, requests, pipeline)?, s)
-            };
-            runs.push([
-                (redis_figures[0], store_figures[0]),
-                (redis_figures[1], store_figures[1]),
-            ]);
+    let secured = Secured::make()?;
+    for (clients, pipelines) in [(None, &[1, 16][..]), (Some(&secured), &[16][..])] {
+        let redis = Redis::start(clients)?;
+        let store = start_store(clients).await?;
+        let store_address = store.endpoint("proposer", "clients")[0].clone();
+        let (redis_at, store_at) = (
+            Target { address: redis.address.clone(), secured: clients },
+            Target { address: store_address, secured: clients },
+        );
+        store_at.wait_for_ping()?;
+        let how = if clients.is_some() { "TLS + AUTH" } else { "plain" };
+        for &pipeline in pipelines {
+            let mut runs: Vec<[(Figures, Figures); 2]> = Vec::new();
+            for rep in 0..reps {
+                // Turn about: who goes first alternates.
+                let (redis_figures, store_figures) = if rep % 2 == 0 {
+                    let r = redis_at.benchmark(requests, pipeline)?;
+                    (r, store_at.benchmark(requests, pipeline)?)
+                } else {
+                    let s = store_at.benchmark(requests, pipeline)?;
+                    (redis_at.benchmark(requests, pipeline)?, s)
+                };
+                runs.push([
+                    (redis_figures[0], store_figures[0]),
+                    (redis_figures[1], store_figures[1]),
+                ]);
+            }
+            for (t, test) in ["SET", "GET"].into_iter().enumerate() {
+                let pairs: Vec<(Figures, Figures)> = runs.iter().map(|r| r[t]).collect();
+                let redis = median_figures(pairs.iter().map(|p| p.0));
+                let store = median_figures(pairs.iter().map(|p| p.1));
+                let ratio = median(pairs.iter().map(|(r, s)| s.rps / r.rps).collect());
+                println!(
+                    "| {test} | {how} | {pipeline} | redis-server | {:.0} | {:.3} | {:.3} | |",
+                    redis.rps, redis.p50_ms, redis.p99_ms
+                );
+                println!(
+                    "| {test} | {how} | {pipeline} | paxos_kv f=1 | {:.0} | {:.3} | {:.3} | {ratio:.2} |",
+                    store.rps, store.p50_ms, store.p99_ms
+                );
+                hydro_lines.push(format!(
+                    "paxos_kv {test} -P {pipeline} ({how}): Throughput: {:.0} requests/s\n\
+                     paxos_kv {test} -P {pipeline} ({how}): Latency p50: {:.3} | p99 {:.3} ms",
+                    store.rps, store.p50_ms, store.p99_ms
+                ));
+            }
         }
-        for (t, test) in ["SET", "GET"].into_iter().enumerate() {
-            let pairs: Vec<(Figures, Figures)> = runs.iter().map(|r| r[t]).collect();
-            let redis = median_figures(pairs.iter().map(|p| p.0));
-            let store = median_figures(pairs.iter().map(|p| p.1));
-            let ratio = median(pairs.iter().map(|(r, s)| s.rps / r.rps).collect());
-            println!(
-                "| {test} | {pipeline} | redis-server | {:.0} | {:.3} | {:.3} | |",
-                redis.rps, redis.p50_ms, redis.p99_ms
-            );
-            println!(
-                "| {test} | {pipeline} | paxos_kv f=1 | {:.0} | {:.3} | {:.3} | {ratio:.2} |",
-                store.rps, store.p50_ms, store.p99_ms
-            );
-            hydro_lines.push(format!(
-                "paxos_kv {test} -P {pipeline}: Throughput: {:.0} requests/s\n\
-                 paxos_kv {test} -P {pipeline}: Latency p50: {:.3} | p99 {:.3} ms",
-                store.rps, store.p50_ms, store.p99_ms
-            ));
-        }
+        store.stop();
+        let stopped = store.wait().await;
+        let _ = std::fs::remove_dir_all(state_dir());
+        stopped.map_err(|e| format!("the store did not stop cleanly: {e}"))?;
     }
     println!("\nIn Hydro's format:");
     for line in hydro_lines {
         println!("{line}");
     }
-    store.stop();
-    let stopped = store.wait().await;
-    let _ = std::fs::remove_dir_all(state_dir());
-    stopped.map_err(|e| format!("the store did not stop cleanly: {e}"))
+    let _ = std::fs::remove_dir_all(&secured.dir);
+    Ok(())
+}
+
+/// What clients over TLS need: the certificates and the password.
+struct Secured {
+    dir: PathBuf,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    password: String,
+    password_file: PathBuf,
+}
+
+impl Secured {
+    fn make() -> Result<Secured, String> {
+        let dir = std::env::temp_dir().join(format!("weir-bench-kv-tls-{}", std::process::id()));
+        let certificates =
+            client_certificates(&dir, &["localhost", "127.0.0.1"]).map_err(|e| e.to_string())?;
+        let password = "bench-password".to_string();
+        let password_file = dir.join("password");
+        std::fs::write(&password_file, &password).map_err(|e| e.to_string())?;
+        Ok(Secured {
+            dir,
+            ca: certificates.ca,
+            cert: certificates.cert,
+            key: certificates.key,
+            password,
+            password_file,
+        })
+    }
+}
+
+/// Where `redis-benchmark` and `redis-cli` connect, and how.
+struct Target<'a> {
+    address: String,
+    secured: Option<&'a Secured>,
+}
+
+impl Target<'_> {
+    /// `-h 127.0.0.1 -p PORT`, with `--tls --cacert CA -a PASSWORD` when secured.
+    fn args(&self) -> Vec<String> {
+        let port = self.address.rsplit(':').next().expect("host:port");
+        let mut args: Vec<String> = ["-h", "127.0.0.1", "-p", port].map(String::from).to_vec();
+        if let Some(s) = self.secured {
+            args.extend(["--tls".into(), "--cacert".into(), s.ca.display().to_string()]);
+            args.extend(["-a".into(), s.password.clone()]);
+        }
+        args
+    }
+
+    fn wait_for_ping(&self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let out = Command::new("redis-cli")
+                .args(self.args())
+                .args(["--no-auth-warning", "PING"])
+                .output();
+            if out.is_ok_and(|o| o.stdout.starts_with(b"PONG")) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!("nothing answers PING on {}", self.address))
+    }
+
+    /// `redis-benchmark -t set,get`: SET's figures, then GET's.
+    fn benchmark(&self, requests: u32, pipeline: u32) -> Result<[Figures; 2], String> {
+        let out = Command::new("redis-benchmark")
+            .args(self.args())
+            .args(["-t", "set,get", "--csv"])
+            .args(["-c", &CLIENTS.to_string(), "-n", &requests.to_string()])
+            .args(["-P", &pipeline.to_string()])
+            .output()
+            .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let address = &self.address;
+        let figures = |test: &str| -> Result<Figures, String> {
+            let row = text
+                .lines()
+                .find(|l| l.starts_with(&format!("\"{test}\"")))
+                .ok_or_else(|| format!("redis-benchmark on {address} printed no {test} row: {text}"))?;
+            let cells: Vec<f64> = row
+                .split(',')
+                .skip(1)
+                .map(|c| c.trim_matches('"').parse().unwrap_or(f64::NAN))
+                .collect();
+            // rps, avg, min, p50, p95, p99, max
+            match cells.as_slice() {
+                [rps, _, _, p50, _, p99, _] => Ok(Figures {
+                    rps: *rps,
+                    p50_ms: *p50,
+                    p99_ms: *p99,
+                }),
+                _ => Err(format!("unexpected redis-benchmark row: {row}")),
+            }
+        };
+        Ok([figures("SET")?, figures("GET")?])
+    }
 }
 
 /// Where this run's acceptors keep their state.
@@ -117,18 +228,26 @@ fn state_dir() -> std::path::PathBuf {
 }
 
 /// The store on this machine, from the binaries of this driver's profile.
-async fn start_store() -> Result<RunningDeployment, String> {
+async fn start_store(secured: Option<&Secured>) -> Result<RunningDeployment, String> {
     let bins = RoleBinaries::of("bins").map_err(|e| e.to_string())?;
     // Acceptors keep their state in files, as deployed (no fsync: see PAXOS_KV.md).
     let state = state_dir();
     let _ = std::fs::remove_dir_all(&state);
-    let deployment = Deployment::new()
+    let mut deployment = Deployment::new()
         .env("PAXOS_KV_STATE_DIR", state.display().to_string())
         .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
         .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
         .cluster("replica", bins.path("paxos_kv-replica"), 2)
         .endpoint("proposer", "clients")
         .capture_output();
+    if let Some(s) = secured {
+        deployment = deployment
+            .env("PAXOS_KV_PASSWORD_FILE", s.password_file.display().to_string())
+            .arg("--client-tls-cert")
+            .arg(s.cert.display().to_string())
+            .arg("--client-tls-key")
+            .arg(s.key.display().to_string());
+    }
     bins.build_used().map_err(|e| e.to_string())?;
     let mut running = deployment.start().await.map_err(|e| e.to_string())?;
     // The first leader is proposer 0: benchmark it, as clients of a
@@ -152,17 +271,34 @@ struct Redis {
 }
 
 impl Redis {
-    fn start() -> Result<Redis, String> {
-        let port = free_port().map_err(|e| e.to_string())?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+    fn start(secured: Option<&Secured>) -> Result<Redis, String> {
+        let port = free_port().map_err(|e| e.to_string())?.to_string();
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        match secured {
+            None => command.args(["--port", &port]),
+            Some(s) => command
+                .args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(&s.cert)
+                .arg("--tls-key-file")
+                .arg(&s.key)
+                .args(["--requirepass", &s.password]),
+        };
+        let child = command
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start redis-server: {e}"))?;
-        let address = format!("127.0.0.1:{port}");
-        wait_for_ping(&address)?;
-        Ok(Redis { address, child })
+        let redis = Redis {
+            address: format!("127.0.0.1:{port}"),
+            child,
+        };
+        let target = Target {
+            address: redis.address.clone(),
+            secured,
+        };
+        target.wait_for_ping()?;
+        Ok(redis)
     }
 }
 
@@ -171,54 +307,6 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn wait_for_ping(address: &str) -> Result<(), String> {
-    let port = address.rsplit(':').next().expect("host:port");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", port, "PING"])
-            .output();
-        if out.is_ok_and(|o| o.stdout.starts_with(b"PONG")) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(format!("nothing answers PING on {address}"))
-}
-
-/// `redis-benchmark -t set,get` against `address`: SET's figures, then GET's.
-fn benchmark(address: &str, requests: u32, pipeline: u32) -> Result<[Figures; 2], String> {
-    let port = address.rsplit(':').next().expect("host:port");
-    let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", port, "-t", "set,get", "--csv"])
-        .args(["-c", &CLIENTS.to_string(), "-n", &requests.to_string()])
-        .args(["-P", &pipeline.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let figures = |test: &str| -> Result<Figures, String> {
-        let row = text
-            .lines()
-            .find(|l| l.starts_with(&format!("\"{test}\"")))
-            .ok_or_else(|| format!("redis-benchmark on {address} printed no {test} row: {text}"))?;
-        let cells: Vec<f64> = row
-            .split(',')
-            .skip(1)
-            .map(|c| c.trim_matches('"').parse().unwrap_or(f64::NAN))
-            .collect();
-        // rps, avg, min, p50, p95, p99, max
-        match cells.as_slice() {
-            [rps, _, _, p50, _, p99, _] => Ok(Figures {
-                rps: *rps,
-                p50_ms: *p50,
-                p99_ms: *p99,
-            }),
-            _ => Err(format!("unexpected redis-benchmark row: {row}")),
-        }
-    };
-    Ok([figures("SET")?, figures("GET")?])
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

@@ -105,12 +105,18 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "{} mode, {} repetitions, medians; ratio = Weir / system, the median of the ratios of \
-         runs made back to back (above 1 is Weir faster, except for latency and build time, \
-         where below 1 is Weir faster), with the lowest and highest pair\n",
+        "{} mode, {} repetitions, medians; ratio = Weir / system, like for like: sealed tokio \
+         against Weir as deployed (links sealed), tokio and timely in clear against Weir in \
+         clear, and Weir in clear's own ratio is sealed / in clear (the cost of protection); \
+         the median of the ratios of runs made back to back (above 1 is Weir faster, except \
+         for latency and build time, where below 1 is Weir faster), with the lowest and \
+         highest pair\n",
         if options.quick { "quick" } else { "full" },
         options.reps
     );
     print!("{table}");
+    if let Some(phase) = table.phase() {
+        println!("\n{phase}");
+    }
     ExitCode::SUCCESS
 }

@@ -5,13 +5,20 @@
 //!
 //! `bench_tokio <workload> <role> <address>...` (word_count: `<role> <index>
 //! <workers> <leader address>`), size from `WEIR_BENCH_N`.
+//!
+//! With `BENCH_NOISE_KEY_FILE` set, every connection is protected as Weir's
+//! links are (the same Noise suite, keyed by that deployment key), the way a
+//! careful engineer adds it by hand: a handshake, then each write of the
+//! buffered stream sealed as a record of at most 64 KiB (see `tokio_sealed`).
 
 use flow::bench::{size, text, Record, RoundTrips, Tally};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
+
+mod tokio_sealed;
 
 const BATCH: usize = 4096;
 const BUFFER: usize = 64 * 1024;
@@ -22,14 +29,26 @@ fn config() -> impl bincode::config::Config {
         .with_fixed_int_encoding()
 }
 
-type Writer = BufWriter<TcpStream>;
-type Reader = BufReader<TcpStream>;
+/// A connection, in clear or sealed.
+trait Link: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Link for T {}
+
+type Writer = BufWriter<Box<dyn Link>>;
+type Reader = BufReader<Box<dyn Link>>;
+
+/// `stream`, sealed when a key is given.
+async fn protect(stream: TcpStream, dialer: bool) -> Box<dyn Link> {
+    stream.set_nodelay(true).unwrap();
+    match std::env::var_os("BENCH_NOISE_KEY_FILE") {
+        Some(key) => Box::new(tokio_sealed::handshake(stream, std::path::Path::new(&key), dialer).await),
+        None => Box::new(stream),
+    }
+}
 
 async fn connect(address: &str) -> Writer {
     for _ in 0..1000 {
         if let Ok(stream) = TcpStream::connect(address).await {
-            stream.set_nodelay(true).unwrap();
-            return BufWriter::with_capacity(BUFFER, stream);
+            return BufWriter::with_capacity(BUFFER, protect(stream, true).await);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -42,8 +61,7 @@ async fn accept(address: &str, peers: usize) -> Vec<Reader> {
     let mut readers = Vec::new();
     for _ in 0..peers {
         let (stream, _) = listener.accept().await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        readers.push(BufReader::with_capacity(BUFFER, stream));
+        readers.push(BufReader::with_capacity(BUFFER, protect(stream, false).await));
     }
     readers
 }
@@ -156,10 +174,11 @@ async fn ping_pong(role: &str, address: &str) {
         }
         _ => {
             let listener = TcpListener::bind(address).await.unwrap();
-            let (mut stream, _) = listener.accept().await.unwrap();
-            stream.set_nodelay(true).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut stream = protect(stream, false).await;
             while let Ok(ball) = stream.read_u64_le().await {
                 stream.write_u64_le(ball).await.unwrap();
+                stream.flush().await.unwrap();
             }
         }
     }

@@ -18,7 +18,8 @@ pub struct Systems {
     timely: bool,
     /// Topology and host files of the runs.
     scratch: PathBuf,
-    /// The Weir instances' deployment key (authenticated links, as deployed).
+    /// The Weir instances' deployment key (protected links, as deployed), and
+    /// the sealed tokio counterpart's.
     key: PathBuf,
 }
 
@@ -59,15 +60,33 @@ impl Drop for Systems {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum System {
+    /// As deployed: links sealed with the deployment key.
     Weir,
+    /// `--insecure-no-auth`: the cost of protection, side by side.
+    WeirInClear,
+    /// By hand, with the same Noise suite as Weir's links.
+    TokioSealed,
     Tokio,
     Timely,
 }
 
 impl System {
+    /// The Weir run a system is compared with, like for like: sealed with
+    /// sealed, in clear with in clear. Weir in clear is compared with Weir:
+    /// its ratio is the cost of protection.
+    fn baseline(self) -> Option<System> {
+        match self {
+            System::Weir => None,
+            System::WeirInClear | System::TokioSealed => Some(System::Weir),
+            System::Tokio | System::Timely => Some(System::WeirInClear),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             System::Weir => "weir",
+            System::WeirInClear => "weir, in clear",
+            System::TokioSealed => "sealed tokio (by hand)",
             System::Tokio => "tokio (by hand)",
             System::Timely => "timely",
         }
@@ -178,7 +197,12 @@ impl Workload {
     }
 
     fn systems(self, timely: bool) -> Vec<System> {
-        let mut systems = vec![System::Weir, System::Tokio];
+        let mut systems = vec![
+            System::Weir,
+            System::WeirInClear,
+            System::TokioSealed,
+            System::Tokio,
+        ];
         if timely && !matches!(self, Workload::PingPong) {
             systems.push(System::Timely);
         }
@@ -230,18 +254,20 @@ impl Workload {
                 }
             }
         }
-        let weir = &samples[&System::Weir];
         Ok(candidates
             .iter()
             .map(|system| {
                 let value = median(samples[system].iter().map(|s| s.value));
                 let second = median(samples[system].iter().map(|s| s.second));
                 // Pair by pair: a machine that slows down mid-run slows both.
-                let pairs: Vec<f64> = weir
-                    .iter()
-                    .zip(&samples[system])
-                    .map(|(w, s)| w.value / s.value)
-                    .collect();
+                let pairs: Vec<f64> = match system.baseline() {
+                    Some(baseline) => samples[&baseline]
+                        .iter()
+                        .zip(&samples[system])
+                        .map(|(w, s)| w.value / s.value)
+                        .collect(),
+                    None => Vec::new(),
+                };
                 let spread = pairs.iter().copied().fold(None, |range, r| match range {
                     None => Some((r, r)),
                     Some((lo, hi)) => Some((f64::min(lo, r), f64::max(hi, r))),
@@ -250,8 +276,9 @@ impl Workload {
                     workload: label.clone(),
                     system: system.name().to_string(),
                     figure: self.describe(value, second),
-                    ratio: (*system != System::Weir).then(|| median(pairs.iter().copied())),
-                    spread: spread.filter(|_| *system != System::Weir),
+                    value,
+                    ratio: (!pairs.is_empty()).then(|| median(pairs.iter().copied())),
+                    spread,
                     peak_rss: peaks[system]
                         .iter()
                         .map(|(role, kib)| format!("{role} {:.1}", *kib as f64 / 1024.0))
@@ -345,7 +372,7 @@ impl Workload {
         }
         let mut instances = Vec::new();
         match system {
-            System::Weir => {
+            System::Weir | System::WeirInClear => {
                 let topology = systems.scratch.join(format!("{}.toml", self.name()));
                 let mut roles = Topology::default();
                 for &(role, _) in self.roles() {
@@ -361,7 +388,11 @@ impl Workload {
                     let binary = format!("bench_{}-{role}", self.name());
                     let mut command = Command::new(systems.dir.join(binary));
                     command.arg("--topology").arg(&topology);
-                    command.arg("--key-file").arg(&systems.key);
+                    if system == System::Weir {
+                        command.arg("--key-file").arg(&systems.key);
+                    } else {
+                        command.arg("--insecure-no-auth");
+                    }
                     if let Some(index) = index {
                         command.arg("--index").arg(index.to_string());
                     }
@@ -371,7 +402,7 @@ impl Workload {
                     });
                 }
             }
-            System::Tokio => {
+            System::Tokio | System::TokioSealed => {
                 // The receiving side listens: receiver, members, pong, leader of the word count.
                 let listener = |role: &str| -> Vec<String> {
                     named
@@ -383,6 +414,9 @@ impl Workload {
                 for (role, index, name, address) in &named {
                     let mut command = systems.counterpart("bench_tokio");
                     command.arg(self.name()).arg(role);
+                    if system == System::TokioSealed {
+                        command.env("BENCH_NOISE_KEY_FILE", &systems.key);
+                    }
                     match (self, *role) {
                         (Workload::Pipe | Workload::PipeStruct, _) => {
                             command.args(listener("receiver"));
@@ -533,6 +567,7 @@ fn measure_build(systems: &Systems, reps: usize) -> Result<Vec<Row>, String> {
         workload: format!("build ({what})"),
         system: System::Weir.name().to_string(),
         figure: Workload::Build.describe(seconds, 0.0),
+        value: seconds,
         ratio: None,
         spread: None,
         peak_rss: String::new(),

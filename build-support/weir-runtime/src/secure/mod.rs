@@ -1,7 +1,8 @@
 //! Protected links: a Noise handshake keyed by the deployment key, then sealed
 //! records (`record`).
 //!
-//! The pattern is `Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s`: both sides make a
+//! The protocol is `Noise_NNpsk0_25519_AESGCM_SHA256` (ring's AES-GCM and
+//! SHA-256; docs/RELIABILITY.md says why): both sides make a
 //! fresh X25519 key pair per connection (forward secrecy: a key file stolen
 //! later opens no recorded link), and the deployment key is mixed in as the
 //! pre-shared key before anything is sent, so a side without it can neither
@@ -31,7 +32,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 /// The Noise protocol every protected link speaks.
-pub const NOISE_PARAMS: &str = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s";
+pub const NOISE_PARAMS: &str = "Noise_NNpsk0_25519_AESGCM_SHA256";
 /// Bound into the handshake hash: a Noise handshake of another protocol (or
 /// another version of this one) with the same key never completes.
 const PROLOGUE: &[u8] = b"weir link v5";
