@@ -29,7 +29,12 @@ fn quick_benchmark_suite_gets_every_answer_right() {
         "ping_pong",
         "word_count",
     ] {
-        for system in ["weir", "tokio (by hand)"] {
+        for system in [
+            "weir",
+            "weir, in clear",
+            "sealed tokio (by hand)",
+            "tokio (by hand)",
+        ] {
             assert!(
                 stdout
                     .lines()
@@ -55,7 +60,8 @@ fn quick_benchmark_suite_gets_every_answer_right() {
 }
 
 /// The key-value benchmark's quick mode: `redis-benchmark` against the Paxos
-/// store and a `redis-server`, every row and Hydro's lines printed.
+/// store and a `redis-server`, in clear and over TLS with `AUTH`, every row
+/// and Hydro's lines printed.
 #[test]
 fn quick_key_value_benchmark_runs_both_systems() {
     drop(require("redis-benchmark", "redis-tools"));
@@ -80,12 +86,12 @@ fn quick_key_value_benchmark_runs_both_systems() {
         "bench_kv failed:\n{stdout}\n{stderr}"
     );
     for test in ["SET", "GET"] {
-        for pipeline in [1, 16] {
+        for (clients, pipeline) in [("plain", 1), ("plain", 16), ("TLS + AUTH", 16)] {
             for system in ["redis-server", "paxos_kv f=1"] {
-                let row = format!("| {test} | {pipeline} | {system} |");
+                let row = format!("| {test} | {clients} | {pipeline} | {system} |");
                 assert!(stdout.contains(&row), "no row {row}:\n{stdout}");
             }
-            let line = format!("paxos_kv {test} -P {pipeline}: Throughput: ");
+            let line = format!("paxos_kv {test} -P {pipeline} ({clients}): Throughput: ");
             assert!(stdout.contains(&line), "no line {line:?}:\n{stdout}");
         }
     }

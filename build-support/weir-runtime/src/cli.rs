@@ -5,6 +5,10 @@ use clap::{value_parser, Arg, ArgAction, Command};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Client connections an external endpoint accepts at once, unless
+/// `--max-clients` says otherwise.
+pub const DEFAULT_MAX_CLIENTS: usize = 1024;
+
 /// What the flags say.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -212,7 +216,7 @@ pub fn parse(spec: &RoleSpec) -> Config {
         max_clients: matches
             .get_one::<usize>("max-clients")
             .copied()
-            .unwrap_or(crate::node::DEFAULT_MAX_CLIENTS),
+            .unwrap_or(DEFAULT_MAX_CLIENTS),
         client_tls: matches
             .get_one::<PathBuf>("client-tls-cert")
             .zip(matches.get_one::<PathBuf>("client-tls-key"))

@@ -17,7 +17,8 @@
 
 use crate::client_tls::ClientTls;
 use crate::error::{Error, Result};
-use crate::node::Node;
+use crate::node::{bind_endpoint, Node};
+pub use crate::node::InProcessClient;
 use crate::ops::{Groups, Witness, SOURCE_CHUNK};
 use crate::transport::{PeerReader, PeerWriter};
 use std::collections::BTreeMap;
@@ -52,14 +53,6 @@ struct Endpoint {
     what: String,
     /// By number: closed in that order when the node goes (the same order every run).
     open: Mutex<BTreeMap<u64, Connection>>,
-}
-
-/// A client connection made in-process by a harness (no socket): its name
-/// for log lines, what it sends, and where its replies go.
-pub struct InProcessClient {
-    pub peer: String,
-    pub reader: PeerReader,
-    pub writer: PeerWriter,
 }
 
 /// Where an endpoint's clients come from.
@@ -102,18 +95,6 @@ pub struct ExternalSource<C: ClientCodec> {
     endpoint: Arc<Endpoint>,
     codec: C,
     done: bool,
-}
-
-/// A non-blocking socket listening at `address` for the clients of endpoint
-/// `what`.
-pub(crate) fn bind_endpoint(what: &str, address: &str) -> Result<std::net::TcpListener> {
-    std::net::TcpListener::bind(address)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot listen for the clients of {what} on {address}: {e}"
-            ))
-        })
 }
 
 impl Node {

@@ -19,6 +19,7 @@ pub mod secure;
 mod spec;
 pub mod topology;
 pub mod transport;
+mod witness;
 
 pub use error::{Error, Result};
 pub use node::{

@@ -14,7 +14,6 @@
 use crate::node::Node;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::marker::PhantomData;
 
 mod hashing;
 mod sink;
@@ -27,20 +26,7 @@ pub use source::{
     initial, source_iter, spin, spin_batch, AsyncSource, Initial, Source, Spin, SOURCE_CHUNK,
 };
 pub use time::{Sample, Timeout};
-
-/// Carries a record type from one operator to the next; zero-sized.
-pub struct Witness<T>(PhantomData<fn() -> T>);
-
-impl<T> Witness<T> {
-    pub(crate) fn new() -> Self {
-        Witness(PhantomData)
-    }
-}
-
-/// The witness of a type generated code names (a cycle's records).
-pub fn witness<T>() -> Witness<T> {
-    Witness::new()
-}
+pub use crate::witness::{witness, Witness};
 
 // Record by record: the closure is the operator.
 

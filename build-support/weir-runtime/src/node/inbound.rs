@@ -11,7 +11,7 @@ use super::peers::ReadEnd;
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
 use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, STOPPING};
-use crate::ops::Witness;
+use crate::witness::Witness;
 use crate::secure::IntegrityError;
 use serde::de::DeserializeOwned;
 use std::ops::Range;

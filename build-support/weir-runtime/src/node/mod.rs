@@ -16,17 +16,20 @@
 
 mod inbound;
 mod outbound;
+mod endpoints;
 mod peers;
 mod stats;
 mod tick;
 
 pub use inbound::{Inbox, TaggedInbox};
 pub use outbound::{MemberOutbox, Outbox, RoundRobinOutbox};
+pub use endpoints::InProcessClient;
+pub(crate) use endpoints::bind_endpoint;
 pub use peers::{ClusterView, MembershipSource};
 
 use crate::auth::{Key, KeyRing};
 use crate::client_tls::ClientTls;
-use crate::cli::{Auth, Config};
+use crate::cli::{Auth, Config, DEFAULT_MAX_CLIENTS};
 use crate::error::{Error, Result};
 use crate::frame::DEFAULT_MAX_FRAME;
 use crate::spec::{InstanceId, RoleKind, RoleSpec};
@@ -106,7 +109,7 @@ pub struct Node {
     /// (instead of a listener on the endpoint's address).
     in_process_clients: Vec<(
         String,
-        mpsc::UnboundedReceiver<crate::external::InProcessClient>,
+        mpsc::UnboundedReceiver<InProcessClient>,
     )>,
     /// Figures of the run, for `--stats`.
     stats: Stats,
@@ -137,10 +140,6 @@ impl Stopper {
         self.wake.notify_one();
     }
 }
-
-/// Client connections an external endpoint accepts at once, unless
-/// `--max-clients` says otherwise.
-pub const DEFAULT_MAX_CLIENTS: usize = 1024;
 
 /// The destination that is this instance itself (sends between members of one
 /// cluster).
@@ -255,7 +254,7 @@ impl Node {
             .map(|every| (every, Instant::now() + every));
         node.await_required_peers().await?;
         for (name, address) in node.endpoints.clone() {
-            let listener = crate::external::bind_endpoint(&node.endpoint_what(&name), &address)?;
+            let listener = bind_endpoint(&node.endpoint_what(&name), &address)?;
             node.bound_endpoints.push((name, listener));
         }
         tracing::info!(
@@ -357,7 +356,7 @@ impl Node {
     pub fn set_in_process_clients(
         &mut self,
         name: &str,
-        clients: mpsc::UnboundedReceiver<crate::external::InProcessClient>,
+        clients: mpsc::UnboundedReceiver<InProcessClient>,
     ) {
         self.in_process_clients.retain(|(n, _)| n != name);
         self.in_process_clients.push((name.to_string(), clients));
@@ -366,7 +365,7 @@ impl Node {
     pub(crate) fn take_in_process_clients(
         &mut self,
         name: &str,
-    ) -> Option<mpsc::UnboundedReceiver<crate::external::InProcessClient>> {
+    ) -> Option<mpsc::UnboundedReceiver<InProcessClient>> {
         let at = self
             .in_process_clients
             .iter()

@@ -11,7 +11,7 @@
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
 use crate::frame::{append_close, append_frame, append_keepalive, append_stopping};
-use crate::ops::Witness;
+use crate::witness::Witness;
 use serde::Serialize;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -9,7 +9,7 @@
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
 use crate::frame::ReadBuffer;
-use crate::ops::Witness;
+use crate::witness::Witness;
 use crate::spec::{RoleKind, RoleSpec};
 use crate::transport::{LinkEvent, LinkId, PeerPlan, PeerReader, PeerWriter};
 use tokio::time::Instant;
