@@ -22,11 +22,11 @@
 mod record;
 
 pub use record::{IntegrityError, SealedReader, SealedWriter, MAX_PLAINTEXT, RECORD_HEADER, TAG_LEN};
+use record::RecordKey;
 
 use crate::auth::{Key, KeyRing};
 use crate::frame::{Handshake, HandshakeError};
-use snow::{HandshakeState, StatelessTransportState};
-use std::sync::Arc;
+use snow::HandshakeState;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -58,37 +58,46 @@ fn handshake(key: &Key, initiator: bool) -> HandshakeState {
     state.expect("the resolver has every primitive of NOISE_PARAMS")
 }
 
-/// The keys of a finished handshake, for one end: seals what it sends, opens
-/// what it receives.
+/// The keys of a finished handshake, for one end: one seals what it sends,
+/// the other opens what it receives.
 pub struct Session {
-    cipher: Arc<StatelessTransportState>,
+    sending: [u8; 32],
+    receiving: [u8; 32],
 }
 
 impl Session {
-    fn new(state: HandshakeState) -> Session {
-        Session {
-            cipher: Arc::new(
-                state
-                    .into_stateless_transport_mode()
-                    .expect("called once the handshake is finished"),
-            ),
-        }
+    fn new(mut state: HandshakeState) -> Session {
+        assert!(state.is_handshake_finished(), "keys are split once the handshake is finished");
+        // Noise's split: the first key is the initiator's (the dialer's) to send with.
+        let (dialer_sends, acceptor_sends) = state.dangerously_get_raw_split();
+        let (sending, receiving) = if state.is_initiator() {
+            (dialer_sends, acceptor_sends)
+        } else {
+            (acceptor_sends, dialer_sends)
+        };
+        Session { sending, receiving }
     }
 
     /// Opens the records `inner` delivers.
     pub fn reader<R>(&self, inner: R) -> SealedReader<R> {
-        SealedReader::new(inner, self.cipher.clone())
+        SealedReader::new(inner, RecordKey::new(&self.receiving))
     }
 
     /// Seals what is written into records for `inner`.
     pub fn writer<W>(&self, inner: W) -> SealedWriter<W> {
-        SealedWriter::new(inner, self.cipher.clone())
+        SealedWriter::new(inner, RecordKey::new(&self.sending))
     }
 }
 
 /// Both ends of a handshake under `key`, run in memory: the dialer's session
 /// and the acceptor's (for tests, fuzzing and benchmarks of the record layer).
 pub fn sessions_in_memory(key: &Key) -> (Session, Session) {
+    let (dialer, acceptor) = handshake_in_memory(key);
+    (Session::new(dialer), Session::new(acceptor))
+}
+
+/// Both ends of a finished handshake under `key`, run in memory.
+fn handshake_in_memory(key: &Key) -> (HandshakeState, HandshakeState) {
     let (mut dialer, mut acceptor) = (handshake(key, true), handshake(key, false));
     let (mut message, mut payload) = (vec![0u8; MAX_HANDSHAKE_MESSAGE], vec![0u8; MAX_HANDSHAKE_MESSAGE]);
     let mut pass = |from: &mut HandshakeState, to: &mut HandshakeState| {
@@ -98,7 +107,7 @@ pub fn sessions_in_memory(key: &Key) -> (Session, Session) {
     };
     pass(&mut dialer, &mut acceptor);
     pass(&mut acceptor, &mut dialer);
-    (Session::new(dialer), Session::new(acceptor))
+    (dialer, acceptor)
 }
 
 /// Both directions of a finished handshake: sealed halves of `stream`.
@@ -250,5 +259,48 @@ impl Opened {
     /// Answers with a refusal only a holder of the key can read or forge.
     pub async fn refuse(mut self, reason: String, mut stream: TcpStream) {
         let _ = send_noise(&mut self.state, &Handshake::Refusal { reason }, &mut stream).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// Records are Noise transport messages exactly: snow's own transport
+    /// opens what a sealed writer wrote, and a sealed reader opens what snow
+    /// wrote, in both directions of one link.
+    #[tokio::test]
+    async fn records_are_noise_transport_messages() {
+        let key = Key::from_secret(b"a deployment key of 16+ bytes").unwrap();
+        let (dialer, acceptor) = handshake_in_memory(&key);
+        let ours = Session::new(dialer);
+        let mut snow_side = acceptor.into_transport_mode().unwrap();
+        let plain: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 255) as u8).collect();
+
+        let mut writer = ours.writer(Vec::new());
+        writer.write_all(&plain).await.unwrap();
+        writer.flush().await.unwrap();
+        let wire = writer.into_inner();
+        let (mut opened, mut at, mut out) = (Vec::new(), 0, vec![0u8; 65535]);
+        while at < wire.len() {
+            let len = u16::from_be_bytes([wire[at], wire[at + 1]]) as usize;
+            let n = snow_side
+                .read_message(&wire[at + 2..at + 2 + len], &mut out)
+                .expect("snow opens a sealed writer's record");
+            opened.extend_from_slice(&out[..n]);
+            at += 2 + len;
+        }
+        assert_eq!(opened, plain);
+
+        let mut wire = Vec::new();
+        for chunk in plain.chunks(9_000) {
+            let n = snow_side.write_message(chunk, &mut out).unwrap();
+            wire.extend_from_slice(&(n as u16).to_be_bytes());
+            wire.extend_from_slice(&out[..n]);
+        }
+        let mut read = Vec::new();
+        ours.reader(&wire[..]).read_to_end(&mut read).await.unwrap();
+        assert_eq!(read, plain);
     }
 }
