@@ -115,8 +115,14 @@ fn main() -> ExitCode {
         options.reps
     );
     print!("{table}");
-    if let Some(phase) = table.phase() {
-        println!("\n{phase}");
+    // The phase beside the ratios: from this run's pipe, or a probe of it.
+    let pipe_in_clear = match table.pipe_in_clear() {
+        Some(rate) => Ok(rate),
+        None => workloads::Workload::probe_phase(&systems),
+    };
+    match pipe_in_clear {
+        Ok(rate) => println!("\n{}", table::phase(rate)),
+        Err(e) => eprintln!("warning: the phase probe failed: {e}"),
     }
     ExitCode::SUCCESS
 }

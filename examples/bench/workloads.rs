@@ -289,6 +289,15 @@ impl Workload {
             .collect())
     }
 
+    /// The hand-written pipe in clear, run once at its headline size: what
+    /// tells the machine's phase when the pipe workload itself did not run.
+    pub fn probe_phase(systems: &Systems) -> Result<f64, String> {
+        let n = Sizes::FULL.pipe;
+        let instances = Workload::Pipe.instances(systems, System::Tokio, n)?;
+        let run = launch::run(instances, Until::AllExit, Duration::from_secs(300))?;
+        Ok(Workload::Pipe.check(&run, n, None)?.value)
+    }
+
     fn describe(self, value: f64, second: f64) -> String {
         match self {
             Workload::Pipe => format!("{:.1} M rec/s, {:.0} MB/s", value / 1e6, value * 8.0 / 1e6),

@@ -345,8 +345,7 @@ async fn bind(address: &str, deadline: Instant) -> std::io::Result<TcpListener> 
 }
 
 /// Opens a connection to `peer`, retrying with backoff until `deadline` (for
-/// ever without one), and returns the peer's incarnation and the link. With
-/// two keys (a rotation) it tries each in turn on a peer that refuses one.
+/// ever without one), and returns the peer's incarnation and the link.
 async fn dial(
     plan: &LinkPlan,
     peer: &PeerPlan,
@@ -361,36 +360,16 @@ async fn dial(
         None => vec![None],
     };
     loop {
-        let mut last_error = String::new();
-        for (k, key) in keys.iter().enumerate() {
-            last_error = match timeout_at(until, TcpStream::connect(&peer.address)).await {
-                Err(_) => "timed out".to_string(),
-                Ok(Err(e)) => e.to_string(),
-                Ok(Ok(stream)) => {
-                    let introduced =
-                        timeout(HANDSHAKE_TIMEOUT, introduce(plan, peer, seen, *key, stream))
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(Introduction::Retry("no complete handshake reply".into()))
-                            });
-                    match introduced {
-                        Ok(link) => return Ok(link),
-                        Err(Introduction::WrongKey(reason)) if k + 1 < keys.len() => {
-                            tracing::info!("{}: {} {reason}; trying the current key", plan.me_name, peer.name);
-                            continue;
-                        }
-                        Err(Introduction::WrongKey(reason)) | Err(Introduction::Fatal(reason)) => {
-                            return Err(Error::new(format!(
-                                "peer {} at {} {reason}",
-                                peer.name, peer.address
-                            )))
-                        }
-                        Err(Introduction::Retry(reason)) => reason,
-                    }
-                }
-            };
-            break;
-        }
+        let last_error = match attempt(plan, peer, seen, &keys, until).await {
+            Ok(link) => return Ok(link),
+            Err(Introduction::Retry(reason)) => reason,
+            Err(Introduction::WrongKey(reason) | Introduction::Fatal(reason)) => {
+                return Err(Error::new(format!(
+                    "peer {} at {} {reason}",
+                    peer.name, peer.address
+                )))
+            }
+        };
         if deadline.is_some() && Instant::now() + backoff >= until {
             return Err(Error::new(format!(
                 "cannot reach peer {} at {} within {:?}: {last_error}",
@@ -400,4 +379,33 @@ async fn dial(
         sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// One attempt to link with `peer`: a connection per key of `keys`, in turn,
+/// for as long as the peer refuses the key (during a rotation, the previous
+/// key first).
+async fn attempt(
+    plan: &LinkPlan,
+    peer: &PeerPlan,
+    seen: &AtomicU64,
+    keys: &[Option<&Key>],
+    until: Instant,
+) -> std::result::Result<(u64, Halves), Introduction> {
+    for (k, key) in keys.iter().enumerate() {
+        let stream = match timeout_at(until, TcpStream::connect(&peer.address)).await {
+            Err(_) => return Err(Introduction::Retry("timed out".into())),
+            Ok(Err(e)) => return Err(Introduction::Retry(e.to_string())),
+            Ok(Ok(stream)) => stream,
+        };
+        let introduced = timeout(HANDSHAKE_TIMEOUT, introduce(plan, peer, seen, *key, stream))
+            .await
+            .unwrap_or_else(|_| Err(Introduction::Retry("no complete handshake reply".into())));
+        match introduced {
+            Err(Introduction::WrongKey(reason)) if k + 1 < keys.len() => {
+                tracing::info!("{}: {} {reason}; trying the next key", plan.me_name, peer.name);
+            }
+            outcome => return outcome,
+        }
+    }
+    unreachable!("the last key's outcome is returned")
 }
