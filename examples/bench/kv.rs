@@ -196,7 +196,7 @@ impl Target<'_> {
             .args(["-P", &pipeline.to_string()])
             .output()
             .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
         let address = &self.address;
         let figures = |test: &str| -> Result<Figures, String> {
             let row = text

@@ -472,6 +472,12 @@ impl<C: ClientCodec> Reading<C> {
                 _ = close.notified() => return None,
                 read = reader.read_buf(&mut buffer) => read,
             };
+            // A TLS client that closes without saying so (most do: redis-cli,
+            // redis-benchmark) ends like a TCP client that closes.
+            let read = match read {
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(0),
+                read => read,
+            };
             match read {
                 Ok(0) if buffer.is_empty() => return None,
                 Ok(0) => {
