@@ -16,8 +16,8 @@
 
 use std::path::{Path, PathBuf};
 use weir_deploy::{
-    client_certificates, deploy_main_with_flags, flag_value, DeployError, Deployment,
-    RunningDeployment,
+    client_certificates, deploy_main_with_flags, flag_value, ClientCertificates, DeployError,
+    Deployment, RunningDeployment,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -49,10 +49,7 @@ async fn main() -> std::process::ExitCode {
             if let Some(secured) = &secured {
                 store = store
                     .env("PAXOS_KV_PASSWORD_FILE", secured.password.display().to_string())
-                    .arg("--client-tls-cert")
-                    .arg(secured.cert.display().to_string())
-                    .arg("--client-tls-key")
-                    .arg(secured.key.display().to_string());
+                    .client_tls(&secured.certificates);
             }
             store
         },
@@ -66,9 +63,7 @@ async fn main() -> std::process::ExitCode {
 /// What clients need to connect when they are secured.
 #[derive(Clone)]
 struct Secured {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    certificates: ClientCertificates,
     password: PathBuf,
 }
 
@@ -90,9 +85,7 @@ fn secure_clients(dir: &Path) -> Result<Secured, DeployError> {
             .map_err(|e| DeployError::new(format!("cannot write {}: {e}", password.display())))?;
     }
     Ok(Secured {
-        ca: certificates.ca,
-        cert: certificates.cert,
-        key: certificates.key,
+        certificates,
         password,
     })
 }
@@ -107,7 +100,7 @@ async fn print_clients(running: RunningDeployment, secured: Option<Secured>) -> 
         let how = match &secured {
             Some(s) => format!(
                 "redis-cli -p {port} --tls --cacert {} --no-auth-warning -a \"$(cat {})\" SET greeting hello",
-                s.ca.display(),
+                s.certificates.ca.display(),
                 s.password.display()
             ),
             None => format!("redis-cli -p {port} SET greeting hello"),

@@ -22,7 +22,9 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
-use weir_deploy::{client_certificates, free_port, Deployment, RoleBinaries, RunningDeployment};
+use weir_deploy::{
+    client_certificates, free_port, ClientCertificates, Deployment, RoleBinaries, RunningDeployment,
+};
 
 const CLIENTS: u32 = 50;
 
@@ -128,9 +130,7 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
 /// What clients over TLS need: the certificates and the password.
 struct Secured {
     dir: PathBuf,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    certificates: ClientCertificates,
     password: String,
     password_file: PathBuf,
 }
@@ -145,9 +145,7 @@ impl Secured {
         std::fs::write(&password_file, &password).map_err(|e| e.to_string())?;
         Ok(Secured {
             dir,
-            ca: certificates.ca,
-            cert: certificates.cert,
-            key: certificates.key,
+            certificates,
             password,
             password_file,
         })
@@ -166,7 +164,7 @@ impl Target<'_> {
         let port = self.address.rsplit(':').next().expect("host:port");
         let mut args: Vec<String> = ["-h", "127.0.0.1", "-p", port].map(String::from).to_vec();
         if let Some(s) = self.secured {
-            args.extend(["--tls".into(), "--cacert".into(), s.ca.display().to_string()]);
+            args.extend(["--tls".into(), "--cacert".into(), s.certificates.ca.display().to_string()]);
             args.extend(["-a".into(), s.password.clone()]);
         }
         args
@@ -243,10 +241,7 @@ async fn start_store(secured: Option<&Secured>) -> Result<RunningDeployment, Str
     if let Some(s) = secured {
         deployment = deployment
             .env("PAXOS_KV_PASSWORD_FILE", s.password_file.display().to_string())
-            .arg("--client-tls-cert")
-            .arg(s.cert.display().to_string())
-            .arg("--client-tls-key")
-            .arg(s.key.display().to_string());
+            .client_tls(&s.certificates);
     }
     bins.build_used().map_err(|e| e.to_string())?;
     let mut running = deployment.start().await.map_err(|e| e.to_string())?;
@@ -280,9 +275,9 @@ impl Redis {
             Some(s) => command
                 .args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"])
                 .arg("--tls-cert-file")
-                .arg(&s.cert)
+                .arg(&s.certificates.cert)
                 .arg("--tls-key-file")
-                .arg(&s.key)
+                .arg(&s.certificates.key)
                 .args(["--requirepass", &s.password]),
         };
         let child = command

@@ -381,10 +381,7 @@ async fn tls_clients_that_authenticate_are_served_and_no_other_is() {
     std::fs::write(&password, "correct horse\n").unwrap();
     let mut running = store()
         .env("PAXOS_KV_PASSWORD_FILE", password.display().to_string())
-        .arg("--client-tls-cert")
-        .arg(certificates.cert.display().to_string())
-        .arg("--client-tls-key")
-        .arg(certificates.key.display().to_string())
+        .client_tls(&certificates)
         .start()
         .await
         .unwrap();

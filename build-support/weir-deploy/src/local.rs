@@ -105,6 +105,15 @@ impl Deployment {
         self
     }
 
+    /// Every instance serves its external endpoints over TLS with this
+    /// certificate and key (`--client-tls-cert`, `--client-tls-key`).
+    pub fn client_tls(self, certificates: &crate::ClientCertificates) -> Self {
+        self.arg("--client-tls-cert")
+            .arg(certificates.cert.display().to_string())
+            .arg("--client-tls-key")
+            .arg(certificates.key.display().to_string())
+    }
+
     /// An environment variable set for every instance.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.envs.push((key.into(), value.into()));

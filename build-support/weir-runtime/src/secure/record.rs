@@ -5,7 +5,8 @@
 //! from 0 and that number is the AEAD nonce; it never travels, so a record that
 //! was changed, dropped, replayed or moved fails to open, and so does every
 //! record after it. A reader that meets one fails for good: nothing of that
-//! record, or after it, is handed out.
+//! record, or after it, is handed out. A stream that ends inside a record is a
+//! lost connection (`UnexpectedEof`), and the partial record is not handed out.
 //!
 //! The records are Noise transport messages exactly (AES-256-GCM, the nonce
 //! 32 zero bits then the record's number, big-endian; no associated data:
@@ -206,13 +207,17 @@ impl<R: AsyncRead + Unpin> AsyncRead for SealedReader<R> {
                 if this.end == this.start {
                     return Poll::Ready(Ok(())); // the end, between records
                 }
-                let e = IntegrityError::new(format!(
-                    "the connection ended inside record {} ({} bytes of it arrived)",
-                    this.next,
-                    this.end - this.start
-                ));
-                this.failed = Some(e.clone());
-                return Poll::Ready(Err(e.into_io()));
+                // A peer killed mid-write ends its stream anywhere, and no one
+                // can tell that from a stream cut short on the way: a loss,
+                // like any end, and nothing of the partial record is handed out.
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the connection ended inside record {} ({} bytes of it arrived): the peer stopped mid-write, or the stream was cut short on the way",
+                        this.next,
+                        this.end - this.start
+                    ),
+                )));
             }
             this.end += n;
         }
