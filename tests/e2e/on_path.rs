@@ -42,6 +42,8 @@ struct Attacker {
     attacks: AtomicUsize,
     /// Whether relays parse records (only sealed links have them).
     sealed: AtomicBool,
+    /// The first message of every connection towards an instance, by relay.
+    first_messages: Mutex<Vec<(usize, Vec<u8>)>>,
 }
 
 impl Attacker {
@@ -113,6 +115,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, relay: Option<usize>, attacker: 
             units.push(&buf[..n]);
             let mut out = Vec::new();
             while let Some((unit, record)) = units.next() {
+                if units.records == 0 {
+                    let first = (relay.unwrap(), unit.clone());
+                    attacker.first_messages.lock().unwrap().push(first);
+                }
                 let attack = if record { attacker.take(relay.unwrap()) } else { None };
                 match attack {
                     None => out.extend_from_slice(&unit),
@@ -183,6 +189,8 @@ struct OnPath {
     instances: Vec<Watched>,
     /// Relays, in the order `arm` counts them.
     relays: usize,
+    /// Each instance's real address, in relay order.
+    addresses: Vec<String>,
     dir: std::path::PathBuf,
 }
 
@@ -237,6 +245,7 @@ impl OnPath {
         OnPath {
             instances,
             relays: relays.len(),
+            addresses: topo.addresses.iter().flat_map(|(_, a)| a.clone()).collect(),
             dir,
         }
     }
@@ -409,4 +418,34 @@ fn on_a_fail_stop_edge_a_changed_record_ends_the_receiver_and_is_not_delivered()
         // The records of the touched record never reached the dataflow.
         assert!(worker.stdout().is_empty(), "{}: {:?}", worker.name, worker.stdout());
     }
+}
+
+#[test]
+fn a_recorded_first_message_replayed_gets_an_answer_and_no_link() {
+    let attacker = Attacker::new("weir-marker-unused", true);
+    let roles = [("leader", 1), ("worker", 1)];
+    let run = OnPath::start("membership", &roles, |_| String::new(), &[], &[], &attacker);
+    let worker = &run.instances[1];
+    assert!(worker.wait_for_more("got ", 0, SOON), "{}", run.stderr());
+    // The leader's first message to worker 0, as the relay in front of it saw it.
+    let recorded = attacker.first_messages.lock().unwrap().iter().find(|(relay, _)| *relay == 1).map(|(_, m)| m.clone());
+    let recorded = recorded.expect("the relay saw the leader's first message");
+    let mut replay = TcpStream::connect(&run.addresses[1]).unwrap();
+    replay.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    replay.write_all(&recorded).unwrap();
+    // The message opens (it is the leader's), so the worker answers; what
+    // would take the link needs the leader's ephemeral key, so it never comes.
+    let mut answer = Vec::new();
+    let _ = replay.read_to_end(&mut answer);
+    assert!(answer.starts_with(b"WEIR"), "no answer to the replayed message: {answer:?}");
+    let log = "no complete handshake within 5s";
+    let start = Instant::now();
+    while !worker.stderr().contains(log) && start.elapsed() < SOON {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(worker.stderr().contains(log), "{}", run.stderr());
+    // The real leader's link was never touched.
+    let before = worker.count("got ");
+    assert!(worker.wait_for_more("got ", before, SOON), "{}", run.stderr());
+    assert!(!run.stderr().contains("lost peer"), "{}", run.stderr());
 }
