@@ -48,7 +48,10 @@ async fn main() -> std::process::ExitCode {
                 .may_fail("replica");
             if let Some(secured) = &secured {
                 store = store
-                    .env("PAXOS_KV_PASSWORD_FILE", secured.password.display().to_string())
+                    .env(
+                        "PAXOS_KV_PASSWORD_FILE",
+                        secured.password.display().to_string(),
+                    )
                     .client_tls(&secured.certificates);
             }
             store
@@ -91,7 +94,10 @@ fn secure_clients(dir: &Path) -> Result<Secured, DeployError> {
 }
 
 /// Says where Redis clients connect, then waits for the store to end.
-async fn print_clients(running: RunningDeployment, secured: Option<Secured>) -> Result<(), DeployError> {
+async fn print_clients(
+    running: RunningDeployment,
+    secured: Option<Secured>,
+) -> Result<(), DeployError> {
     let clients = running.endpoint("proposer", "clients");
     for (i, address) in clients.iter().enumerate() {
         println!("paxos_kv: proposer/{i} serves Redis clients on {address}");

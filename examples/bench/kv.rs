@@ -64,7 +64,9 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
         "redis-benchmark -c {CLIENTS} -n {requests}, {reps} repetition(s), medians; \
          ratio = paxos_kv / redis-server, the median of back-to-back pairs\n"
     );
-    println!("| test | clients | pipeline | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis |");
+    println!(
+        "| test | clients | pipeline | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     let mut hydro_lines = Vec::new();
     let secured = Secured::make()?;
@@ -73,11 +75,21 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
         let store = start_store(clients).await?;
         let store_address = store.endpoint("proposer", "clients")[0].clone();
         let (redis_at, store_at) = (
-            Target { address: redis.address.clone(), secured: clients },
-            Target { address: store_address, secured: clients },
+            Target {
+                address: redis.address.clone(),
+                secured: clients,
+            },
+            Target {
+                address: store_address,
+                secured: clients,
+            },
         );
         store_at.wait_for_ping()?;
-        let how = if clients.is_some() { "TLS + AUTH" } else { "plain" };
+        let how = if clients.is_some() {
+            "TLS + AUTH"
+        } else {
+            "plain"
+        };
         for &pipeline in pipelines {
             let mut runs: Vec<[(Figures, Figures); 2]> = Vec::new();
             for rep in 0..reps {
@@ -164,7 +176,11 @@ impl Target<'_> {
         let port = self.address.rsplit(':').next().expect("host:port");
         let mut args: Vec<String> = ["-h", "127.0.0.1", "-p", port].map(String::from).to_vec();
         if let Some(s) = self.secured {
-            args.extend(["--tls".into(), "--cacert".into(), s.certificates.ca.display().to_string()]);
+            args.extend([
+                "--tls".into(),
+                "--cacert".into(),
+                s.certificates.ca.display().to_string(),
+            ]);
             args.extend(["-a".into(), s.password.clone()]);
         }
         args
@@ -194,13 +210,16 @@ impl Target<'_> {
             .args(["-P", &pipeline.to_string()])
             .output()
             .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         let address = &self.address;
         let figures = |test: &str| -> Result<Figures, String> {
             let row = text
                 .lines()
                 .find(|l| l.starts_with(&format!("\"{test}\"")))
-                .ok_or_else(|| format!("redis-benchmark on {address} printed no {test} row: {text}"))?;
+                .ok_or_else(|| {
+                    format!("redis-benchmark on {address} printed no {test} row: {text}")
+                })?;
             let cells: Vec<f64> = row
                 .split(',')
                 .skip(1)
@@ -240,7 +259,10 @@ async fn start_store(secured: Option<&Secured>) -> Result<RunningDeployment, Str
         .capture_output();
     if let Some(s) = secured {
         deployment = deployment
-            .env("PAXOS_KV_PASSWORD_FILE", s.password_file.display().to_string())
+            .env(
+                "PAXOS_KV_PASSWORD_FILE",
+                s.password_file.display().to_string(),
+            )
             .client_tls(&s.certificates);
     }
     bins.build_used().map_err(|e| e.to_string())?;
@@ -273,7 +295,14 @@ impl Redis {
         match secured {
             None => command.args(["--port", &port]),
             Some(s) => command
-                .args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"])
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
                 .arg("--tls-cert-file")
                 .arg(&s.certificates.cert)
                 .arg("--tls-key-file")

@@ -40,7 +40,9 @@ type Reader = BufReader<Box<dyn Link>>;
 async fn protect(stream: TcpStream, dialer: bool) -> Box<dyn Link> {
     stream.set_nodelay(true).unwrap();
     match std::env::var_os("BENCH_NOISE_KEY_FILE") {
-        Some(key) => Box::new(tokio_sealed::handshake(stream, std::path::Path::new(&key), dialer).await),
+        Some(key) => {
+            Box::new(tokio_sealed::handshake(stream, std::path::Path::new(&key), dialer).await)
+        }
         None => Box::new(stream),
     }
 }
@@ -61,7 +63,10 @@ async fn accept(address: &str, peers: usize) -> Vec<Reader> {
     let mut readers = Vec::new();
     for _ in 0..peers {
         let (stream, _) = listener.accept().await.unwrap();
-        readers.push(BufReader::with_capacity(BUFFER, protect(stream, false).await));
+        readers.push(BufReader::with_capacity(
+            BUFFER,
+            protect(stream, false).await,
+        ));
     }
     readers
 }

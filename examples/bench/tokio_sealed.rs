@@ -51,11 +51,15 @@ pub async fn handshake(mut tcp: TcpStream, key_file: &Path, dialer: bool) -> Sea
         let mut state = builder.build_initiator().unwrap();
         let n = state.write_message(&[], &mut message).unwrap();
         send_message(&mut tcp, &message[..n]).await;
-        state.read_message(&read_message(&mut tcp).await, &mut payload).unwrap();
+        state
+            .read_message(&read_message(&mut tcp).await, &mut payload)
+            .unwrap();
         state.into_transport_mode().unwrap()
     } else {
         let mut state = builder.build_responder().unwrap();
-        state.read_message(&read_message(&mut tcp).await, &mut payload).unwrap();
+        state
+            .read_message(&read_message(&mut tcp).await, &mut payload)
+            .unwrap();
         let n = state.write_message(&[], &mut message).unwrap();
         send_message(&mut tcp, &message[..n]).await;
         state.into_transport_mode().unwrap()
@@ -84,13 +88,19 @@ impl Sealed {
 }
 
 impl AsyncWrite for Sealed {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_send(cx))?;
         let n = buf.len().min(MAX_RECORD - TAG);
         this.out.resize(2 + n + TAG, 0);
         this.out[..2].copy_from_slice(&((n + TAG) as u16).to_be_bytes());
-        this.noise.write_message(&buf[..n], &mut this.out[2..]).unwrap();
+        this.noise
+            .write_message(&buf[..n], &mut this.out[2..])
+            .unwrap();
         Poll::Ready(Ok(n))
     }
 
@@ -108,7 +118,11 @@ impl AsyncWrite for Sealed {
 }
 
 impl AsyncRead for Sealed {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
             if this.at < this.plain.len() {

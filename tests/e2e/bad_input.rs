@@ -140,20 +140,39 @@ fn a_missing_or_short_key_file_is_named() {
 #[test]
 fn a_previous_key_file_that_does_not_load_is_named() {
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
-    let err = worker_fails(&topo.file, &["--previous-key-file", "/nonexistent/old.key"], Some(0));
-    assert!(err.contains("cannot read the key file /nonexistent/old.key"), "{err}");
+    let err = worker_fails(
+        &topo.file,
+        &["--previous-key-file", "/nonexistent/old.key"],
+        Some(0),
+    );
+    assert!(
+        err.contains("cannot read the key file /nonexistent/old.key"),
+        "{err}"
+    );
 }
 
 #[test]
 fn client_tls_files_that_do_not_load_are_named() {
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
-    let missing = ["--client-tls-cert", "/nonexistent/c.pem", "--client-tls-key", "/nonexistent/k.pem"];
+    let missing = [
+        "--client-tls-cert",
+        "/nonexistent/c.pem",
+        "--client-tls-key",
+        "/nonexistent/k.pem",
+    ];
     let err = worker_fails(&topo.file, &missing, Some(0));
-    assert!(err.contains("--client-tls-cert /nonexistent/c.pem"), "{err}");
+    assert!(
+        err.contains("--client-tls-cert /nonexistent/c.pem"),
+        "{err}"
+    );
     let not_pem = topo.file.with_file_name("not.pem");
     std::fs::write(&not_pem, "not a certificate\n").unwrap();
     let not_pem = not_pem.display().to_string();
-    let err = worker_fails(&topo.file, &["--client-tls-cert", &not_pem, "--client-tls-key", &not_pem], Some(0));
+    let err = worker_fails(
+        &topo.file,
+        &["--client-tls-cert", &not_pem, "--client-tls-key", &not_pem],
+        Some(0),
+    );
     assert!(err.contains("no PEM certificate"), "{err}");
     let err = worker_fails(&topo.file, &["--client-tls-cert", &not_pem], Some(0));
     assert!(err.contains("--client-tls-key"), "{err}");
@@ -168,7 +187,8 @@ fn insecure_instances_say_so_and_still_run_the_flow() {
     for out in [finish(leader, LIMIT), finish(worker, LIMIT)] {
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(
-            stderr(&out).contains("running without authentication or encryption (--insecure-no-auth)"),
+            stderr(&out)
+                .contains("running without authentication or encryption (--insecure-no-auth)"),
             "{}",
             stderr(&out)
         );

@@ -31,11 +31,7 @@ async fn connect_to_worker(topo: &Topo) -> TcpStream {
 /// Plays the leader's side of the handshake with worker 0, with `flow_hash`
 /// and `key` (none: unauthenticated). The connection, or the worker's reason
 /// for refusing it.
-async fn join_as_leader(
-    topo: &Topo,
-    flow_hash: u64,
-    key: Option<&Key>,
-) -> Result<Joined, String> {
+async fn join_as_leader(topo: &Topo, flow_hash: u64, key: Option<&Key>) -> Result<Joined, String> {
     let me = Peer {
         role: "leader",
         index: 0,

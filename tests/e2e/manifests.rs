@@ -200,25 +200,43 @@ fn a_key_rotation_puts_both_keys_in_the_secret_then_only_the_new_one() {
     assert_ne!(new, old);
     let secret = read(&dir, "key-secret.yaml");
     assert!(secret.contains(&format!("weir.key: \"{new}\"")), "{secret}");
-    assert!(secret.contains(&format!("weir.previous.key: \"{old}\"")), "{secret}");
+    assert!(
+        secret.contains(&format!("weir.previous.key: \"{old}\"")),
+        "{secret}"
+    );
     for role in ["leader", "worker"] {
         let set = read(&dir, &format!("broadcast-{role}-statefulset.yaml"));
         assert!(set.contains(previous_arg), "{set}");
     }
     let compose = read(&dir, "compose.json");
-    assert!(compose.contains("\"weir_previous_key\": {\"file\": \"./weir.previous.key\"}"), "{compose}");
+    assert!(
+        compose.contains("\"weir_previous_key\": {\"file\": \"./weir.previous.key\"}"),
+        "{compose}"
+    );
     let validated = kubernetes_validate()
         .current_dir(&dir)
-        .args(["--strict", "key-secret.yaml", "broadcast-worker-statefulset.yaml"])
+        .args([
+            "--strict",
+            "key-secret.yaml",
+            "broadcast-worker-statefulset.yaml",
+        ])
         .output()
         .unwrap();
-    assert!(validated.status.success(), "{}{}", stdout(&validated), stderr(&validated));
+    assert!(
+        validated.status.success(),
+        "{}{}",
+        stdout(&validated),
+        stderr(&validated)
+    );
     // 2. Once every instance runs with both, the previous key goes.
     std::fs::remove_file(dir.join("weir.previous.key")).unwrap();
     write_manifests("broadcast", &dir);
     assert_eq!(read(&dir, "weir.key").trim(), new);
     let secret = read(&dir, "key-secret.yaml");
-    assert!(!secret.contains(&old) && !secret.contains("weir.previous.key"), "{secret}");
+    assert!(
+        !secret.contains(&old) && !secret.contains("weir.previous.key"),
+        "{secret}"
+    );
     let set = read(&dir, "broadcast-worker-statefulset.yaml");
     assert!(!set.contains("--previous-key-file"), "{set}");
 }

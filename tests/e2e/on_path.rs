@@ -107,9 +107,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, relay: Option<usize>, attacker: 
         let mut window = std::mem::take(&mut carry);
         window.extend_from_slice(&buf[..n]);
         let m = &attacker.marker;
-        attacker
-            .seen
-            .fetch_add(window.windows(m.len()).filter(|w| w == m).count(), Ordering::Relaxed);
+        attacker.seen.fetch_add(
+            window.windows(m.len()).filter(|w| w == m).count(),
+            Ordering::Relaxed,
+        );
         carry = window[window.len().saturating_sub(m.len() - 1)..].to_vec();
         let out = if parse {
             units.push(&buf[..n]);
@@ -119,7 +120,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, relay: Option<usize>, attacker: 
                     let first = (relay.unwrap(), unit.clone());
                     attacker.first_messages.lock().unwrap().push(first);
                 }
-                let attack = if record { attacker.take(relay.unwrap()) } else { None };
+                let attack = if record {
+                    attacker.take(relay.unwrap())
+                } else {
+                    None
+                };
                 match attack {
                     None => out.extend_from_slice(&unit),
                     Some(Attack::Flip) => {
@@ -224,12 +229,17 @@ impl OnPath {
                             if (other.as_str(), i) == (*role, index) {
                                 addresses[i].clone()
                             } else {
-                                let at = relays.iter().position(|(id, _)| *id == (other.clone(), i));
+                                let at =
+                                    relays.iter().position(|(id, _)| *id == (other.clone(), i));
                                 relays[at.unwrap()].1.clone()
                             }
                         })
                         .collect();
-                    text += &format!("[{other}]\naddresses = [{}]\n{}", toml_list(&seen), extra_toml(other));
+                    text += &format!(
+                        "[{other}]\naddresses = [{}]\n{}",
+                        toml_list(&seen),
+                        extra_toml(other)
+                    );
                 }
                 let file = dir.join(format!("{role}-{index}.toml"));
                 std::fs::write(&file, text).unwrap();
@@ -280,9 +290,15 @@ impl Drop for OnPath {
 
 /// The store's client ports, and the store running behind relays.
 fn store(attacker: &Arc<Attacker>, flags: &[&str]) -> (Vec<String>, OnPath) {
-    let clients: Vec<String> = (0..2).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let clients: Vec<String> = (0..2)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
     let list = toml_list(&clients);
-    let state = std::env::temp_dir().join(format!("weir-on-path-{}-{}", std::process::id(), free_port()));
+    let state = std::env::temp_dir().join(format!(
+        "weir-on-path-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
     let store = OnPath::start(
         "paxos_kv",
         &[("proposer", 2), ("acceptor", 3), ("replica", 2)],
@@ -308,7 +324,10 @@ fn set_then_get(clients: &[String], key: &str, value: &str, limit: Duration) -> 
         if redis_cli(&clients[0], &["SET", key, value]) == "OK" {
             break;
         }
-        assert!(start.elapsed() < limit, "SET {key} not acknowledged within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "SET {key} not acknowledged within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     redis_cli(&clients[1], &["GET", key])
@@ -332,10 +351,19 @@ fn a_relay_that_only_forwards_never_reads_a_stored_value() {
     let marker = format!("weir-marker-{}", free_port());
     let attacker = Attacker::new(&marker, true);
     let (clients, store) = store(&attacker, &[]);
-    assert_eq!(set_then_get(&clients, "on-path", &marker, STARTED), marker, "{}", store.stderr());
+    assert_eq!(
+        set_then_get(&clients, "on-path", &marker, STARTED),
+        marker,
+        "{}",
+        store.stderr()
+    );
     // The value crossed every kind of link (proposer to acceptors and
     // replicas, replicas back) before GET could read it from the other side.
-    assert_eq!(attacker.seen.load(Ordering::Relaxed), 0, "the relay read the value in clear");
+    assert_eq!(
+        attacker.seen.load(Ordering::Relaxed),
+        0,
+        "the relay read the value in clear"
+    );
     assert!(store.integrity_warnings().is_empty(), "{}", store.stderr());
 }
 
@@ -345,7 +373,12 @@ fn without_protection_the_same_relay_reads_the_value() {
     let marker = format!("weir-marker-{}", free_port());
     let attacker = Attacker::new(&marker, false);
     let (clients, store) = store(&attacker, &["--insecure-no-auth"]);
-    assert_eq!(set_then_get(&clients, "on-path", &marker, STARTED), marker, "{}", store.stderr());
+    assert_eq!(
+        set_then_get(&clients, "on-path", &marker, STARTED),
+        marker,
+        "{}",
+        store.stderr()
+    );
     assert!(attacker.seen.load(Ordering::Relaxed) > 0);
 }
 
@@ -355,7 +388,10 @@ fn without_protection_the_same_relay_reads_the_value() {
 fn store_survives(attack: Attack) {
     let attacker = Attacker::new("weir-marker-unused", true);
     let (clients, store) = store(&attacker, &[]);
-    assert_eq!(set_then_get(&clients, "before", "stored value", STARTED), "stored value");
+    assert_eq!(
+        set_then_get(&clients, "before", "stored value", STARTED),
+        "stored value"
+    );
     attacker.arm(attack, store.relays);
     // Keepalives pass on every link several times a second: each armed relay
     // with a live link meets a record soon.
@@ -378,7 +414,12 @@ fn store_survives(attack: Attack) {
     }
     eprintln!("{attack:?}: {attacks} records touched, as many links closed");
     // Links came back: the store takes writes and answers through both sides.
-    assert_eq!(set_then_get(&clients, "after", "new value", SOON), "new value", "{}", store.stderr());
+    assert_eq!(
+        set_then_get(&clients, "after", "new value", SOON),
+        "new value",
+        "{}",
+        store.stderr()
+    );
     assert_eq!(redis_cli(&clients[1], &["GET", "before"]), "stored value");
     assert_eq!(redis_cli(&clients[0], &["GET", "before"]), "stored value");
 }
@@ -402,7 +443,14 @@ fn a_dropped_record_closes_the_link_and_nothing_changed_is_stored() {
 fn on_a_fail_stop_edge_a_changed_record_ends_the_receiver_and_is_not_delivered() {
     let attacker = Attacker::new("weir-marker-unused", true);
     attacker.arm(Attack::Flip, 3);
-    let run = OnPath::start("broadcast", &[("leader", 1), ("worker", 2)], |_| String::new(), &[], &[], &attacker);
+    let run = OnPath::start(
+        "broadcast",
+        &[("leader", 1), ("worker", 2)],
+        |_| String::new(),
+        &[],
+        &[],
+        &attacker,
+    );
     let start = Instant::now();
     let workers = &run.instances[1..];
     while workers.iter().any(|w| w.stderr().is_empty()) && start.elapsed() < SOON {
@@ -411,12 +459,19 @@ fn on_a_fail_stop_edge_a_changed_record_ends_the_receiver_and_is_not_delivered()
     for worker in workers {
         let err = worker.stderr();
         assert!(
-            err.contains("WARN") && err.contains("closing the link with peer leader") && err.contains("integrity check failed"),
+            err.contains("WARN")
+                && err.contains("closing the link with peer leader")
+                && err.contains("integrity check failed"),
             "{}: {err}",
             worker.name
         );
         // The records of the touched record never reached the dataflow.
-        assert!(worker.stdout().is_empty(), "{}: {:?}", worker.name, worker.stdout());
+        assert!(
+            worker.stdout().is_empty(),
+            "{}: {:?}",
+            worker.name,
+            worker.stdout()
+        );
     }
 }
 
@@ -428,16 +483,27 @@ fn a_recorded_first_message_replayed_gets_an_answer_and_no_link() {
     let worker = &run.instances[1];
     assert!(worker.wait_for_more("got ", 0, SOON), "{}", run.stderr());
     // The leader's first message to worker 0, as the relay in front of it saw it.
-    let recorded = attacker.first_messages.lock().unwrap().iter().find(|(relay, _)| *relay == 1).map(|(_, m)| m.clone());
+    let recorded = attacker
+        .first_messages
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(relay, _)| *relay == 1)
+        .map(|(_, m)| m.clone());
     let recorded = recorded.expect("the relay saw the leader's first message");
     let mut replay = TcpStream::connect(&run.addresses[1]).unwrap();
-    replay.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    replay
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
     replay.write_all(&recorded).unwrap();
     // The message opens (it is the leader's), so the worker answers; what
     // would take the link needs the leader's ephemeral key, so it never comes.
     let mut answer = Vec::new();
     let _ = replay.read_to_end(&mut answer);
-    assert!(answer.starts_with(b"WEIR"), "no answer to the replayed message: {answer:?}");
+    assert!(
+        answer.starts_with(b"WEIR"),
+        "no answer to the replayed message: {answer:?}"
+    );
     let log = "no complete handshake within 5s";
     let start = Instant::now();
     while !worker.stderr().contains(log) && start.elapsed() < SOON {
@@ -446,6 +512,10 @@ fn a_recorded_first_message_replayed_gets_an_answer_and_no_link() {
     assert!(worker.stderr().contains(log), "{}", run.stderr());
     // The real leader's link was never touched.
     let before = worker.count("got ");
-    assert!(worker.wait_for_more("got ", before, SOON), "{}", run.stderr());
+    assert!(
+        worker.wait_for_more("got ", before, SOON),
+        "{}",
+        run.stderr()
+    );
     assert!(!run.stderr().contains("lost peer"), "{}", run.stderr());
 }

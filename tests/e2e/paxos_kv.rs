@@ -362,13 +362,22 @@ fn redis_cli_tls(address: &str, ca: &Path, args: &[&str]) -> String {
     let port = address.rsplit(':').next().unwrap();
     redis_tool("redis-cli");
     let out = Command::new("timeout")
-        .args(["10", "redis-cli", "-h", "127.0.0.1", "-p", port, "--no-auth-warning"])
+        .args([
+            "10",
+            "redis-cli",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "--no-auth-warning",
+        ])
         .args(["--tls", "--cacert"])
         .arg(ca)
         .args(args)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     text.trim().to_string()
 }
 
@@ -390,39 +399,84 @@ async fn tls_clients_that_authenticate_are_served_and_no_other_is() {
     let ca = &certificates.ca;
     let auth = ["-a", "correct horse"];
     let start = Instant::now();
-    while redis_cli_tls(&clients[0], ca, &[&auth[..], &["SET", "k", "over tls"]].concat()) != "OK" {
-        assert!(start.elapsed() < STARTED, "SET over TLS was never acknowledged");
+    while redis_cli_tls(
+        &clients[0],
+        ca,
+        &[&auth[..], &["SET", "k", "over tls"]].concat(),
+    ) != "OK"
+    {
+        assert!(
+            start.elapsed() < STARTED,
+            "SET over TLS was never acknowledged"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(redis_cli_tls(&clients[1], ca, &[&auth[..], &["GET", "k"]].concat()), "over tls");
+    assert_eq!(
+        redis_cli_tls(&clients[1], ca, &[&auth[..], &["GET", "k"]].concat()),
+        "over tls"
+    );
     // Without AUTH, or with a wrong password: refused as Redis refuses.
-    assert_eq!(redis_cli_tls(&clients[1], ca, &["GET", "k"]), "NOAUTH Authentication required.");
+    assert_eq!(
+        redis_cli_tls(&clients[1], ca, &["GET", "k"]),
+        "NOAUTH Authentication required."
+    );
     let wrong = redis_cli_tls(&clients[1], ca, &["-a", "battery staple", "GET", "k"]);
     assert!(wrong.contains("WRONGPASS"), "{wrong}");
     // In clear, nothing is served.
     let plain = Command::new("timeout")
-        .args(["10", "redis-cli", "-h", "127.0.0.1", "-p", clients[0].rsplit(':').next().unwrap()])
+        .args([
+            "10",
+            "redis-cli",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            clients[0].rsplit(':').next().unwrap(),
+        ])
         .args(["GET", "k"])
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&plain.stdout).contains("over tls"), "{plain:?}");
+    assert!(
+        !String::from_utf8_lossy(&plain.stdout).contains("over tls"),
+        "{plain:?}"
+    );
     // redis-benchmark over TLS, with AUTH and 16 requests in flight.
     let port = clients[1].rsplit(':').next().unwrap();
     let out = redis_tool("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", port, "--tls", "--cacert"])
         .arg(ca)
-        .args(["-a", "correct horse", "-t", "set,get", "-c", "4", "-n", "2000", "-P", "16", "-q"])
+        .args([
+            "-a",
+            "correct horse",
+            "-t",
+            "set,get",
+            "-c",
+            "4",
+            "-n",
+            "2000",
+            "-P",
+            "16",
+            "-q",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for test in ["SET", "GET"] {
         assert!(
-            text.lines().any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
+            text.lines()
+                .any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
             "redis-benchmark finished no {test} run: {text}"
         );
     }
-    let value = redis_cli_tls(&clients[0], ca, &[&auth[..], &["GET", "key:__rand_int__"]].concat());
+    let value = redis_cli_tls(
+        &clients[0],
+        ca,
+        &[&auth[..], &["GET", "key:__rand_int__"]].concat(),
+    );
     assert_eq!(value.len(), 3, "redis-benchmark's value: {value:?}");
     running.stop();
     running.wait().await.unwrap();

@@ -370,7 +370,11 @@ impl std::fmt::Debug for Joined {
 /// Connects to `address` (retrying until it listens) and plays the dialing
 /// side of the handshake as `me`, under `key` (none: unprotected). The link,
 /// or the reason the instance gave for refusing it.
-pub async fn handshake_as(address: &str, me: &Peer<'_>, key: Option<&Key>) -> Result<Joined, String> {
+pub async fn handshake_as(
+    address: &str,
+    me: &Peer<'_>,
+    key: Option<&Key>,
+) -> Result<Joined, String> {
     use tokio::io::AsyncWriteExt;
     use weir_runtime::frame::Handshake;
     let mut stream = connect(address).await;
@@ -382,7 +386,10 @@ pub async fn handshake_as(address: &str, me: &Peer<'_>, key: Option<&Key>) -> Re
     };
     let Some(key) = key else {
         stream.write_all(&hello.encode()).await.unwrap();
-        return match Handshake::read(&mut stream).await.map_err(|e| e.to_string())? {
+        return match Handshake::read(&mut stream)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             Handshake::Refusal { reason } => Err(reason),
             _ => {
                 let (reader, writer) = stream.into_split();

@@ -289,7 +289,10 @@ fn a_worker_whose_only_sender_dies_says_so_and_takes_it_back() {
 /// Restarts worker `i` with `extra` (killed: a stopped worker waits out its
 /// sender's grace before it exits, and the test has six to restart).
 fn restart_worker(flow: &mut Flow, i: usize, extra: &[&str]) {
-    flow.workers[i].as_mut().expect("worker is running").kill_now();
+    flow.workers[i]
+        .as_mut()
+        .expect("worker is running")
+        .kill_now();
     flow.workers[i] = Some(flow.worker(i, extra));
     flow.still_receiving(i);
 }
@@ -306,7 +309,10 @@ async fn the_key_is_rotated_one_instance_at_a_time_without_a_stop() {
         // Killed, not stopped: a leader told to stop closes its stream, and
         // the workers, their only input ended, would stop too.
         flow.leader.kill_now();
-        flow.leader = Watched::start("leader", command("membership-leader", &flow.topo.file, None, extra));
+        flow.leader = Watched::start(
+            "leader",
+            command("membership-leader", &flow.topo.file, None, extra),
+        );
         for i in 0..WORKERS {
             flow.still_receiving(i);
         }

@@ -30,23 +30,32 @@ pub fn client_certificates(dir: &Path, names: &[&str]) -> Result<ClientCertifica
         cert: dir.join("server.pem"),
         key: dir.join("server.key"),
     };
-    if [&files.ca, &files.cert, &files.key].iter().all(|f| f.exists()) {
+    if [&files.ca, &files.cert, &files.key]
+        .iter()
+        .all(|f| f.exists())
+    {
         return Ok(files);
     }
-    let failed = |e: rcgen::Error| DeployError::new(format!("cannot make client certificates: {e}"));
+    let failed =
+        |e: rcgen::Error| DeployError::new(format!("cannot make client certificates: {e}"));
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "Weir local client CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.distinguished_name
+        .push(DnType::CommonName, "Weir local client CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_key = KeyPair::generate().map_err(failed)?;
     let ca_cert = ca.self_signed(&ca_key).map_err(failed)?;
     let issuer = Issuer::new(ca, ca_key);
 
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let mut server = CertificateParams::new(names.clone()).map_err(failed)?;
-    server
-        .distinguished_name
-        .push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+    server.distinguished_name.push(
+        DnType::CommonName,
+        names.first().cloned().unwrap_or_default(),
+    );
     server.use_authority_key_identifier_extension = true;
     let server_key = KeyPair::generate().map_err(failed)?;
     let server_cert = server.signed_by(&server_key, &issuer).map_err(failed)?;

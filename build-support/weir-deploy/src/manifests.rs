@@ -139,7 +139,11 @@ impl Deployment {
         }
         let compose_topology = topology(&roles, |r, i| format!("{}-{i}", r.object)).to_toml();
         write("compose-topology.toml", compose_topology, false)?;
-        write("compose.json", compose(options, &roles, &extra, rotating), false)?;
+        write(
+            "compose.json",
+            compose(options, &roles, &extra, rotating),
+            false,
+        )?;
         write("Containerfile", containerfile(&roles), false)?;
 
         for r in &roles {
@@ -312,7 +316,12 @@ fn args(topology: &str, key: &str, previous: Option<&str>) -> Vec<String> {
     args
 }
 
-fn stateful_set(options: &ManifestOptions, r: &RoleObjects, extra: &Extra, rotating: bool) -> String {
+fn stateful_set(
+    options: &ManifestOptions,
+    r: &RoleObjects,
+    extra: &Extra,
+    rotating: bool,
+) -> String {
     let previous = format!("{KEY_DIR}/{PREVIOUS_KEY_FILE}");
     let args: Vec<String> = args(
         &format!("{TOPOLOGY_DIR}/topology.toml"),
@@ -415,7 +424,12 @@ fn service(options: &ManifestOptions, r: &RoleObjects) -> String {
 
 /// The compose file, in JSON (which compose reads as YAML): named
 /// `compose.json` so that every `.yaml` file here is a Kubernetes object.
-fn compose(options: &ManifestOptions, roles: &[RoleObjects], extra: &Extra, rotating: bool) -> String {
+fn compose(
+    options: &ManifestOptions,
+    roles: &[RoleObjects],
+    extra: &Extra,
+    rotating: bool,
+) -> String {
     let mut services = Vec::new();
     for r in roles {
         for i in 0..r.count {

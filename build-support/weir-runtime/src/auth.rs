@@ -155,8 +155,14 @@ mod tests {
 
     #[test]
     fn equal_secrets_give_equal_psks_and_others_differ() {
-        assert_eq!(key("0123456789abcdef0123").psk(), key("0123456789abcdef0123").psk());
-        assert_ne!(key("0123456789abcdef0123").psk(), key("another key of 16+ bytes").psk());
+        assert_eq!(
+            key("0123456789abcdef0123").psk(),
+            key("0123456789abcdef0123").psk()
+        );
+        assert_ne!(
+            key("0123456789abcdef0123").psk(),
+            key("another key of 16+ bytes").psk()
+        );
     }
 
     #[test]

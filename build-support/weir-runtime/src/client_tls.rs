@@ -29,9 +29,7 @@ impl ClientTls {
     pub fn load(cert: &Path, key: &Path) -> Result<ClientTls> {
         let certs = CertificateDer::pem_file_iter(cert)
             .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(|e| {
-                Error::new(format!("--client-tls-cert {}: {e}", cert.display()))
-            })?;
+            .map_err(|e| Error::new(format!("--client-tls-cert {}: {e}", cert.display())))?;
         if certs.is_empty() {
             return Err(Error::new(format!(
                 "--client-tls-cert {}: no PEM certificate in the file",

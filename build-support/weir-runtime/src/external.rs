@@ -17,8 +17,8 @@
 
 use crate::client_tls::ClientTls;
 use crate::error::{Error, Result};
-use crate::node::{bind_endpoint, Node};
 pub use crate::node::InProcessClient;
+use crate::node::{bind_endpoint, Node};
 use crate::ops::{Groups, Witness, SOURCE_CHUNK};
 use crate::transport::{PeerReader, PeerWriter};
 use std::collections::BTreeMap;
@@ -333,7 +333,12 @@ async fn next_client(clients: &mut Clients, what: &str) -> Option<Accepted> {
                 let _ = stream.set_nodelay(true);
                 let stream = Arc::new(stream);
                 let (reader, writer) = (SharedTcp(stream.clone()), SharedTcp(stream.clone()));
-                Some((peer.to_string(), Some(stream), Box::new(reader), Box::new(writer)))
+                Some((
+                    peer.to_string(),
+                    Some(stream),
+                    Box::new(reader),
+                    Box::new(writer),
+                ))
             }
             Err(e) => accept_failed(e).await,
         },

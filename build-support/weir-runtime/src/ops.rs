@@ -20,13 +20,13 @@ mod sink;
 mod source;
 mod time;
 
+pub use crate::witness::{witness, Witness};
 pub use hashing::{deterministic_hashing, GroupHasher, Groups};
 pub use sink::{dest_sink, DestSink};
 pub use source::{
     initial, source_iter, spin, spin_batch, AsyncSource, Initial, Source, Spin, SOURCE_CHUNK,
 };
 pub use time::{Sample, Timeout};
-pub use crate::witness::{witness, Witness};
 
 // Record by record: the closure is the operator.
 

@@ -25,11 +25,11 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
-use weir_core::codec;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use weir_core::codec;
 use weir_runtime::auth::Key;
-use weir_runtime::secure::{sessions_in_memory, Session, RECORD_HEADER};
 use weir_runtime::frame::{append_frame, Handshake, ReadBuffer, CLOSE_BIT, DEFAULT_MAX_FRAME};
+use weir_runtime::secure::{sessions_in_memory, Session, RECORD_HEADER};
 
 // ---- memory accounting, per thread (tests run in parallel) ----
 
@@ -340,7 +340,9 @@ fn records(stream: &[u8]) -> Vec<Vec<u8>> {
     let mut at = 0;
     while at < stream.len() {
         let end = match stream.get(at..at + RECORD_HEADER) {
-            Some(header) => at + RECORD_HEADER + u16::from_be_bytes([header[0], header[1]]) as usize,
+            Some(header) => {
+                at + RECORD_HEADER + u16::from_be_bytes([header[0], header[1]]) as usize
+            }
             None => stream.len(),
         };
         let end = end.min(stream.len());
@@ -432,12 +434,21 @@ fn sealed_records_deliver_nothing_an_attacker_changed() {
         .run(&input, |(plain, pieces, chunk, damages)| {
             let (dialer, acceptor) = sessions_in_memory(&key);
             let valid = seal(&dialer, &plain, pieces);
-            let sent = damages.iter().fold(valid.clone(), |bytes, d| apply(&bytes, d));
+            let sent = damages
+                .iter()
+                .fold(valid.clone(), |bytes, d| apply(&bytes, d));
             let mut delivered = (Vec::new(), false);
             let peak = peak_during(|| delivered = open(&acceptor, &sent, chunk));
             let (out, failed) = delivered;
-            prop_assert!(peak <= allowance(sent.len()), "{} bytes held {peak}", sent.len());
-            prop_assert!(plain.starts_with(&out), "delivered bytes the sender never sent");
+            prop_assert!(
+                peak <= allowance(sent.len()),
+                "{} bytes held {peak}",
+                sent.len()
+            );
+            prop_assert!(
+                plain.starts_with(&out),
+                "delivered bytes the sender never sent"
+            );
             if valid.starts_with(&sent) {
                 // Cut short at most: an error exactly when the cut is inside a record.
                 let boundaries: Vec<usize> = records(&valid)
@@ -450,15 +461,25 @@ fn sealed_records_deliver_nothing_an_attacker_changed() {
                 let between = sent.is_empty() || boundaries.contains(&sent.len());
                 prop_assert_eq!(failed, !between);
             } else {
-                prop_assert!(failed, "a changed stream was read to its end without an error");
+                prop_assert!(
+                    failed,
+                    "a changed stream was read to its end without an error"
+                );
             }
             if sent == valid {
-                prop_assert!(!failed && out == plain, "an untouched stream was not read whole");
+                prop_assert!(
+                    !failed && out == plain,
+                    "an untouched stream was not read whole"
+                );
             }
             Ok(())
         })
         .unwrap();
-    eprintln!("sealed records: {} inputs (seed {seed}) in {:.1?}", cases() / 16, started.elapsed());
+    eprintln!(
+        "sealed records: {} inputs (seed {seed}) in {:.1?}",
+        cases() / 16,
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -468,7 +489,10 @@ fn another_sessions_records_do_not_open() {
     let (_, other_acceptor) = sessions_in_memory(&key);
     let sealed = seal(&dialer, b"recorded on an earlier link", 1);
     let (out, failed) = open(&other_acceptor, &sealed, 4096);
-    assert!(failed && out.is_empty(), "a record from another link opened");
+    assert!(
+        failed && out.is_empty(),
+        "a record from another link opened"
+    );
 }
 
 #[test]

@@ -59,7 +59,9 @@ impl Password {
 
 /// Whether `words` is an `AUTH` command.
 pub fn is_auth(words: &[Vec<u8>]) -> bool {
-    words.first().is_some_and(|w| w.eq_ignore_ascii_case(b"AUTH"))
+    words
+        .first()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"AUTH"))
 }
 
 /// Answers `AUTH args...`: the reply, and whether the client is now in.
@@ -97,12 +99,20 @@ mod tests {
     fn the_password_lets_in_and_nothing_else_does() {
         let password = Password::new(b"s3cret");
         assert_eq!(answer(Some(&password), &args("s3cret")), (Reply::Ok, true));
-        assert_eq!(answer(Some(&password), &args("default s3cret")), (Reply::Ok, true));
+        assert_eq!(
+            answer(Some(&password), &args("default s3cret")),
+            (Reply::Ok, true)
+        );
         for wrong in ["s3cre", "s3cret!", "S3cret", "admin s3cret"] {
             let (reply, ok) = answer(Some(&password), &args(wrong));
-            assert!(!ok && reply == Reply::Error(WRONGPASS.into()), "{wrong}: {reply:?}");
+            assert!(
+                !ok && reply == Reply::Error(WRONGPASS.into()),
+                "{wrong}: {reply:?}"
+            );
         }
         let (reply, ok) = answer(None, &args("anything"));
-        assert!(!ok && matches!(reply, Reply::Error(e) if e.contains("without any password configured")));
+        assert!(
+            !ok && matches!(reply, Reply::Error(e) if e.contains("without any password configured"))
+        );
     }
 }

@@ -11,8 +11,8 @@ use super::peers::ReadEnd;
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
 use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, STOPPING};
-use crate::witness::Witness;
 use crate::secure::IntegrityError;
+use crate::witness::Witness;
 use serde::de::DeserializeOwned;
 use std::ops::Range;
 use std::task::{Context, Poll};
@@ -136,7 +136,11 @@ impl Node {
                 ReadEnd::Failed(e) => {
                     if IntegrityError::is(&e) && !p.tolerated {
                         // The loss of this link ends the instance; say first what was found.
-                        tracing::warn!("{}: closing the link with peer {}: {e}", self.me_name(), self.peers[peer].describe());
+                        tracing::warn!(
+                            "{}: closing the link with peer {}: {e}",
+                            self.me_name(),
+                            self.peers[peer].describe()
+                        );
                     }
                     let reason = e.to_string();
                     let vanished = FrameError::Io(e).is_disconnect();

@@ -14,22 +14,22 @@
 //! - `outbound`: the typed outboxes, each peer's queue and its writing out;
 //! - `tick`: waiting for the next tick, keepalives, stopping on a signal.
 
+mod endpoints;
 mod inbound;
 mod outbound;
-mod endpoints;
 mod peers;
 mod stats;
 mod tick;
 
+pub(crate) use endpoints::bind_endpoint;
+pub use endpoints::InProcessClient;
 pub use inbound::{Inbox, TaggedInbox};
 pub use outbound::{MemberOutbox, Outbox, RoundRobinOutbox};
-pub use endpoints::InProcessClient;
-pub(crate) use endpoints::bind_endpoint;
 pub use peers::{ClusterView, MembershipSource};
 
 use crate::auth::{Key, KeyRing};
-use crate::client_tls::ClientTls;
 use crate::cli::{Auth, Config, DEFAULT_MAX_CLIENTS};
+use crate::client_tls::ClientTls;
 use crate::error::{Error, Result};
 use crate::frame::DEFAULT_MAX_FRAME;
 use crate::spec::{InstanceId, RoleKind, RoleSpec};
@@ -107,10 +107,7 @@ pub struct Node {
     settled: bool,
     /// Client connections a harness makes in-process, by endpoint name
     /// (instead of a listener on the endpoint's address).
-    in_process_clients: Vec<(
-        String,
-        mpsc::UnboundedReceiver<InProcessClient>,
-    )>,
+    in_process_clients: Vec<(String, mpsc::UnboundedReceiver<InProcessClient>)>,
     /// Figures of the run, for `--stats`.
     stats: Stats,
 }

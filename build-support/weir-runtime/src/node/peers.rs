@@ -9,9 +9,9 @@
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
 use crate::frame::ReadBuffer;
-use crate::witness::Witness;
 use crate::spec::{RoleKind, RoleSpec};
 use crate::transport::{LinkEvent, LinkId, PeerPlan, PeerReader, PeerWriter};
+use crate::witness::Witness;
 use tokio::time::Instant;
 use weir_core::{ClusterId, Membership};
 

@@ -21,8 +21,10 @@
 
 mod record;
 
-pub use record::{IntegrityError, SealedReader, SealedWriter, MAX_PLAINTEXT, RECORD_HEADER, TAG_LEN};
 use record::RecordKey;
+pub use record::{
+    IntegrityError, SealedReader, SealedWriter, MAX_PLAINTEXT, RECORD_HEADER, TAG_LEN,
+};
 
 use crate::auth::{Key, KeyRing};
 use crate::frame::{Handshake, HandshakeError};
@@ -67,7 +69,10 @@ pub struct Session {
 
 impl Session {
     fn new(mut state: HandshakeState) -> Session {
-        assert!(state.is_handshake_finished(), "keys are split once the handshake is finished");
+        assert!(
+            state.is_handshake_finished(),
+            "keys are split once the handshake is finished"
+        );
         // Noise's split: the first key is the initiator's (the dialer's) to send with.
         let (dialer_sends, acceptor_sends) = state.dangerously_get_raw_split();
         let (sending, receiving) = if state.is_initiator() {
@@ -99,9 +104,14 @@ pub fn sessions_in_memory(key: &Key) -> (Session, Session) {
 /// Both ends of a finished handshake under `key`, run in memory.
 fn handshake_in_memory(key: &Key) -> (HandshakeState, HandshakeState) {
     let (mut dialer, mut acceptor) = (handshake(key, true), handshake(key, false));
-    let (mut message, mut payload) = (vec![0u8; MAX_HANDSHAKE_MESSAGE], vec![0u8; MAX_HANDSHAKE_MESSAGE]);
+    let (mut message, mut payload) = (
+        vec![0u8; MAX_HANDSHAKE_MESSAGE],
+        vec![0u8; MAX_HANDSHAKE_MESSAGE],
+    );
     let mut pass = |from: &mut HandshakeState, to: &mut HandshakeState| {
-        let len = from.write_message(b"", &mut message).expect("an empty payload fits");
+        let len = from
+            .write_message(b"", &mut message)
+            .expect("an empty payload fits");
         to.read_message(&message[..len], &mut payload)
             .expect("same key, same protocol");
     };
@@ -134,7 +144,10 @@ async fn send_noise(
 }
 
 /// Opens a Noise message's payload: a handshake message of its own.
-fn open_payload(state: &mut HandshakeState, message: &[u8]) -> Option<Result<Handshake, HandshakeError>> {
+fn open_payload(
+    state: &mut HandshakeState,
+    message: &[u8],
+) -> Option<Result<Handshake, HandshakeError>> {
     let mut payload = vec![0u8; message.len()];
     let len = state.read_message(message, &mut payload).ok()?;
     Some(Handshake::decode(&payload[..len]))
@@ -188,7 +201,11 @@ impl Dialed {
 
 /// Dials over `stream`: says `hello` under `key`, and returns the acceptor's
 /// answer with the link, not yet confirmed.
-pub async fn dial(mut stream: TcpStream, key: &Key, hello: &Handshake) -> Result<Dialed, DialError> {
+pub async fn dial(
+    mut stream: TcpStream,
+    key: &Key,
+    hello: &Handshake,
+) -> Result<Dialed, DialError> {
     let broken = |e: &dyn std::fmt::Display| DialError::Broken(e.to_string());
     let mut state = handshake(key, true);
     send_noise(&mut state, hello, &mut stream)
@@ -197,13 +214,22 @@ pub async fn dial(mut stream: TcpStream, key: &Key, hello: &Handshake) -> Result
     let message = match Handshake::read(&mut stream).await.map_err(|e| broken(&e))? {
         Handshake::Noise { message } => message,
         Handshake::Refusal { reason } => return Err(DialError::RefusedInClear(reason)),
-        other => return Err(DialError::Broken(format!("answered {} instead of a Noise handshake message", other.kind()))),
+        other => {
+            return Err(DialError::Broken(format!(
+                "answered {} instead of a Noise handshake message",
+                other.kind()
+            )))
+        }
     };
-    let answer = match open_payload(&mut state, &message) {
-        None => return Err(DialError::Broken("its answer does not open under this deployment's key: it was changed on the way".into())),
-        Some(Err(e)) => return Err(DialError::Broken(format!("its sealed answer: {e}"))),
-        Some(Ok(answer)) => answer,
-    };
+    let answer =
+        match open_payload(&mut state, &message) {
+            None => return Err(DialError::Broken(
+                "its answer does not open under this deployment's key: it was changed on the way"
+                    .into(),
+            )),
+            Some(Err(e)) => return Err(DialError::Broken(format!("its sealed answer: {e}"))),
+            Some(Ok(answer)) => answer,
+        };
     Ok(Dialed {
         answer,
         sealed: seal(state, stream),
@@ -243,7 +269,11 @@ impl Opened {
 
     /// Answers with our `hello`, then waits for the dialer to take the link
     /// (its first record). Returns the link, or why there is none.
-    pub async fn welcome(mut self, hello: &Handshake, mut stream: TcpStream) -> Result<Sealed, String> {
+    pub async fn welcome(
+        mut self,
+        hello: &Handshake,
+        mut stream: TcpStream,
+    ) -> Result<Sealed, String> {
         send_noise(&mut self.state, hello, &mut stream)
             .await
             .map_err(|e| e.to_string())?;
@@ -251,7 +281,10 @@ impl Opened {
         match Handshake::read(&mut reader).await {
             Ok(Handshake::Ready) => Ok((reader, writer)),
             Ok(Handshake::Refusal { reason }) => Err(format!("it turned the link down: {reason}")),
-            Ok(other) => Err(format!("it sent {} where its first record belongs", other.kind())),
+            Ok(other) => Err(format!(
+                "it sent {} where its first record belongs",
+                other.kind()
+            )),
             Err(e) => Err(e.to_string()),
         }
     }

@@ -127,7 +127,10 @@ impl<R> SealedReader<R> {
     fn open(&mut self, len: usize) -> Result<std::ops::Range<usize>, IntegrityError> {
         let at = self.start + RECORD_HEADER;
         let opened = if len < TAG_LEN {
-            Err(format!("record {} is {len} bytes long, shorter than its tag", self.next))
+            Err(format!(
+                "record {} is {len} bytes long, shorter than its tag",
+                self.next
+            ))
         } else if self.next > LAST_RECORD {
             Err("the link used up its record numbers".to_string())
         } else {
@@ -261,13 +264,18 @@ impl<W> SealedWriter<W> {
                 return Err(io::Error::other("the link used up its record numbers"));
             }
             let sealed_len = chunk.len() + TAG_LEN;
-            self.out.extend_from_slice(&(sealed_len as u16).to_be_bytes());
+            self.out
+                .extend_from_slice(&(sealed_len as u16).to_be_bytes());
             let at = self.out.len();
             self.out.extend_from_slice(chunk);
             let tag = self
                 .key
                 .0
-                .seal_in_place_separate_tag(RecordKey::nonce(self.next), Aad::empty(), &mut self.out[at..])
+                .seal_in_place_separate_tag(
+                    RecordKey::nonce(self.next),
+                    Aad::empty(),
+                    &mut self.out[at..],
+                )
                 .map_err(|_| io::Error::other("sealing a record failed"))?;
             self.out.extend_from_slice(tag.as_ref());
             self.next += 1;
@@ -310,7 +318,10 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SealedWriter<W> {
         loop {
             ready!(this.poll_send(cx))?;
             if this.taken > 0 {
-                debug_assert!(buf.len() >= this.taken, "the bytes sealed before were offered again");
+                debug_assert!(
+                    buf.len() >= this.taken,
+                    "the bytes sealed before were offered again"
+                );
                 return Poll::Ready(Ok(std::mem::take(&mut this.taken)));
             }
             if buf.is_empty() {

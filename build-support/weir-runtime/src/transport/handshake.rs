@@ -151,7 +151,10 @@ async fn introduce_in_clear(
         .write_all(&hello(plan).encode())
         .await
         .map_err(|e| Introduction::Retry(e.to_string()))?;
-    let answer = match next_message(&mut stream).await.map_err(Introduction::Retry)? {
+    let answer = match next_message(&mut stream)
+        .await
+        .map_err(Introduction::Retry)?
+    {
         Handshake::Noise { .. } => return Err(Introduction::Fatal(auth_mismatch(false).into())),
         answer => answer,
     };
@@ -171,7 +174,11 @@ pub(super) enum Greeting {
 /// What the acceptor makes of a hello from a peer that holds the key (or
 /// of any hello, without protection): the peer's position, or a refusal
 /// (fatal when the peer is one of ours that can never link with us).
-fn check_hello(plan: &LinkPlan, seen: &[AtomicU64], hello: &Handshake) -> Result<usize, (String, bool)> {
+fn check_hello(
+    plan: &LinkPlan,
+    seen: &[AtomicU64],
+    hello: &Handshake,
+) -> Result<usize, (String, bool)> {
     let Handshake::Hello {
         flow_hash,
         role,
@@ -179,7 +186,10 @@ fn check_hello(plan: &LinkPlan, seen: &[AtomicU64], hello: &Handshake) -> Result
         incarnation,
     } = hello
     else {
-        return Err((format!("it began with {} instead of a hello", hello.kind()), false));
+        return Err((
+            format!("it began with {} instead of a hello", hello.kind()),
+            false,
+        ));
     };
     let name = format!("{role}/{index}");
     if *flow_hash != plan.flow_hash {
@@ -190,7 +200,10 @@ fn check_hello(plan: &LinkPlan, seen: &[AtomicU64], hello: &Handshake) -> Result
         .iter()
         .position(|p| !p.dial && p.id.role == *role && p.id.index == *index)
     else {
-        return Err((format!("{name} is not a peer that connects to {}", plan.me), false));
+        return Err((
+            format!("{name} is not a peer that connects to {}", plan.me),
+            false,
+        ));
     };
     let latest = seen[i].load(Ordering::Relaxed);
     if *incarnation < latest {
@@ -273,7 +286,9 @@ pub(super) async fn greet(plan: &LinkPlan, seen: &[AtomicU64], mut stream: TcpSt
             refuse(&mut stream, reason.to_string()).await;
             Greeting::Refused(reason.to_string())
         }
-        (other, _) => Greeting::Refused(format!("it began with {} instead of a hello", other.kind())),
+        (other, _) => {
+            Greeting::Refused(format!("it began with {} instead of a hello", other.kind()))
+        }
     }
 }
 

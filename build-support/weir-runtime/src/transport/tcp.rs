@@ -402,7 +402,11 @@ async fn attempt(
             .unwrap_or_else(|_| Err(Introduction::Retry("no complete handshake reply".into())));
         match introduced {
             Err(Introduction::WrongKey(reason)) if k + 1 < keys.len() => {
-                tracing::info!("{}: {} {reason}; trying the next key", plan.me_name, peer.name);
+                tracing::info!(
+                    "{}: {} {reason}; trying the next key",
+                    plan.me_name,
+                    peer.name
+                );
             }
             outcome => return outcome,
         }
