@@ -305,34 +305,7 @@ fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_propose
     assert!(unknown.contains("unknown command 'FLUSHALL'"), "{unknown}");
 
     // Pipelined: redis-benchmark keeps 16 requests in flight per connection.
-    let port = clients[1].rsplit(':').next().unwrap();
-    let out = redis_tool("redis-benchmark")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-t",
-            "set,get",
-            "-c",
-            "4",
-            "-n",
-            "2000",
-            "-P",
-            "16",
-            "-q",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
-    assert!(out.status.success(), "{text}");
-    for test in ["SET", "GET"] {
-        assert!(
-            text.lines()
-                .any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
-            "redis-benchmark finished no {test} run: {text}"
-        );
-    }
+    redis_benchmark_completes(&clients[1], &[]);
     // redis-benchmark's key (a 3-byte value by default), written through
     // proposer 1, read through proposer 0.
     let value = redis_cli(&clients[0], &["GET", "key:__rand_int__"]);
@@ -354,6 +327,29 @@ fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_propose
         );
     }
     drop(instances);
+}
+
+/// Runs `redis-benchmark` (SET and GET, 16 requests in flight on each of 4
+/// connections) against `address` with `extra` arguments, and asserts both
+/// runs finished.
+fn redis_benchmark_completes(address: &str, extra: &[&str]) {
+    let port = address.rsplit(':').next().unwrap();
+    let out = redis_tool("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", port])
+        .args(extra)
+        .args(["-t", "set,get", "-c", "4", "-n", "2000", "-P", "16", "-q"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}{err}");
+    for test in ["SET", "GET"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
+            "redis-benchmark finished no {test} run: {text}{err}"
+        );
+    }
 }
 
 /// `redis-cli --tls` against `address`, trusting `ca`: its output, trimmed
@@ -440,38 +436,9 @@ async fn tls_clients_that_authenticate_are_served_and_no_other_is() {
         "{plain:?}"
     );
     // redis-benchmark over TLS, with AUTH and 16 requests in flight.
-    let port = clients[1].rsplit(':').next().unwrap();
-    let out = redis_tool("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", port, "--tls", "--cacert"])
-        .arg(ca)
-        .args([
-            "-a",
-            "correct horse",
-            "-t",
-            "set,get",
-            "-c",
-            "4",
-            "-n",
-            "2000",
-            "-P",
-            "16",
-            "-q",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for test in ["SET", "GET"] {
-        assert!(
-            text.lines()
-                .any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
-            "redis-benchmark finished no {test} run: {text}"
-        );
-    }
+    let ca_path = ca.display().to_string();
+    let tls = ["--tls", "--cacert", &ca_path, "-a", "correct horse"];
+    redis_benchmark_completes(&clients[1], &tls);
     let value = redis_cli_tls(
         &clients[0],
         ca,
