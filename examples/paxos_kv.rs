@@ -19,6 +19,7 @@ use weir_deploy::{
     client_certificates, deploy_main_with_flags, flag_value, ClientCertificates, DeployError,
     Deployment, RunningDeployment,
 };
+use weir_runtime::auth::Key;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
@@ -75,17 +76,8 @@ fn secure_clients(dir: &Path) -> Result<Secured, DeployError> {
     let certificates = client_certificates(dir, &["localhost", "127.0.0.1"])?;
     let password = dir.join("password");
     if !password.exists() {
-        let mut secret = [0u8; 16];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
-            .map_err(|e| DeployError::new(format!("cannot read /dev/urandom: {e}")))?;
-        let text: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        let mut options = std::fs::OpenOptions::new();
-        std::os::unix::fs::OpenOptionsExt::mode(options.write(true).create_new(true), 0o600);
-        options
-            .open(&password)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes()))
-            .map_err(|e| DeployError::new(format!("cannot write {}: {e}", password.display())))?;
+        // A random secret in hex, readable by its owner only: what a key file is.
+        Key::generate(&password).map_err(|e| DeployError::new(e.to_string()))?;
     }
     Ok(Secured {
         certificates,

@@ -22,8 +22,10 @@ pub struct Sealed {
     /// Sealed bytes not yet written, from `sent`.
     out: Vec<u8>,
     sent: usize,
-    /// Sealed bytes read, and opened bytes not yet handed out (from `at`).
+    /// Sealed bytes read (opened up to `raw_at`), and opened bytes not yet
+    /// handed out (from `at`).
     raw: Vec<u8>,
+    raw_at: usize,
     plain: Vec<u8>,
     at: usize,
 }
@@ -70,6 +72,7 @@ pub async fn handshake(mut tcp: TcpStream, key_file: &Path, dialer: bool) -> Sea
         out: Vec::new(),
         sent: 0,
         raw: Vec::new(),
+        raw_at: 0,
         plain: Vec::new(),
         at: 0,
     }
@@ -131,27 +134,34 @@ impl AsyncRead for Sealed {
                 this.at += n;
                 return Poll::Ready(Ok(()));
             }
-            if this.raw.len() >= 2 {
-                let len = u16::from_be_bytes([this.raw[0], this.raw[1]]) as usize;
-                if this.raw.len() >= 2 + len {
+            let sealed = &this.raw[this.raw_at..];
+            if sealed.len() >= 2 {
+                let len = u16::from_be_bytes([sealed[0], sealed[1]]) as usize;
+                if sealed.len() >= 2 + len {
                     this.plain.resize(len, 0);
                     let n = this
                         .noise
-                        .read_message(&this.raw[2..2 + len], &mut this.plain)
+                        .read_message(&sealed[2..2 + len], &mut this.plain)
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                     this.plain.truncate(n);
                     this.at = 0;
-                    this.raw.drain(..2 + len);
+                    this.raw_at += 2 + len;
                     continue;
                 }
             }
-            let mut chunk = [0u8; 64 * 1024];
-            let mut read = ReadBuf::new(&mut chunk);
-            ready!(Pin::new(&mut this.tcp).poll_read(cx, &mut read))?;
-            if read.filled().is_empty() {
+            // Read more, after what is left of a record.
+            this.raw.drain(..this.raw_at);
+            this.raw_at = 0;
+            let have = this.raw.len();
+            this.raw.resize(have + 64 * 1024, 0);
+            let mut read = ReadBuf::new(&mut this.raw[have..]);
+            let polled = Pin::new(&mut this.tcp).poll_read(cx, &mut read);
+            let n = read.filled().len();
+            this.raw.truncate(have + n);
+            ready!(polled)?;
+            if n == 0 {
                 return Poll::Ready(Ok(())); // the end
             }
-            this.raw.extend_from_slice(read.filled());
         }
     }
 }

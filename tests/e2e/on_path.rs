@@ -9,7 +9,7 @@
 use crate::support::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ struct Attacker {
     /// Records touched.
     attacks: AtomicUsize,
     /// Whether relays parse records (only sealed links have them).
-    sealed: AtomicBool,
+    sealed: bool,
     /// The first message of every connection towards an instance, by relay.
     first_messages: Mutex<Vec<(usize, Vec<u8>)>>,
 }
@@ -50,7 +50,7 @@ impl Attacker {
     fn new(marker: &str, sealed: bool) -> Arc<Attacker> {
         Arc::new(Attacker {
             marker: marker.as_bytes().to_vec(),
-            sealed: AtomicBool::new(sealed),
+            sealed,
             ..Attacker::default()
         })
     }
@@ -98,7 +98,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, relay: Option<usize>, attacker: 
     let mut buf = vec![0u8; 64 * 1024];
     let mut carry: Vec<u8> = Vec::new(); // the tail that may begin a marker
     let mut units = Units::default();
-    let parse = attacker.sealed.load(Ordering::Relaxed) && relay.is_some();
+    let parse = attacker.sealed && relay.is_some();
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -321,7 +321,7 @@ fn store(attacker: &Arc<Attacker>, flags: &[&str]) -> (Vec<String>, OnPath) {
 fn set_then_get(clients: &[String], key: &str, value: &str, limit: Duration) -> String {
     let start = Instant::now();
     loop {
-        if redis_cli(&clients[0], &["SET", key, value]) == "OK" {
+        if redis_cli_within(&clients[0], &["SET", key, value]) == "OK" {
             break;
         }
         assert!(
@@ -330,20 +330,7 @@ fn set_then_get(clients: &[String], key: &str, value: &str, limit: Duration) -> 
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    redis_cli(&clients[1], &["GET", key])
-}
-
-/// `redis-cli -p PORT args...`: its output, trimmed (empty if it failed or
-/// had no answer within 10 s).
-fn redis_cli(address: &str, args: &[&str]) -> String {
-    let port = address.rsplit(':').next().unwrap();
-    require("redis-cli", "redis-tools");
-    let out = std::process::Command::new("timeout")
-        .args(["10", "redis-cli", "-h", "127.0.0.1", "-p", port])
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    redis_cli_within(&clients[1], &["GET", key])
 }
 
 #[test]
@@ -420,8 +407,14 @@ fn store_survives(attack: Attack) {
         "{}",
         store.stderr()
     );
-    assert_eq!(redis_cli(&clients[1], &["GET", "before"]), "stored value");
-    assert_eq!(redis_cli(&clients[0], &["GET", "before"]), "stored value");
+    assert_eq!(
+        redis_cli_within(&clients[1], &["GET", "before"]),
+        "stored value"
+    );
+    assert_eq!(
+        redis_cli_within(&clients[0], &["GET", "before"]),
+        "stored value"
+    );
 }
 
 #[test]

@@ -352,29 +352,12 @@ fn redis_benchmark_completes(address: &str, extra: &[&str]) {
     }
 }
 
-/// `redis-cli --tls` against `address`, trusting `ca`: its output, trimmed
-/// (stdout and stderr: refusals come on either).
+/// `redis-cli --tls` against `address`, trusting `ca`: what it printed,
+/// trimmed (refusals come on stdout or stderr).
 fn redis_cli_tls(address: &str, ca: &Path, args: &[&str]) -> String {
-    let port = address.rsplit(':').next().unwrap();
-    redis_tool("redis-cli");
-    let out = Command::new("timeout")
-        .args([
-            "10",
-            "redis-cli",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            port,
-            "--no-auth-warning",
-        ])
-        .args(["--tls", "--cacert"])
-        .arg(ca)
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    text.trim().to_string()
+    let ca = ca.display().to_string();
+    let tls = ["--no-auth-warning", "--tls", "--cacert", &ca];
+    redis_cli_within(address, &[&tls[..], args].concat())
 }
 
 #[tokio::test]
@@ -419,22 +402,8 @@ async fn tls_clients_that_authenticate_are_served_and_no_other_is() {
     let wrong = redis_cli_tls(&clients[1], ca, &["-a", "battery staple", "GET", "k"]);
     assert!(wrong.contains("WRONGPASS"), "{wrong}");
     // In clear, nothing is served.
-    let plain = Command::new("timeout")
-        .args([
-            "10",
-            "redis-cli",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            clients[0].rsplit(':').next().unwrap(),
-        ])
-        .args(["GET", "k"])
-        .output()
-        .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&plain.stdout).contains("over tls"),
-        "{plain:?}"
-    );
+    let plain = redis_cli_within(&clients[0], &["GET", "k"]);
+    assert!(!plain.contains("over tls"), "{plain}");
     // redis-benchmark over TLS, with AUTH and 16 requests in flight.
     let ca_path = ca.display().to_string();
     let tls = ["--tls", "--cacert", &ca_path, "-a", "correct horse"];

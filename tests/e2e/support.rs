@@ -453,6 +453,22 @@ pub fn require(program: &str, package: &str) -> Command {
     Command::new(program)
 }
 
+/// `redis-cli -h 127.0.0.1 -p PORT args...` against `address`, given 10 s:
+/// what it printed (stdout, then stderr), trimmed. Never fails: a refusal or
+/// no answer is what some tests look for.
+pub fn redis_cli_within(address: &str, args: &[&str]) -> String {
+    let port = address.rsplit(':').next().unwrap();
+    drop(require("redis-cli", "redis-tools"));
+    let out = Command::new("timeout")
+        .args(["10", "redis-cli", "-h", "127.0.0.1", "-p", port])
+        .args(args)
+        .output()
+        .expect("timeout runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    text.trim().to_string()
+}
+
 /// `addresses` as the items of a TOML array: `"a", "b"`.
 pub fn toml_list(addresses: &[String]) -> String {
     addresses

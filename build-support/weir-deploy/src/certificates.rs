@@ -4,9 +4,9 @@
 //! signs. Clients trust the authority (`redis-cli --tls --cacert ca.pem`).
 //! For a deployment others use, bring certificates from your own authority.
 
+use crate::files::write;
 use crate::local::DeployError;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Where [`client_certificates`] put its files.
@@ -66,17 +66,4 @@ pub fn client_certificates(dir: &Path, names: &[&str]) -> Result<ClientCertifica
     write(&files.cert, &server_cert.pem(), false)?;
     write(&files.key, &server_key.serialize_pem(), true)?;
     Ok(files)
-}
-
-fn write(path: &Path, text: &str, private: bool) -> Result<(), DeployError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    }
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| DeployError::new(format!("cannot write {}: {e}", path.display())))
 }

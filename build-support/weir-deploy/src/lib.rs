@@ -16,6 +16,7 @@
 
 mod binaries;
 mod certificates;
+mod files;
 mod hosts;
 mod local;
 mod manifests;

@@ -95,16 +95,7 @@ impl Deployment {
         let mut written = vec![key_file.clone()];
         let mut write = |name: &str, text: String, secret: bool| -> Result<(), DeployError> {
             let path = dir.join(name);
-            let mut file = std::fs::OpenOptions::new();
-            file.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            if secret {
-                std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-            }
-            use std::io::Write as _;
-            file.open(&path)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .map_err(|e| io(&path, e))?;
+            crate::files::write(&path, &text, secret)?;
             written.push(path);
             Ok(())
         };

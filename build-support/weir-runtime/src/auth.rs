@@ -105,13 +105,6 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn new(current: Key) -> KeyRing {
-        KeyRing {
-            current,
-            previous: None,
-        }
-    }
-
     /// The keys a connecting peer may hold, the current one first.
     pub fn accepted(&self) -> impl Iterator<Item = &Key> {
         std::iter::once(&self.current).chain(&self.previous)

@@ -241,8 +241,9 @@ impl Proposer {
         };
         let position = client.next_position;
         client.next_position += 1;
-        if auth::is_auth(&words) || !client.authenticated {
-            let reply = if auth::is_auth(&words) {
+        let is_auth = auth::is_auth(&words);
+        if is_auth || !client.authenticated {
+            let reply = if is_auth {
                 let (reply, ok) = auth::answer(self.password.as_ref(), &words[1..]);
                 client.authenticated |= ok;
                 reply

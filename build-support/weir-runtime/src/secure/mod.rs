@@ -22,9 +22,7 @@
 mod record;
 
 use record::RecordKey;
-pub use record::{
-    IntegrityError, SealedReader, SealedWriter, MAX_PLAINTEXT, RECORD_HEADER, TAG_LEN,
-};
+pub use record::{IntegrityError, SealedReader, SealedWriter, RECORD_HEADER};
 
 use crate::auth::{Key, KeyRing};
 use crate::frame::{Handshake, HandshakeError};

@@ -57,6 +57,16 @@ pub(super) enum Introduction {
     Fatal(String),
 }
 
+impl Introduction {
+    fn reason(&self) -> &str {
+        match self {
+            Introduction::Retry(reason)
+            | Introduction::WrongKey(reason)
+            | Introduction::Fatal(reason) => reason,
+        }
+    }
+}
+
 /// Reads the next handshake message, or says why there is none.
 async fn next_message(stream: &mut TcpStream) -> Result<Handshake, String> {
     Handshake::read(stream).await.map_err(|e| e.to_string())
@@ -69,21 +79,21 @@ fn check_answer(
     plan: &LinkPlan,
     peer: &PeerPlan,
     seen: &AtomicU64,
-    answer: Handshake,
+    answer: &Handshake,
 ) -> Result<u64, Introduction> {
-    let (flow_hash, role, index, incarnation) = match answer {
+    let (flow_hash, role, index, incarnation) = match *answer {
         Handshake::Hello {
             flow_hash,
-            role,
+            ref role,
             index,
             incarnation,
         } => (flow_hash, role, index, incarnation),
-        Handshake::Refusal { reason } => {
+        Handshake::Refusal { ref reason } => {
             return Err(Introduction::Fatal(format!(
                 "refused the connection: {reason}"
             )))
         }
-        other => {
+        ref other => {
             return Err(Introduction::Retry(format!(
                 "answered with {} instead of its hello",
                 other.kind()
@@ -93,7 +103,7 @@ fn check_answer(
     if flow_hash != plan.flow_hash {
         return Err(Introduction::Fatal(other_build(plan, flow_hash)));
     }
-    if role != peer.id.role || index != peer.id.index {
+    if *role != peer.id.role || index != peer.id.index {
         return Err(Introduction::Fatal(format!(
             "answered as {role}/{index}: the topology files differ between instances"
         )));
@@ -125,16 +135,15 @@ pub(super) async fn introduce(
         Err(e @ DialError::RefusedInClear(_)) => return Err(Introduction::WrongKey(e.to_string())),
         Err(e @ DialError::Broken(_)) => return Err(Introduction::Retry(e.to_string())),
     };
-    match check_answer(plan, peer, seen, dialed.answer.clone()) {
+    match check_answer(plan, peer, seen, &dialed.answer) {
         Ok(incarnation) => match dialed.confirm().await {
             Ok(sealed) => Ok((incarnation, boxed(sealed))),
             Err(e) => Err(Introduction::Retry(e.to_string())),
         },
         Err(refused) => {
-            if let Introduction::Fatal(reason) | Introduction::Retry(reason) = &refused {
-                if !matches!(dialed.answer, Handshake::Refusal { .. }) {
-                    dialed.refuse(reason.clone()).await;
-                }
+            // A peer that refused us needs no answer; any other hears why.
+            if !matches!(dialed.answer, Handshake::Refusal { .. }) {
+                dialed.refuse(refused.reason().to_string()).await;
             }
             Err(refused)
         }
@@ -158,7 +167,7 @@ async fn introduce_in_clear(
         Handshake::Noise { .. } => return Err(Introduction::Fatal(auth_mismatch(false).into())),
         answer => answer,
     };
-    let incarnation = check_answer(plan, peer, seen, answer)?;
+    let incarnation = check_answer(plan, peer, seen, &answer)?;
     Ok((incarnation, in_clear(stream)))
 }
 
@@ -178,7 +187,7 @@ fn check_hello(
     plan: &LinkPlan,
     seen: &[AtomicU64],
     hello: &Handshake,
-) -> Result<usize, (String, bool)> {
+) -> Result<(usize, u64), (String, bool)> {
     let Handshake::Hello {
         flow_hash,
         role,
@@ -211,7 +220,17 @@ fn check_hello(
             "stale incarnation: {name} incarnation {incarnation} is older than incarnation {latest}, already met (a connection left over from an earlier run)"
         ), false));
     }
-    Ok(i)
+    Ok((i, *incarnation))
+}
+
+/// A refusal the acceptor logs: fatal when the peer is one of ours that can
+/// never link with us.
+fn refusal((reason, fatal): (String, bool)) -> Greeting {
+    if fatal {
+        Greeting::Fatal(reason)
+    } else {
+        Greeting::Refused(reason)
+    }
 }
 
 /// The accepting side. Nothing a connection says before it has shown it holds
@@ -223,13 +242,6 @@ pub(super) async fn greet(plan: &LinkPlan, seen: &[AtomicU64], mut stream: TcpSt
     let first = match next_message(&mut stream).await {
         Err(reason) => return Greeting::Refused(reason),
         Ok(first) => first,
-    };
-    let refusal = |(reason, fatal): (String, bool)| {
-        if fatal {
-            Greeting::Fatal(reason)
-        } else {
-            Greeting::Refused(reason)
-        }
     };
     match (first, &plan.keys) {
         (Handshake::Noise { message }, Some(keys)) => {
@@ -244,15 +256,12 @@ pub(super) async fn greet(plan: &LinkPlan, seen: &[AtomicU64], mut stream: TcpSt
                     return Greeting::Refused(format!("its sealed hello: {e}"))
                 }
             };
-            let i = match check_hello(plan, seen, &opened.hello) {
-                Ok(i) => i,
+            let (i, incarnation) = match check_hello(plan, seen, &opened.hello) {
+                Ok(found) => found,
                 Err((reason, fatal)) => {
                     opened.refuse(reason.clone(), stream).await;
                     return refusal((reason, fatal));
                 }
-            };
-            let Handshake::Hello { incarnation, .. } = opened.hello else {
-                unreachable!("checked to be a hello")
             };
             match opened.welcome(&hello(plan), stream).await {
                 Ok(sealed) => Greeting::Peer(i, boxed(sealed), incarnation),
@@ -261,13 +270,10 @@ pub(super) async fn greet(plan: &LinkPlan, seen: &[AtomicU64], mut stream: TcpSt
         }
         (hello_in_clear @ Handshake::Hello { .. }, None) => {
             match check_hello(plan, seen, &hello_in_clear) {
-                Ok(i) => {
+                Ok((i, incarnation)) => {
                     if let Err(e) = stream.write_all(&hello(plan).encode()).await {
                         return Greeting::Refused(e.to_string());
                     }
-                    let Handshake::Hello { incarnation, .. } = hello_in_clear else {
-                        unreachable!("matched as a hello")
-                    };
                     Greeting::Peer(i, in_clear(stream), incarnation)
                 }
                 Err((reason, fatal)) => {
