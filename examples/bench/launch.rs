@@ -1,6 +1,6 @@
 //! Runs one benchmark deployment: every instance a separate process, its `bench`
-//! result lines collected, its peak RSS taken from `wait4`, and the wall-clock time
-//! from the first spawn to the last exit.
+//! result lines collected, its peak RSS and CPU time taken from `wait4`, and the
+//! wall-clock time from the first spawn to the last exit.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -23,6 +23,9 @@ pub struct Finished {
     pub name: String,
     pub reports: Vec<Report>,
     pub peak_rss_kib: u64,
+    /// CPU time in user space and in the kernel, all threads.
+    pub user: Duration,
+    pub system: Duration,
 }
 
 /// A whole run.
@@ -70,7 +73,7 @@ enum Event {
     Line(usize, String),
     /// An instance's stdout has ended: every line of it has been sent.
     Closed,
-    Exit(usize, i32, u64),
+    Exit(usize, i32, Usage),
 }
 
 /// Starts every instance and waits as `until` says, for at most `limit`. Any
@@ -119,8 +122,8 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
         }));
         let exits = events.clone();
         std::thread::spawn(move || {
-            let (status, rss) = wait(pid);
-            let _ = exits.send(Event::Exit(i, status, rss));
+            let (status, usage) = wait(pid);
+            let _ = exits.send(Event::Exit(i, status, usage));
         });
         names.push(instance.name);
         pids.push(pid);
@@ -128,11 +131,11 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
     drop(events);
 
     let mut reports: Vec<Vec<Report>> = names.iter().map(|_| Vec::new()).collect();
-    let mut peaks = vec![None; names.len()];
+    let mut usages = vec![None; names.len()];
     let mut open_outputs = names.len();
     let mut failure = None;
     let mut stopping = false;
-    while peaks.iter().any(Option::is_none) || open_outputs > 0 {
+    while usages.iter().any(Option::is_none) || open_outputs > 0 {
         let left = limit.saturating_sub(started.elapsed());
         match inbox.recv_timeout(left) {
             Ok(Event::Line(i, line)) => {
@@ -145,8 +148,8 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
                 }
             }
             Ok(Event::Closed) => open_outputs -= 1,
-            Ok(Event::Exit(i, status, rss)) => {
-                peaks[i] = Some(rss);
+            Ok(Event::Exit(i, status, usage)) => {
+                usages[i] = Some(usage);
                 if status != 0 && !stopping && failure.is_none() {
                     failure = Some(Failure::Instance(i));
                     stopping = true;
@@ -158,7 +161,7 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
                     kill_all(&pids);
                     let running = names
                         .iter()
-                        .zip(&peaks)
+                        .zip(&usages)
                         .filter(|(_, p)| p.is_none())
                         .map(|(n, _)| n.clone())
                         .collect();
@@ -191,33 +194,55 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
         instances: names
             .into_iter()
             .zip(reports)
-            .zip(peaks)
-            .map(|((name, reports), peak)| Finished {
-                name,
-                reports,
-                peak_rss_kib: peak.unwrap_or(0),
+            .zip(usages)
+            .map(|((name, reports), usage)| {
+                let usage = usage.unwrap_or_default();
+                Finished {
+                    name,
+                    reports,
+                    peak_rss_kib: usage.peak_rss_kib,
+                    user: usage.user,
+                    system: usage.system,
+                }
             })
             .collect(),
         wall,
     })
 }
 
-/// Waits for `pid`: its exit code (or 128 + signal) and peak RSS in KiB.
-fn wait(pid: i32) -> (i32, u64) {
+/// What the kernel counted for an exited process.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    peak_rss_kib: u64,
+    user: Duration,
+    system: Duration,
+}
+
+fn duration(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+}
+
+/// Waits for `pid`: its exit code (or 128 + signal) and what it used.
+fn wait(pid: i32) -> (i32, Usage) {
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are to live locals; pid is our own child.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     if waited != pid {
-        return (-1, 0);
+        return (-1, Usage::default());
     }
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         128 + libc::WTERMSIG(status)
     };
-    (code, usage.ru_maxrss.max(0) as u64)
+    let used = Usage {
+        peak_rss_kib: usage.ru_maxrss.max(0) as u64,
+        user: duration(usage.ru_utime),
+        system: duration(usage.ru_stime),
+    };
+    (code, used)
 }
 
 /// `bench a=1 b=2` as a map; other lines are not results.

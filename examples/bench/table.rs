@@ -15,6 +15,10 @@ pub struct Row {
     pub spread: Option<(f64, f64)>,
     /// Peak RSS of each role, MiB.
     pub peak_rss: String,
+    /// CPU time of each role per record (user and system, and system alone), ns.
+    pub cpu: String,
+    /// Weir's CPU time per record (all roles) over this system's, median of pairs.
+    pub cpu_ratio: Option<f64>,
 }
 
 #[derive(Default)]
@@ -64,8 +68,10 @@ impl fmt::Display for Table {
             "weir ÷ system",
             "pairs min–max",
             "peak RSS, MiB",
+            "CPU ns/record",
+            "CPU weir ÷ system",
         ];
-        let cells: Vec<[String; 6]> = self
+        let cells: Vec<[String; 8]> = self
             .rows
             .iter()
             .map(|r| {
@@ -77,10 +83,12 @@ impl fmt::Display for Table {
                     r.spread
                         .map_or("-".to_string(), |(lo, hi)| format!("{lo:.2}–{hi:.2}")),
                     r.peak_rss.clone(),
+                    r.cpu.clone(),
+                    r.cpu_ratio.map_or("-".to_string(), |x| format!("{x:.2}")),
                 ]
             })
             .collect();
-        let widths: Vec<usize> = (0..6)
+        let widths: Vec<usize> = (0..header.len())
             .map(|c| {
                 cells
                     .iter()

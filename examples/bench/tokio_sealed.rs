@@ -1,6 +1,6 @@
 //! The tokio counterpart's protected connections, written as one would by
-//! hand with `snow`: the suite of Weir's links (`Noise_NNpsk0_25519_
-//! ChaChaPoly_BLAKE2s`, the deployment key's PSK), each handshake message and
+//! hand with `snow`: the suite of Weir's links (`NOISE_PARAMS`, the
+//! deployment key's PSK), each handshake message and
 //! record after a u16 length. A write seals up to one record's worth and is
 //! sent out on the next write or flush (as tokio-rustls does); a read opens
 //! whole records.

@@ -146,6 +146,19 @@ struct Sample {
     second: f64,
 }
 
+/// CPU time of one role in one run, per record (per instance of the role).
+#[derive(Clone, Copy, Default)]
+struct CpuPerRecord {
+    user_ns: f64,
+    system_ns: f64,
+}
+
+impl CpuPerRecord {
+    fn total(self) -> f64 {
+        self.user_ns + self.system_ns
+    }
+}
+
 impl Workload {
     pub fn name(self) -> &'static str {
         match self {
@@ -233,6 +246,8 @@ impl Workload {
         let candidates = self.systems(systems.timely);
         let mut samples: BTreeMap<System, Vec<Sample>> = BTreeMap::new();
         let mut peaks: BTreeMap<System, BTreeMap<String, u64>> = BTreeMap::new();
+        // Per system and role, one entry per run.
+        let mut cpu: BTreeMap<System, BTreeMap<String, Vec<CpuPerRecord>>> = BTreeMap::new();
         for _ in 0..reps {
             for &system in &candidates {
                 let until = match self {
@@ -247,10 +262,22 @@ impl Workload {
                     .map_err(|e| format!("{}: wrong answer: {e}", system.name()))?;
                 samples.entry(system).or_default().push(sample);
                 let roles = peaks.entry(system).or_default();
+                let mut used: BTreeMap<String, (CpuPerRecord, f64)> = BTreeMap::new();
                 for instance in &run.instances {
                     let role = instance.name.split('/').next().unwrap_or_default();
                     let peak = roles.entry(role.to_string()).or_default();
                     *peak = (*peak).max(instance.peak_rss_kib);
+                    let (sum, instances) = used.entry(role.to_string()).or_default();
+                    sum.user_ns += instance.user.as_nanos() as f64 / n as f64;
+                    sum.system_ns += instance.system.as_nanos() as f64 / n as f64;
+                    *instances += 1.0;
+                }
+                let roles = cpu.entry(system).or_default();
+                for (role, (sum, instances)) in used {
+                    roles.entry(role).or_default().push(CpuPerRecord {
+                        user_ns: sum.user_ns / instances,
+                        system_ns: sum.system_ns / instances,
+                    });
                 }
             }
         }
@@ -268,6 +295,17 @@ impl Workload {
                         .collect(),
                     None => Vec::new(),
                 };
+                // CPU per record of every role together, Weir's over this
+                // system's, pair by pair too.
+                let total = |system: &System, run: usize| -> f64 {
+                    cpu[system].values().map(|runs| runs[run].total()).sum()
+                };
+                let cpu_ratio = system.baseline().map(|baseline| {
+                    median(
+                        (0..samples[system].len())
+                            .map(|run| total(&baseline, run) / total(system, run)),
+                    )
+                });
                 let spread = pairs.iter().copied().fold(None, |range, r| match range {
                     None => Some((r, r)),
                     Some((lo, hi)) => Some((f64::min(lo, r), f64::max(hi, r))),
@@ -284,6 +322,16 @@ impl Workload {
                         .map(|(role, kib)| format!("{role} {:.1}", *kib as f64 / 1024.0))
                         .collect::<Vec<_>>()
                         .join(", "),
+                    cpu: cpu[system]
+                        .iter()
+                        .map(|(role, runs)| {
+                            let user = median(runs.iter().map(|r| r.user_ns));
+                            let system = median(runs.iter().map(|r| r.system_ns));
+                            format!("{role} {:.1} (sys {system:.1})", user + system)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cpu_ratio,
                 }
             })
             .collect())
@@ -580,6 +628,8 @@ fn measure_build(systems: &Systems, reps: usize) -> Result<Vec<Row>, String> {
         ratio: None,
         spread: None,
         peak_rss: String::new(),
+        cpu: String::new(),
+        cpu_ratio: None,
     };
     let [whole, roles] = times;
     Ok(vec![

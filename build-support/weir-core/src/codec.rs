@@ -43,6 +43,69 @@ pub fn encode_batch<T: Serialize>(records: &[T], buf: &mut Vec<u8>) -> Result<()
         .map_err(|e| CodecError(e.to_string()))
 }
 
+/// A batch encoded record by record as its records come, so that the records
+/// themselves are never held: what [`encode_batch`] would write for them all.
+/// A sender pushes a tick's records, appends the batch to a frame, and clears
+/// it (its buffer is kept for the next tick).
+#[derive(Debug, Default)]
+pub struct BatchEncoder {
+    /// The records' encodings, one after the other (no length yet).
+    bytes: Vec<u8>,
+    records: usize,
+    /// The first record that could not be encoded; pushes after it are dropped.
+    failed: Option<CodecError>,
+}
+
+impl BatchEncoder {
+    pub fn new() -> BatchEncoder {
+        BatchEncoder::default()
+    }
+
+    /// Encodes `record` at the end of the batch.
+    #[inline]
+    pub fn push<T: Serialize + ?Sized>(&mut self, record: &T) {
+        if self.failed.is_some() {
+            return;
+        }
+        let before = self.bytes.len();
+        match bincode::serde::encode_into_std_write(record, &mut self.bytes, config()) {
+            Ok(_) => self.records += 1,
+            Err(e) => {
+                self.bytes.truncate(before);
+                self.failed = Some(CodecError(e.to_string()));
+            }
+        }
+    }
+
+    /// Records pushed since the last [`clear`](BatchEncoder::clear).
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records == 0 && self.failed.is_none()
+    }
+
+    /// Appends the batch to `buf` as [`encode_batch`] would have written it,
+    /// or the error of the first record that could not be encoded.
+    pub fn append_to(&self, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        // A sequence's length, as the configuration writes it: a u64, little-endian.
+        buf.extend_from_slice(&(self.records as u64).to_le_bytes());
+        buf.extend_from_slice(&self.bytes);
+        Ok(())
+    }
+
+    /// Starts the next batch.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.records = 0;
+        self.failed = None;
+    }
+}
+
 /// Decodes one batch written by [`encode_batch`]. Every byte must be used: trailing
 /// bytes mean the peer and we disagree on the record type.
 ///
@@ -132,6 +195,57 @@ mod tests {
         encode_batch(&[1u64, 2, 3], &mut buf).unwrap();
         assert_eq!(buf[0], 0xAA, "encoding appends, it does not overwrite");
         assert_eq!(decode_batch::<u64>(&buf[1..]).unwrap(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_batch_encoded_record_by_record_is_the_batch_encoded_at_once() {
+        #[derive(Serialize)]
+        struct Record {
+            name: String,
+            values: Vec<(u8, i64)>,
+            kind: Option<bool>,
+        }
+        let records: Vec<Record> = (0..5)
+            .map(|i| Record {
+                name: "r".repeat(i),
+                values: (0..i).map(|j| (j as u8, -(j as i64))).collect(),
+                kind: (i % 2 == 0).then_some(i % 3 == 0),
+            })
+            .collect();
+        let mut batch = BatchEncoder::new();
+        for n in [0, 1, 5] {
+            batch.clear();
+            records[..n].iter().for_each(|r| batch.push(r));
+            assert_eq!(batch.len(), n);
+            let (mut at_once, mut by_record) = (vec![0xAA], vec![0xAA]);
+            encode_batch(&records[..n], &mut at_once).unwrap();
+            batch.append_to(&mut by_record).unwrap();
+            assert_eq!(by_record, at_once, "{n} records");
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_encoded_fails_its_batch_until_cleared() {
+        // bincode needs a sequence's length up front; this one does not give it.
+        struct Unsized;
+        impl Serialize for Unsized {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                s.serialize_seq(None)?.end()
+            }
+        }
+        let mut batch = BatchEncoder::new();
+        batch.push(&1u64);
+        batch.push(&Unsized);
+        batch.push(&2u64);
+        assert!(!batch.is_empty());
+        let mut buf = vec![9];
+        assert!(batch.append_to(&mut buf).is_err());
+        assert_eq!(buf, [9], "a failed batch appends nothing");
+        batch.clear();
+        batch.push(&3u64);
+        batch.append_to(&mut buf).unwrap();
+        assert_eq!(decode_batch::<u64>(&buf[1..]).unwrap(), [3]);
     }
 
     #[test]

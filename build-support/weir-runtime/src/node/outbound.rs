@@ -13,21 +13,29 @@ use crate::error::{Error, Result};
 use crate::frame::{append_close, append_frame, append_keepalive, append_stopping};
 use crate::witness::Witness;
 use serde::Serialize;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
+use weir_core::codec::BatchEncoder;
 use weir_core::ClusterId;
 
 use super::peers::Peer;
 
 /// A peer's queued frames are written out once they reach this size, whatever
-/// the tick. Over loopback every write wakes a receiver that sleeps (a fast
-/// one mostly does), at the sender's cost in system time: 512 KiB writes took
-/// a 200 M-record pipe from 1.07 to 0.80 s (in clear) and 1.51 to 1.08 s
-/// (sealed), median of 4 pairs, against 64 KiB (docs/BENCHMARKS.md).
-const WRITE_AT: usize = 512 * 1024;
+/// the tick: a tick's frame of a few thousand records goes to the socket as
+/// soon as it is encoded. Fed steadily, a fast receiver keeps reading; fed in
+/// bursts, it drains each burst and sleeps, and the sender pays a wake-up
+/// (in system time) for every write after. A 200 M-record pipe took 0.70 s
+/// writing at 16 KiB, 1.0 s at 512 KiB and 1.35 s at 64 KiB, sealed; in clear
+/// 0.50 s against 0.82 s at 512 KiB (docs/BENCHMARKS.md, run 8).
+const WRITE_AT: usize = 16 * 1024;
+
+/// A queue partly written is compacted once this much of it is on the socket
+/// (not after every write: the rest moves each time).
+const COMPACT_AT: usize = 512 * 1024;
 
 /// Otherwise they are written when the node goes idle, or after this many busy
 /// ticks: a node that never waits still sends what it queued.
@@ -84,7 +92,7 @@ fn tidy(peer: &mut Peer) {
             // One huge batch should not pin its memory for the rest of the run.
             peer.pending = Vec::new();
         }
-    } else if peer.written >= WRITE_AT {
+    } else if peer.written >= COMPACT_AT {
         peer.pending.drain(..peer.written);
         peer.written = 0;
     }
@@ -129,9 +137,10 @@ impl Node {
         let dests = self.dests(id);
         Outbox {
             channel: id,
-            records: Vec::new(),
+            batch: BatchEncoder::new(),
             dests,
             closed: false,
+            records: PhantomData,
         }
     }
 
@@ -190,7 +199,7 @@ impl Node {
     }
 
     /// Queues one frame of `channel` (holding `records` records) for every
-    /// destination in `dests` that takes it, its payload encoded once (into the
+    /// destination in `dests` that takes it, its payload written once (into the
     /// first such destination's queue, then copied).
     async fn send_frame(
         &mut self,
@@ -467,40 +476,42 @@ impl Node {
     }
 }
 
-/// Encodes `records` as a frame's payload.
-fn encode_records<T: Serialize>(
-    records: &[T],
+/// `batch` as a frame's payload.
+fn payload(
+    batch: &BatchEncoder,
 ) -> impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String> + '_ {
-    move |buf| weir_core::codec::encode_batch(records, buf).map_err(|e| e.to_string())
+    move |buf| batch.append_to(buf).map_err(|e| e.to_string())
 }
 
 /// Sends each record to one member of a cluster: one frame per member per tick.
 pub struct MemberOutbox<T> {
     channel: u32,
-    /// Records per member, in member order.
-    records: Vec<Vec<T>>,
+    /// This tick's records per member, in member order, encoded as they come.
+    batches: Vec<BatchEncoder>,
     dests: Vec<usize>,
     role: &'static str,
     /// A record named a member the cluster does not have.
     unknown_member: Option<ClusterId>,
     closed: bool,
+    records: PhantomData<fn(T)>,
 }
 
 impl<T: Serialize> MemberOutbox<T> {
     fn new(channel: u32, dests: Vec<usize>, role: &'static str) -> Self {
         MemberOutbox {
             channel,
-            records: dests.iter().map(|_| Vec::new()).collect(),
+            batches: dests.iter().map(|_| BatchEncoder::new()).collect(),
             dests,
             role,
             unknown_member: None,
             closed: false,
+            records: PhantomData,
         }
     }
 
     pub fn push(&mut self, (member, record): (ClusterId, T)) {
-        match self.records.get_mut(member.index()) {
-            Some(records) => records.push(record),
+        match self.batches.get_mut(member.index()) {
+            Some(batch) => batch.push(&record),
             None => self.unknown_member = Some(member),
         }
     }
@@ -516,16 +527,11 @@ impl<T: Serialize> MemberOutbox<T> {
                 self.dests.len()
             )));
         }
-        for (records, &dest) in self.records.iter_mut().zip(&self.dests) {
-            if !records.is_empty() {
-                node.send_frame(
-                    &[dest],
-                    self.channel,
-                    records.len(),
-                    encode_records(records),
-                )
-                .await?;
-                records.clear();
+        for (batch, &dest) in self.batches.iter_mut().zip(&self.dests) {
+            if !batch.is_empty() {
+                node.send_frame(&[dest], self.channel, batch.len(), payload(batch))
+                    .await?;
+                batch.clear();
             }
         }
         if upstream_done && !self.closed {
@@ -544,12 +550,12 @@ pub struct RoundRobinOutbox<T> {
 
 impl<T: Serialize> RoundRobinOutbox<T> {
     pub fn push(&mut self, record: T) {
-        let members = self.inner.records.len();
+        let members = self.inner.batches.len();
         if members == 0 {
             self.inner.unknown_member = Some(ClusterId(0));
             return;
         }
-        self.inner.records[self.next].push(record);
+        self.inner.batches[self.next].push(&record);
         self.next = (self.next + 1) % members;
     }
 
@@ -559,31 +565,35 @@ impl<T: Serialize> RoundRobinOutbox<T> {
 }
 
 /// Collects one channel's records for a tick and sends them as one frame.
+///
+/// Records are encoded as they are pushed, not held: one pass over them, and
+/// a tick's batch takes the memory of its encoding only.
 pub struct Outbox<T> {
     channel: u32,
-    records: Vec<T>,
+    batch: BatchEncoder,
     dests: Vec<usize>,
     closed: bool,
+    records: PhantomData<fn(T)>,
 }
 
 impl<T: Serialize> Outbox<T> {
+    #[inline]
     pub fn push(&mut self, record: T) {
-        self.records.push(record);
+        self.batch.push(&record);
     }
 
     /// Sends this tick's records as one frame to every destination (encoded once),
     /// then closes the channel if `upstream_done`.
     pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
-        if !self.records.is_empty() {
-            let count = self.records.len();
+        if !self.batch.is_empty() {
             node.send_frame(
                 &self.dests,
                 self.channel,
-                count,
-                encode_records(&self.records),
+                self.batch.len(),
+                payload(&self.batch),
             )
             .await?;
-            self.records.clear();
+            self.batch.clear();
         }
         if upstream_done && !self.closed {
             self.closed = true;
