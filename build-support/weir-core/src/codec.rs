@@ -52,7 +52,8 @@ pub struct BatchEncoder {
     /// The records' encodings, one after the other (no length yet).
     bytes: Vec<u8>,
     records: usize,
-    /// The first record that could not be encoded; pushes after it are dropped.
+    /// The first record that could not be encoded: the batch fails as a whole
+    /// (later records are still encoded: no check per record).
     failed: Option<CodecError>,
 }
 
@@ -64,15 +65,12 @@ impl BatchEncoder {
     /// Encodes `record` at the end of the batch.
     #[inline]
     pub fn push<T: Serialize + ?Sized>(&mut self, record: &T) {
-        if self.failed.is_some() {
-            return;
-        }
         let before = self.bytes.len();
         match bincode::serde::encode_into_std_write(record, &mut self.bytes, config()) {
             Ok(_) => self.records += 1,
             Err(e) => {
                 self.bytes.truncate(before);
-                self.failed = Some(CodecError(e.to_string()));
+                self.failed.get_or_insert(CodecError(e.to_string()));
             }
         }
     }
@@ -153,12 +151,20 @@ impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for AppendTo<'_, T
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // Pushed onto a local (moved out and back): its length and capacity stay
+        // in registers for the loop, not stored through `self.0` per record.
+        let mut records = std::mem::take(self.0);
         // The claimed length is the peer's word: reserve only a bounded part of it.
-        self.0.reserve(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(record) = seq.next_element()? {
-            self.0.push(record);
-        }
-        Ok(())
+        records.reserve(seq.size_hint().unwrap_or(0).min(4096));
+        let decoded = loop {
+            match seq.next_element() {
+                Ok(Some(record)) => records.push(record),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        *self.0 = records;
+        decoded
     }
 }
 

@@ -200,25 +200,27 @@ pub fn first<T>(_: &Witness<T>) -> (First<T>, Witness<T>) {
 /// `fold`: per tick (`per_tick`, emitted and restarted every tick) or over the run
 /// (the running value, emitted every tick).
 pub struct Fold<A, I, F> {
-    value: Option<A>,
+    /// Made by `init` up front (and after each tick's emit, per tick): no
+    /// check per record of whether it exists yet.
+    value: A,
     init: I,
     f: F,
     per_tick: bool,
 }
 
 impl<A: Clone, I: Fn() -> A, F> Fold<A, I, F> {
+    #[inline]
     pub fn push<T>(&mut self, record: T)
     where
         F: FnMut(&mut A, T),
     {
-        let init = &self.init;
-        (self.f)(self.value.get_or_insert_with(init), record);
+        (self.f)(&mut self.value, record);
     }
     pub fn emit(&mut self) -> std::option::IntoIter<A> {
         let value = if self.per_tick {
-            self.value.take().unwrap_or_else(&self.init)
+            std::mem::replace(&mut self.value, (self.init)())
         } else {
-            self.value.get_or_insert_with(&self.init).clone()
+            self.value.clone()
         };
         Some(value).into_iter()
     }
@@ -230,7 +232,7 @@ pub fn fold<T, A, I: Fn() -> A, F: FnMut(&mut A, T)>(
     f: F,
 ) -> (Fold<A, I, F>, Witness<A>) {
     let fold = Fold {
-        value: None,
+        value: init(),
         init,
         f,
         per_tick: true,
