@@ -82,6 +82,19 @@ fn broke(peer: &mut Peer, e: std::io::Error) {
     peer.written = peer.pending.len();
 }
 
+/// A peer went away while both were stopping: nothing more goes to it, and
+/// this is no failure (see `Node::stopping_together`).
+fn gone_while_stopping(peer: &mut Peer, e: &std::io::Error) {
+    tracing::info!(
+        "peer {} went away while both were stopping ({e}); {} bytes not sent to it",
+        peer.describe(),
+        peer.pending.len() - peer.written
+    );
+    peer.writer = None;
+    peer.pending.clear();
+    peer.written = 0;
+}
+
 /// Forgets what the socket has taken of `peer`'s queue.
 fn tidy(peer: &mut Peer) {
     if peer.written == peer.pending.len() {
@@ -314,6 +327,7 @@ impl Node {
         if only.is_none() {
             self.held_ticks = 0;
         }
+        let stopping_together = self.stopping_together();
         let peers = match only {
             Some(dest) => &mut self.peers[dest..=dest],
             None => &mut self.peers[..],
@@ -329,6 +343,7 @@ impl Node {
                     Poll::Ready(Ok(true)) => {}
                     Poll::Ready(Ok(false)) => waiting |= !peer.tolerated,
                     Poll::Ready(Err(e)) if peer.tolerated => broke(peer, e),
+                    Poll::Ready(Err(e)) if stopping_together(peer) => gone_while_stopping(peer, &e),
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(peer.sending_failed(&e))),
                     Poll::Pending => unreachable!("poll_write_queue is always ready"),
                 }
@@ -434,6 +449,7 @@ impl Node {
             return Ok(());
         }
         self.write_out(Some(dest)).await?;
+        let stopping_together = self.stopping_together();
         let peer = &mut self.peers[dest];
         let Some(writer) = peer.writer.as_mut() else {
             return Ok(()); // lost while writing out
@@ -442,7 +458,23 @@ impl Node {
             let _ = tokio::time::timeout(FINAL_WRITE_GRACE, writer.shutdown()).await;
             return Ok(());
         }
-        writer.shutdown().await.map_err(|e| peer.sending_failed(&e))
+        match writer.shutdown().await {
+            Err(e) if stopping_together(peer) => gone_while_stopping(peer, &e),
+            Err(e) => return Err(peer.sending_failed(&e)),
+            Ok(()) => {}
+        }
+        Ok(())
+    }
+
+    /// Whether, for this stopping node, a peer that goes away is an ordinary
+    /// end rather than a failure: this node was asked to stop (so, as a rule,
+    /// was the deployment), or the peer said it is stopping too. Either way it
+    /// takes nothing more, and may be gone before our last frames (a peer
+    /// whose senders all said they stop leaves once they go quiet).
+    fn stopping_together(&self) -> impl Fn(&Peer) -> bool {
+        let stopping = self.stopping.is_some();
+        let asked = self.stop.load(std::sync::atomic::Ordering::Relaxed);
+        move |peer| stopping && (asked || peer.stopping)
     }
 
     /// Ends the run: closes what is still open, and waits until every frame has
