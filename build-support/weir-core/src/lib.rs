@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod codec;
 pub mod external;
+pub mod shape;
 
 pub use cluster::{ClusterId, Membership};
 pub use external::{BadInput, ClientCodec, ClientEvent, ConnectionId};
