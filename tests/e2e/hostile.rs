@@ -8,19 +8,16 @@ use crate::support::*;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use weir::ir::Operator;
 use weir_runtime::auth::Key;
 use weir_runtime::frame::Handshake;
+use weir_runtime::wire::WireChannel;
 
-/// The broadcast flow's hash and the id of its one channel, as the binaries have them.
-fn broadcast_identity() -> (u64, u32) {
-    let graph = weir_build::evaluate(flow::broadcast::broadcast);
-    let channel = graph
-        .nodes
-        .iter()
-        .position(|n| matches!(n.op, Operator::Network { .. }))
-        .unwrap();
-    (weir_build::flow_hash("broadcast", &graph), channel as u32)
+/// The broadcast leader's channels to a worker (as its hello lists them), and
+/// the id of the one channel, as the binaries have them.
+fn broadcast_identity() -> (Vec<WireChannel>, u32) {
+    let channels = hello_channels(flow::broadcast::broadcast, "leader", "worker");
+    let id = channels[0].id;
+    (channels, id)
 }
 
 /// Connects to worker 0, retrying until it listens.
@@ -28,15 +25,20 @@ async fn connect_to_worker(topo: &Topo) -> TcpStream {
     connect(topo.address("worker", 0)).await
 }
 
-/// Plays the leader's side of the handshake with worker 0, with `flow_hash`
-/// and `key` (none: unauthenticated). The connection, or the worker's reason
-/// for refusing it.
-async fn join_as_leader(topo: &Topo, flow_hash: u64, key: Option<&Key>) -> Result<Joined, String> {
+/// Plays the leader's side of the handshake with worker 0, saying
+/// `channels` and under `key` (none: unauthenticated). The connection, or the
+/// worker's reason for refusing it.
+async fn join_as_leader(
+    topo: &Topo,
+    channels: Vec<WireChannel>,
+    key: Option<&Key>,
+) -> Result<Joined, String> {
     let me = Peer {
+        flow: "broadcast",
         role: "leader",
         index: 0,
-        flow_hash,
         incarnation: 1,
+        channels,
     };
     handshake_as(topo.address("worker", 0), &me, key).await
 }
@@ -61,10 +63,10 @@ fn real_leader_is_still_served(topo: &Topo, worker: std::process::Child) -> Stri
 /// A peer joining with `key` (none: unauthenticated) must be refused before the
 /// real leader runs the flow: the reason it was given, and the worker's stderr.
 async fn refused_then_real_leader_served(key: Option<&Key>) -> (String, String) {
-    let (hash, _) = broadcast_identity();
+    let (channels, _) = broadcast_identity();
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
-    let reason = join_as_leader(&topo, hash, key)
+    let reason = join_as_leader(&topo, channels, key)
         .await
         .expect_err("the peer must be refused");
     (reason, real_leader_is_still_served(&topo, worker))
@@ -113,16 +115,17 @@ async fn garbage_instead_of_a_handshake_is_refused_and_the_real_leader_served() 
 
 #[tokio::test]
 async fn a_peer_that_never_finishes_its_handshake_is_timed_out() {
-    let (hash, _) = broadcast_identity();
+    let (channels, _) = broadcast_identity();
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
     // Half a hello, then silence (slow-loris).
     let mut stream = connect_to_worker(&topo).await;
     let hello = Handshake::Hello {
-        flow_hash: hash,
+        flow: "broadcast".into(),
         role: "leader".into(),
         index: 0,
         incarnation: 1,
+        channels,
     }
     .encode();
     stream.write_all(&hello[..10]).await.unwrap();
@@ -171,33 +174,34 @@ async fn a_flood_of_connections_is_bounded_and_the_real_leader_still_gets_in() {
 }
 
 #[tokio::test]
-async fn a_peer_from_another_build_is_refused_by_both_sides() {
-    let (hash, _) = broadcast_identity();
+async fn a_peer_whose_records_have_another_shape_is_refused_naming_the_channel() {
+    let (mut channels, _) = broadcast_identity();
+    // A leader built with `source_iter(q!(0..10u64))`: another record type.
+    channels[0].shape = weir_core::shape::trace::<u64>().unwrap().encode();
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
-    let reason = join_as_leader(&topo, hash ^ 1, Some(&key_of(&topo)))
+    let reason = join_as_leader(&topo, channels, Some(&key_of(&topo)))
         .await
-        .expect_err("another build must be refused");
+        .expect_err("another shape must be refused");
+    let expected = "the record: i32 at worker/0, u64 at leader";
     assert!(
-        reason.contains("different build of flow `broadcast`"),
+        reason.contains("broadcast_bincode at flow/src/broadcast.rs:"),
         "{reason}"
     );
+    assert!(reason.contains(expected), "{reason}");
     let out = finish(worker, LIMIT);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("different build of flow `broadcast`"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "", "nothing may be delivered");
 }
 
 /// Joins as the leader, sends `bytes`, hangs up; returns the worker's stderr,
 /// asserting it failed.
 async fn worker_after(bytes: Vec<u8>) -> String {
-    let (hash, _) = broadcast_identity();
+    let (channels, _) = broadcast_identity();
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
-    let mut joined = join_as_leader(&topo, hash, Some(&key_of(&topo)))
+    let mut joined = join_as_leader(&topo, channels, Some(&key_of(&topo)))
         .await
         .expect("the handshake succeeds");
     joined.writer.write_all(&bytes).await.unwrap();
@@ -280,10 +284,10 @@ async fn garbage_after_the_handshake_stops_the_worker_with_a_reason() {
 
 #[tokio::test]
 async fn a_peer_that_vanishes_mid_stream_is_reported_as_lost() {
-    let (hash, channel) = broadcast_identity();
+    let (channels, channel) = broadcast_identity();
     let topo = Topo::new(&[("leader", 1), ("worker", 1)]);
     let worker = start("broadcast-worker", &topo.file, Some(0), &[]);
-    let mut joined = join_as_leader(&topo, hash, Some(&key_of(&topo)))
+    let mut joined = join_as_leader(&topo, channels, Some(&key_of(&topo)))
         .await
         .unwrap();
     let mut payload = Vec::new();

@@ -7,6 +7,7 @@ mod addresses;
 mod bad_input;
 mod bench;
 mod build_errors;
+mod builds_apart;
 mod codegen;
 mod corpus;
 mod deploy;

@@ -2,19 +2,7 @@
 //! writes outside this workspace builds, deploys and passes its own test.
 
 use crate::support::*;
-use std::path::Path;
 use std::process::Command;
-
-/// Runs `cargo run -p weir-cli -- <args>` in this workspace.
-fn weir(args: &[&str]) -> std::process::Output {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    Command::new(env!("CARGO"))
-        .args(["run", "-q", "-p", "weir-cli", "--"])
-        .args(args)
-        .current_dir(root)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn a_new_project_builds_deploys_and_passes_its_test() {

@@ -90,7 +90,12 @@ pub fn key_beside(topo: &Path) -> PathBuf {
 /// The command that starts one instance, with the deployment's key if there is
 /// one beside the topology file (and `extra` chooses none).
 pub fn command(binary: &str, topo: &Path, index: Option<usize>, extra: &[&str]) -> Command {
-    let mut command = Command::new(bin(binary));
+    command_at(&bin(binary), topo, index, extra)
+}
+
+/// [`command`] for the binary at `path` (one a test built itself).
+pub fn command_at(path: &Path, topo: &Path, index: Option<usize>, extra: &[&str]) -> Command {
+    let mut command = Command::new(path);
     command.arg("--topology").arg(topo);
     let chosen = extra
         .iter()
@@ -347,10 +352,62 @@ pub async fn connect(address: &str) -> tokio::net::TcpStream {
 
 /// Who a test claims to be in a handshake it plays by hand.
 pub struct Peer<'a> {
+    pub flow: &'a str,
     pub role: &'a str,
     pub index: u32,
-    pub flow_hash: u64,
     pub incarnation: u64,
+    /// What its build says of the channels to the instance it dials.
+    pub channels: Vec<weir_runtime::wire::WireChannel>,
+}
+
+/// The channels between `role` and `peer_role` of flow `f`, as the role's
+/// binary lists them in its hello: what a test playing it by hand says.
+pub fn hello_channels(
+    f: fn(&weir::FlowBuilder),
+    role: &str,
+    peer_role: &str,
+) -> Vec<weir_runtime::wire::WireChannel> {
+    use weir::ir::{Delivery, Failure, Operator};
+    let graph = weir_build::evaluate(f);
+    let name = |location: usize| graph.locations[location].name.clone();
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(id, node)| {
+            let Operator::Network {
+                delivery,
+                failure,
+                element_type,
+                shape,
+                ..
+            } = &node.op
+            else {
+                return None;
+            };
+            let (from, to) = (
+                name(graph.nodes[node.inputs[0]].location),
+                name(node.location),
+            );
+            let between = (from == role && to == peer_role) || (from == peer_role && to == role);
+            between.then(|| weir_runtime::wire::WireChannel {
+                id: id as u32,
+                from,
+                to,
+                delivery: match delivery {
+                    Delivery::ToProcess => "to the process",
+                    Delivery::Broadcast => "to every member",
+                    Delivery::ToMember => "to the member named",
+                    Delivery::RoundRobin => "to the members in turn",
+                }
+                .to_string(),
+                tolerant: *failure == Failure::Tolerant,
+                made_by: format!("{} at {}", node.op.name(), node.at),
+                record: element_type.clone(),
+                shape: shape.as_ref().map(|s| s.encode()).unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// A link a test joined by hand: what the instance sends, and where the
@@ -379,10 +436,11 @@ pub async fn handshake_as(
     use weir_runtime::frame::Handshake;
     let mut stream = connect(address).await;
     let hello = Handshake::Hello {
-        flow_hash: me.flow_hash,
+        flow: me.flow.into(),
         role: me.role.into(),
         index: me.index,
         incarnation: me.incarnation,
+        channels: me.channels.clone(),
     };
     let Some(key) = key else {
         stream.write_all(&hello.encode()).await.unwrap();
@@ -411,6 +469,17 @@ pub async fn handshake_as(
         reader: Box::new(reader),
         writer: Box::new(writer),
     })
+}
+
+/// Runs `cargo run -p weir-cli -- <args>` in this workspace.
+pub fn weir(args: &[&str]) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    Command::new(env!("CARGO"))
+        .args(["run", "-q", "-p", "weir-cli", "--"])
+        .args(args)
+        .current_dir(root)
+        .output()
+        .unwrap()
 }
 
 /// Runs `cargo <args>` in a project outside this workspace (one a test made),

@@ -158,17 +158,16 @@ fn a_restarted_member_rejoins_as_a_new_incarnation_and_receives_again() {
 
 #[tokio::test]
 async fn a_connection_from_an_older_incarnation_is_refused() {
-    let graph = weir_build::evaluate(flow::membership::membership);
-    let flow_hash = weir_build::flow_hash("membership", &graph);
     let mut flow = Flow::start("membership", &[1, 2], &[]);
     flow.receiving();
     // A leader left over from an earlier run (incarnation 1, long before the
     // real leader's) is refused, though it holds the key.
     let stale = Peer {
+        flow: "membership",
         role: "leader",
         index: 0,
-        flow_hash,
         incarnation: 1,
+        channels: hello_channels(flow::membership::membership, "leader", "worker"),
     };
     let key = weir_runtime::auth::Key::load(&flow.topo.key()).unwrap();
     let refused = handshake_as(flow.topo.address("worker", 0), &stale, Some(&key)).await;
@@ -331,13 +330,12 @@ async fn the_key_is_rotated_one_instance_at_a_time_without_a_stop() {
     restart_leader(&mut flow, &only_new);
     flow.all_running();
     // The old key now opens no link.
-    let graph = weir_build::evaluate(flow::membership::membership);
-    let flow_hash = weir_build::flow_hash("membership", &graph);
     let leader = Peer {
+        flow: "membership",
         role: "leader",
         index: 0,
-        flow_hash,
         incarnation: u64::MAX,
+        channels: hello_channels(flow::membership::membership, "leader", "worker"),
     };
     let old_key = weir_runtime::auth::Key::load(std::path::Path::new(&old)).unwrap();
     let refused = handshake_as(flow.topo.address("worker", 0), &leader, Some(&old_key)).await;

@@ -155,7 +155,10 @@ impl Roles {
                 problems.extend(unresolved);
                 continue;
             }
-            for warning in unused_streams(&graph) {
+            for warning in unused_streams(&graph)
+                .into_iter()
+                .chain(untraced_shapes(&graph))
+            {
                 println!("cargo:warning=flow `{name}`: {warning}");
             }
             let mut roles = Vec::new();
@@ -332,6 +335,29 @@ fn unused_streams(graph: &FlowGraph) -> Vec<String> {
                 n.op.name(),
                 n.at
             )
+        })
+        .collect()
+}
+
+/// Channels whose record type's shape could not be traced: two builds are
+/// matched on the type's name alone there, and the build says so.
+fn untraced_shapes(graph: &FlowGraph) -> Vec<String> {
+    graph
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Operator::Network {
+                element_type,
+                shape: Err(why),
+                ..
+            } => Some(format!(
+                "the records of `{}` at {} (`{element_type}`) have no shape Weir can trace: {why}; \
+                 builds are matched on the type's name alone on this channel, so a change to the \
+                 type goes unnoticed between builds (docs/DEPLOYMENT.md, \"Upgrades\")",
+                n.op.name(),
+                n.at
+            )),
+            _ => None,
         })
         .collect()
 }

@@ -21,7 +21,7 @@ use std::fmt;
 pub use trace::trace;
 
 /// The shape of a value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Shape {
     Unit,
     Bool,
@@ -50,7 +50,7 @@ pub enum Shape {
 }
 
 /// What a struct, or one variant of an enum, holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Fields {
     Unit,
     Newtype(Shape),
@@ -59,7 +59,7 @@ pub enum Fields {
 }
 
 /// A named type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TypeShape {
     Struct(Fields),
     /// The variants in the order serde numbers them (their number is what
@@ -68,7 +68,7 @@ pub enum TypeShape {
 }
 
 /// The shape of a record type: its own, and those of the named types in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WireShape {
     pub root: Shape,
     pub types: BTreeMap<String, TypeShape>,
@@ -85,10 +85,11 @@ impl WireShape {
         crate::codec::decode_value(bytes)
     }
 
-    /// The first place where `self` (here) and `there` differ, as
-    /// `Rec.a: u32 here, (u16, u16) there`; `None` when they are the same.
-    pub fn first_difference(&self, there: &WireShape) -> Option<String> {
-        diff::first_difference(self, there)
+    /// The first place where `self` and `there` differ, each side called
+    /// as `names` says: with `("here", "there")`, `Rec.a: u32 here,
+    /// (u16, u16) there`; `None` when they are the same.
+    pub fn first_difference(&self, there: &WireShape, names: (&str, &str)) -> Option<String> {
+        diff::first_difference(self, there, names)
     }
 }
 
@@ -191,6 +192,8 @@ mod tests {
     use super::*;
     use serde::{Deserialize, Serialize};
 
+    const HERE: (&str, &str) = ("here", "there");
+
     mod old {
         #[derive(serde::Deserialize)]
         pub struct Rec {
@@ -209,10 +212,10 @@ mod tests {
     fn a_changed_field_type_is_the_first_difference() {
         let (old, new) = (trace::<old::Rec>().unwrap(), trace::<new::Rec>().unwrap());
         assert_eq!(
-            old.first_difference(&new).as_deref(),
+            old.first_difference(&new, HERE).as_deref(),
             Some("Rec.a: u32 here, (u16, u16) there")
         );
-        assert_eq!(old.first_difference(&old), None);
+        assert_eq!(old.first_difference(&old, HERE), None);
         assert_ne!(stable_hash(&old.encode()), stable_hash(&new.encode()));
     }
 
@@ -343,12 +346,13 @@ mod tests {
     fn added_variants_and_fields_are_named() {
         let v1 = trace::<v1::Rec>().unwrap();
         assert_eq!(
-            v1.first_difference(&trace::<v2::Rec>().unwrap()).as_deref(),
+            v1.first_difference(&trace::<v2::Rec>().unwrap(), HERE)
+                .as_deref(),
             Some("Op, variant 2: none here, `Del` there")
         );
         let wider = trace::<v2::Wider>().unwrap();
         assert_eq!(
-            wider.first_difference(&v1).as_deref(),
+            wider.first_difference(&v1, HERE).as_deref(),
             Some("Wider: Wider here, Rec there"),
             "another name is another type"
         );

@@ -19,6 +19,7 @@
 //!
 //! With a deployment key, frames travel inside sealed records (`secure`).
 
+use crate::wire::WireChannel;
 use std::future::Future;
 use std::io;
 use std::ops::Range;
@@ -27,7 +28,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 pub const MAGIC: [u8; 4] = *b"WEIR";
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 pub const HEADER_LEN: usize = 8;
 /// Set in a frame's channel id to close that channel.
 pub const CLOSE_BIT: u32 = 1 << 31;
@@ -308,12 +309,15 @@ impl std::fmt::Display for FrameError {
 pub enum Handshake {
     /// Who the sender is.
     Hello {
-        flow_hash: u64,
+        flow: String,
         role: String,
         index: u32,
         /// Which run of this instance is speaking: it grows across restarts, so
         /// a connection left over from an earlier run can be told apart.
         incarnation: u64,
+        /// The channels between the sender's role and the receiver's: what
+        /// two builds must agree on to link (see `crate::wire`).
+        channels: Vec<WireChannel>,
     },
     /// Why the connection is refused; the sender closes it next.
     Refusal { reason: String },
@@ -332,18 +336,23 @@ impl Handshake {
         buf.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
         match self {
             Handshake::Hello {
-                flow_hash,
+                flow,
                 role,
                 index,
                 incarnation,
+                channels,
             } => {
                 buf.push(0);
-                buf.extend_from_slice(&flow_hash.to_le_bytes());
                 buf.extend_from_slice(&index.to_le_bytes());
                 buf.extend_from_slice(&incarnation.to_le_bytes());
-                let role = &role.as_bytes()[..role.len().min(MAX_ROLE)];
-                buf.push(role.len() as u8);
-                buf.extend_from_slice(role);
+                for name in [role, flow] {
+                    let name = &name.as_bytes()[..name.len().min(MAX_ROLE)];
+                    buf.push(name.len() as u8);
+                    buf.extend_from_slice(name);
+                }
+                let channels = weir_core::codec::encode_value(channels)
+                    .expect("a channel list always encodes");
+                push_short_bytes(&mut buf, &channels);
             }
             Handshake::Refusal { reason } => {
                 buf.push(1);
@@ -382,20 +391,20 @@ impl Handshake {
         }
         match fixed[6] {
             0 => {
-                let mut rest = [0u8; 21];
+                let mut rest = [0u8; 12];
                 reader.read_exact(&mut rest).await?;
-                let flow_hash = u64::from_le_bytes(rest[..8].try_into().unwrap());
-                let index = u32::from_le_bytes(rest[8..12].try_into().unwrap());
-                let incarnation = u64::from_le_bytes(rest[12..20].try_into().unwrap());
-                let mut role = vec![0u8; rest[20] as usize];
-                reader.read_exact(&mut role).await?;
-                let role = String::from_utf8(role)
-                    .map_err(|_| HandshakeError::Malformed("role name is not UTF-8"))?;
+                let index = u32::from_le_bytes(rest[..4].try_into().unwrap());
+                let incarnation = u64::from_le_bytes(rest[4..12].try_into().unwrap());
+                let role = read_name(reader, "role name is not UTF-8").await?;
+                let flow = read_name(reader, "flow name is not UTF-8").await?;
+                let channels = weir_core::codec::decode_value(&read_short_bytes(reader).await?)
+                    .map_err(|_| HandshakeError::Malformed("its channel list does not decode"))?;
                 Ok(Handshake::Hello {
-                    flow_hash,
+                    flow,
                     role,
                     index,
                     incarnation,
+                    channels,
                 })
             }
             1 => Ok(Handshake::Refusal {
@@ -427,6 +436,18 @@ impl Handshake {
             message => Ok(message),
         }
     }
+}
+
+/// Reads a name (at most 255 bytes) after its u8 length.
+async fn read_name(
+    reader: &mut (impl AsyncRead + Unpin),
+    not_utf8: &'static str,
+) -> Result<String, HandshakeError> {
+    let mut len = [0u8; 1];
+    reader.read_exact(&mut len).await?;
+    let mut name = vec![0u8; len[0] as usize];
+    reader.read_exact(&mut name).await?;
+    String::from_utf8(name).map_err(|_| HandshakeError::Malformed(not_utf8))
 }
 
 /// Appends `bytes` (at most 64 KiB of them) after their u16 length.
@@ -486,10 +507,20 @@ mod tests {
     async fn handshakes_round_trip() {
         for msg in [
             Handshake::Hello {
-                flow_hash: 0xfeed,
+                flow: "relay".into(),
                 role: "worker".into(),
                 index: 3,
                 incarnation: 1 << 40,
+                channels: vec![crate::wire::WireChannel {
+                    id: 4,
+                    from: "leader".into(),
+                    to: "worker".into(),
+                    delivery: "to every member".into(),
+                    tolerant: true,
+                    made_by: "broadcast_bincode at flow/src/relay.rs:9:10".into(),
+                    record: "u64".into(),
+                    shape: vec![1, 2, 3],
+                }],
             },
             Handshake::Refusal {
                 reason: "no".into(),
@@ -515,10 +546,11 @@ mod tests {
             Err(HandshakeError::NotWeir)
         ));
         let hello = Handshake::Hello {
-            flow_hash: 1,
+            flow: "f".into(),
             role: "leader".into(),
             index: 0,
             incarnation: 5,
+            channels: Vec::new(),
         }
         .encode();
         for cut in 0..hello.len() {

@@ -19,6 +19,7 @@ pub mod secure;
 mod spec;
 pub mod topology;
 pub mod transport;
+pub mod wire;
 mod witness;
 
 pub use error::{Error, Result};

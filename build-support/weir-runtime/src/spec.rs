@@ -40,6 +40,14 @@ pub struct ChannelDecl {
     /// Whether losing a peer on this edge ends only that peer's part of it
     /// (else the instance fails).
     pub tolerant: bool,
+    /// The operator that made it and where, for messages:
+    /// `send_bincode at flow/src/lib.rs:12:10`.
+    pub made_by: &'static str,
+    /// `std::any::type_name` of its records.
+    pub record: &'static str,
+    /// The records' serde shape ([`weir_core::shape::WireShape::encode`]);
+    /// empty when it could not be traced (the type's name stands for it).
+    pub shape: &'static [u8],
 }
 
 /// An endpoint where external clients connect to the instances of `role`;

@@ -157,12 +157,13 @@ fn read_handshake(mut bytes: &[u8]) {
 
 fn handshake() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        (any::<u64>(), "[a-z_]{0,12}", any::<u32>()).prop_map(|(flow_hash, role, index)| {
+        ("[a-z_]{0,12}", "[a-z_]{0,12}", any::<u32>()).prop_map(|(flow, role, index)| {
             Handshake::Hello {
-                flow_hash,
+                flow,
                 role,
                 index,
                 incarnation: u64::from(index) << 20,
+                channels: Vec::new(),
             }
             .encode()
         }),

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use weir_runtime::external::InProcessClient;
 use weir_runtime::frame::DEFAULT_MAX_FRAME;
 use weir_runtime::transport::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan};
+use weir_runtime::wire::ChannelMap;
 use weir_runtime::{InstanceId, Node, RoleKind, Stopper};
 
 pub(crate) struct Instance {
@@ -376,7 +377,7 @@ fn start_instance(shared: &Shared, i: usize) {
             })
             .collect(),
         flow: program.spec.flow,
-        flow_hash: program.spec.flow_hash,
+        channels: program.spec.channels,
         connect_timeout: Duration::from_secs(30),
         peer_timeout: w.timing.peer_timeout,
         max_frame: DEFAULT_MAX_FRAME,
@@ -484,6 +485,8 @@ fn connect(w: &mut World, i: usize, p: usize, j: usize) {
                 writer: Box::new(writer),
                 reader: Box::new(reader),
                 incarnation,
+                // One build: both sides number the channels alike.
+                channels: ChannelMap::same(instance.program.spec.channels),
             });
         }
     }

@@ -220,6 +220,9 @@ pub enum Operator {
         delivery: Delivery,
         /// `std::any::type_name` of the records on the wire.
         element_type: String,
+        /// The records' serde shape, traced where the flow is evaluated: what
+        /// two builds must agree on to link (or why it could not be traced).
+        shape: Result<weir_core::shape::WireShape, String>,
         /// Whether the receiver gets `(ClusterId, T)`, tagged with the sender.
         tagged: bool,
         failure: Failure,

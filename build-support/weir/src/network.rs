@@ -87,6 +87,7 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
         let op = Operator::Network {
             delivery,
             element_type: std::any::type_name::<Wire>().to_string(),
+            shape: weir_core::shape::trace::<Wire>(),
             tagged,
             failure,
         };

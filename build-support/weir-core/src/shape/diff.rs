@@ -1,17 +1,22 @@
-//! Where two shapes first differ, said as a person would: `Rec.a: u32 here,
-//! (u16, u16) there`.
+//! Where two shapes first differ, said as a person would: `Rec.a: u32 at
+//! leader, (u16, u16) at sink` (each side named by the caller).
 
 use super::{Fields, Shape, TypeShape, WireShape};
 use std::collections::BTreeSet;
 
-pub(super) fn first_difference(here: &WireShape, there: &WireShape) -> Option<String> {
+pub(super) fn first_difference(
+    here: &WireShape,
+    there: &WireShape,
+    names: (&str, &str),
+) -> Option<String> {
     let label = match &here.root {
         Shape::Named(name) => name.clone(),
-        root => root.to_string(),
+        _ => "the record".to_string(),
     };
     let mut walk = Walk {
         here,
         there,
+        names,
         compared: BTreeSet::new(),
     };
     walk.shapes(&label, &here.root, &there.root)
@@ -20,19 +25,23 @@ pub(super) fn first_difference(here: &WireShape, there: &WireShape) -> Option<St
 struct Walk<'s> {
     here: &'s WireShape,
     there: &'s WireShape,
+    /// How each side is named in messages: `here`, `at leader`.
+    names: (&'s str, &'s str),
     /// Named types already compared (a type may hold itself).
     compared: BTreeSet<&'s str>,
 }
 
-fn differ(
-    path: &str,
-    here: impl std::fmt::Display,
-    there: impl std::fmt::Display,
-) -> Option<String> {
-    Some(format!("{path}: {here} here, {there} there"))
-}
-
 impl<'s> Walk<'s> {
+    fn differ(
+        &self,
+        path: &str,
+        here: impl std::fmt::Display,
+        there: impl std::fmt::Display,
+    ) -> Option<String> {
+        let (a, b) = self.names;
+        Some(format!("{path}: {here} {a}, {there} {b}"))
+    }
+
     fn shapes(&mut self, path: &str, a: &'s Shape, b: &'s Shape) -> Option<String> {
         match (a, b) {
             (Shape::Named(x), Shape::Named(y)) if x == y => self.named(x),
@@ -43,7 +52,7 @@ impl<'s> Walk<'s> {
                 .or_else(|| self.shapes(&format!("{path}.value"), v1, v2)),
             (Shape::Tuple(x), Shape::Tuple(y)) if x.len() == y.len() => self.list(path, x, y),
             (a, b) if a == b => None,
-            (a, b) => differ(path, a, b),
+            (a, b) => self.differ(path, a, b),
         }
     }
 
@@ -67,10 +76,10 @@ impl<'s> Walk<'s> {
                 for i in 0..x.len().max(y.len()) {
                     let at = format!("{name}, variant {i}");
                     match (x.get(i), y.get(i)) {
-                        (Some((v, _)), None) => return differ(&at, format!("`{v}`"), "none"),
-                        (None, Some((v, _))) => return differ(&at, "none", format!("`{v}`")),
+                        (Some((v, _)), None) => return self.differ(&at, format!("`{v}`"), "none"),
+                        (None, Some((v, _))) => return self.differ(&at, "none", format!("`{v}`")),
                         (Some((v, _)), Some((w, _))) if v != w => {
-                            return differ(&at, format!("`{v}`"), format!("`{w}`"))
+                            return self.differ(&at, format!("`{v}`"), format!("`{w}`"))
                         }
                         (Some((v, f)), Some((_, g))) => {
                             if let Some(found) = self.fields(&format!("{name}::{v}"), f, g) {
@@ -82,8 +91,8 @@ impl<'s> Walk<'s> {
                 }
                 None
             }
-            (TypeShape::Struct(_), TypeShape::Enum(_)) => differ(name, "a struct", "an enum"),
-            (TypeShape::Enum(_), TypeShape::Struct(_)) => differ(name, "an enum", "a struct"),
+            (TypeShape::Struct(_), TypeShape::Enum(_)) => self.differ(name, "a struct", "an enum"),
+            (TypeShape::Enum(_), TypeShape::Struct(_)) => self.differ(name, "an enum", "a struct"),
         }
     }
 
@@ -95,13 +104,13 @@ impl<'s> Walk<'s> {
                 for i in 0..x.len().max(y.len()) {
                     match (x.get(i), y.get(i)) {
                         (Some((f, _)), None) => {
-                            return differ(path, format!("field `{f}`"), "no such field")
+                            return self.differ(path, format!("field `{f}`"), "no such field")
                         }
                         (None, Some((f, _))) => {
-                            return differ(path, "no such field", format!("field `{f}`"))
+                            return self.differ(path, "no such field", format!("field `{f}`"))
                         }
                         (Some((f, _)), Some((g, _))) if f != g => {
-                            return differ(
+                            return self.differ(
                                 &format!("{path}, field {i}"),
                                 format!("`{f}`"),
                                 format!("`{g}`"),
@@ -118,7 +127,7 @@ impl<'s> Walk<'s> {
                 None
             }
             (a, b) if a == b => None,
-            (a, b) => differ(path, describe(a), describe(b)),
+            (a, b) => self.differ(path, describe(a), describe(b)),
         }
     }
 }

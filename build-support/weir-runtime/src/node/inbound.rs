@@ -166,8 +166,15 @@ impl Node {
     /// at `payload` in the peer's read buffer.
     fn take_frame(&mut self, peer: usize, channel: u32, payload: Range<usize>) -> Result<()> {
         let closing = channel & CLOSE_BIT != 0;
-        let id = channel & !CLOSE_BIT;
         let p = &mut self.peers[peer];
+        // Its build's number for the channel, as ours.
+        let Some(id) = p.channels.ours(channel & !CLOSE_BIT) else {
+            return Err(Error::new(format!(
+                "peer {} sent a frame on channel {}, which its hello did not list",
+                p.describe(),
+                channel & !CLOSE_BIT
+            )));
+        };
         let Some(pos) = p.open_towards_us.iter().position(|&c| c == id) else {
             let settled = self.settled && p.inbound_from.contains(&id);
             if settled || (p.tolerated && p.inbound_from.contains(&id)) {

@@ -208,7 +208,7 @@ impl Node {
             listen,
             peers,
             flow: spec.flow,
-            flow_hash: spec.flow_hash,
+            channels: spec.channels,
             connect_timeout: config.connect_timeout,
             peer_timeout: config.peer_timeout,
             max_frame: DEFAULT_MAX_FRAME,

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::frame::ReadBuffer;
 use crate::spec::{RoleKind, RoleSpec};
 use crate::transport::{LinkEvent, LinkId, PeerPlan, PeerReader, PeerWriter};
+use crate::wire::ChannelMap;
 use crate::witness::Witness;
 use tokio::time::Instant;
 use weir_core::{ClusterId, Membership};
@@ -59,6 +60,8 @@ pub(super) struct Peer {
     pub(super) broken: Option<std::io::Error>,
     /// Whether it said it was told to stop (on its current link).
     pub(super) stopping: bool,
+    /// Its build's channel numbers as ours (on its current link).
+    pub(super) channels: ChannelMap,
     ever_up: bool,
 }
 
@@ -93,6 +96,7 @@ impl Peer {
             full: false,
             broken: None,
             stopping: false,
+            channels: ChannelMap::default(),
             ever_up: false,
         }
     }
@@ -225,7 +229,8 @@ impl Node {
                 writer,
                 reader,
                 incarnation,
-            } => self.link_up(peer, link, (writer, reader), incarnation),
+                channels,
+            } => self.link_up(peer, link, (writer, reader), incarnation, channels),
             LinkEvent::Fatal { reason } => self.failure = Some(Error::new(reason)),
         }
     }
@@ -243,6 +248,7 @@ impl Node {
         link: LinkId,
         (writer, reader): (PeerWriter, PeerReader),
         incarnation: u64,
+        channels: ChannelMap,
     ) {
         if self.peers[peer].writer.is_some() {
             self.link_down(peer, "a new connection from it replaced this one".into());
@@ -250,6 +256,7 @@ impl Node {
         let me = self.me_name();
         let p = &mut self.peers[peer];
         p.link = link;
+        p.channels = channels;
         p.writer = Some(writer);
         p.reader = Some(reader);
         p.frames = ReadBuffer::default();

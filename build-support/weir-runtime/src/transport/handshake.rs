@@ -1,13 +1,15 @@
-//! Who may link: each side says who it is (a hello with the flow hash, its
-//! role and index, and its incarnation), inside the protected handshake of
+//! Who may link: each side says who it is (a hello with the flow, its role
+//! and index, its incarnation, and the channels between the two roles as its
+//! build makes them), inside the protected handshake of
 //! `secure` (or in clear with `--insecure-no-auth`), and each checks the
 //! other's. Nothing a connection says before it has shown it holds the key
 //! can stop the accepting instance.
 
-use super::{LinkPlan, PeerPlan, PeerReader, PeerWriter};
+use super::{LinkPlan, Met, PeerPlan, PeerReader, PeerWriter};
 use crate::auth::Key;
 use crate::frame::Handshake;
 use crate::secure::{self, DialError, OpenError, Opened, Sealed};
+use crate::wire::{channels_with, match_channels, WireChannel};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -15,13 +17,37 @@ use tokio::net::TcpStream;
 /// A link's two halves, as the node uses them.
 pub(super) type Halves = (PeerReader, PeerWriter);
 
-fn hello(plan: &LinkPlan) -> Handshake {
+/// Our hello to an instance of `peer_role`.
+fn hello(plan: &LinkPlan, peer_role: &str) -> Handshake {
     Handshake::Hello {
-        flow_hash: plan.flow_hash,
+        flow: plan.flow.to_string(),
         role: plan.me.role.clone(),
         index: plan.me.index,
         incarnation: plan.incarnation,
+        channels: channels_with(plan.channels, &plan.me.role, peer_role),
     }
+}
+
+/// Whether peer `name` (of `role`), which says it runs flow `flow` with
+/// `channels`, can link with us: how its channel numbers map to ours, or why not.
+fn same_wire(
+    plan: &LinkPlan,
+    flow: &str,
+    (role, name): (&str, &str),
+    channels: &[WireChannel],
+) -> Result<crate::wire::ChannelMap, String> {
+    if flow != plan.flow {
+        return Err(format!(
+            "it runs flow `{flow}`, not `{}`: the topology files name other instances",
+            plan.flow
+        ));
+    }
+    let ours = channels_with(plan.channels, &plan.me.role, role);
+    match_channels(&ours, channels, (&plan.me_name, name)).map_err(|why| {
+        format!(
+            "it runs a build of flow `{flow}` whose records do not match this one's: {why}. Deploy builds that agree on every channel between two roles (docs/DEPLOYMENT.md, \"Upgrades\")"
+        )
+    })
 }
 
 fn boxed((reader, writer): Sealed) -> Halves {
@@ -31,13 +57,6 @@ fn boxed((reader, writer): Sealed) -> Halves {
 fn in_clear(stream: TcpStream) -> Halves {
     let (reader, writer) = stream.into_split();
     (Box::new(reader), Box::new(writer))
-}
-
-pub(super) fn other_build(plan: &LinkPlan, theirs: u64) -> String {
-    format!(
-        "it runs a different build of flow `{}` (flow hash {theirs:016x}, ours {:016x}): rebuild and redeploy all roles together",
-        plan.flow, plan.flow_hash
-    )
 }
 
 /// Why two instances disagree about protection, from `ours`' point of view.
@@ -80,29 +99,27 @@ fn check_answer(
     peer: &PeerPlan,
     seen: &AtomicU64,
     answer: &Handshake,
-) -> Result<u64, Introduction> {
-    let (flow_hash, role, index, incarnation) = match *answer {
+) -> Result<Met, Introduction> {
+    let (flow, role, index, incarnation, channels) = match answer {
         Handshake::Hello {
-            flow_hash,
-            ref role,
+            flow,
+            role,
             index,
             incarnation,
-        } => (flow_hash, role, index, incarnation),
-        Handshake::Refusal { ref reason } => {
+            channels,
+        } => (flow, role, *index, *incarnation, channels),
+        Handshake::Refusal { reason } => {
             return Err(Introduction::Fatal(format!(
                 "refused the connection: {reason}"
             )))
         }
-        ref other => {
+        other => {
             return Err(Introduction::Retry(format!(
                 "answered with {} instead of its hello",
                 other.kind()
             )))
         }
     };
-    if flow_hash != plan.flow_hash {
-        return Err(Introduction::Fatal(other_build(plan, flow_hash)));
-    }
     if *role != peer.id.role || index != peer.id.index {
         return Err(Introduction::Fatal(format!(
             "answered as {role}/{index}: the topology files differ between instances"
@@ -113,7 +130,12 @@ fn check_answer(
             "answered from incarnation {incarnation}, older than one already met: a process left over from an earlier run"
         )));
     }
-    Ok(incarnation)
+    let channels =
+        same_wire(plan, flow, (role, &peer.name), channels).map_err(Introduction::Fatal)?;
+    Ok(Met {
+        incarnation,
+        channels,
+    })
 }
 
 /// The dialing side: our hello under `key` (in clear without one), the
@@ -125,19 +147,19 @@ pub(super) async fn introduce(
     seen: &AtomicU64,
     key: Option<&Key>,
     stream: TcpStream,
-) -> Result<(u64, Halves), Introduction> {
+) -> Result<(Met, Halves), Introduction> {
     let _ = stream.set_nodelay(true);
     let Some(key) = key else {
         return introduce_in_clear(plan, peer, seen, stream).await;
     };
-    let dialed = match secure::dial(stream, key, &hello(plan)).await {
+    let dialed = match secure::dial(stream, key, &hello(plan, &peer.id.role)).await {
         Ok(dialed) => dialed,
         Err(e @ DialError::RefusedInClear(_)) => return Err(Introduction::WrongKey(e.to_string())),
         Err(e @ DialError::Broken(_)) => return Err(Introduction::Retry(e.to_string())),
     };
     match check_answer(plan, peer, seen, &dialed.answer) {
-        Ok(incarnation) => match dialed.confirm().await {
-            Ok(sealed) => Ok((incarnation, boxed(sealed))),
+        Ok(met) => match dialed.confirm().await {
+            Ok(sealed) => Ok((met, boxed(sealed))),
             Err(e) => Err(Introduction::Retry(e.to_string())),
         },
         Err(refused) => {
@@ -155,9 +177,9 @@ async fn introduce_in_clear(
     peer: &PeerPlan,
     seen: &AtomicU64,
     mut stream: TcpStream,
-) -> Result<(u64, Halves), Introduction> {
+) -> Result<(Met, Halves), Introduction> {
     stream
-        .write_all(&hello(plan).encode())
+        .write_all(&hello(plan, &peer.id.role).encode())
         .await
         .map_err(|e| Introduction::Retry(e.to_string()))?;
     let answer = match next_message(&mut stream)
@@ -167,13 +189,13 @@ async fn introduce_in_clear(
         Handshake::Noise { .. } => return Err(Introduction::Fatal(auth_mismatch(false).into())),
         answer => answer,
     };
-    let incarnation = check_answer(plan, peer, seen, &answer)?;
-    Ok((incarnation, in_clear(stream)))
+    let met = check_answer(plan, peer, seen, &answer)?;
+    Ok((met, in_clear(stream)))
 }
 
 pub(super) enum Greeting {
-    /// Peer `.0` (in plan order), in incarnation `.2`.
-    Peer(usize, Halves, u64),
+    /// Peer `.0` (in plan order), and what its hello said.
+    Peer(usize, Halves, Met),
     /// Not one of ours (or broken): refuse it and keep waiting for the real peer.
     Refused(String),
     /// One of ours (it showed it holds the key), but unusable: stop.
@@ -187,12 +209,13 @@ fn check_hello(
     plan: &LinkPlan,
     seen: &[AtomicU64],
     hello: &Handshake,
-) -> Result<(usize, u64), (String, bool)> {
+) -> Result<(usize, Met), (String, bool)> {
     let Handshake::Hello {
-        flow_hash,
+        flow,
         role,
         index,
         incarnation,
+        channels,
     } = hello
     else {
         return Err((
@@ -201,9 +224,6 @@ fn check_hello(
         ));
     };
     let name = format!("{role}/{index}");
-    if *flow_hash != plan.flow_hash {
-        return Err((format!("{name}: {}", other_build(plan, *flow_hash)), true));
-    }
     let Some(i) = plan
         .peers
         .iter()
@@ -214,13 +234,22 @@ fn check_hello(
             false,
         ));
     };
+    let name = &plan.peers[i].name;
     let latest = seen[i].load(Ordering::Relaxed);
     if *incarnation < latest {
         return Err((format!(
             "stale incarnation: {name} incarnation {incarnation} is older than incarnation {latest}, already met (a connection left over from an earlier run)"
         ), false));
     }
-    Ok((i, *incarnation))
+    let channels = same_wire(plan, flow, (role, name), channels)
+        .map_err(|why| (format!("{name}: {why}"), true))?;
+    Ok((
+        i,
+        Met {
+            incarnation: *incarnation,
+            channels,
+        },
+    ))
 }
 
 /// A refusal the acceptor logs: fatal when the peer is one of ours that can
@@ -256,25 +285,27 @@ pub(super) async fn greet(plan: &LinkPlan, seen: &[AtomicU64], mut stream: TcpSt
                     return Greeting::Refused(format!("its sealed hello: {e}"))
                 }
             };
-            let (i, incarnation) = match check_hello(plan, seen, &opened.hello) {
+            let (i, met) = match check_hello(plan, seen, &opened.hello) {
                 Ok(found) => found,
                 Err((reason, fatal)) => {
                     opened.refuse(reason.clone(), stream).await;
                     return refusal((reason, fatal));
                 }
             };
-            match opened.welcome(&hello(plan), stream).await {
-                Ok(sealed) => Greeting::Peer(i, boxed(sealed), incarnation),
+            let answer = hello(plan, &plan.peers[i].id.role);
+            match opened.welcome(&answer, stream).await {
+                Ok(sealed) => Greeting::Peer(i, boxed(sealed), met),
                 Err(reason) => Greeting::Refused(format!("{}: {reason}", plan.peers[i].name)),
             }
         }
         (hello_in_clear @ Handshake::Hello { .. }, None) => {
             match check_hello(plan, seen, &hello_in_clear) {
-                Ok((i, incarnation)) => {
-                    if let Err(e) = stream.write_all(&hello(plan).encode()).await {
+                Ok((i, met)) => {
+                    let answer = hello(plan, &plan.peers[i].id.role);
+                    if let Err(e) = stream.write_all(&answer.encode()).await {
                         return Greeting::Refused(e.to_string());
                     }
-                    Greeting::Peer(i, in_clear(stream), incarnation)
+                    Greeting::Peer(i, in_clear(stream), met)
                 }
                 Err((reason, fatal)) => {
                     refuse(&mut stream, reason.clone()).await;

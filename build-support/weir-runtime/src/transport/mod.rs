@@ -15,7 +15,8 @@ mod tcp;
 
 use crate::auth::KeyRing;
 use crate::error::Result;
-use crate::spec::InstanceId;
+use crate::spec::{ChannelDecl, InstanceId};
+use crate::wire::ChannelMap;
 use std::future::Future;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -50,7 +51,8 @@ pub struct LinkPlan {
     pub listen: String,
     pub peers: Vec<PeerPlan>,
     pub flow: &'static str,
-    pub flow_hash: u64,
+    /// Every channel of the flow: a hello lists those between the two roles.
+    pub channels: &'static [ChannelDecl],
     /// How long to keep trying to reach (or wait for) every peer that is not
     /// tolerated.
     pub connect_timeout: Duration,
@@ -62,6 +64,13 @@ pub struct LinkPlan {
     /// protects every link; `None` runs without protection (only when asked
     /// for explicitly).
     pub keys: Option<KeyRing>,
+}
+
+/// What a peer's hello told us, once accepted.
+#[derive(Debug)]
+pub struct Met {
+    pub incarnation: u64,
+    pub channels: ChannelMap,
 }
 
 /// A link's number: each new connection with a peer gets the next one, so the
@@ -79,6 +88,9 @@ pub enum LinkEvent {
         writer: PeerWriter,
         reader: PeerReader,
         incarnation: u64,
+        /// The peer's channel numbers as ours (its build may number them
+        /// otherwise).
+        channels: ChannelMap,
     },
     /// This instance cannot go on (a peer that proved it belongs to the
     /// deployment runs another build, say).

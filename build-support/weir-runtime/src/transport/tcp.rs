@@ -7,7 +7,7 @@
 //! every peer that is not tolerated is up.
 
 use super::handshake::{greet, introduce, Greeting, Halves, Introduction};
-use super::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan, Transport};
+use super::{LinkEvent, LinkId, LinkPlan, Links, Met, PeerPlan, Transport};
 use crate::auth::Key;
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,7 +63,7 @@ struct Keeper {
 }
 
 /// The outcome of one dial: the peer, and its incarnation and link.
-type Dialed = (usize, Result<(u64, Halves)>);
+type Dialed = (usize, Result<(Met, Halves)>);
 
 impl Keeper {
     fn new(plan: LinkPlan, events: mpsc::UnboundedSender<LinkEvent>) -> Keeper {
@@ -142,9 +142,9 @@ impl Keeper {
                     Ok(())
                 }
                 Some(joined) = dials.join_next() => match joined {
-                    Ok((i, Ok((incarnation, halves)))) => {
+                    Ok((i, Ok((met, halves)))) => {
                         self.links[i].dialing = false;
-                        self.up(i, halves, incarnation);
+                        self.up(i, halves, met);
                         Ok(())
                     }
                     Ok((i, Err(e))) => {
@@ -251,7 +251,7 @@ impl Keeper {
 
     fn greeted(&mut self, remote: std::net::SocketAddr, greeting: Greeting) -> Result<()> {
         match greeting {
-            Greeting::Peer(i, halves, incarnation) => {
+            Greeting::Peer(i, halves, met) => {
                 let state = &self.links[i];
                 if state.link > 0 && !self.plan.peers[i].tolerated {
                     tracing::warn!(
@@ -259,14 +259,15 @@ impl Keeper {
                         self.plan.me_name,
                         self.plan.peers[i].name
                     );
-                } else if incarnation < self.seen[i].load(Ordering::Relaxed) {
+                } else if met.incarnation < self.seen[i].load(Ordering::Relaxed) {
                     tracing::warn!(
-                        "{}: refused a connection from {} ({remote}): stale incarnation {incarnation}",
+                        "{}: refused a connection from {} ({remote}): stale incarnation {}",
                         self.plan.me_name,
-                        self.plan.peers[i].name
+                        self.plan.peers[i].name,
+                        met.incarnation
                     );
                 } else {
-                    self.up(i, halves, incarnation);
+                    self.up(i, halves, met);
                 }
                 Ok(())
             }
@@ -284,8 +285,8 @@ impl Keeper {
     }
 
     /// A new link with peer `i`: it replaces the one before, if any.
-    fn up(&mut self, i: usize, (reader, writer): Halves, incarnation: u64) {
-        self.seen[i].fetch_max(incarnation, Ordering::Relaxed);
+    fn up(&mut self, i: usize, (reader, writer): Halves, met: Met) {
+        self.seen[i].fetch_max(met.incarnation, Ordering::Relaxed);
         let state = &mut self.links[i];
         state.link += 1;
         state.up = true;
@@ -294,7 +295,8 @@ impl Keeper {
             link: state.link,
             writer,
             reader,
-            incarnation,
+            incarnation: met.incarnation,
+            channels: met.channels,
         });
     }
 }
@@ -345,13 +347,13 @@ async fn bind(address: &str, deadline: Instant) -> std::io::Result<TcpListener> 
 }
 
 /// Opens a connection to `peer`, retrying with backoff until `deadline` (for
-/// ever without one), and returns the peer's incarnation and the link.
+/// ever without one), and returns what the peer's hello said and the link.
 async fn dial(
     plan: &LinkPlan,
     peer: &PeerPlan,
     seen: &AtomicU64,
     deadline: Option<Instant>,
-) -> Result<(u64, Halves)> {
+) -> Result<(Met, Halves)> {
     let mut backoff = Duration::from_millis(20);
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let until = deadline.unwrap_or(far);
@@ -390,7 +392,7 @@ async fn attempt(
     seen: &AtomicU64,
     keys: &[Option<&Key>],
     until: Instant,
-) -> std::result::Result<(u64, Halves), Introduction> {
+) -> std::result::Result<(Met, Halves), Introduction> {
     for (k, key) in keys.iter().enumerate() {
         let stream = match timeout_at(until, TcpStream::connect(&peer.address)).await {
             Err(_) => return Err(Introduction::Retry("timed out".into())),

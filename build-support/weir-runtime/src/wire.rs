@@ -1,0 +1,256 @@
+//! What two builds of a flow must agree on to link: the channels between
+//! their roles, each known by its direction, its delivery and the shape of
+//! its records. Nothing else (closures, operators inside a role, logging)
+//! matters on the wire, so builds that differ only there link.
+//!
+//! A hello lists the channels between the sender's role and the peer's. The
+//! other side matches each of its own with one of those: same direction,
+//! same delivery, same shape, the first such not matched yet (channels that
+//! look alike are matched in the order the flow makes them). Frames carry the
+//! sender's channel numbers; the match turns them into the receiver's.
+
+use crate::spec::{ChannelDecl, Delivery};
+use serde::{Deserialize, Serialize};
+use weir_core::shape::WireShape;
+
+/// A channel as a hello lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireChannel {
+    /// The sender's number for it (what its frames carry).
+    pub id: u32,
+    pub from: String,
+    pub to: String,
+    pub delivery: String,
+    pub tolerant: bool,
+    /// For messages: the operator and where the flow makes it, and the type.
+    pub made_by: String,
+    pub record: String,
+    /// [`WireShape::encode`], or empty when the shape was not traced.
+    pub shape: Vec<u8>,
+}
+
+impl WireChannel {
+    fn of(decl: &ChannelDecl) -> WireChannel {
+        WireChannel {
+            id: decl.id,
+            from: decl.from.to_string(),
+            to: decl.to.to_string(),
+            delivery: delivery_name(decl.delivery).to_string(),
+            tolerant: decl.tolerant,
+            made_by: decl.made_by.to_string(),
+            record: decl.record.to_string(),
+            shape: decl.shape.to_vec(),
+        }
+    }
+
+    /// Whether records sent on `self` are read right on `other`.
+    fn same_wire(&self, other: &WireChannel) -> bool {
+        self.from == other.from
+            && self.to == other.to
+            && self.delivery == other.delivery
+            && if self.shape.is_empty() || other.shape.is_empty() {
+                self.shape.is_empty() && other.shape.is_empty() && self.record == other.record
+            } else {
+                self.shape == other.shape
+            }
+    }
+
+    /// How `self` and `there` differ, for a refusal; `names` calls each
+    /// side (`at leader`, `at sink`).
+    fn difference(&self, there: &WireChannel, (a, b): (&str, &str)) -> String {
+        if self.delivery != there.delivery {
+            return format!("delivered {} {a}, {} {b}", self.delivery, there.delivery);
+        }
+        let shapes = (
+            WireShape::decode(&self.shape),
+            WireShape::decode(&there.shape),
+        );
+        match shapes {
+            (Ok(here), Ok(theirs)) => here
+                .first_difference(&theirs, (a, b))
+                .unwrap_or_else(|| "the shapes differ".to_string()),
+            _ => format!("`{}` {a}, `{}` {b}", self.record, there.record),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} ({} → {}, `{}`)",
+            self.made_by, self.from, self.to, self.record
+        )
+    }
+}
+
+fn delivery_name(delivery: Delivery) -> &'static str {
+    match delivery {
+        Delivery::ToProcess => "to the process",
+        Delivery::Broadcast => "to every member",
+        Delivery::ToMember => "to the member named",
+        Delivery::RoundRobin => "to the members in turn",
+    }
+}
+
+/// The channels between `role` and `peer_role`, either way, in the order
+/// the flow makes them: what a hello to an instance of `peer_role` lists.
+pub fn channels_with(channels: &[ChannelDecl], role: &str, peer_role: &str) -> Vec<WireChannel> {
+    channels
+        .iter()
+        .filter(|c| (c.from == role && c.to == peer_role) || (c.from == peer_role && c.to == role))
+        .map(WireChannel::of)
+        .collect()
+}
+
+/// The peer's channel numbers, as this build's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelMap {
+    /// (theirs, ours)
+    pairs: Vec<(u32, u32)>,
+}
+
+impl ChannelMap {
+    /// Both sides number every channel alike (two instances of one build).
+    pub fn same(channels: &[ChannelDecl]) -> ChannelMap {
+        ChannelMap {
+            pairs: channels.iter().map(|c| (c.id, c.id)).collect(),
+        }
+    }
+
+    /// This build's number for the peer's channel `theirs`.
+    pub fn ours(&self, theirs: u32) -> Option<u32> {
+        self.pairs
+            .iter()
+            .find(|&&(t, _)| t == theirs)
+            .map(|&(_, ours)| ours)
+    }
+}
+
+/// Matches the channels of this build (`ours`, between our role and the
+/// peer's) with those the peer's hello listed. Any channel left without a
+/// match on either side means the builds cannot link: the error names each
+/// such channel and, for a channel whose records changed, the first
+/// difference, with each side named by `(me, peer)` (`leader`, `sink`), so
+/// that both sides' messages read alike.
+pub fn match_channels(
+    ours: &[WireChannel],
+    theirs: &[WireChannel],
+    (me, peer): (&str, &str),
+) -> Result<ChannelMap, String> {
+    let mut pairs = Vec::new();
+    let mut taken = vec![false; theirs.len()];
+    let mut unmatched = Vec::new();
+    for mine in ours {
+        let found = theirs
+            .iter()
+            .enumerate()
+            .find(|(i, t)| !taken[*i] && mine.same_wire(t));
+        match found {
+            Some((i, t)) => {
+                taken[i] = true;
+                pairs.push((t.id, mine.id));
+            }
+            None => unmatched.push(mine),
+        }
+    }
+    let mut left: Vec<&WireChannel> = theirs
+        .iter()
+        .zip(&taken)
+        .filter(|(_, taken)| !**taken)
+        .map(|(t, _)| t)
+        .collect();
+    if unmatched.is_empty() && left.is_empty() {
+        return Ok(ChannelMap { pairs });
+    }
+    // Say it per channel: one of ours and one of theirs between the same
+    // roles, the same way, are the same channel changed.
+    let mut problems = Vec::new();
+    for mine in unmatched {
+        let counterpart = left
+            .iter()
+            .position(|t| t.from == mine.from && t.to == mine.to);
+        match counterpart {
+            Some(i) => {
+                let there = left.remove(i);
+                let names = (format!("at {me}"), format!("at {peer}"));
+                problems.push(format!(
+                    "channel {} carries records of another shape at {peer}: {}",
+                    mine.describe(),
+                    mine.difference(there, (&names.0, &names.1))
+                ));
+            }
+            None => problems.push(format!(
+                "channel {} is not in the build of {peer}",
+                mine.describe()
+            )),
+        }
+    }
+    for there in left {
+        problems.push(format!(
+            "the build of {peer} has a channel {} that the build of {me} lacks",
+            there.describe()
+        ));
+    }
+    Err(problems.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: (&str, &str) = ("leader", "sink");
+
+    fn channel(id: u32, record: &str, shape: &[u8]) -> WireChannel {
+        WireChannel {
+            id,
+            from: "leader".into(),
+            to: "sink".into(),
+            delivery: "to the process".into(),
+            tolerant: false,
+            made_by: format!("send_bincode at flow/src/lib.rs:{id}:5"),
+            record: record.into(),
+            shape: shape.to_vec(),
+        }
+    }
+
+    #[test]
+    fn channels_that_look_alike_match_in_order_whatever_their_numbers() {
+        let ours = [
+            channel(3, "u64", b"a"),
+            channel(7, "u64", b"a"),
+            channel(9, "Rec", b"r"),
+        ];
+        let theirs = [
+            channel(4, "Rec", b"r"),
+            channel(5, "u64", b"a"),
+            channel(8, "u64", b"a"),
+        ];
+        let map = match_channels(&ours, &theirs, NAMES).unwrap();
+        assert_eq!(map.ours(5), Some(3));
+        assert_eq!(map.ours(8), Some(7));
+        assert_eq!(map.ours(4), Some(9));
+        assert_eq!(map.ours(3), None);
+    }
+
+    #[test]
+    fn a_channel_on_one_side_only_is_named() {
+        let ours = [channel(3, "u64", b"a"), channel(7, "String", b"s")];
+        let theirs = [channel(3, "u64", b"a")];
+        let err = match_channels(&ours, &theirs, NAMES).unwrap_err();
+        assert!(
+            err.contains("lib.rs:7:5") && err.contains("not in the build of sink"),
+            "{err}"
+        );
+        let err = match_channels(&theirs, &ours, NAMES).unwrap_err();
+        assert!(err.contains("the build of leader lacks"), "{err}");
+    }
+
+    #[test]
+    fn untraced_channels_match_on_their_type_name() {
+        let ours = [channel(1, "a::Rec", b"")];
+        assert!(match_channels(&ours, &[channel(2, "a::Rec", b"")], NAMES).is_ok());
+        let err = match_channels(&ours, &[channel(2, "b::Rec", b"")], NAMES).unwrap_err();
+        assert!(
+            err.contains("`a::Rec` at leader, `b::Rec` at sink"),
+            "{err}"
+        );
+    }
+}

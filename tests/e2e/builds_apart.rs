@@ -1,0 +1,146 @@
+//! Two builds of one flow, as a project changes over time: they link when
+//! every channel between their roles carries records of the same shape,
+//! whatever else changed, and refuse each other, naming the channel and the
+//! first difference, when one does not.
+
+use crate::support::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A flow whose record type the builds below change.
+const FLOW: &str = r#"use serde::{Deserialize, Serialize};
+use weir::*;
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Rec {
+    pub a: u32,
+}
+
+impl Rec {
+    pub fn new(a: u32) -> Rec {
+        Rec { a }
+    }
+}
+
+pub fn skew(flow: &FlowBuilder) {
+    let leader = flow.process("leader");
+    let sink = flow.process("sink");
+    flow.source_iter(&leader, q!((1u32..=5).map(|a| Rec::new(a))))
+        .send_bincode(&sink)
+        .for_each(q!(|r| println!("got {:?}", r)));
+}
+"#;
+
+/// A project made with `weir new`, holding the flow above.
+struct Project {
+    dir: PathBuf,
+    /// Where each build's binaries are kept.
+    builds: PathBuf,
+}
+
+impl Project {
+    fn new() -> Project {
+        let parent = std::env::temp_dir().join(format!("weir-apart-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&parent);
+        let dir = parent.join("skewapp");
+        let out = weir(&["new", dir.to_str().unwrap()]);
+        assert!(out.status.success(), "weir new failed:\n{}", stderr(&out));
+        let edit = |file: &str, change: &dyn Fn(String) -> String| {
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, change(text)).unwrap();
+        };
+        std::fs::write(dir.join("flow/src/skew.rs"), FLOW).unwrap();
+        edit("flow/src/lib.rs", &|t| t + "\npub mod skew;\n");
+        edit("flow/Cargo.toml", &|t| {
+            t + "serde = { version = \"1\", features = [\"derive\"] }\n"
+        });
+        edit("bins/build.rs", &|t| {
+            t.replace(
+                "        .build();",
+                "        .flow(\"skew\", skewapp_flow::skew::skew)\n        .build();",
+            )
+        });
+        for role in ["leader", "sink"] {
+            let stub = format!("include!(concat!(env!(\"OUT_DIR\"), \"/skew/{role}/main.rs\"));\n");
+            std::fs::write(dir.join(format!("bins/src/bin/skew-{role}.rs")), stub).unwrap();
+        }
+        let builds = parent.join("builds");
+        std::fs::create_dir_all(&builds).unwrap();
+        Project { dir, builds }
+    }
+
+    /// Rewrites the flow with `change`, builds, and keeps this build's
+    /// binaries under `name`.
+    fn build(&self, name: &str, change: &dyn Fn(&str) -> String) -> PathBuf {
+        std::fs::write(self.dir.join("flow/src/skew.rs"), change(FLOW)).unwrap();
+        let out = user_cargo(&self.dir, &["build", "-q", "-p", "skewapp-bins"]);
+        assert!(out.status.success(), "cargo build:\n{}", stderr(&out));
+        let kept = self.builds.join(name);
+        std::fs::create_dir_all(&kept).unwrap();
+        for role in ["leader", "sink"] {
+            let binary = format!("skew-{role}");
+            std::fs::copy(
+                user_target().join("debug").join(&binary),
+                kept.join(&binary),
+            )
+            .unwrap();
+        }
+        kept
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs the leader of build `leader` and the sink of build `sink` together.
+fn run(leader: &Path, sink: &Path) -> (std::process::Output, std::process::Output) {
+    let topo = Topo::new(&[("leader", 1), ("sink", 1)]);
+    let extra = ["--connect-timeout", "10"];
+    let start = |path: PathBuf| {
+        command_at(&path, &topo.file, None, &extra)
+            .spawn()
+            .expect("starting a role binary")
+    };
+    let sink = start(sink.join("skew-sink"));
+    let leader = start(leader.join("skew-leader"));
+    (finish(leader, LIMIT), finish(sink, LIMIT))
+}
+
+#[test]
+fn builds_link_when_their_records_agree_and_refuse_naming_the_first_difference() {
+    let project = Project::new();
+    let v1 = project.build("v1", &|flow| flow.to_string());
+    // Only a closure changed: the records on the wire did not.
+    let reworded = project.build("reworded", &|flow| flow.replace("got {:?}", "got: {:?}"));
+    // The record's field changed type, with the flow's code and lines as they were.
+    let retyped = project.build("retyped", &|flow| {
+        flow.replace("    pub a: u32,", "    pub a: (u16, u16),")
+            .replace("        Rec { a }", "        Rec { a: (a as u16, 7) }")
+    });
+
+    let (leader, sink) = run(&v1, &reworded);
+    assert!(leader.status.success(), "{}", stderr(&leader));
+    assert!(sink.status.success(), "{}", stderr(&sink));
+    let expected: String = (1..=5)
+        .map(|a| format!("got: Rec {{ a: {a} }}\n"))
+        .collect();
+    assert_eq!(stdout(&sink), expected);
+
+    let (leader, sink) = run(&v1, &retyped);
+    assert!(!leader.status.success() && !sink.status.success());
+    assert_eq!(
+        stdout(&sink),
+        "",
+        "a record was read with another build's type"
+    );
+    let channel = "send_bincode at flow/src/skew.rs:";
+    for out in [&leader, &sink] {
+        let said = stderr(out);
+        assert!(said.contains(channel), "{said}");
+        assert!(
+            said.contains("Rec.a: u32 at leader, (u16, u16) at sink")
+                || said.contains("Rec.a: (u16, u16) at sink, u32 at leader"),
+            "{said}"
+        );
+    }
+}
