@@ -12,13 +12,19 @@ const FLOW: &str = r#"use serde::{Deserialize, Serialize};
 use weir::*;
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
+pub enum Kind {
+    Plain,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Rec {
     pub a: u32,
+    pub kind: Kind,
 }
 
 impl Rec {
     pub fn new(a: u32) -> Rec {
-        Rec { a }
+        Rec { a, kind: Kind::Plain }
     }
 }
 
@@ -28,6 +34,7 @@ pub fn skew(flow: &FlowBuilder) {
     flow.source_iter(&leader, q!((1u32..=5).map(|a| Rec::new(a))))
         .send_bincode(&sink)
         .for_each(q!(|r| println!("got {:?}", r)));
+    // (another channel)
 }
 "#;
 
@@ -106,6 +113,37 @@ fn run(leader: &Path, sink: &Path) -> (std::process::Output, std::process::Outpu
     (finish(leader, LIMIT), finish(sink, LIMIT))
 }
 
+/// A second channel from the leader to the sink, `tolerant` or fail-stop.
+fn with_channel(flow: &str, tolerant: bool) -> String {
+    let send = if tolerant {
+        "send_bincode_tolerant"
+    } else {
+        "send_bincode"
+    };
+    flow.replace(
+        "    // (another channel)",
+        &format!(
+            "    flow.source_iter(&leader, q!(0..3u8))\n        .{send}(&sink)\n        .for_each(q!(|n| println!(\"extra {{}}\", n)));"
+        ),
+    )
+}
+
+/// Asserts both instances refused each other, each naming the channel and
+/// saying `why`, and that nothing was delivered.
+fn refused(leader: &std::process::Output, sink: &std::process::Output, why: &[&str]) {
+    assert!(!leader.status.success() && !sink.status.success());
+    assert_eq!(
+        stdout(sink),
+        "",
+        "a record was read with another build's type"
+    );
+    for out in [leader, sink] {
+        let said = stderr(out);
+        assert!(said.contains("send_bincode at flow/src/skew.rs:"), "{said}");
+        assert!(why.iter().any(|w| said.contains(w)), "{said}");
+    }
+}
+
 #[test]
 fn builds_link_when_their_records_agree_and_refuse_naming_the_first_difference() {
     let project = Project::new();
@@ -115,32 +153,75 @@ fn builds_link_when_their_records_agree_and_refuse_naming_the_first_difference()
     // The record's field changed type, with the flow's code and lines as they were.
     let retyped = project.build("retyped", &|flow| {
         flow.replace("    pub a: u32,", "    pub a: (u16, u16),")
-            .replace("        Rec { a }", "        Rec { a: (a as u16, 7) }")
+            .replace("Rec { a, kind", "Rec { a: (a as u16, 7), kind")
     });
+    let widened = project.build("widened", &|flow| {
+        flow.replace("    pub kind: Kind,", "    pub kind: Kind,\n    pub b: u8,")
+            .replace("kind: Kind::Plain }", "kind: Kind::Plain, b: 0 }")
+    });
+    let variant = project.build("variant", &|flow| {
+        flow.replace("    Plain,", "    Plain,\n    Loud,")
+    });
+    let more_tolerant = project.build("more_tolerant", &|flow| with_channel(flow, true));
+    let more_fail_stop = project.build("more_fail_stop", &|flow| with_channel(flow, false));
 
+    let records = |prefix: &str| -> String {
+        (1..=5)
+            .map(|a| format!("{prefix} Rec {{ a: {a}, kind: Plain }}\n"))
+            .collect()
+    };
     let (leader, sink) = run(&v1, &reworded);
     assert!(leader.status.success(), "{}", stderr(&leader));
     assert!(sink.status.success(), "{}", stderr(&sink));
-    let expected: String = (1..=5)
-        .map(|a| format!("got: Rec {{ a: {a} }}\n"))
-        .collect();
-    assert_eq!(stdout(&sink), expected);
+    assert_eq!(stdout(&sink), records("got:"));
 
     let (leader, sink) = run(&v1, &retyped);
-    assert!(!leader.status.success() && !sink.status.success());
-    assert_eq!(
-        stdout(&sink),
-        "",
-        "a record was read with another build's type"
+    refused(
+        &leader,
+        &sink,
+        &[
+            "Rec.a: u32 at leader, (u16, u16) at sink",
+            "Rec.a: (u16, u16) at sink, u32 at leader",
+        ],
     );
-    let channel = "send_bincode at flow/src/skew.rs:";
+    let (leader, sink) = run(&v1, &widened);
+    refused(
+        &leader,
+        &sink,
+        &[
+            "Rec: no such field at leader, field `b` at sink",
+            "Rec: field `b` at sink, no such field at leader",
+        ],
+    );
+    let (leader, sink) = run(&v1, &variant);
+    refused(
+        &leader,
+        &sink,
+        &[
+            "Kind, variant 1: none at leader, `Loud` at sink",
+            "Kind, variant 1: `Loud` at sink, none at leader",
+        ],
+    );
+
+    // A tolerant channel one build lacks: the builds link; what goes on it
+    // to the build without it is dropped, and from it nothing comes.
+    for (leader_build, sink_build) in [(&more_tolerant, &v1), (&v1, &more_tolerant)] {
+        let (leader, sink) = run(leader_build, sink_build);
+        assert!(leader.status.success(), "{}", stderr(&leader));
+        assert!(sink.status.success(), "{}", stderr(&sink));
+        assert_eq!(stdout(&sink), records("got"));
+        let said = format!("{}{}", stderr(&leader), stderr(&sink));
+        assert!(said.contains("runs a build without channels"), "{said}");
+    }
+    // A fail-stop one: refused, naming it.
+    let (leader, sink) = run(&more_fail_stop, &v1);
+    assert!(!leader.status.success() && !sink.status.success());
     for out in [&leader, &sink] {
         let said = stderr(out);
-        assert!(said.contains(channel), "{said}");
         assert!(
-            said.contains("Rec.a: u32 at leader, (u16, u16) at sink")
-                || said.contains("Rec.a: (u16, u16) at sink, u32 at leader"),
+            said.contains("it is fail-stop: both ends must have it"),
             "{said}"
         );
+        assert!(said.contains("skew.rs:"), "{said}");
     }
 }

@@ -8,6 +8,13 @@
 //! same delivery, same shape, the first such not matched yet (channels that
 //! look alike are matched in the order the flow makes them). Frames carry the
 //! sender's channel numbers; the match turns them into the receiver's.
+//!
+//! A channel that only one build has links only if that build makes it
+//! tolerant: records on it to the other build are dropped and counted (as to
+//! a peer that is down), and its stream from the other build counts as
+//! ended. A fail-stop channel needs both ends, so builds that differ on one
+//! refuse each other; so do builds whose channel between the same two roles,
+//! the same way, carries records of another shape.
 
 use crate::spec::{ChannelDecl, Delivery};
 use serde::{Deserialize, Serialize};
@@ -105,6 +112,8 @@ pub fn channels_with(channels: &[ChannelDecl], role: &str, peer_role: &str) -> V
 pub struct ChannelMap {
     /// (theirs, ours)
     pairs: Vec<(u32, u32)>,
+    /// Our (tolerant) channels the peer's build does not have.
+    lacking: Vec<u32>,
 }
 
 impl ChannelMap {
@@ -112,7 +121,19 @@ impl ChannelMap {
     pub fn same(channels: &[ChannelDecl]) -> ChannelMap {
         ChannelMap {
             pairs: channels.iter().map(|c| (c.id, c.id)).collect(),
+            lacking: Vec::new(),
         }
+    }
+
+    /// Whether the peer's build lacks our channel `ours`: nothing is sent to
+    /// it there, and it sends nothing there.
+    pub fn lacks(&self, ours: u32) -> bool {
+        self.lacking.contains(&ours)
+    }
+
+    /// Our channels the peer's build lacks.
+    pub fn lacking(&self) -> &[u32] {
+        &self.lacking
     }
 
     /// This build's number for the peer's channel `theirs`.
@@ -157,12 +178,11 @@ pub fn match_channels(
         .filter(|(_, taken)| !**taken)
         .map(|(t, _)| t)
         .collect();
-    if unmatched.is_empty() && left.is_empty() {
-        return Ok(ChannelMap { pairs });
-    }
-    // Say it per channel: one of ours and one of theirs between the same
-    // roles, the same way, are the same channel changed.
+    // One of ours and one of theirs between the same roles, the same way,
+    // are the same channel changed; a channel on one side only may be
+    // missed if that side tolerates losing its other end.
     let mut problems = Vec::new();
+    let mut lacking = Vec::new();
     for mine in unmatched {
         let counterpart = left
             .iter()
@@ -177,19 +197,24 @@ pub fn match_channels(
                     mine.difference(there, (&names.0, &names.1))
                 ));
             }
+            None if mine.tolerant => lacking.push(mine.id),
             None => problems.push(format!(
-                "channel {} is not in the build of {peer}",
+                "channel {} is not in the build of {peer} (it is fail-stop: both ends must have it)",
                 mine.describe()
             )),
         }
     }
-    for there in left {
+    for there in left.into_iter().filter(|t| !t.tolerant) {
         problems.push(format!(
-            "the build of {peer} has a channel {} that the build of {me} lacks",
+            "the build of {peer} has a channel {} that the build of {me} lacks (it is fail-stop: both ends must have it)",
             there.describe()
         ));
     }
-    Err(problems.join("; "))
+    if problems.is_empty() {
+        Ok(ChannelMap { pairs, lacking })
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +266,19 @@ mod tests {
         );
         let err = match_channels(&theirs, &ours, NAMES).unwrap_err();
         assert!(err.contains("the build of leader lacks"), "{err}");
+    }
+
+    #[test]
+    fn a_tolerant_channel_on_one_side_only_links_and_is_marked_lacking() {
+        let mut extra = channel(7, "String", b"s");
+        extra.tolerant = true;
+        let ours = [channel(3, "u64", b"a"), extra.clone()];
+        let theirs = [channel(3, "u64", b"a")];
+        let map = match_channels(&ours, &theirs, NAMES).unwrap();
+        assert!(map.lacks(7) && !map.lacks(3));
+        let map = match_channels(&theirs, &ours, NAMES).unwrap();
+        assert!(map.lacking().is_empty());
+        assert_eq!(map.ours(7), None, "the peer sends nothing there");
     }
 
     #[test]

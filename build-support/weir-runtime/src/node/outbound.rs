@@ -203,7 +203,7 @@ impl Node {
             return true;
         }
         let p = &mut self.peers[dest];
-        if p.writer.is_some() && !p.full {
+        if p.writer.is_some() && !p.full && !p.channels.lacks(channel) {
             return true;
         }
         p.dropped += records as u64;
@@ -411,6 +411,7 @@ impl Node {
             .iter()
             .filter(|c| c.from == spec.role && c.to == *role)
             .filter(|c| !self.outbound_open.iter().any(|(id, _)| *id == c.id))
+            .filter(|c| !self.peers[peer].channels.lacks(c.id))
             .map(|c| c.id)
             .collect();
         for id in closed {
@@ -424,7 +425,9 @@ impl Node {
         };
         let (_, dests) = self.outbound_open.swap_remove(pos);
         for &dest in &dests {
-            if dest == LOOPBACK || self.peers[dest].writer.is_some() {
+            let linked = dest == LOOPBACK
+                || (self.peers[dest].writer.is_some() && !self.peers[dest].channels.lacks(id));
+            if linked {
                 append_close(self.queue_of(dest), id);
             }
         }

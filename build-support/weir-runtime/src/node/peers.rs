@@ -276,10 +276,27 @@ impl Node {
                 p.describe()
             );
         }
+        // Channels its build lacks: it sends nothing there, so its part of
+        // them is over, and nothing goes to it there.
+        let lacking = p.channels.lacking().to_vec();
+        if !lacking.is_empty() {
+            tracing::warn!(
+                "{me}: peer {} runs a build without channels {lacking:?} (tolerant here): nothing goes to it on them, and nothing comes",
+                p.describe()
+            );
+        }
+        for id in &lacking {
+            if let Some(pos) = p.open_towards_us.iter().position(|c| c == id) {
+                p.open_towards_us.swap_remove(pos);
+                if let Some(channel) = self.inbound.iter_mut().find(|c| c.id == *id) {
+                    channel.open = channel.open.saturating_sub(1);
+                }
+            }
+        }
         // A rejoining sender starts its streams afresh: its part of every
         // channel that is still open at this instance opens again.
         for &id in &p.inbound_from {
-            if p.open_towards_us.contains(&id) {
+            if p.open_towards_us.contains(&id) || p.channels.lacks(id) {
                 continue;
             }
             if let Some(channel) = self.inbound.iter_mut().find(|c| c.id == id && c.open > 0) {

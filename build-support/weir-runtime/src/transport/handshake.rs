@@ -70,6 +70,10 @@ fn auth_mismatch(ours: bool) -> &'static str {
 
 pub(super) enum Introduction {
     Retry(String),
+    /// A tolerated peer and we cannot link now (its build's channels do not
+    /// match ours, or it refused us): no link, but no failure either: it may
+    /// be replaced by one that can (an upgrade rolled back, say).
+    Declined(String),
     /// The peer refused before it could know us: it holds another key (or
     /// none). The next key, if there is one, may do.
     WrongKey(String),
@@ -80,6 +84,7 @@ impl Introduction {
     fn reason(&self) -> &str {
         match self {
             Introduction::Retry(reason)
+            | Introduction::Declined(reason)
             | Introduction::WrongKey(reason)
             | Introduction::Fatal(reason) => reason,
         }
@@ -109,9 +114,12 @@ fn check_answer(
             channels,
         } => (flow, role, *index, *incarnation, channels),
         Handshake::Refusal { reason } => {
-            return Err(Introduction::Fatal(format!(
-                "refused the connection: {reason}"
-            )))
+            let refused = format!("refused the connection: {reason}");
+            return Err(if peer.tolerated {
+                Introduction::Declined(refused)
+            } else {
+                Introduction::Fatal(refused)
+            });
         }
         other => {
             return Err(Introduction::Retry(format!(
@@ -130,8 +138,13 @@ fn check_answer(
             "answered from incarnation {incarnation}, older than one already met: a process left over from an earlier run"
         )));
     }
-    let channels =
-        same_wire(plan, flow, (role, &peer.name), channels).map_err(Introduction::Fatal)?;
+    let channels = same_wire(plan, flow, (role, &peer.name), channels).map_err(|why| {
+        if peer.tolerated {
+            Introduction::Declined(why)
+        } else {
+            Introduction::Fatal(why)
+        }
+    })?;
     Ok(Met {
         incarnation,
         channels,
@@ -241,8 +254,10 @@ fn check_hello(
             "stale incarnation: {name} incarnation {incarnation} is older than incarnation {latest}, already met (a connection left over from an earlier run)"
         ), false));
     }
+    // Fatal only where we cannot go on without the peer.
+    let tolerated = plan.peers[i].tolerated;
     let channels = same_wire(plan, flow, (role, name), channels)
-        .map_err(|why| (format!("{name}: {why}"), true))?;
+        .map_err(|why| (format!("{name}: {why}"), !tolerated))?;
     Ok((
         i,
         Met {

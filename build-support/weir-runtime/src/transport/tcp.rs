@@ -365,6 +365,17 @@ async fn dial(
         let last_error = match attempt(plan, peer, seen, &keys, until).await {
             Ok(link) => return Ok(link),
             Err(Introduction::Retry(reason)) => reason,
+            Err(Introduction::Declined(reason)) => {
+                // A tolerated peer that cannot link with us now: it may be
+                // replaced by one that can (an upgrade rolled back).
+                tracing::warn!(
+                    "{}: not linking with peer {}: {reason}; trying again",
+                    plan.me_name,
+                    peer.name
+                );
+                backoff = MAX_BACKOFF;
+                reason
+            }
             Err(Introduction::WrongKey(reason) | Introduction::Fatal(reason)) => {
                 return Err(Error::new(format!(
                     "peer {} at {} {reason}",
