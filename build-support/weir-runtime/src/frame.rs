@@ -377,8 +377,9 @@ impl Handshake {
         }
     }
 
-    /// Reads one handshake message. Bounded: at most a few hundred bytes (64 KiB
-    /// for a refusal's reason or a Noise message) are ever read or allocated.
+    /// Reads one handshake message. Bounded: at most 64 KiB for a hello's
+    /// channel list, a refusal's reason or a Noise message, and a few hundred
+    /// bytes besides, are ever read or allocated.
     pub async fn read(reader: &mut (impl AsyncRead + Unpin)) -> Result<Self, HandshakeError> {
         let mut fixed = [0u8; 7];
         reader.read_exact(&mut fixed).await?;

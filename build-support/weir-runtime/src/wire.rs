@@ -107,6 +107,27 @@ pub fn channels_with(channels: &[ChannelDecl], role: &str, peer_role: &str) -> V
         .collect()
 }
 
+/// The most a hello's channel list may take: with the rest of the hello and
+/// the Noise handshake around it, it fits one handshake message (64 KiB).
+pub const MAX_LISTED: usize = 60 * 1024;
+
+/// Checks, before linking, that the channels between `role` and each role it
+/// links with fit a hello.
+pub fn check_listed(channels: &[ChannelDecl], role: &str, peers: &[&str]) -> Result<(), String> {
+    for peer in peers {
+        let listed = channels_with(channels, role, peer);
+        let size = weir_core::codec::encode_value(&listed)
+            .map(|bytes| bytes.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_LISTED {
+            return Err(format!(
+                "the channels between roles `{role}` and `{peer}` take {size} bytes to describe (their records' shapes), more than a hello carries ({MAX_LISTED}): fewer or simpler record types between these roles would fit"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The peer's channel numbers, as this build's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChannelMap {

@@ -224,6 +224,8 @@ impl Node {
             plan.listen,
             plan.peers.len()
         );
+        crate::wire::check_listed(spec.channels, spec.role, &spec.linked_roles())
+            .map_err(Error::new)?;
         let links = Tcp.connect(&plan).await?;
         let sizes = spec
             .roles
