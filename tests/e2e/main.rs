@@ -13,6 +13,7 @@ mod corpus;
 mod deploy;
 mod faults;
 mod flows;
+mod health;
 mod hostile;
 mod hosts;
 mod manifests;

@@ -117,6 +117,17 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
             "{set}"
         );
         assert!(set.contains("name: \"broadcast-topology\""), "{set}");
+        // Upgrades roll one pod at a time, each once the one before is ready:
+        // linked with its peers, as `--health` answers.
+        assert!(
+            set.contains("updateStrategy:\n    type: RollingUpdate"),
+            "{set}"
+        );
+        assert!(set.contains("\"--health\", \"0.0.0.0:7070\""), "{set}");
+        assert!(
+            set.contains("readinessProbe:\n            httpGet:\n              path: \"/ready\"\n              port: 7070"),
+            "{set}"
+        );
     }
     assert!(read(&dir, "key-secret.yaml").contains(&format!("weir.key: \"{key}\"")));
     let service = read(&dir, "broadcast-worker-service.yaml");

@@ -16,6 +16,9 @@ use weir_runtime::topology::Topology;
 pub const PEER_PORT: u16 = 7000;
 /// The first port of external endpoints (`clients`, ...), one per endpoint.
 pub const ENDPOINT_PORT: u16 = 6379;
+/// Where every instance answers `GET /ready` (`--health`) for the
+/// readiness probe.
+pub const HEALTH_PORT: u16 = 7070;
 
 /// Where the topology and the key are mounted in each container.
 const TOPOLOGY_DIR: &str = "/etc/weir";
@@ -304,6 +307,7 @@ fn args(topology: &str, key: &str, previous: Option<&str>) -> Vec<String> {
         args.extend(["--previous-key-file".into(), previous.into()]);
     }
     args.extend(["--listen".into(), format!("0.0.0.0:{PEER_PORT}")]);
+    args.extend(["--health".into(), format!("0.0.0.0:{HEALTH_PORT}")]);
     args
 }
 
@@ -349,7 +353,7 @@ fn stateful_set(
         })
         .collect();
     format!(
-        "{header}apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n{labels}spec:\n  serviceName: {name}\n  replicas: {count}\n  # Members start together: each waits for its peers itself (--connect-timeout).\n  podManagementPolicy: Parallel\n  selector:\n    matchLabels:\n{labels6}  template:\n    metadata:\n      labels:\n{labels8}    spec:\n      containers:\n        - name: {container}\n          image: {image}\n          command: [{command}]\n          args: [{args}]\n{env}          ports:\n{ports}          volumeMounts:\n            - name: \"topology\"\n              mountPath: {topology_dir}\n              readOnly: true\n            - name: \"key\"\n              mountPath: {key_dir}\n              readOnly: true\n      volumes:\n        - name: \"topology\"\n          configMap:\n            name: {config}\n        - name: \"key\"\n          secret:\n            secretName: {secret}\n            defaultMode: 256 # 0400: readable by its owner only\n",
+        "{header}apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n{labels}spec:\n  serviceName: {name}\n  replicas: {count}\n  # Members start together: each waits for its peers itself (--connect-timeout).\n  podManagementPolicy: Parallel\n  # A changed pod template (a new image: an upgrade) replaces pods one at a\n  # time, each once the one before is ready (linked with its peers: builds\n  # that do not match stay unready, and the rollout stops there).\n  updateStrategy:\n    type: RollingUpdate\n  selector:\n    matchLabels:\n{labels6}  template:\n    metadata:\n      labels:\n{labels8}    spec:\n      containers:\n        - name: {container}\n          image: {image}\n          command: [{command}]\n          args: [{args}]\n{env}          ports:\n{ports}          readinessProbe:\n            httpGet:\n              path: \"/ready\"\n              port: {health_port}\n            periodSeconds: 2\n            failureThreshold: 1\n          volumeMounts:\n            - name: \"topology\"\n              mountPath: {topology_dir}\n              readOnly: true\n            - name: \"key\"\n              mountPath: {key_dir}\n              readOnly: true\n      volumes:\n        - name: \"topology\"\n          configMap:\n            name: {config}\n        - name: \"key\"\n          secret:\n            secretName: {secret}\n            defaultMode: 256 # 0400: readable by its owner only\n",
         header = header(&format!("role `{}`, {} instance(s)", r.role, r.count)),
         name = q(&r.object),
         ns = q(&options.namespace),
@@ -361,6 +365,7 @@ fn stateful_set(
         image = q(&options.image),
         command = q(&format!("{BIN_DIR}/{}", r.binary)),
         args = args.join(", "),
+        health_port = HEALTH_PORT,
         topology_dir = q(TOPOLOGY_DIR),
         key_dir = q(KEY_DIR),
         config = q(&format!("{}-topology", dns_label(&options.name))),

@@ -33,6 +33,8 @@ pub struct Config {
     pub stats: bool,
     /// Also print them this often while running.
     pub stats_every: Option<Duration>,
+    /// Where to answer `GET /ready` (see `health`).
+    pub health: Option<String>,
 }
 
 /// How this instance proves it belongs to its deployment.
@@ -88,6 +90,13 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .env("WEIR_LISTEN")
                 .value_name("HOST:PORT")
                 .help("Where to listen for peers, if not at this instance's address in the topology (e.g. 0.0.0.0:7000 while peers dial worker-1.weir:7000); external endpoints listen on the same host, at their ports from the topology"),
+        )
+        .arg(
+            Arg::new("health")
+                .long("health")
+                .env("WEIR_HEALTH")
+                .value_name("HOST:PORT")
+                .help("Answer HTTP `GET /ready` here: 200 once this instance runs and is linked with an instance of every role it exchanges records with, 503 and the reason before (for readiness probes and rolling upgrades)"),
         )
         .arg(
             Arg::new("connect-timeout")
@@ -204,6 +213,7 @@ pub fn parse(spec: &RoleSpec) -> Config {
             .clone(),
         index: matches.get_one::<u32>("index").copied(),
         listen: matches.get_one::<String>("listen").cloned(),
+        health: matches.get_one::<String>("health").cloned(),
         connect_timeout: seconds(&matches, "connect-timeout", 30.0),
         peer_timeout: seconds(&matches, "peer-timeout", 2.0).max(Duration::from_millis(40)),
         auth,

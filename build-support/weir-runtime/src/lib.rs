@@ -12,6 +12,7 @@ pub mod client_tls;
 mod error;
 pub mod external;
 pub mod frame;
+pub mod health;
 mod log;
 mod node;
 pub mod ops;

@@ -266,6 +266,22 @@ impl Lowering<'_> {
                     shape: #shape,
                 }))
             });
+        // The shapes, readable: what `shape` holds encoded.
+        let shapes: Vec<String> = self
+            .graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(id, node)| match &node.op {
+                Operator::Network { shape, .. } => Some(match shape {
+                    Ok(shape) => format!(" Channel {id} carries {shape}."),
+                    Err(why) => {
+                        format!(" Channel {id}: its records' shape was not traced ({why}).")
+                    }
+                }),
+                _ => None,
+            })
+            .collect();
         let externals = self.graph.nodes.iter().filter_map(|node| {
             let Operator::SourceExternal { name } = &node.op else {
                 return None;
@@ -303,6 +319,8 @@ impl Lowering<'_> {
             #(#imports)*
 
             /// What this binary is: its flow, its role, and the channels it may use.
+            ///
+            #(#[doc = #shapes])*
             const SPEC: ::weir_runtime::RoleSpec = ::weir_runtime::RoleSpec {
                 flow: #flow,
                 role: #role,

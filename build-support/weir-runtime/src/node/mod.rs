@@ -101,6 +101,8 @@ pub struct Node {
     max_clients: usize,
     /// What external endpoints serve TLS with, if they do.
     pub(crate) client_tls: Option<ClientTls>,
+    /// What `--health` answers, once the instance runs (set then).
+    health: Option<crate::health::Health>,
     /// When frames last arrived (or the stop signal, once stopping).
     last_arrival: Instant,
     /// Whether, stopping, the node counted its inbound streams as ended.
@@ -226,6 +228,15 @@ impl Node {
         );
         crate::wire::check_listed(spec.channels, spec.role, &spec.linked_roles())
             .map_err(Error::new)?;
+        // Answering from the start: "not ready" while linking is an answer too.
+        let health = match &config.health {
+            Some(address) => {
+                let health = crate::health::Health::default();
+                crate::health::serve(address, health.clone()).await?;
+                Some(health)
+            }
+            None => None,
+        };
         let links = Tcp.connect(&plan).await?;
         let sizes = spec
             .roles
@@ -263,6 +274,8 @@ impl Node {
         if std::env::var_os(crate::READY_ENV).is_some() {
             eprintln!("{}", crate::READY_LINE);
         }
+        node.health = health;
+        node.update_health();
         tick::stop_on_signals(node.stop.clone(), node.wake.clone());
         if config.stop_on_eof {
             tick::stop_on_stdin_eof(node.stop.clone(), node.wake.clone());
@@ -342,6 +355,7 @@ impl Node {
             endpoints: Vec::new(),
             bound_endpoints: Vec::new(),
             max_clients: DEFAULT_MAX_CLIENTS,
+            health: None,
             client_tls: None,
             last_arrival: Instant::now(),
             settled: false,

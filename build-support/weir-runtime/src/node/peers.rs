@@ -306,6 +306,35 @@ impl Node {
         }
         self.resume_sending(peer);
         self.announce(peer, Membership::Joined);
+        self.update_health();
+    }
+
+    /// Tells `--health` (if asked for) whether this instance is linked with an
+    /// instance of every role it exchanges records with.
+    pub(super) fn update_health(&self) {
+        let Some(health) = &self.health else {
+            return;
+        };
+        let unlinked: Vec<&str> = self
+            .spec
+            .linked_roles()
+            .into_iter()
+            .filter(|role| self.peers.iter().any(|p| p.role == *role))
+            .filter(|role| {
+                !self
+                    .peers
+                    .iter()
+                    .any(|p| p.role == *role && p.writer.is_some())
+            })
+            .collect();
+        health.set(if unlinked.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "linked with no instance of role {}",
+                unlinked.join(", ")
+            ))
+        });
     }
 
     /// The loss of peer `peer`: a failure of this instance unless the peer is
@@ -356,6 +385,7 @@ impl Node {
         }
         let _ = self.dropped.send((peer, p.link));
         self.announce(peer, Membership::Left);
+        self.update_health();
     }
 }
 
