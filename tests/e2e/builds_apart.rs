@@ -38,16 +38,21 @@ pub fn skew(flow: &FlowBuilder) {
 }
 "#;
 
-/// A project made with `weir new`, holding the flow above.
+/// A project made with `weir new`, holding one flow of ours: module
+/// `module`, function `module`, its source and its roles.
 struct Project {
     dir: PathBuf,
+    module: &'static str,
+    source: &'static str,
+    roles: &'static [&'static str],
     /// Where each build's binaries are kept.
     builds: PathBuf,
 }
 
 impl Project {
-    fn new() -> Project {
-        let parent = std::env::temp_dir().join(format!("weir-apart-{}", std::process::id()));
+    fn new(module: &'static str, source: &'static str, roles: &'static [&'static str]) -> Project {
+        let parent =
+            std::env::temp_dir().join(format!("weir-apart-{module}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&parent);
         let dir = parent.join("skewapp");
         let out = weir(&["new", dir.to_str().unwrap()]);
@@ -57,36 +62,45 @@ impl Project {
             let text = std::fs::read_to_string(&path).unwrap();
             std::fs::write(&path, change(text)).unwrap();
         };
-        std::fs::write(dir.join("flow/src/skew.rs"), FLOW).unwrap();
-        edit("flow/src/lib.rs", &|t| t + "\npub mod skew;\n");
+        edit("flow/src/lib.rs", &|t| {
+            t + &format!("\npub mod {module};\n")
+        });
         edit("flow/Cargo.toml", &|t| {
             t + "serde = { version = \"1\", features = [\"derive\"] }\n"
         });
         edit("bins/build.rs", &|t| {
             t.replace(
                 "        .build();",
-                "        .flow(\"skew\", skewapp_flow::skew::skew)\n        .build();",
+                &format!("        .flow(\"{module}\", skewapp_flow::{module}::{module})\n        .build();"),
             )
         });
-        for role in ["leader", "sink"] {
-            let stub = format!("include!(concat!(env!(\"OUT_DIR\"), \"/skew/{role}/main.rs\"));\n");
-            std::fs::write(dir.join(format!("bins/src/bin/skew-{role}.rs")), stub).unwrap();
+        for role in roles {
+            let stub =
+                format!("include!(concat!(env!(\"OUT_DIR\"), \"/{module}/{role}/main.rs\"));\n");
+            std::fs::write(dir.join(format!("bins/src/bin/{module}-{role}.rs")), stub).unwrap();
         }
         let builds = parent.join("builds");
         std::fs::create_dir_all(&builds).unwrap();
-        Project { dir, builds }
+        Project {
+            dir,
+            module,
+            source,
+            roles,
+            builds,
+        }
     }
 
-    /// Rewrites the flow with `change`, builds, and keeps this build's
+    /// Writes the flow as `change` makes it, builds, and keeps this build's
     /// binaries under `name`.
     fn build(&self, name: &str, change: &dyn Fn(&str) -> String) -> PathBuf {
-        std::fs::write(self.dir.join("flow/src/skew.rs"), change(FLOW)).unwrap();
+        let flow = self.dir.join(format!("flow/src/{}.rs", self.module));
+        std::fs::write(flow, change(self.source)).unwrap();
         let out = user_cargo(&self.dir, &["build", "-q", "-p", "skewapp-bins"]);
         assert!(out.status.success(), "cargo build:\n{}", stderr(&out));
         let kept = self.builds.join(name);
         std::fs::create_dir_all(&kept).unwrap();
-        for role in ["leader", "sink"] {
-            let binary = format!("skew-{role}");
+        for role in self.roles {
+            let binary = format!("{}-{role}", self.module);
             std::fs::copy(
                 user_target().join("debug").join(&binary),
                 kept.join(&binary),
@@ -146,7 +160,7 @@ fn refused(leader: &std::process::Output, sink: &std::process::Output, why: &[&s
 
 #[test]
 fn builds_link_when_their_records_agree_and_refuse_naming_the_first_difference() {
-    let project = Project::new();
+    let project = Project::new("skew", FLOW, &["leader", "sink"]);
     let v1 = project.build("v1", &|flow| flow.to_string());
     // Only a closure changed: the records on the wire did not.
     let reworded = project.build("reworded", &|flow| flow.replace("got {:?}", "got: {:?}"));
@@ -224,4 +238,81 @@ fn builds_link_when_their_records_agree_and_refuse_naming_the_first_difference()
         );
         assert!(said.contains("skew.rs:"), "{said}");
     }
+}
+
+/// A leader that beats every 50 ms to every worker, over a tolerant edge.
+const BEAT: &str = r#"use serde::{Deserialize, Serialize};
+use weir::*;
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Beat {
+    pub n: u64,
+}
+
+pub fn beat(flow: &FlowBuilder) {
+    let leader = flow.process("leader");
+    let workers = flow.cluster("worker");
+    flow.source_interval(&leader, q!(std::time::Duration::from_millis(50)))
+        .enumerate()
+        .map(q!(|(n, _)| Beat { n: n as u64 }))
+        .broadcast_bincode_tolerant(&workers)
+        .for_each(q!(|b| println!("beat {}", b.n)));
+}
+"#;
+
+/// Waits until every worker printed a line starting with `prefix`.
+async fn every_worker_says(running: &mut weir_deploy::RunningDeployment, prefix: &str) {
+    let mut heard = [false, false];
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        while heard.contains(&false) {
+            let line = running.next_line().await.expect("the deployment runs");
+            for (w, seen) in heard.iter_mut().enumerate() {
+                *seen |= line.starts_with(&format!("[worker/{w}] {prefix}"));
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "workers heard saying `{prefix}`: {heard:?}");
+}
+
+#[tokio::test]
+async fn a_role_is_upgraded_one_instance_at_a_time_and_stops_at_a_build_its_peers_refuse() {
+    let project = Project::new("beat", BEAT, &["leader", "worker"]);
+    let v1 = project.build("v1", &|flow| flow.to_string());
+    let v2 = project.build("v2", &|flow| flow.replace("\"beat {}\"", "\"beat v2 {}\""));
+    let v3 = project.build("v3", &|flow| {
+        flow.replace("pub n: u64", "pub n: u32")
+            .replace("n as u64", "n as u32")
+    });
+    let mut running = weir_deploy::Deployment::new()
+        .process("leader", v1.join("beat-leader"))
+        .cluster("worker", v1.join("beat-worker"), 2)
+        .capture_output()
+        .timeout(Duration::from_secs(180))
+        .start()
+        .await
+        .expect("the deployment starts");
+    running.ready().await.expect("every instance is ready");
+    every_worker_says(&mut running, "beat ").await;
+
+    running
+        .upgrade("worker", &v2.join("beat-worker"), Duration::from_secs(20))
+        .await
+        .expect("a build that agrees on the wire rolls in");
+    every_worker_says(&mut running, "beat v2 ").await;
+
+    let err = running
+        .upgrade("worker", &v3.join("beat-worker"), Duration::from_secs(10))
+        .await
+        .expect_err("a build whose records differ is refused")
+        .to_string();
+    assert!(err.contains("stopped at worker/0"), "{err}");
+    assert!(err.contains("Beat.n"), "{err}");
+    assert!(err.contains("as do worker/1"), "{err}");
+    // The store of the analogy keeps serving: both workers, on the build
+    // before, hear the leader still.
+    assert!(running.is_running("worker/0") && running.is_running("worker/1"));
+    every_worker_says(&mut running, "beat v2 ").await;
+    running.stop();
+    running.wait().await.expect("the deployment stops cleanly");
 }

@@ -22,6 +22,7 @@ mod local;
 mod manifests;
 mod progress;
 mod running;
+mod upgrade;
 
 pub use binaries::{cargo_build, RoleBinaries};
 pub use certificates::{client_certificates, ClientCertificates};

@@ -16,24 +16,36 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use weir_runtime::auth::Key;
 use weir_runtime::topology::Topology;
-use weir_runtime::{READY_ENV, READY_LINE};
+use weir_runtime::{LINKED_LINE, READY_ENV, READY_LINE, UNLINKED_LINE};
 
 /// How long instances have to exit after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// One instance of the deployment.
-struct Instance {
+pub(crate) struct Instance {
     /// `worker/1`, or `leader` for a process.
-    name: String,
-    role: String,
-    binary: PathBuf,
+    pub(crate) name: String,
+    pub(crate) role: String,
+    pub(crate) binary: PathBuf,
     index: Option<usize>,
     /// Where it runs, when not here.
-    host: Option<Arc<Host>>,
+    pub(crate) host: Option<Arc<Host>>,
     /// While it runs (for a remote instance, its local `ssh`'s).
-    pid: Option<u32>,
-    /// Its own last `error:` line.
+    pub(crate) pid: Option<u32>,
+    /// Its own last `error:` and `warning:` lines.
     last_error: Arc<Mutex<Option<String>>>,
+    pub(crate) last_warning: Arc<Mutex<Option<String>>>,
+    /// Whether it is linked with an instance of every role it exchanges
+    /// records with, as it last said (and if not, why); `None`: not said.
+    pub(crate) linked: Option<Result<(), String>>,
+}
+
+/// What an instance says of itself on its stderr, for the deployment.
+pub(crate) enum Said {
+    /// Linked with every peer it needs, and listening: it runs.
+    Ready,
+    /// Linked with an instance of every role it exchanges records with, or not, and why.
+    Linked(Result<(), String>),
 }
 
 /// Where instances' output lines go.
@@ -57,7 +69,7 @@ pub struct RunningDeployment {
     topology: Topology,
     args: Vec<String>,
     envs: Vec<(String, String)>,
-    instances: Vec<Instance>,
+    pub(crate) instances: Vec<Instance>,
     may_fail: Vec<String>,
     lines: Lines,
     captured: Option<mpsc::UnboundedReceiver<String>>,
@@ -72,13 +84,19 @@ pub struct RunningDeployment {
     output: JoinSet<()>,
     deadline: Option<(Instant, Duration)>,
     /// The first failure that ends the deployment.
-    failure: Option<DeployError>,
+    pub(crate) failure: Option<DeployError>,
     /// What the deployment says it is doing, if asked to.
     progress: Option<Progress>,
+    /// What instances said of themselves (by index).
+    said: mpsc::UnboundedReceiver<(usize, Said)>,
+    said_tx: mpsc::UnboundedSender<(usize, Said)>,
     /// Instances that said they are linked with every peer they need.
-    ready: mpsc::UnboundedReceiver<usize>,
-    ready_tx: mpsc::UnboundedSender<usize>,
     ready_seen: Vec<bool>,
+    /// The instance an upgrade is replacing: its exit is the upgrade's
+    /// business, not a failure of the deployment.
+    pub(crate) replacing: Option<usize>,
+    /// How that instance exited, if it did.
+    pub(crate) replaced_exit: Option<String>,
 }
 
 impl RunningDeployment {
@@ -154,6 +172,8 @@ impl RunningDeployment {
                     host: placement.get(k).map(|&h| hosts[h].clone()),
                     pid: None,
                     last_error: Arc::new(Mutex::new(None)),
+                    last_warning: Arc::new(Mutex::new(None)),
+                    linked: None,
                 });
             }
             topology.set(&entry.role, addresses);
@@ -198,7 +218,7 @@ impl RunningDeployment {
             (Lines::Inherit, None)
         };
         let (exits_tx, exits) = mpsc::unbounded_channel();
-        let (ready_tx, ready) = mpsc::unbounded_channel();
+        let (said_tx, said) = mpsc::unbounded_channel();
         let count = instances.len();
         // Each instance says when it is linked and listening (a line of its
         // stderr that is taken, not shown): for `ready` and the progress.
@@ -225,9 +245,11 @@ impl RunningDeployment {
             deadline: plan.timeout.map(|limit| (Instant::now() + limit, limit)),
             failure: None,
             progress,
-            ready,
-            ready_tx,
+            said,
+            said_tx,
             ready_seen: vec![false; count],
+            replacing: None,
+            replaced_exit: None,
         };
         if let Some(progress) = &mut running.progress {
             let names: Vec<&str> = running.instances.iter().map(|i| i.name.as_str()).collect();
@@ -263,7 +285,7 @@ impl RunningDeployment {
     }
 
     /// Starts instance `i` with the deployment's flags.
-    fn spawn(&mut self, i: usize) -> Result<(), DeployError> {
+    pub(crate) fn spawn(&mut self, i: usize) -> Result<(), DeployError> {
         let instance = &mut self.instances[i];
         let mut command = match &instance.host {
             Some(host) => {
@@ -329,7 +351,12 @@ impl RunningDeployment {
             stderr,
             self.lines.clone(),
             true,
-            Some((instance.last_error.clone(), i, self.ready_tx.clone())),
+            Some(StderrOf {
+                last_error: instance.last_error.clone(),
+                last_warning: instance.last_warning.clone(),
+                index: i,
+                said: self.said_tx.clone(),
+            }),
         ));
         let exits = self.exits_tx.clone();
         let (stop, terminate) = (self.stop.subscribe(), self.terminate.subscribe());
@@ -357,7 +384,7 @@ impl RunningDeployment {
     }
 
     /// Sends `signal` to the running instance `name`.
-    fn signal(&mut self, name: &str, signal: libc::c_int) -> Result<usize, DeployError> {
+    pub(crate) fn signal(&mut self, name: &str, signal: libc::c_int) -> Result<usize, DeployError> {
         self.take_exits();
         let i = self.find(name)?;
         let instance = &self.instances[i];
@@ -463,8 +490,8 @@ impl RunningDeployment {
     pub async fn ready(&mut self) -> Result<(), DeployError> {
         loop {
             self.take_exits();
-            while let Ok(i) = self.ready.try_recv() {
-                self.now_ready(i);
+            while let Ok((i, said)) = self.said.try_recv() {
+                self.heard(i, said);
             }
             if let Some(failure) = &self.failure {
                 return Err(failure.clone());
@@ -479,7 +506,7 @@ impl RunningDeployment {
             }
             tokio::select! {
                 biased;
-                Some(i) = self.ready.recv() => self.now_ready(i),
+                Some((i, said)) = self.said.recv() => self.heard(i, said),
                 Some((i, status)) = self.exits.recv() => self.exited(i, status),
                 _ = sleep_until_or_never(self.deadline.map(|(at, _)| at)) => {
                     let limit = self.deadline.expect("armed").1;
@@ -506,7 +533,7 @@ impl RunningDeployment {
             let deadline = self.deadline.filter(|_| self.failure.is_none());
             tokio::select! {
                 biased;
-                Some(i) = self.ready.recv() => self.now_ready(i),
+                Some((i, said)) = self.said.recv() => self.heard(i, said),
                 exit = self.exits.recv() => match exit {
                     Some((i, status)) => self.exited(i, status),
                     None => break,
@@ -524,8 +551,8 @@ impl RunningDeployment {
         self.captured = None;
         while self.output.join_next().await.is_some() {}
         // Ready lines read after their instance's exit.
-        while let Ok(i) = self.ready.try_recv() {
-            self.now_ready(i);
+        while let Ok((i, said)) = self.said.try_recv() {
+            self.heard(i, said);
         }
         for host in &self.hosts {
             host.kill_leftovers();
@@ -540,6 +567,38 @@ impl RunningDeployment {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Says what the deployment is doing, if asked to.
+    pub(crate) fn say(&mut self, text: &str) {
+        if let Some(progress) = &mut self.progress {
+            progress.step(text);
+        }
+    }
+
+    /// Takes in what instance `i` said of itself.
+    pub(crate) fn heard(&mut self, i: usize, said: Said) {
+        match said {
+            Said::Ready => self.now_ready(i),
+            Said::Linked(linked) => self.instances[i].linked = Some(linked),
+        }
+    }
+
+    /// Takes in what instances said, waiting for the next word, an exit, or
+    /// `until`; whether `until` passed first.
+    pub(crate) async fn listen_until(&mut self, until: Instant) -> bool {
+        tokio::select! {
+            biased;
+            Some((i, said)) = self.said.recv() => {
+                self.heard(i, said);
+                false
+            }
+            Some((i, status)) = self.exits.recv() => {
+                self.exited(i, status);
+                false
+            }
+            _ = tokio::time::sleep_until(until) => true,
         }
     }
 
@@ -574,9 +633,25 @@ impl RunningDeployment {
         }
     }
 
-    fn exited(&mut self, i: usize, status: Option<ExitStatus>) {
+    pub(crate) fn exited(&mut self, i: usize, status: Option<ExitStatus>) {
         let instance = &mut self.instances[i];
         instance.pid = None;
+        instance.linked = None;
+        if self.replacing == Some(i) {
+            // An upgrade stopped it, or its new build failed: the upgrade's to say.
+            let said = instance
+                .last_error
+                .lock()
+                .ok()
+                .and_then(|line| line.clone())
+                .map(|line| format!(": {line}"))
+                .unwrap_or_default();
+            self.replaced_exit = Some(match status {
+                Some(status) => format!("it exited ({status}){said}"),
+                None => "it could not be waited for".to_string(),
+            });
+            return;
+        }
         let stopping = self.failure.is_some() || *self.terminate.borrow();
         match status {
             Some(status) if status.success() => {}
@@ -791,12 +866,14 @@ async fn supervise(
 }
 
 /// Where the lines of instance `i`'s stderr that are not output go: its
-/// last `error:` line, and its ready line (to the deployment, by index).
-type StderrOf = (
-    Arc<Mutex<Option<String>>>,
-    usize,
-    mpsc::UnboundedSender<usize>,
-);
+/// last `error:` and `warning:` lines, and what it says of itself (to the
+/// deployment, by index).
+struct StderrOf {
+    last_error: Arc<Mutex<Option<String>>>,
+    last_warning: Arc<Mutex<Option<String>>>,
+    index: usize,
+    said: mpsc::UnboundedSender<(usize, Said)>,
+}
 
 /// Copies lines from an instance to `out`, each prefixed with `[name] `. Of
 /// instance `i`'s stderr, keeps the last `error:` line (its own account of a
@@ -810,13 +887,33 @@ async fn prefix_lines(
 ) {
     let mut lines = BufReader::new(from).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some((slot, i, ready)) = &stderr_of {
-            if line == READY_LINE {
-                let _ = ready.send(*i);
+        if let Some(of) = &stderr_of {
+            let said = if line == READY_LINE {
+                Some(Said::Ready)
+            } else if line == LINKED_LINE {
+                Some(Said::Linked(Ok(())))
+            } else {
+                line.strip_prefix(UNLINKED_LINE)
+                    .map(|why| Said::Linked(Err(why.trim().to_string())))
+            };
+            if let Some(said) = said {
+                let _ = of.said.send((of.index, said));
                 continue;
             }
-            if let (Some(error), Ok(mut slot)) = (line.strip_prefix("error: "), slot.lock()) {
-                *slot = Some(error.to_string());
+            let keep = |slot: &Mutex<Option<String>>, text: &str| {
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(text.to_string());
+                }
+            };
+            // `error: ...` as it exits; warnings as it logs them (after a
+            // timestamp and ` WARN `) or says them at start (`warning: `).
+            if let Some(error) = line.strip_prefix("error: ") {
+                keep(&of.last_error, error);
+            } else if let Some(warning) = line
+                .strip_prefix("warning: ")
+                .or_else(|| line.split_once(" WARN ").map(|(_, w)| w))
+            {
+                keep(&of.last_warning, warning.trim());
             }
         }
         let line = format!("[{name}] {line}\n");

@@ -37,6 +37,12 @@ pub use weir_core::{BadInput, ClientCodec, ClientEvent, ClusterId, ConnectionId,
 pub const READY_ENV: &str = "WEIR_REPORT_READY";
 /// See [`READY_ENV`].
 pub const READY_LINE: &str = "weir: ready";
+/// With [`READY_ENV`] set, written to stderr each time the instance becomes
+/// linked with an instance of every role it exchanges records with (what
+/// `--health` calls ready); [`UNLINKED_LINE`] and the reason when it stops
+/// being so. A rolling upgrade waits for it.
+pub const LINKED_LINE: &str = "weir: linked";
+pub const UNLINKED_LINE: &str = "weir: unlinked:";
 
 use std::future::Future;
 use std::pin::Pin;

@@ -103,6 +103,9 @@ pub struct Node {
     pub(crate) client_tls: Option<ClientTls>,
     /// What `--health` answers, once the instance runs (set then).
     health: Option<crate::health::Health>,
+    /// Whether it was linked with every role it needs, as last said
+    /// (`None` before it runs).
+    linked: Option<bool>,
     /// When frames last arrived (or the stop signal, once stopping).
     last_arrival: Instant,
     /// Whether, stopping, the node counted its inbound streams as ended.
@@ -275,6 +278,7 @@ impl Node {
             eprintln!("{}", crate::READY_LINE);
         }
         node.health = health;
+        node.linked = Some(false);
         node.update_health();
         tick::stop_on_signals(node.stop.clone(), node.wake.clone());
         if config.stop_on_eof {
@@ -356,6 +360,7 @@ impl Node {
             bound_endpoints: Vec::new(),
             max_clients: DEFAULT_MAX_CLIENTS,
             health: None,
+            linked: None,
             client_tls: None,
             last_arrival: Instant::now(),
             settled: false,

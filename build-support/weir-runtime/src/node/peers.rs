@@ -309,11 +309,12 @@ impl Node {
         self.update_health();
     }
 
-    /// Tells `--health` (if asked for) whether this instance is linked with an
-    /// instance of every role it exchanges records with.
-    pub(super) fn update_health(&self) {
-        let Some(health) = &self.health else {
-            return;
+    /// Tells `--health` (if asked for), and a deployment that watches, whether
+    /// this running instance is linked with an instance of every role it
+    /// exchanges records with.
+    pub(super) fn update_health(&mut self) {
+        let Some(was) = self.linked else {
+            return; // not running yet
         };
         let unlinked: Vec<&str> = self
             .spec
@@ -327,14 +328,25 @@ impl Node {
                     .any(|p| p.role == *role && p.writer.is_some())
             })
             .collect();
-        health.set(if unlinked.is_empty() {
+        let state = if unlinked.is_empty() {
             Ok(())
         } else {
             Err(format!(
                 "linked with no instance of role {}",
                 unlinked.join(", ")
             ))
-        });
+        };
+        let now = state.is_ok();
+        if now != was && std::env::var_os(crate::READY_ENV).is_some() {
+            match &state {
+                Ok(()) => eprintln!("{}", crate::LINKED_LINE),
+                Err(why) => eprintln!("{} {why}", crate::UNLINKED_LINE),
+            }
+        }
+        self.linked = Some(now);
+        if let Some(health) = &self.health {
+            health.set(state);
+        }
     }
 
     /// The loss of peer `peer`: a failure of this instance unless the peer is
