@@ -367,45 +367,26 @@ pub fn hello_channels(
     role: &str,
     peer_role: &str,
 ) -> Vec<weir_runtime::wire::WireChannel> {
-    use weir::ir::{Delivery, Failure, Operator};
+    use weir::ir::{Delivery, Failure};
     let graph = weir_build::evaluate(f);
-    let name = |location: usize| graph.locations[location].name.clone();
     graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(id, node)| {
-            let Operator::Network {
-                delivery,
-                failure,
-                element_type,
-                shape,
-                ..
-            } = &node.op
-            else {
-                return None;
-            };
-            let (from, to) = (
-                name(graph.nodes[node.inputs[0]].location),
-                name(node.location),
-            );
-            let between = (from == role && to == peer_role) || (from == peer_role && to == role);
-            between.then(|| weir_runtime::wire::WireChannel {
-                id: id as u32,
-                from,
-                to,
-                delivery: match delivery {
-                    Delivery::ToProcess => "to the process",
-                    Delivery::Broadcast => "to every member",
-                    Delivery::ToMember => "to the member named",
-                    Delivery::RoundRobin => "to the members in turn",
-                }
-                .to_string(),
-                tolerant: *failure == Failure::Tolerant,
-                made_by: format!("{} at {}", node.op.name(), node.at),
-                record: element_type.clone(),
-                shape: shape.as_ref().map(|s| s.encode()).unwrap_or_default(),
-            })
+        .channels()
+        .filter(|c| (c.from == role && c.to == peer_role) || (c.from == peer_role && c.to == role))
+        .map(|c| weir_runtime::wire::WireChannel {
+            id: c.id as u32,
+            from: c.from.to_string(),
+            to: c.to.to_string(),
+            delivery: match c.delivery {
+                Delivery::ToProcess => "to the process",
+                Delivery::Broadcast => "to every member",
+                Delivery::ToMember => "to the member named",
+                Delivery::RoundRobin => "to the members in turn",
+            }
+            .to_string(),
+            tolerant: c.failure == Failure::Tolerant,
+            made_by: c.made_by,
+            record: c.element_type.to_string(),
+            shape: c.shape.as_ref().map(|s| s.encode()).unwrap_or_default(),
         })
         .collect()
 }

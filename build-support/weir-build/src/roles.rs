@@ -343,21 +343,15 @@ fn unused_streams(graph: &FlowGraph) -> Vec<String> {
 /// matched on the type's name alone there, and the build says so.
 fn untraced_shapes(graph: &FlowGraph) -> Vec<String> {
     graph
-        .nodes
-        .iter()
-        .filter_map(|n| match &n.op {
-            Operator::Network {
-                element_type,
-                shape: Err(why),
-                ..
-            } => Some(format!(
-                "the records of `{}` at {} (`{element_type}`) have no shape Weir can trace: {why}; \
+        .channels()
+        .filter_map(|c| {
+            let why = c.shape.as_ref().err()?;
+            Some(format!(
+                "the records of {} (`{}`) have no shape Weir can trace: {why}; \
                  builds are matched on the type's name alone on this channel, so a change to the \
                  type goes unnoticed between builds (docs/DEPLOYMENT.md, \"Upgrades\")",
-                n.op.name(),
-                n.at
-            )),
-            _ => None,
+                c.made_by, c.element_type
+            ))
         })
         .collect()
 }
@@ -539,6 +533,35 @@ mod tests {
             .as_ref()
             .unwrap()
             .ends_with("hello-leader.rs"));
+    }
+
+    /// A record type bincode cannot carry: it asks for a self-describing format.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        Number(u64),
+        Text(String),
+    }
+
+    #[test]
+    fn a_record_type_whose_shape_cannot_be_traced_is_named_in_a_warning() {
+        let graph = evaluate(|flow| {
+            let (a, b) = (flow.process("a"), flow.process("b"));
+            flow.source_iter(&a, q!((0..3u64).map(Loose::Number)))
+                .send_bincode(&b)
+                .for_each(q!(|_| ()));
+            flow.source_iter(&a, q!(0..3u64))
+                .send_bincode(&b)
+                .for_each(q!(|_| ()));
+        });
+        let warnings = untraced_shapes(&graph);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("the records of send_bincode at "),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].contains("Loose"), "{warnings:?}");
+        assert!(warnings[0].contains("self-describing"), "{warnings:?}");
     }
 
     #[test]

@@ -639,13 +639,7 @@ impl RunningDeployment {
         instance.linked = None;
         if self.replacing == Some(i) {
             // An upgrade stopped it, or its new build failed: the upgrade's to say.
-            let said = instance
-                .last_error
-                .lock()
-                .ok()
-                .and_then(|line| line.clone())
-                .map(|line| format!(": {line}"))
-                .unwrap_or_default();
+            let said = last_line(&instance.last_error, ": ");
             self.replaced_exit = Some(match status {
                 Some(status) => format!("it exited ({status}){said}"),
                 None => "it could not be waited for".to_string(),
@@ -663,13 +657,7 @@ impl RunningDeployment {
                 );
             }
             Some(status) => {
-                let said = instance
-                    .last_error
-                    .lock()
-                    .ok()
-                    .and_then(|line| line.clone())
-                    .map(|line| format!(": {line}"))
-                    .unwrap_or_default();
+                let said = last_line(&instance.last_error, ": ");
                 let on = instance
                     .host
                     .as_ref()
@@ -863,6 +851,15 @@ async fn supervise(
     }
     let _ = child.kill().await;
     None
+}
+
+/// The line kept in `slot` after `before`, or nothing if none was.
+pub(crate) fn last_line(slot: &Mutex<Option<String>>, before: &str) -> String {
+    slot.lock()
+        .ok()
+        .and_then(|line| line.clone())
+        .map(|line| format!("{before}{line}"))
+        .unwrap_or_default()
 }
 
 /// Where the lines of instance `i`'s stderr that are not output go: its

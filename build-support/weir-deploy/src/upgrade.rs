@@ -9,7 +9,7 @@
 //! is put back on the build it ran, and the upgrade stops there, saying why.
 
 use crate::local::DeployError;
-use crate::running::RunningDeployment;
+use crate::running::{last_line, RunningDeployment};
 use std::path::Path;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -155,13 +155,7 @@ impl RunningDeployment {
                     Some(Err(why)) => format!(" ({why})"),
                     _ => String::new(),
                 };
-                let warning = self.instances[i]
-                    .last_warning
-                    .lock()
-                    .ok()
-                    .and_then(|w| w.clone())
-                    .map(|w| format!("; its last warning: {w}"))
-                    .unwrap_or_default();
+                let warning = last_line(&self.instances[i].last_warning, "; its last warning: ");
                 return Err(format!(
                     "it was not linked with its peers within {within:?}{unlinked}{warning}"
                 ));

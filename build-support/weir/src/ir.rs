@@ -362,3 +362,48 @@ pub struct FlowGraph {
     /// Every mistake found; a graph with errors is not lowered.
     pub errors: Vec<FlowError>,
 }
+
+/// A network edge of the graph: what generated code declares of it and what
+/// two builds compare at their handshake.
+#[derive(Debug)]
+pub struct Channel<'g> {
+    /// The edge's node: its number in generated code and on the wire.
+    pub id: NodeId,
+    pub from: &'g str,
+    pub to: &'g str,
+    pub delivery: Delivery,
+    pub failure: Failure,
+    /// `std::any::type_name` of its records.
+    pub element_type: &'g str,
+    pub shape: &'g Result<weir_core::shape::WireShape, String>,
+    /// The operator that makes it and where: `send_bincode at flow/src/lib.rs:12:10`.
+    pub made_by: String,
+}
+
+impl FlowGraph {
+    /// Every network edge, in the order the flow makes them.
+    pub fn channels(&self) -> impl Iterator<Item = Channel<'_>> {
+        self.nodes.iter().enumerate().filter_map(|(id, node)| {
+            let Operator::Network {
+                delivery,
+                failure,
+                element_type,
+                shape,
+                ..
+            } = &node.op
+            else {
+                return None;
+            };
+            Some(Channel {
+                id,
+                from: &self.locations[self.nodes[node.inputs[0]].location].name,
+                to: &self.locations[node.location].name,
+                delivery: *delivery,
+                failure: *failure,
+                element_type,
+                shape,
+                made_by: format!("{} at {}", node.op.name(), node.at),
+            })
+        })
+    }
+}

@@ -218,68 +218,48 @@ impl Lowering<'_> {
             };
             quote!(::weir_runtime::RoleDecl { name: #name, kind: #kind })
         });
-        let channels = self
-            .graph
-            .nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(id, node)| {
-                let Operator::Network {
-                    delivery,
-                    failure,
-                    element_type,
-                    shape,
-                    ..
-                } = &node.op
-                else {
-                    return None;
-                };
-                let made_by = format!("{} at {}", node.op.name(), node.at);
-                // As a person writes it, not as tokens print: `a::Rec<u8>`.
-                let record = element_type
-                    .replace(" :: ", "::")
-                    .replace(" <", "<")
-                    .replace("< ", "<")
-                    .replace(" >", ">")
-                    .replace(" ,", ",");
-                let shape = proc_macro2::Literal::byte_string(
-                    &shape.as_ref().map(|s| s.encode()).unwrap_or_default(),
-                );
-                let tolerant = *failure == Failure::Tolerant;
-                let from = self.role_name(self.graph.nodes[node.inputs[0]].location);
-                let to = self.role_name(node.location);
-                let delivery = match delivery {
-                    Delivery::ToProcess => quote!(ToProcess),
-                    Delivery::Broadcast => quote!(Broadcast),
-                    Delivery::ToMember => quote!(ToMember),
-                    Delivery::RoundRobin => quote!(RoundRobin),
-                };
-                let id = channel_literal(id);
-                Some(quote!(::weir_runtime::ChannelDecl {
-                    id: #id,
-                    from: #from,
-                    to: #to,
-                    delivery: ::weir_runtime::Delivery::#delivery,
-                    tolerant: #tolerant,
-                    made_by: #made_by,
-                    record: #record,
-                    shape: #shape,
-                }))
-            });
+        let channels = self.graph.channels().map(|c| {
+            // As a person writes it, not as tokens print: `a::Rec<u8>`.
+            let record = c
+                .element_type
+                .replace(" :: ", "::")
+                .replace(" <", "<")
+                .replace("< ", "<")
+                .replace(" >", ">")
+                .replace(" ,", ",");
+            let shape = proc_macro2::Literal::byte_string(
+                &c.shape.as_ref().map(|s| s.encode()).unwrap_or_default(),
+            );
+            let tolerant = c.failure == Failure::Tolerant;
+            let (from, to, made_by) = (c.from, c.to, &c.made_by);
+            let delivery = match c.delivery {
+                Delivery::ToProcess => quote!(ToProcess),
+                Delivery::Broadcast => quote!(Broadcast),
+                Delivery::ToMember => quote!(ToMember),
+                Delivery::RoundRobin => quote!(RoundRobin),
+            };
+            let id = channel_literal(c.id);
+            quote!(::weir_runtime::ChannelDecl {
+                id: #id,
+                from: #from,
+                to: #to,
+                delivery: ::weir_runtime::Delivery::#delivery,
+                tolerant: #tolerant,
+                made_by: #made_by,
+                record: #record,
+                shape: #shape,
+            })
+        });
         // The shapes, readable: what `shape` holds encoded.
         let shapes: Vec<String> = self
             .graph
-            .nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(id, node)| match &node.op {
-                Operator::Network { shape, .. } => Some(match shape {
-                    Ok(shape) => format!(" Channel {id} carries {shape}."),
-                    Err(why) => {
-                        format!(" Channel {id}: its records' shape was not traced ({why}).")
-                    }
-                }),
-                _ => None,
+            .channels()
+            .map(|c| match c.shape {
+                Ok(shape) => format!(" Channel {} carries {shape}.", c.id),
+                Err(why) => format!(
+                    " Channel {}: its records' shape was not traced ({why}).",
+                    c.id
+                ),
             })
             .collect();
         let externals = self.graph.nodes.iter().filter_map(|node| {

@@ -354,8 +354,8 @@ impl<'de> de::Deserializer<'de> for Explorer<'_> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TraceError> {
-        let mut shapes = vec![Shape::Unit; usize::from(!self.recursive)];
-        let value = visitor.visit_seq(Elements::new(self.tracer, &mut shapes, self.recursive))?;
+        let one = usize::from(!self.recursive);
+        let (value, mut shapes) = elements(self.tracer, one, self.recursive, visitor)?;
         *self.shape = Shape::Seq(Box::new(shapes.pop().unwrap_or(Shape::Unit)));
         Ok(value)
     }
@@ -378,8 +378,7 @@ impl<'de> de::Deserializer<'de> for Explorer<'_> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        let mut shapes = vec![Shape::Unit; len];
-        let value = visitor.visit_seq(Elements::new(self.tracer, &mut shapes, self.recursive))?;
+        let (value, shapes) = elements(self.tracer, len, self.recursive, visitor)?;
         *self.shape = Shape::Tuple(shapes);
         Ok(value)
     }
@@ -415,8 +414,7 @@ impl<'de> de::Deserializer<'de> for Explorer<'_> {
         visitor: V,
     ) -> Result<V::Value, TraceError> {
         self.structure(name, |tracer, recursive| {
-            let mut shapes = vec![Shape::Unit; len];
-            let value = visitor.visit_seq(Elements::new(tracer, &mut shapes, recursive))?;
+            let (value, shapes) = elements(tracer, len, recursive, visitor)?;
             Ok((value, Fields::Tuple(shapes)))
         })
     }
@@ -428,8 +426,7 @@ impl<'de> de::Deserializer<'de> for Explorer<'_> {
         visitor: V,
     ) -> Result<V::Value, TraceError> {
         self.structure(name, |tracer, recursive| {
-            let (value, shapes) = named_fields(tracer, fields, recursive, visitor)?;
-            Ok((value, shapes))
+            named_fields(tracer, fields, recursive, visitor)
         })
     }
 
@@ -472,6 +469,19 @@ impl<'de> de::Deserializer<'de> for Explorer<'_> {
     }
 }
 
+/// A sequence of `len` elements (of a tuple, a tuple struct or variant, a
+/// struct's fields): the value `visitor` makes, and each element's shape.
+fn elements<'de, V: Visitor<'de>>(
+    tracer: &mut Tracer,
+    len: usize,
+    recursive: bool,
+    visitor: V,
+) -> Result<(V::Value, Vec<Shape>), TraceError> {
+    let mut shapes = vec![Shape::Unit; len];
+    let value = visitor.visit_seq(Elements::new(tracer, &mut shapes, recursive))?;
+    Ok((value, shapes))
+}
+
 /// A struct's (or struct variant's) fields in order, as bincode gives them.
 fn named_fields<'de, V: Visitor<'de>>(
     tracer: &mut Tracer,
@@ -479,8 +489,7 @@ fn named_fields<'de, V: Visitor<'de>>(
     recursive: bool,
     visitor: V,
 ) -> Result<(V::Value, Fields), TraceError> {
-    let mut shapes = vec![Shape::Unit; names.len()];
-    let value = visitor.visit_seq(Elements::new(tracer, &mut shapes, recursive))?;
+    let (value, shapes) = elements(tracer, names.len(), recursive, visitor)?;
     let fields = names.iter().map(|n| n.to_string()).zip(shapes).collect();
     Ok((value, Fields::Struct(fields)))
 }
@@ -612,8 +621,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
-        let mut shapes = vec![Shape::Unit; len];
-        let value = visitor.visit_seq(Elements::new(self.tracer, &mut shapes, self.recursive))?;
+        let (value, shapes) = elements(self.tracer, len, self.recursive, visitor)?;
         *self.fields = Fields::Tuple(shapes);
         Ok(value)
     }
