@@ -5,6 +5,7 @@
 
 use crate::support::*;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A flow whose record type the builds below change.
@@ -40,7 +41,7 @@ pub fn skew(flow: &FlowBuilder) {
 
 /// A project made with `weir new`, holding one flow of ours: module
 /// `module`, function `module`, its source and its roles.
-struct Project {
+pub(crate) struct Project {
     dir: PathBuf,
     module: &'static str,
     source: &'static str,
@@ -50,9 +51,16 @@ struct Project {
 }
 
 impl Project {
-    fn new(module: &'static str, source: &'static str, roles: &'static [&'static str]) -> Project {
+    pub(crate) fn new(
+        module: &'static str,
+        source: &'static str,
+        roles: &'static [&'static str],
+    ) -> Project {
+        // One directory per project: tests run in parallel.
+        static PROJECTS: AtomicUsize = AtomicUsize::new(0);
+        let n = PROJECTS.fetch_add(1, Ordering::Relaxed);
         let parent =
-            std::env::temp_dir().join(format!("weir-apart-{module}-{}", std::process::id()));
+            std::env::temp_dir().join(format!("weir-apart-{module}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&parent);
         let dir = parent.join("skewapp");
         let out = weir(&["new", dir.to_str().unwrap()]);
@@ -92,7 +100,7 @@ impl Project {
 
     /// Writes the flow as `change` makes it, builds, and keeps this build's
     /// binaries under `name`.
-    fn build(&self, name: &str, change: &dyn Fn(&str) -> String) -> PathBuf {
+    pub(crate) fn build(&self, name: &str, change: &dyn Fn(&str) -> String) -> PathBuf {
         let flow = self.dir.join(format!("flow/src/{}.rs", self.module));
         std::fs::write(flow, change(self.source)).unwrap();
         let out = user_cargo(&self.dir, &["build", "-q", "-p", "skewapp-bins"]);
@@ -241,7 +249,7 @@ fn builds_link_when_their_records_agree_and_refuse_naming_the_first_difference()
 }
 
 /// A leader that beats every 50 ms to every worker, over a tolerant edge.
-const BEAT: &str = r#"use serde::{Deserialize, Serialize};
+pub(crate) const BEAT: &str = r#"use serde::{Deserialize, Serialize};
 use weir::*;
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -261,7 +269,7 @@ pub fn beat(flow: &FlowBuilder) {
 "#;
 
 /// Waits until every worker printed a line starting with `prefix`.
-async fn every_worker_says(running: &mut weir_deploy::RunningDeployment, prefix: &str) {
+pub(crate) async fn every_worker_says(running: &mut weir_deploy::RunningDeployment, prefix: &str) {
     let mut heard = [false, false];
     let waited = tokio::time::timeout(Duration::from_secs(30), async {
         while heard.contains(&false) {
@@ -275,31 +283,36 @@ async fn every_worker_says(running: &mut weir_deploy::RunningDeployment, prefix:
     assert!(waited.is_ok(), "workers heard saying `{prefix}`: {heard:?}");
 }
 
-#[tokio::test]
-async fn a_role_is_upgraded_one_instance_at_a_time_and_stops_at_a_build_its_peers_refuse() {
+/// Three builds of the beat flow: the first, one that only says more (it
+/// agrees on the wire), and one whose records changed.
+pub(crate) fn beat_builds() -> [PathBuf; 3] {
     let project = Project::new("beat", BEAT, &["leader", "worker"]);
-    let v1 = project.build("v1", &|flow| flow.to_string());
-    let v2 = project.build("v2", &|flow| flow.replace("\"beat {}\"", "\"beat v2 {}\""));
-    let v3 = project.build("v3", &|flow| {
-        flow.replace("pub n: u64", "pub n: u32")
-            .replace("n as u64", "n as u32")
-    });
-    let mut running = weir_deploy::Deployment::new()
-        .process("leader", v1.join("beat-leader"))
-        .cluster("worker", v1.join("beat-worker"), 2)
-        .capture_output()
-        .timeout(Duration::from_secs(180))
-        .start()
-        .await
-        .expect("the deployment starts");
+    [
+        project.build("v1", &|flow| flow.to_string()),
+        project.build("v2", &|flow| flow.replace("\"beat {}\"", "\"beat v2 {}\"")),
+        project.build("v3", &|flow| {
+            flow.replace("pub n: u64", "pub n: u32")
+                .replace("n as u64", "n as u32")
+        }),
+    ]
+}
+
+/// Upgrades the running beat deployment's workers to `v2` (it rolls in),
+/// then to `v3` (it stops at the first worker, and every worker is served
+/// on `v2` still).
+pub(crate) async fn upgrade_workers(
+    running: &mut weir_deploy::RunningDeployment,
+    v2: &Path,
+    v3: &Path,
+) {
     running.ready().await.expect("every instance is ready");
-    every_worker_says(&mut running, "beat ").await;
+    every_worker_says(running, "beat ").await;
 
     running
         .upgrade("worker", &v2.join("beat-worker"), Duration::from_secs(20))
         .await
         .expect("a build that agrees on the wire rolls in");
-    every_worker_says(&mut running, "beat v2 ").await;
+    every_worker_says(running, "beat v2 ").await;
 
     let err = running
         .upgrade("worker", &v3.join("beat-worker"), Duration::from_secs(10))
@@ -312,7 +325,21 @@ async fn a_role_is_upgraded_one_instance_at_a_time_and_stops_at_a_build_its_peer
     // The store of the analogy keeps serving: both workers, on the build
     // before, hear the leader still.
     assert!(running.is_running("worker/0") && running.is_running("worker/1"));
-    every_worker_says(&mut running, "beat v2 ").await;
+    every_worker_says(running, "beat v2 ").await;
+}
+
+#[tokio::test]
+async fn a_role_is_upgraded_one_instance_at_a_time_and_stops_at_a_build_its_peers_refuse() {
+    let [v1, v2, v3] = beat_builds();
+    let mut running = weir_deploy::Deployment::new()
+        .process("leader", v1.join("beat-leader"))
+        .cluster("worker", v1.join("beat-worker"), 2)
+        .capture_output()
+        .timeout(Duration::from_secs(180))
+        .start()
+        .await
+        .expect("the deployment starts");
+    upgrade_workers(&mut running, &v2, &v3).await;
     running.stop();
     running.wait().await.expect("the deployment stops cleanly");
 }
