@@ -7,6 +7,8 @@ fn main() {
         .flow("two_pc_tick_bug", flow::two_pc::two_pc_tick_bug)
         .flow("map_reduce", flow::map_reduce::map_reduce)
         .flow("membership", flow::membership::membership)
+        .flow("membership_next", flow::membership::membership_next)
+        .flow("membership_retyped", flow::membership::membership_retyped)
         .flow("paxos_kv", flow::paxos_kv::paxos_kv)
         .compile_simulation()
         .unwrap_or_else(|e| panic!("{e}"));

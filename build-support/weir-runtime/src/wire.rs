@@ -138,14 +138,6 @@ pub struct ChannelMap {
 }
 
 impl ChannelMap {
-    /// Both sides number every channel alike (two instances of one build).
-    pub fn same(channels: &[ChannelDecl]) -> ChannelMap {
-        ChannelMap {
-            pairs: channels.iter().map(|c| (c.id, c.id)).collect(),
-            lacking: Vec::new(),
-        }
-    }
-
     /// Whether the peer's build lacks our channel `ours`: nothing is sent to
     /// it there, and it sends nothing there.
     pub fn lacks(&self, ours: u32) -> bool {

@@ -16,6 +16,9 @@ pub struct Faults {
     /// Whether a crashed instance comes back, where every edge to its role
     /// is tolerant.
     pub restarts: bool,
+    /// The flow (a later build of it) whose program for its role a crashed
+    /// instance comes back with: an upgrade, under the seed's faults.
+    pub restart_with: Option<&'static crate::Flow>,
 }
 
 impl Faults {

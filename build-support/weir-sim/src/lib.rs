@@ -20,8 +20,13 @@
 //! Clients of a flow's external endpoints are scripts of the test
 //! ([`Sim::client`]), connecting through the same simulated network.
 //!
-//! What is not simulated: TCP itself, the handshake and authentication (the
-//! links start after them), and sources that read files or standard input. The end-to-end and fuzz tests cover those.
+//! Two builds of a flow can run side by side ([`Sim::upgrade_to`]): links
+//! between them are matched as the role binaries match them at their
+//! handshake.
+//!
+//! What is not simulated: TCP itself, the handshake's messages and
+//! authentication (the links start after them), and sources that read files
+//! or standard input. The end-to-end and fuzz tests cover those.
 
 mod client;
 mod faults;
@@ -55,4 +60,17 @@ pub struct Program {
 pub struct Flow {
     pub name: &'static str,
     pub roles: &'static [Program],
+}
+
+impl std::fmt::Debug for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "flow `{}`", self.name)
+    }
+}
+
+/// One flow's programs are one value: the same flow is the same `Flow`.
+impl PartialEq for Flow {
+    fn eq(&self, other: &Flow) -> bool {
+        std::ptr::eq(self, other)
+    }
 }

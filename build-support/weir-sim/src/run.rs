@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use weir_runtime::external::InProcessClient;
 use weir_runtime::frame::DEFAULT_MAX_FRAME;
 use weir_runtime::transport::{LinkEvent, LinkId, LinkPlan, Links, PeerPlan};
-use weir_runtime::wire::ChannelMap;
+use weir_runtime::wire::{channels_with, match_channels};
 use weir_runtime::{InstanceId, Node, RoleKind, Stopper};
 
 pub(crate) struct Instance {
@@ -54,6 +54,8 @@ pub(crate) struct World {
     running: usize,
     changed: Rc<Notify>,
     stopped: bool,
+    /// What a restarted instance runs (see `Faults::restart_with`).
+    restart_with: Option<&'static Flow>,
 }
 
 pub(crate) type Shared = Rc<RefCell<World>>;
@@ -151,6 +153,7 @@ async fn run_in_runtime(
         running: 0,
         changed: changed.clone(),
         stopped: false,
+        restart_with: faults.restart_with,
     }));
     for hold in &holds {
         let w = shared.borrow();
@@ -468,11 +471,39 @@ fn connect(w: &mut World, i: usize, p: usize, j: usize) {
     let Some(q) = w.instances[j].peers.iter().position(|&k| k == i) else {
         return;
     };
+    // As the two role binaries would at their handshake: each matches the
+    // other's channels with its own (two builds may differ).
+    let maps = [(i, j), (j, i)].map(|(me, other)| {
+        let (mine, theirs) = (
+            w.instances[me].program.spec,
+            w.instances[other].program.spec,
+        );
+        match_channels(
+            &channels_with(mine.channels, mine.role, theirs.role),
+            &channels_with(theirs.channels, theirs.role, mine.role),
+            (&w.instances[me].name, &w.instances[other].name),
+        )
+    });
+    let [i_map, j_map] = match maps {
+        [Ok(i_map), Ok(j_map)] => [i_map, j_map],
+        [Err(why), _] | [_, Err(why)] => {
+            let text = format!(
+                "{} ms: {} and {} refuse each other: {why}",
+                w.start.elapsed().as_millis(),
+                w.instances[i].name,
+                w.instances[j].name
+            );
+            w.network.trace(text.as_bytes());
+            w.faults.push(text);
+            return;
+        }
+    };
     let (i_writer, j_reader) = w.network.pipe(i, j);
     let (j_writer, i_reader) = w.network.pipe(j, i);
-    for (me, peer, other, writer, reader) in
-        [(i, p, j, i_writer, i_reader), (j, q, i, j_writer, j_reader)]
-    {
+    for (me, peer, other, writer, reader, channels) in [
+        (i, p, j, i_writer, i_reader, i_map),
+        (j, q, i, j_writer, j_reader, j_map),
+    ] {
         let incarnation = w.instances[other].incarnation;
         let instance = &mut w.instances[me];
         instance.next_link += 1;
@@ -485,8 +516,7 @@ fn connect(w: &mut World, i: usize, p: usize, j: usize) {
                 writer: Box::new(writer),
                 reader: Box::new(reader),
                 incarnation,
-                // One build: both sides number the channels alike.
-                channels: ChannelMap::same(instance.program.spec.channels),
+                channels,
             });
         }
     }
@@ -515,11 +545,26 @@ fn crash(shared: &Shared, i: usize) {
 fn restart(shared: &Shared, i: usize) {
     {
         let mut w = shared.borrow_mut();
-        let text = format!(
+        let mut text = format!(
             "{} ms: restart {}",
             w.start.elapsed().as_millis(),
             w.instances[i].name
         );
+        if let Some(next) = w.restart_with {
+            let role = w.instances[i].id.role.clone();
+            let program = next
+                .roles
+                .iter()
+                .find(|p| p.spec.role == role)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "weir-sim: flow `{}` has no role `{role}` to upgrade to",
+                        next.name
+                    )
+                });
+            w.instances[i].program = program;
+            text.push_str(&format!(" on flow `{}`", next.name));
+        }
         w.network.trace(text.as_bytes());
         w.faults.push(text);
     }

@@ -101,6 +101,7 @@ impl Sim {
                 crashes_of: Vec::new(),
                 holds: 0.0,
                 restarts: true,
+                restart_with: None,
             },
             timing: Timing {
                 fault_window: Duration::from_secs(1),
@@ -109,6 +110,17 @@ impl Sim {
                 peer_timeout: Duration::from_secs(2),
             },
         }
+    }
+
+    /// Two builds side by side: a crashed instance comes back running `next`
+    /// (a later build of the flow: its program for the instance's role), as
+    /// in a rolling upgrade. Links between builds are made as the role
+    /// binaries make them at their handshake: channels matched by direction,
+    /// delivery and records' shape, or refused (the refusal is in the run's
+    /// `faults`, and the pair stays unlinked).
+    pub fn upgrade_to(mut self, next: &'static Flow) -> Sim {
+        self.faults.restart_with = Some(next);
+        self
     }
 
     /// Cluster `role` has `n` instances.
