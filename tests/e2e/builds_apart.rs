@@ -40,11 +40,12 @@ pub fn skew(flow: &FlowBuilder) {
 "#;
 
 /// A project made with `weir new`, holding one flow of ours: module
-/// `module`, function `module`, its source and its roles.
+/// `module`, function `module`, its source files and its roles.
 pub(crate) struct Project {
     dir: PathBuf,
     module: &'static str,
-    source: &'static str,
+    /// Paths under `flow/src/`, and their text.
+    files: Vec<(String, String)>,
     roles: &'static [&'static str],
     /// Where each build's binaries are kept.
     builds: PathBuf,
@@ -54,6 +55,16 @@ impl Project {
     pub(crate) fn new(
         module: &'static str,
         source: &'static str,
+        roles: &'static [&'static str],
+    ) -> Project {
+        let files = vec![(format!("{module}.rs"), source.to_string())];
+        Project::with_files(module, files, roles)
+    }
+
+    /// A project whose module `module` is `files` (paths under `flow/src/`).
+    pub(crate) fn with_files(
+        module: &'static str,
+        files: Vec<(String, String)>,
         roles: &'static [&'static str],
     ) -> Project {
         // One directory per project: tests run in parallel.
@@ -73,8 +84,10 @@ impl Project {
         edit("flow/src/lib.rs", &|t| {
             t + &format!("\npub mod {module};\n")
         });
+        // What the flows here use besides weir (paxos_kv's state files: bincode).
         edit("flow/Cargo.toml", &|t| {
-            t + "serde = { version = \"1\", features = [\"derive\"] }\n"
+            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\n\
+                 bincode = { version = \"2.0.1\", default-features = false, features = [\"std\", \"serde\"] }\n"
         });
         edit("bins/build.rs", &|t| {
             t.replace(
@@ -92,17 +105,24 @@ impl Project {
         Project {
             dir,
             module,
-            source,
+            files,
             roles,
             builds,
         }
     }
 
-    /// Writes the flow as `change` makes it, builds, and keeps this build's
-    /// binaries under `name`.
+    /// Writes the flow's files as `change` makes each, builds, and keeps this
+    /// build's binaries under `name`.
     pub(crate) fn build(&self, name: &str, change: &dyn Fn(&str) -> String) -> PathBuf {
-        let flow = self.dir.join(format!("flow/src/{}.rs", self.module));
-        std::fs::write(flow, change(self.source)).unwrap();
+        // Projects share a target directory (and their binaries' names):
+        // one build and copy at a time.
+        static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+        for (path, text) in &self.files {
+            let file = self.dir.join("flow/src").join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, change(text)).unwrap();
+        }
         let out = user_cargo(&self.dir, &["build", "-q", "-p", "skewapp-bins"]);
         assert!(out.status.success(), "cargo build:\n{}", stderr(&out));
         let kept = self.builds.join(name);

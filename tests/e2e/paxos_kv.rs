@@ -155,16 +155,15 @@ async fn line_starting(running: &mut RunningDeployment, prefix: &str) -> String 
 /// SETs `value` until it is acknowledged (retrying a connection that broke).
 fn set_until_ok(address: &str, key: &str, value: &str, limit: Duration) -> Duration {
     let start = Instant::now();
+    let mut last = String::new();
     while start.elapsed() < limit {
-        if let Ok(mut c) = Client::connect(address) {
-            if let Ok(Resp::Simple(ok)) = c.call(&["SET", key, value]) {
-                assert_eq!(ok, "OK");
-                return start.elapsed();
-            }
+        match Client::connect(address).map(|mut c| c.call(&["SET", key, value])) {
+            Ok(Ok(Resp::Simple(ok))) if ok == "OK" => return start.elapsed(),
+            other => last = format!("{other:?}"),
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("SET {key} was not acknowledged within {limit:?}");
+    panic!("SET {key} was not acknowledged within {limit:?} (last: {last})");
 }
 
 /// Clients writing distinct keys as fast as they are answered, each
@@ -629,82 +628,117 @@ async fn record_history(
     run_for: Duration,
     kill_leader: bool,
 ) -> Vec<linearizability::Operation> {
-    use linearizability::{KvOp, KvRet, Operation};
-    let clients = running.endpoint("proposer", "clients").to_vec();
-    line_starting(running, "[proposer/0] leading").await;
-    let start = Instant::now();
-    let history = Arc::new(Mutex::new(Vec::new()));
-    let mut threads = Vec::new();
-    for id in 0..6 {
-        let (history, clients) = (history.clone(), clients.clone());
-        threads.push(std::thread::spawn(move || {
-            // A small generator of its own: deterministic per client.
-            let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (id as u64) << 32;
-            let mut random = move |n: u64| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed % n
-            };
-            let mut address = id % 2;
-            let mut client = None;
-            let mut n = 0;
-            while start.elapsed() < run_for {
-                let Some(c) = client.as_mut() else {
-                    client = Client::connect(&clients[address]).ok();
-                    address = (address + 1) % 2;
-                    continue;
-                };
-                let key = ["x", "y", "z"][random(3) as usize].to_string();
-                let op = match random(10) {
-                    0..4 => KvOp::Set(key, format!("{id}-{n}")),
-                    4..9 => KvOp::Get(key),
-                    _ => KvOp::Del(key),
-                };
-                n += 1;
-                let call = start.elapsed().as_nanos() as u64;
-                let answer = match &op {
-                    KvOp::Set(k, v) => c.call(&["SET", k, v]),
-                    KvOp::Get(k) => c.call(&["GET", k]),
-                    KvOp::Del(k) => c.call(&["DEL", k]),
-                };
-                let ret = match answer {
-                    Ok(Resp::Simple(ok)) if ok == "OK" => Some(KvRet::Ok),
-                    Ok(Resp::Bulk(v)) => {
-                        Some(KvRet::Value(v.map(|v| String::from_utf8(v).unwrap())))
-                    }
-                    Ok(Resp::Integer(n)) => Some(KvRet::Deleted(n)),
-                    Ok(other) => panic!("{op:?} answered {other:?}"),
-                    Err(_) => {
-                        // No answer: pending for ever; go on over a new connection.
-                        client = None;
-                        None
-                    }
-                };
-                let ret = ret.map(|r| (start.elapsed().as_nanos() as u64, r));
-                history.lock().unwrap().push(Operation {
-                    client: id,
-                    op,
-                    call,
-                    ret,
-                });
-            }
-        }));
-    }
+    let clients = Clients::start(running, run_for).await;
     if kill_leader {
         tokio::time::sleep(Duration::from_secs(1)).await;
         running.kill("proposer/0").await.unwrap();
     }
-    let history = tokio::task::spawn_blocking(move || {
-        for t in threads {
-            t.join().expect("a client panicked");
-        }
-        Arc::try_unwrap(history).unwrap().into_inner().unwrap()
-    })
-    .await
-    .unwrap();
+    let history = clients.finish().await;
     running.stop();
     history
+}
+
+/// Six clients on both proposers, each recording every operation it makes
+/// (and when it was answered, if it was) until `run_for` has passed.
+struct Clients {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    history: Arc<Mutex<Vec<linearizability::Operation>>>,
+    /// When they started: the history's times count from it.
+    start: Instant,
+    /// Set: they stop before `run_for` has passed.
+    stop: Arc<AtomicBool>,
+}
+
+impl Clients {
+    async fn start(running: &mut RunningDeployment, run_for: Duration) -> Clients {
+        use linearizability::{KvOp, KvRet, Operation};
+        let clients = running.endpoint("proposer", "clients").to_vec();
+        line_starting(running, "[proposer/0] leading").await;
+        let start = Instant::now();
+        let history = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for id in 0..6 {
+            let (history, clients, stop) = (history.clone(), clients.clone(), stop.clone());
+            threads.push(std::thread::spawn(move || {
+                // A small generator of its own: deterministic per client.
+                let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (id as u64) << 32;
+                let mut random = move |n: u64| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed % n
+                };
+                let mut address = id % 2;
+                let mut client = None;
+                let mut n = 0;
+                while start.elapsed() < run_for && !stop.load(Ordering::Relaxed) {
+                    let Some(c) = client.as_mut() else {
+                        client = Client::connect(&clients[address]).ok();
+                        address = (address + 1) % 2;
+                        if client.is_none() {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        continue;
+                    };
+                    let key = ["x", "y", "z"][random(3) as usize].to_string();
+                    let op = match random(10) {
+                        0..4 => KvOp::Set(key, format!("{id}-{n}")),
+                        4..9 => KvOp::Get(key),
+                        _ => KvOp::Del(key),
+                    };
+                    n += 1;
+                    let call = start.elapsed().as_nanos() as u64;
+                    let answer = match &op {
+                        KvOp::Set(k, v) => c.call(&["SET", k, v]),
+                        KvOp::Get(k) => c.call(&["GET", k]),
+                        KvOp::Del(k) => c.call(&["DEL", k]),
+                    };
+                    let ret = match answer {
+                        Ok(Resp::Simple(ok)) if ok == "OK" => Some(KvRet::Ok),
+                        Ok(Resp::Bulk(v)) => {
+                            Some(KvRet::Value(v.map(|v| String::from_utf8(v).unwrap())))
+                        }
+                        Ok(Resp::Integer(n)) => Some(KvRet::Deleted(n)),
+                        Ok(other) => panic!("{op:?} answered {other:?}"),
+                        Err(_) => {
+                            // No answer: pending for ever; go on over a new connection.
+                            client = None;
+                            None
+                        }
+                    };
+                    let ret = ret.map(|r| (start.elapsed().as_nanos() as u64, r));
+                    history.lock().unwrap().push(Operation {
+                        client: id,
+                        op,
+                        call,
+                        ret,
+                    });
+                }
+            }));
+        }
+        Clients {
+            threads,
+            history,
+            start,
+            stop,
+        }
+    }
+
+    /// Waits for every client to finish; the history.
+    async fn finish(self) -> Vec<linearizability::Operation> {
+        let Clients {
+            threads, history, ..
+        } = self;
+        tokio::task::spawn_blocking(move || {
+            for t in threads {
+                t.join().expect("a client panicked");
+            }
+            Arc::try_unwrap(history).unwrap().into_inner().unwrap()
+        })
+        .await
+        .unwrap()
+    }
 }
 
 #[tokio::test]
@@ -814,4 +848,140 @@ async fn stopping_the_whole_store_ends_every_instance_without_waiting_out_the_gr
         complaints.is_empty(),
         "instances did not stop cleanly: {complaints:#?}"
     );
+}
+
+/// The paxos_kv flow's files, as a user project would hold them.
+fn paxos_kv_files() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("flow/src/paxos_kv");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            (
+                format!("paxos_kv/{name}"),
+                std::fs::read_to_string(&path).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The store from the role binaries in `build` (a user project's).
+fn store_of(build: &Path) -> Deployment {
+    let role = |name: &str| build.join(format!("paxos_kv-{name}"));
+    Deployment::new()
+        .env("PAXOS_KV_STATE_DIR", state_dir())
+        .cluster("proposer", role("proposer"), 2)
+        .cluster("acceptor", role("acceptor"), 3)
+        .cluster("replica", role("replica"), 2)
+        .endpoint("proposer", "clients")
+        .capture_output()
+        .timeout(Duration::from_secs(600))
+}
+
+/// Every instance replaced by a build whose proposer and replica code
+/// changed but not its wire, one at a time, while clients run on both
+/// proposers: nothing acknowledged is lost, the history is linearizable,
+/// and operations are answered throughout but for one stretch of at most
+/// 5 s (the leader's own replacement). Then a build whose acceptors' replies
+/// have a field more is refused at its first instance, which runs the build
+/// before again.
+#[tokio::test]
+async fn the_store_is_upgraded_instance_by_instance_under_load() {
+    let project = crate::builds_apart::Project::with_files(
+        "paxos_kv",
+        paxos_kv_files(),
+        &["proposer", "acceptor", "replica"],
+    );
+    let old = project.build("old", &|text| text.to_string());
+    let next = project.build("next", &|text| {
+        text.replace(
+            "\"leading with ballot",
+            "\"leading (next build) with ballot",
+        )
+        .replace(
+            "-> Vec<FromReplica> {\n        let mut out = Vec::new();",
+            "-> Vec<FromReplica> {\n        let mut out = Vec::with_capacity(chosen.len());",
+        )
+    });
+    let wider = project.build("wider", &|text| {
+        text.replace(
+            "    Rejected { promised: Ballot },",
+            "    Rejected { promised: Ballot, by: u64 },",
+        )
+        .replace(
+            "                promised: self.promised,\n            },",
+            "                promised: self.promised,\n                by: 0,\n            },",
+        )
+        .replace(
+            "FromAcceptor::Rejected { promised } =>",
+            "FromAcceptor::Rejected { promised, .. } =>",
+        )
+    });
+
+    let mut running = store_of(&old).start().await.unwrap();
+    running.ready().await.unwrap();
+    let clients = Clients::start(&mut running, Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let upgrade_began = clients.start.elapsed();
+    for role in ["acceptor", "replica", "proposer"] {
+        let binary = next.join(format!("paxos_kv-{role}"));
+        if let Err(e) = running
+            .upgrade(role, &binary, Duration::from_secs(30))
+            .await
+        {
+            panic!("{e}");
+        }
+    }
+    let upgrade_ended = clients.start.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    clients.stop.store(true, Ordering::Relaxed);
+    let history = clients.finish().await;
+
+    if let Err(violation) = linearizability::check(&history) {
+        panic!("{violation}");
+    }
+    // Answered throughout the upgrade: the longest stretch without an answer
+    // is the leader's replacement, at most 5 s; any other is under a second.
+    let mut answered: Vec<Duration> = history
+        .iter()
+        .filter_map(|o| o.ret.as_ref().map(|(at, _)| Duration::from_nanos(*at)))
+        .filter(|at| (upgrade_began..upgrade_ended).contains(at))
+        .collect();
+    answered.sort();
+    let mut gaps: Vec<Duration> = answered.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort();
+    gaps.reverse();
+    assert!(
+        answered.len() > 100,
+        "{} operations answered during the upgrade",
+        answered.len()
+    );
+    assert!(
+        gaps[0] <= Duration::from_secs(5),
+        "no answer for {:?}",
+        gaps[0]
+    );
+    assert!(
+        gaps[1] < Duration::from_secs(1),
+        "two long stretches without an answer: {gaps:?}"
+    );
+
+    // A build whose acceptors answer with a field more: refused at once.
+    let err = running
+        .upgrade(
+            "acceptor",
+            &wider.join("paxos_kv-acceptor"),
+            Duration::from_secs(15),
+        )
+        .await
+        .expect_err("a build that changed the acceptors' replies was linked")
+        .to_string();
+    assert!(err.contains("stopped at acceptor/0"), "{err}");
+    assert!(err.contains("Rejected"), "{err}");
+    running.stop();
+    running.wait().await.unwrap();
 }

@@ -24,6 +24,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_PENDING_HANDSHAKES: usize = 64;
 /// The longest pause between two attempts to reach a peer.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// How often a tolerated peer that declined us (another build) is tried again.
+const DECLINED_RETRY: Duration = Duration::from_secs(2);
 
 /// TCP links: one connection per pair of instances, opened by one side.
 pub struct Tcp;
@@ -361,19 +363,24 @@ async fn dial(
         Some(ring) => ring.to_dial().map(Some).collect(),
         None => vec![None],
     };
+    let mut declined: Option<String> = None;
     loop {
         let last_error = match attempt(plan, peer, seen, &keys, until).await {
             Ok(link) => return Ok(link),
             Err(Introduction::Retry(reason)) => reason,
             Err(Introduction::Declined(reason)) => {
                 // A tolerated peer that cannot link with us now: it may be
-                // replaced by one that can (an upgrade rolled back).
-                tracing::warn!(
-                    "{}: not linking with peer {}: {reason}; trying again",
-                    plan.me_name,
-                    peer.name
-                );
-                backoff = MAX_BACKOFF;
+                // replaced by one that can (an upgrade rolled back). Said
+                // once per reason; tried again now and then.
+                if declined.as_ref() != Some(&reason) {
+                    tracing::warn!(
+                        "{}: not linking with peer {}: {reason}; trying again every {DECLINED_RETRY:?}",
+                        plan.me_name,
+                        peer.name
+                    );
+                    declined = Some(reason.clone());
+                }
+                backoff = DECLINED_RETRY;
                 reason
             }
             Err(Introduction::WrongKey(reason) | Introduction::Fatal(reason)) => {
