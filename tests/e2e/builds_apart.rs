@@ -305,7 +305,7 @@ pub(crate) async fn every_worker_says(running: &mut weir_deploy::RunningDeployme
 
 /// Three builds of the beat flow: the first, one that only says more (it
 /// agrees on the wire), and one whose records changed.
-pub(crate) fn beat_builds() -> [PathBuf; 3] {
+fn beat_builds() -> [PathBuf; 3] {
     let project = Project::new("beat", BEAT, &["leader", "worker"]);
     [
         project.build("v1", &|flow| flow.to_string()),
@@ -320,11 +320,7 @@ pub(crate) fn beat_builds() -> [PathBuf; 3] {
 /// Upgrades the running beat deployment's workers to `v2` (it rolls in),
 /// then to `v3` (it stops at the first worker, and every worker is served
 /// on `v2` still).
-pub(crate) async fn upgrade_workers(
-    running: &mut weir_deploy::RunningDeployment,
-    v2: &Path,
-    v3: &Path,
-) {
+async fn upgrade_workers(running: &mut weir_deploy::RunningDeployment, v2: &Path, v3: &Path) {
     running.ready().await.expect("every instance is ready");
     every_worker_says(running, "beat ").await;
 
@@ -348,18 +344,27 @@ pub(crate) async fn upgrade_workers(
     every_worker_says(running, "beat v2 ").await;
 }
 
-#[tokio::test]
-async fn a_role_is_upgraded_one_instance_at_a_time_and_stops_at_a_build_its_peers_refuse() {
+/// Runs the beat flow's first build (as `place` places it), upgrades its
+/// workers as [`upgrade_workers`] does, and stops it.
+pub(crate) async fn beat_upgraded(
+    place: impl FnOnce(weir_deploy::Deployment) -> weir_deploy::Deployment,
+) {
     let [v1, v2, v3] = beat_builds();
-    let mut running = weir_deploy::Deployment::new()
+    let deployment = weir_deploy::Deployment::new()
         .process("leader", v1.join("beat-leader"))
         .cluster("worker", v1.join("beat-worker"), 2)
         .capture_output()
-        .timeout(Duration::from_secs(180))
+        .timeout(Duration::from_secs(180));
+    let mut running = place(deployment)
         .start()
         .await
         .expect("the deployment starts");
     upgrade_workers(&mut running, &v2, &v3).await;
     running.stop();
     running.wait().await.expect("the deployment stops cleanly");
+}
+
+#[tokio::test]
+async fn a_role_is_upgraded_one_instance_at_a_time_and_stops_at_a_build_its_peers_refuse() {
+    beat_upgraded(|here| here).await;
 }

@@ -454,21 +454,9 @@ fn a_full_disk_on_a_host_is_an_error_naming_the_host() {
 /// and the one it puts back when the new build is refused.
 #[tokio::test]
 async fn a_role_on_ssh_hosts_is_upgraded_one_instance_at_a_time() {
-    use crate::builds_apart::{beat_builds, upgrade_workers};
     let hosts = SshHosts::start("upgrade", 2);
     let file = hosts.hosts_file(|_, entry| entry);
-    let [v1, v2, v3] = beat_builds();
-    let mut running = weir_deploy::Deployment::new()
-        .process("leader", v1.join("beat-leader"))
-        .cluster("worker", v1.join("beat-worker"), 2)
-        .on_hosts(weir_deploy::Hosts::load(&file).unwrap())
-        .capture_output()
-        .timeout(Duration::from_secs(180))
-        .start()
-        .await
-        .expect("the deployment starts on the hosts");
-    upgrade_workers(&mut running, &v2, &v3).await;
-    running.stop();
-    running.wait().await.expect("the deployment stops cleanly");
+    let on_hosts = weir_deploy::Hosts::load(&file).unwrap();
+    crate::builds_apart::beat_upgraded(|deployment| deployment.on_hosts(on_hosts)).await;
     hosts.assert_nothing_left();
 }

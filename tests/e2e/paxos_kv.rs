@@ -114,14 +114,7 @@ fn state_dir() -> String {
 
 /// The store (f = 1) as a local deployment, its output captured.
 fn store() -> Deployment {
-    Deployment::new()
-        .env("PAXOS_KV_STATE_DIR", state_dir())
-        .cluster("proposer", bin("paxos_kv-proposer"), 2)
-        .cluster("acceptor", bin("paxos_kv-acceptor"), 3)
-        .cluster("replica", bin("paxos_kv-replica"), 2)
-        .endpoint("proposer", "clients")
-        .capture_output()
-        .timeout(Duration::from_secs(300))
+    store_of(|role| bin(&format!("paxos_kv-{role}"))).timeout(Duration::from_secs(300))
 }
 
 /// The store, every role allowed to fail.
@@ -869,17 +862,15 @@ fn paxos_kv_files() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The store from the role binaries in `build` (a user project's).
-fn store_of(build: &Path) -> Deployment {
-    let role = |name: &str| build.join(format!("paxos_kv-{name}"));
+/// The store (f = 1), each role's binary where `binary` says, its output captured.
+fn store_of(binary: impl Fn(&str) -> std::path::PathBuf) -> Deployment {
     Deployment::new()
         .env("PAXOS_KV_STATE_DIR", state_dir())
-        .cluster("proposer", role("proposer"), 2)
-        .cluster("acceptor", role("acceptor"), 3)
-        .cluster("replica", role("replica"), 2)
+        .cluster("proposer", binary("proposer"), 2)
+        .cluster("acceptor", binary("acceptor"), 3)
+        .cluster("replica", binary("replica"), 2)
         .endpoint("proposer", "clients")
         .capture_output()
-        .timeout(Duration::from_secs(600))
 }
 
 /// Every instance replaced by a build whose proposer and replica code
@@ -922,7 +913,11 @@ async fn the_store_is_upgraded_instance_by_instance_under_load() {
         )
     });
 
-    let mut running = store_of(&old).start().await.unwrap();
+    let mut running = store_of(|role| old.join(format!("paxos_kv-{role}")))
+        .timeout(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
     running.ready().await.unwrap();
     let clients = Clients::start(&mut running, Duration::from_secs(600)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -78,41 +78,46 @@ fn a_run_that_never_ends_is_reported_as_hung_with_each_instances_last_step() {
     assert!(report.contains("last line \"got "), "{report}");
 }
 
+/// 60 runs in which each worker may crash in the first 2 s and come back on
+/// `next`, stopped after 8 s.
+fn workers_restarted_on(next: &'static weir_sim::Flow) -> Sim {
+    Sim::new(&simulation::membership::FLOW)
+        .upgrade_to(next)
+        .instances("worker", WORKERS)
+        .crashes_of("worker", 0.5)
+        .fault_window(Duration::from_secs(2))
+        .stop_after(Duration::from_secs(8))
+        .seeds(0..60)
+}
+
 /// Workers crash and come back on a later build that agrees on the wire (a
 /// rolling upgrade under faults): every worker is served throughout, and
 /// those that came back print as the new build does.
 #[test]
 fn workers_upgraded_by_restarts_to_a_build_that_agrees_are_served() {
     let upgraded = std::sync::atomic::AtomicUsize::new(0);
-    Sim::new(&simulation::membership::FLOW)
-        .upgrade_to(&simulation::membership_next::FLOW)
-        .instances("worker", WORKERS)
-        .crashes_of("worker", 0.5)
-        .fault_window(Duration::from_secs(2))
-        .stop_after(Duration::from_secs(8))
-        .seeds(0..60)
-        .check(|run| {
-            for w in 0..WORKERS {
-                let worker = format!("worker/{w}");
-                let restarted = run
-                    .faults
-                    .iter()
-                    .any(|f| f.contains(&format!("restart {worker} on flow `membership_next`")));
-                let late: Vec<&str> = run
-                    .lines
-                    .iter()
-                    .filter(|l| l.instance == worker && l.at >= Duration::from_secs(7))
-                    .map(|l| l.text.as_str())
-                    .filter(|t| t.starts_with("got "))
-                    .collect();
-                assert!(late.len() >= 5, "{worker} got {late:?} in its last second");
-                let next = late.iter().all(|t| t.ends_with("(next build)"));
-                assert_eq!(next, restarted, "{worker}: {late:?}");
-                if restarted {
-                    upgraded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+    workers_restarted_on(&simulation::membership_next::FLOW).check(|run| {
+        for w in 0..WORKERS {
+            let worker = format!("worker/{w}");
+            let restarted = run
+                .faults
+                .iter()
+                .any(|f| f.contains(&format!("restart {worker} on flow `membership_next`")));
+            let late: Vec<&str> = run
+                .lines
+                .iter()
+                .filter(|l| l.instance == worker && l.at >= Duration::from_secs(7))
+                .map(|l| l.text.as_str())
+                .filter(|t| t.starts_with("got "))
+                .collect();
+            assert!(late.len() >= 5, "{worker} got {late:?} in its last second");
+            let next = late.iter().all(|t| t.ends_with("(next build)"));
+            assert_eq!(next, restarted, "{worker}: {late:?}");
+            if restarted {
+                upgraded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-        });
+        }
+    });
     assert!(upgraded.into_inner() > 10, "few workers were upgraded");
 }
 
@@ -121,44 +126,37 @@ fn workers_upgraded_by_restarts_to_a_build_that_agrees_are_served() {
 #[test]
 fn workers_restarted_on_a_build_whose_records_differ_are_never_linked() {
     let refused = std::sync::atomic::AtomicUsize::new(0);
-    Sim::new(&simulation::membership::FLOW)
-        .upgrade_to(&simulation::membership_retyped::FLOW)
-        .instances("worker", WORKERS)
-        .crashes_of("worker", 0.5)
-        .fault_window(Duration::from_secs(2))
-        .stop_after(Duration::from_secs(8))
-        .seeds(0..60)
-        .check(|run| {
-            for w in 0..WORKERS {
-                let worker = format!("worker/{w}");
-                let back = run.faults.iter().find_map(|f| {
-                    let (at, rest) = f.split_once(" ms: ")?;
-                    (rest == format!("restart {worker} on flow `membership_retyped`"))
-                        .then(|| Duration::from_millis(at.parse().unwrap()))
-                });
-                let got_after = |t: Duration| {
-                    run.lines
-                        .iter()
-                        .filter(|l| l.instance == worker && l.at > t)
-                        .filter(|l| l.text.starts_with("got "))
-                        .count()
-                };
-                match back {
-                    Some(at) => {
-                        assert_eq!(got_after(at), 0, "{worker} received after coming back");
-                        assert!(
-                            run.faults.iter().any(|f| f.contains("refuse each other")
-                                && f.contains(&format!("u32 at {worker}"))
-                                && f.contains("u64 at leader")),
-                            "{:?}",
-                            run.faults
-                        );
-                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    None => assert!(got_after(Duration::from_secs(7)) >= 5, "{worker}"),
+    workers_restarted_on(&simulation::membership_retyped::FLOW).check(|run| {
+        for w in 0..WORKERS {
+            let worker = format!("worker/{w}");
+            let back = run.faults.iter().find_map(|f| {
+                let (at, rest) = f.split_once(" ms: ")?;
+                (rest == format!("restart {worker} on flow `membership_retyped`"))
+                    .then(|| Duration::from_millis(at.parse().unwrap()))
+            });
+            let got_after = |t: Duration| {
+                run.lines
+                    .iter()
+                    .filter(|l| l.instance == worker && l.at > t)
+                    .filter(|l| l.text.starts_with("got "))
+                    .count()
+            };
+            match back {
+                Some(at) => {
+                    assert_eq!(got_after(at), 0, "{worker} received after coming back");
+                    assert!(
+                        run.faults.iter().any(|f| f.contains("refuse each other")
+                            && f.contains(&format!("u32 at {worker}"))
+                            && f.contains("u64 at leader")),
+                        "{:?}",
+                        run.faults
+                    );
+                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
+                None => assert!(got_after(Duration::from_secs(7)) >= 5, "{worker}"),
             }
-        });
+        }
+    });
     assert!(
         refused.into_inner() > 10,
         "few workers came back on the retyped build"

@@ -66,24 +66,19 @@ impl RunningDeployment {
             };
             let name = self.instances[i].name.clone();
             let back = self.replace(i, &old, within).await;
-            let not_reached: Vec<&str> = instances[done + 1..]
-                .iter()
-                .map(|&j| self.instances[j].name.as_str())
-                .collect();
-            let rest = if not_reached.is_empty() {
-                String::new()
-            } else {
-                format!(", as do {}", not_reached.join(", "))
+            // `those` named in `text` (at `{}`), or nothing if there are none.
+            let say = |those: &[usize], text: &str| match those {
+                [] => String::new(),
+                _ => {
+                    let names: Vec<&str> = those
+                        .iter()
+                        .map(|&j| self.instances[j].name.as_str())
+                        .collect();
+                    text.replace("{}", &names.join(", "))
+                }
             };
-            let upgraded: Vec<&str> = instances[..done]
-                .iter()
-                .map(|&j| self.instances[j].name.as_str())
-                .collect();
-            let new = if upgraded.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} run the new build)", upgraded.join(", "))
-            };
+            let rest = say(&instances[done + 1..], ", as do {}");
+            let new = say(&instances[..done], " ({} run the new build)");
             return Err(DeployError::new(match back {
                 Ok(()) => format!(
                     "upgrade of role `{role}` stopped at {name}: {why}; {name} runs its old build again{rest}{new}"
@@ -103,7 +98,6 @@ impl RunningDeployment {
             return Err(format!("the deployment has failed: {failure}"));
         }
         self.replacing = Some(i);
-        self.replaced_exit = None;
         let outcome = self.stop_and_start(i, binary, within).await;
         self.replacing = None;
         outcome

@@ -50,6 +50,8 @@ pub async fn serve(address: &str, health: Health) -> Result<()> {
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of descriptors, say: not a reason to spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
             let health = health.clone();

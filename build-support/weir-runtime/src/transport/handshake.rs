@@ -81,6 +81,16 @@ pub(super) enum Introduction {
 }
 
 impl Introduction {
+    /// A reason not to link with `peer` now: the end of this instance only if
+    /// it cannot go on without the peer.
+    fn refused_by(peer: &PeerPlan, reason: String) -> Introduction {
+        if peer.tolerated {
+            Introduction::Declined(reason)
+        } else {
+            Introduction::Fatal(reason)
+        }
+    }
+
     fn reason(&self) -> &str {
         match self {
             Introduction::Retry(reason)
@@ -115,11 +125,7 @@ fn check_answer(
         } => (flow, role, *index, *incarnation, channels),
         Handshake::Refusal { reason } => {
             let refused = format!("refused the connection: {reason}");
-            return Err(if peer.tolerated {
-                Introduction::Declined(refused)
-            } else {
-                Introduction::Fatal(refused)
-            });
+            return Err(Introduction::refused_by(peer, refused));
         }
         other => {
             return Err(Introduction::Retry(format!(
@@ -138,13 +144,8 @@ fn check_answer(
             "answered from incarnation {incarnation}, older than one already met: a process left over from an earlier run"
         )));
     }
-    let channels = same_wire(plan, flow, (role, &peer.name), channels).map_err(|why| {
-        if peer.tolerated {
-            Introduction::Declined(why)
-        } else {
-            Introduction::Fatal(why)
-        }
-    })?;
+    let channels = same_wire(plan, flow, (role, &peer.name), channels)
+        .map_err(|why| Introduction::refused_by(peer, why))?;
     Ok(Met {
         incarnation,
         channels,
