@@ -139,6 +139,20 @@ pub fn cargo_build(args: &[&str], target: Option<&Path>) -> Result<PathBuf, Depl
     run_cargo_build(args, target, true)
 }
 
+fn set_for_a_crate_cargo_ran(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "CARGO_TARGET_TMPDIR"
+        )
+}
+
 fn run_cargo_build(
     args: &[&str],
     target: Option<&Path>,
@@ -177,6 +191,15 @@ fn run_cargo_build(
         }
     }
     command.env("CARGO_TARGET_DIR", target);
+    // What cargo set for the caller as a crate it ran (`cargo run`, `cargo
+    // test`) is not build configuration. Left in, it is: some build scripts
+    // (ring's) rebuild whenever it differs, so the caller's build and ours
+    // would each rebuild them for the other.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_for_a_crate_cargo_ran) {
+            command.env_remove(name);
+        }
+    }
     let status = command
         .status()
         .map_err(|e| DeployError::new(format!("cannot run cargo: {e}")))?;

@@ -3,7 +3,7 @@
 
 use crate::hosts::{connect_all, Host};
 use crate::local::{free_port, DeployError, Deployment};
-use crate::progress::{took, Progress};
+use crate::progress::{took, write_beside_open_line, Progress};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -918,6 +918,7 @@ async fn prefix_lines(
             Lines::Captured(tx) => {
                 let _ = tx.send(line.trim_end().to_string());
             }
+            Lines::Inherit if write_beside_open_line(&line, is_stderr) => {}
             Lines::Inherit if is_stderr => write_line(tokio::io::stderr(), &line).await,
             Lines::Inherit => write_line(tokio::io::stdout(), &line).await,
         }
