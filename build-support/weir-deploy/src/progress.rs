@@ -19,7 +19,9 @@ static OPEN_LINE: Mutex<Option<String>> = Mutex::new(None);
 static ON_TERMINAL: AtomicBool = AtomicBool::new(false);
 
 fn open_line() -> MutexGuard<'static, Option<String>> {
-    OPEN_LINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    OPEN_LINE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(Debug)]

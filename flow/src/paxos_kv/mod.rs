@@ -121,6 +121,37 @@ pub enum FromReplica {
     Answer(ClusterId, Answer),
     /// Every slot below it is applied here (for the acceptors' log collection).
     Checkpoint(Slot),
+    /// To another replica.
+    Replica(ClusterId, ToReplica),
+}
+
+/// Between replicas: one that misses slots (restarted, or cut off while they
+/// were chosen) asks, and one that has applied them sends its state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToReplica {
+    /// "Every slot below this one is applied here, and the next is missing":
+    /// until it says [`ToReplica::Serving`], the others answer its slots too.
+    Behind(Slot),
+    /// "Every slot chosen so far that reached me is applied: I answer mine."
+    Serving,
+    /// Part `part` (from 0) of a replica's state as it was when every slot
+    /// below `at` was applied: keys and values, then, in the last part, the
+    /// sessions.
+    State {
+        at: Slot,
+        part: u32,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        sessions: Option<Vec<replica::SessionState>>,
+    },
+}
+
+/// What a replica is fed in a tick.
+#[derive(Debug, Clone)]
+pub enum ToReplicaInput {
+    Chosen(Chosen),
+    Replica(ClusterId, ToReplica),
+    /// Another replica linked or lost.
+    Membership(ClusterId, Membership),
 }
 
 pub fn paxos_kv(flow: &FlowBuilder) {
@@ -172,29 +203,45 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .filter_map(q!(proposer::Output::into_replicas))
         .broadcast_bincode_tolerant(&replicas);
 
-    // Replicas: apply the chosen slots in order, answer, and checkpoint.
+    // Replicas: apply the chosen slots in order, answer, checkpoint, and
+    // catch up from each other.
+    let (to_replicas, from_replicas) = replicas.cycle::<ToReplicaInput>();
     let applied = at_replicas
-        .map(q!(|(_leader, chosen)| chosen))
+        .map(q!(|(_leader, chosen)| ToReplicaInput::Chosen(chosen)))
+        .union(from_replicas)
+        .union(replicas.membership(&replicas).map(q!(|(replica, event)| {
+            ToReplicaInput::Membership(replica, event)
+        })))
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
             let mut replica = replica::Replica::new(replicas.self_id(), replicas.members().len());
-            move |chosen| replica.tick(chosen)
+            move |inputs| replica.tick(inputs)
         }))
         .all_ticks();
     let answers = applied
         .clone()
         .filter_map(q!(|out| match out {
             FromReplica::Answer(to, answer) => Some((to, answer)),
-            FromReplica::Checkpoint(_) => None,
+            _ => None,
         }))
         .send_bincode_tolerant(&proposers);
     let checkpoints = applied
+        .clone()
         .filter_map(q!(|out| match out {
             FromReplica::Checkpoint(slot) => Some(slot),
-            FromReplica::Answer(..) => None,
+            _ => None,
         }))
         .broadcast_bincode_tolerant(&acceptors);
+    to_replicas.complete(
+        applied
+            .filter_map(q!(|out| match out {
+                FromReplica::Replica(to, message) => Some((to, message)),
+                _ => None,
+            }))
+            .send_bincode_tolerant(&replicas)
+            .map(q!(|(from, message)| ToReplicaInput::Replica(from, message))),
+    );
 
     // Acceptors: vote on what proposers ask, forget what replicas applied.
     let voted = at_acceptors

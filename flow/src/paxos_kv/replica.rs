@@ -7,20 +7,39 @@
 //! command chosen ahead of an earlier one of the same client waits for it.
 //!
 //! One replica answers each slot (slot number modulo the replicas), so the
-//! proposers get each answer once. Every replica answers a retry: when the
-//! slot's replica is down, the client's proposer sends the command again
-//! after [`super::proposer`]'s retry time, and a live replica answers it from
-//! the session's recent answers.
+//! proposers get each answer once. The slots of a replica that is lost, or
+//! behind, are answered by every other replica until it says it serves
+//! again. Every replica answers a retry: when a slot's answer was lost, the
+//! client's proposer sends the command again after [`super::proposer`]'s
+//! retry time, and a live replica answers it from the session's recent
+//! answers.
+//!
+//! A replica that misses a slot (it restarted empty, or was cut off while
+//! the slot was chosen) asks another; one that has applied it sends its
+//! whole state, in parts, and the replica goes on from there. The chosen
+//! slots it holds meanwhile are applied after.
 
 use super::resp::Reply;
-use super::{Answer, Chosen, ClientId, Command, FromReplica, Op, Slot, Value};
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use weir::ClusterId;
+use super::{
+    Answer, Chosen, ClientId, Command, FromReplica, Op, Slot, ToReplica, ToReplicaInput, Value,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use weir::{ClusterId, Membership};
 
 /// Every this many applied slots, the replica tells the acceptors.
 pub const CHECKPOINT_EVERY: Slot = 1000;
 /// Answers a session keeps for retries.
 const RECENT: usize = 64;
+/// A replica still behind this many ticks after it asked asks again (the
+/// state sent may have been lost with a link, or already behind itself).
+const ASK_AGAIN: u32 = 40;
+/// Slots whose answers this replica keeps though another answers them: if
+/// that one is lost before it sent them, this one does.
+const KEPT_SLOTS: usize = 64;
+/// Keys and values per part of a replica's state, in bytes (about): parts
+/// stay far below the largest frame.
+const STATE_PART: usize = 1 << 20;
 
 #[derive(Default)]
 struct Session {
@@ -28,6 +47,24 @@ struct Session {
     /// Commands chosen ahead of `next_seq`.
     waiting: BTreeMap<u64, Command>,
     recent: VecDeque<(u64, Reply)>,
+}
+
+/// A client's session as one replica sends it to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionState {
+    pub client: ClientId,
+    pub next_seq: u64,
+    pub waiting: Vec<Command>,
+    pub recent: Vec<(u64, Reply)>,
+}
+
+/// Another replica's state, as its parts come in.
+struct Receiving {
+    from: ClusterId,
+    at: Slot,
+    /// The part expected next.
+    part: u32,
+    store: HashMap<Vec<u8>, Vec<u8>>,
 }
 
 pub struct Replica {
@@ -40,6 +77,16 @@ pub struct Replica {
     ahead: BTreeMap<Slot, Value>,
     sessions: HashMap<ClientId, Session>,
     checkpointed: Slot,
+    /// The replicas whose slots this one answers too: lost, or behind.
+    covering: BTreeSet<u64>,
+    /// The answers of the last [`KEPT_SLOTS`] slots another replica answered.
+    kept: VecDeque<(Slot, Vec<Answer>)>,
+    /// Ticks since this replica last asked another for its state (`None`
+    /// while it is not behind).
+    asked: Option<u32>,
+    /// How many times it asked: each time the next replica is asked.
+    asks: u64,
+    receiving: Option<Receiving>,
 }
 
 impl Replica {
@@ -53,24 +100,77 @@ impl Replica {
             ahead: BTreeMap::new(),
             sessions: HashMap::new(),
             checkpointed: 0,
+            covering: BTreeSet::new(),
+            kept: VecDeque::new(),
+            asked: None,
+            asks: 0,
+            receiving: None,
         }
     }
 
-    /// One tick's chosen slots; the answers, and now and then a checkpoint.
-    pub fn tick(&mut self, chosen: Vec<Chosen>) -> Vec<FromReplica> {
+    /// One tick's chosen slots and messages from other replicas; the
+    /// answers, now and then a checkpoint, and what other replicas are sent.
+    pub fn tick(&mut self, inputs: Vec<ToReplicaInput>) -> Vec<FromReplica> {
         let mut out = Vec::new();
-        for Chosen { slot, value } in chosen {
-            if slot >= self.next_slot {
-                self.ahead.entry(slot).or_insert(value);
+        for input in inputs {
+            match input {
+                ToReplicaInput::Chosen(Chosen { slot, value }) => {
+                    if slot >= self.next_slot {
+                        self.ahead.entry(slot).or_insert(value);
+                    }
+                }
+                ToReplicaInput::Replica(from, ToReplica::Behind(slot)) => {
+                    self.cover(u64::from(from.0), &mut out);
+                    if self.next_slot > slot {
+                        self.send_state(from, &mut out);
+                    }
+                }
+                ToReplicaInput::Replica(from, ToReplica::Serving) => {
+                    self.covering.remove(&u64::from(from.0));
+                }
+                ToReplicaInput::Membership(replica, Membership::Left) => {
+                    self.cover(u64::from(replica.0), &mut out);
+                }
+                ToReplicaInput::Membership(replica, Membership::Joined) => {
+                    // Linked again: it learns that this one serves. (Not
+                    // said at start, nor by a replica back from a restart
+                    // before any slot reached it: once one does, it is
+                    // behind, and says so.)
+                    if self.asked.is_none() && self.next_slot > 0 {
+                        out.push(FromReplica::Replica(replica, ToReplica::Serving));
+                    }
+                }
+                ToReplicaInput::Replica(
+                    from,
+                    ToReplica::State {
+                        at,
+                        part,
+                        entries,
+                        sessions,
+                    },
+                ) => self.receive_state(from, (at, part), entries, sessions),
             }
         }
         while let Some(value) = self.ahead.remove(&self.next_slot) {
-            let answers = self.next_slot % self.replicas == self.me;
+            let owner = self.next_slot % self.replicas;
+            let (mut answers, mut retried) = (Vec::new(), Vec::new());
             for command in value.iter() {
-                self.execute(command.clone(), answers, &mut out);
+                self.execute(command.clone(), &mut answers, &mut retried);
+            }
+            // A retry is answered by every replica: the one that answered it
+            // first may be the reason it was retried.
+            out.extend(retried.into_iter().map(answer));
+            if owner == self.me || self.covering.contains(&owner) {
+                out.extend(answers.into_iter().map(answer));
+            } else {
+                if self.kept.len() == KEPT_SLOTS {
+                    self.kept.pop_front();
+                }
+                self.kept.push_back((self.next_slot, answers));
             }
             self.next_slot += 1;
         }
+        self.ask_if_behind(&mut out);
         if self.next_slot >= self.checkpointed + CHECKPOINT_EVERY {
             self.checkpointed = self.next_slot;
             out.push(FromReplica::Checkpoint(self.next_slot));
@@ -78,15 +178,161 @@ impl Replica {
         out
     }
 
-    /// Applies `command` (once); `answers` says whether this replica answers
-    /// its slot.
-    fn execute(&mut self, command: Command, answers: bool, out: &mut Vec<FromReplica>) {
+    /// Answers `replica`'s slots from now on, until it says it serves, and
+    /// those of its recent slots that it may not have answered.
+    fn cover(&mut self, replica: u64, out: &mut Vec<FromReplica>) {
+        self.covering.insert(replica);
+        let replicas = self.replicas;
+        self.kept.retain_mut(|(slot, answers)| {
+            if *slot % replicas != replica {
+                return true;
+            }
+            out.extend(answers.drain(..).map(answer));
+            false
+        });
+    }
+
+    /// Asks another replica for its state while a slot is missing here
+    /// (slots after it are held): at first, then every [`ASK_AGAIN`] ticks,
+    /// each time the next replica (one at a time, so parts of two states
+    /// never cross). Once nothing is missing, tells them all it serves.
+    fn ask_if_behind(&mut self, out: &mut Vec<FromReplica>) {
+        if self.ahead.is_empty() || self.replicas < 2 {
+            if self.asked.take().is_some() {
+                for other in self.others() {
+                    out.push(FromReplica::Replica(other, ToReplica::Serving));
+                }
+            }
+            return;
+        }
+        match &mut self.asked {
+            Some(ticks) if *ticks < ASK_AGAIN => *ticks += 1,
+            _ => {
+                self.asked = Some(0);
+                let other = (self.me + 1 + self.asks % (self.replicas - 1)) % self.replicas;
+                self.asks += 1;
+                out.push(FromReplica::Replica(
+                    ClusterId(other as u32),
+                    ToReplica::Behind(self.next_slot),
+                ));
+            }
+        }
+    }
+
+    fn others(&self) -> impl Iterator<Item = ClusterId> + use<> {
+        let me = self.me;
+        (0..self.replicas)
+            .filter(move |&r| r != me)
+            .map(|r| ClusterId(r as u32))
+    }
+
+    /// This replica's state, to `to`: keys and values in parts of about
+    /// [`STATE_PART`] bytes, the sessions with the last.
+    fn send_state(&self, to: ClusterId, out: &mut Vec<FromReplica>) {
+        let mut entries = Vec::new();
+        let mut bytes = 0;
+        let mut part = 0;
+        for (key, value) in &self.store {
+            if bytes >= STATE_PART {
+                out.push(FromReplica::Replica(
+                    to,
+                    ToReplica::State {
+                        at: self.next_slot,
+                        part,
+                        entries: std::mem::take(&mut entries),
+                        sessions: None,
+                    },
+                ));
+                bytes = 0;
+                part += 1;
+            }
+            bytes += key.len() + value.len() + 16;
+            entries.push((key.clone(), value.clone()));
+        }
+        let sessions = self
+            .sessions
+            .iter()
+            .map(|(client, session)| SessionState {
+                client: *client,
+                next_seq: session.next_seq,
+                waiting: session.waiting.values().cloned().collect(),
+                recent: session.recent.iter().cloned().collect(),
+            })
+            .collect();
+        out.push(FromReplica::Replica(
+            to,
+            ToReplica::State {
+                at: self.next_slot,
+                part,
+                entries,
+                sessions: Some(sessions),
+            },
+        ));
+    }
+
+    /// Part `part` of `from`'s state as of `at`; with the last part, it
+    /// replaces this replica's, if it is further on. Part 0 starts a state
+    /// afresh; a part out of order (one was lost with a link) drops it.
+    fn receive_state(
+        &mut self,
+        from: ClusterId,
+        (at, part): (Slot, u32),
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        sessions: Option<Vec<SessionState>>,
+    ) {
+        if at <= self.next_slot {
+            return;
+        }
+        let receiving = match &mut self.receiving {
+            Some(r) if (r.from, r.at, r.part) == (from, at, part) => r,
+            _ if part == 0 => self.receiving.insert(Receiving {
+                from,
+                at,
+                part,
+                store: HashMap::new(),
+            }),
+            _ => {
+                self.receiving = None;
+                return;
+            }
+        };
+        receiving.store.extend(entries);
+        receiving.part += 1;
+        let Some(sessions) = sessions else {
+            return;
+        };
+        let Receiving { store, .. } = self.receiving.take().expect("receiving above");
+        self.store = store;
+        self.sessions = sessions
+            .into_iter()
+            .map(|s| {
+                let session = Session {
+                    next_seq: s.next_seq,
+                    waiting: s.waiting.into_iter().map(|c| (c.seq, c)).collect(),
+                    recent: s.recent.into(),
+                };
+                (s.client, session)
+            })
+            .collect();
+        self.next_slot = at;
+        self.ahead = self.ahead.split_off(&at);
+        self.checkpointed = at;
+    }
+
+    /// Applies `command` (once), and says its answer (and those of the
+    /// client's commands that waited for it), or if it is a retry of one
+    /// applied, that one's answer again (to `retried`).
+    fn execute(&mut self, command: Command, out: &mut Vec<Answer>, retried: &mut Vec<Answer>) {
         let client = command.client;
         let session = self.sessions.entry(client).or_default();
         if command.seq < session.next_seq {
             // A retry of an applied command: the same answer again.
             if let Some((_, reply)) = session.recent.iter().find(|(s, _)| *s == command.seq) {
-                out.push(answer(client, command.seq, reply.clone()));
+                retried.push(Answer {
+                    client,
+                    seq: command.seq,
+                    reply: reply.clone(),
+                });
             }
             return;
         }
@@ -103,17 +349,19 @@ impl Replica {
             }
             session.recent.push_back((command.seq, reply.clone()));
             session.next_seq = command.seq + 1;
-            if answers {
-                out.push(answer(client, command.seq, reply));
-            }
+            out.push(Answer {
+                client,
+                seq: command.seq,
+                reply,
+            });
             next = session.waiting.remove(&session.next_seq);
         }
     }
 }
 
-fn answer(client: ClientId, seq: u64, reply: Reply) -> FromReplica {
-    let to = ClusterId(client.proposer);
-    FromReplica::Answer(to, Answer { client, seq, reply })
+/// An answer, to the proposer that holds its client.
+fn answer(answer: Answer) -> FromReplica {
+    FromReplica::Answer(ClusterId(answer.client.proposer), answer)
 }
 
 fn apply(store: &mut HashMap<Vec<u8>, Vec<u8>>, op: Op) -> Reply {
@@ -140,7 +388,7 @@ mod tests {
         connection: 3,
     };
 
-    fn chosen(slot: Slot, commands: &[(u64, Op)]) -> Chosen {
+    fn chosen(slot: Slot, commands: &[(u64, Op)]) -> ToReplicaInput {
         let value = commands
             .iter()
             .map(|(seq, op)| Command {
@@ -149,10 +397,10 @@ mod tests {
                 op: op.clone(),
             })
             .collect();
-        Chosen {
+        ToReplicaInput::Chosen(Chosen {
             slot,
             value: Arc::new(value),
-        }
+        })
     }
 
     fn answers(out: &[FromReplica]) -> Vec<(u64, Reply)> {
@@ -223,6 +471,113 @@ mod tests {
         assert_eq!(
             answers(&out),
             vec![(2, Reply::Bulk(Some(b"second".to_vec())))]
+        );
+    }
+
+    /// What `from` sends other replicas, as they receive it.
+    fn to_replicas(from: u32, out: Vec<FromReplica>) -> Vec<(u32, ToReplicaInput)> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                FromReplica::Replica(to, m) => {
+                    Some((to.0, ToReplicaInput::Replica(ClusterId(from), m)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_replica_that_missed_slots_takes_the_state_of_another_and_goes_on() {
+        let mut ahead = Replica::new(ClusterId(0), 2);
+        let mut behind = Replica::new(ClusterId(1), 2);
+        // Values big enough for the state to go in several parts.
+        let big = "v".repeat(STATE_PART / 3);
+        for slot in 0..6 {
+            let key = format!("k{slot}");
+            ahead.tick(vec![chosen(slot, &[(slot, set(&key, &big))])]);
+        }
+        // The replica behind (restarted empty) gets slot 6 only: it asks.
+        let out = behind.tick(vec![chosen(6, &[(6, Op::Get(b"k5".to_vec()))])]);
+        assert!(answers(&out).is_empty(), "slots 0 to 5 are missing");
+        let asked = to_replicas(1, out);
+        assert!(
+            matches!(
+                asked[..],
+                [(0, ToReplicaInput::Replica(_, ToReplica::Behind(0)))]
+            ),
+            "{asked:?}"
+        );
+        // It is sent the state in parts, then answers slot 6 from it.
+        let sent = to_replicas(0, ahead.tick(asked.into_iter().map(|(_, m)| m).collect()));
+        assert!(sent.len() > 1, "one part");
+        let out = behind.tick(sent.into_iter().map(|(_, m)| m).collect());
+        assert_eq!(answers(&out), vec![]);
+        // Slot 6 is replica 0's to answer; a retry of command 6 and a read
+        // of every key show the state taken whole.
+        let mut reads: Vec<(u64, Op)> = vec![(6, Op::Get(b"k5".to_vec()))];
+        reads.extend((0..6).map(|k| (7 + k, Op::Get(format!("k{k}").into_bytes()))));
+        let out = behind.tick(vec![chosen(7, &reads)]);
+        let mut expected = vec![(6, Reply::Bulk(Some(big.clone().into_bytes())))];
+        expected.extend((0..6).map(|k| (7 + k, Reply::Bulk(Some(big.clone().into_bytes())))));
+        assert_eq!(answers(&out), expected);
+    }
+
+    #[test]
+    fn a_state_missing_a_part_is_not_taken() {
+        let mut ahead = Replica::new(ClusterId(0), 2);
+        let mut behind = Replica::new(ClusterId(1), 2);
+        let big = "v".repeat(STATE_PART / 3);
+        for slot in 0..6 {
+            ahead.tick(vec![chosen(
+                slot,
+                &[(slot, set(&format!("k{slot}"), &big))],
+            )]);
+        }
+        behind.tick(vec![chosen(6, &[(6, Op::Get(b"k0".to_vec()))])]);
+        let mut sent = to_replicas(
+            0,
+            ahead.tick(vec![ToReplicaInput::Replica(
+                ClusterId(1),
+                ToReplica::Behind(0),
+            )]),
+        );
+        sent.remove(1);
+        behind.tick(sent.into_iter().map(|(_, m)| m).collect());
+        let out = behind.tick(vec![chosen(7, &[(7, Op::Get(b"k0".to_vec()))])]);
+        assert_eq!(
+            answers(&out),
+            vec![],
+            "answered from a state with a part lost"
+        );
+    }
+
+    #[test]
+    fn the_slots_of_a_replica_lost_or_behind_are_answered_by_another_until_it_serves() {
+        // Replica 0's view; slots alternate between replica 0 and replica 1.
+        let mut zero = Replica::new(ClusterId(0), 2);
+        let one = ClusterId(1);
+        let get = |seq| (seq, Op::Get(b"k".to_vec()));
+        zero.tick(vec![chosen(0, &[(0, set("k", "v"))])]);
+        assert_eq!(answers(&zero.tick(vec![chosen(1, &[get(1)])])), vec![]);
+        // Replica 1 lost: slot 1 (its own, which it may not have answered)
+        // is answered at once, and its slots after it here.
+        let lost = ToReplicaInput::Membership(one, Membership::Left);
+        let v = Reply::Bulk(Some(b"v".to_vec()));
+        assert_eq!(
+            answers(&zero.tick(vec![lost, chosen(3, &[get(2)]), chosen(2, &[])])),
+            vec![(1, v.clone()), (2, v.clone())]
+        );
+        // Back, and behind: still answered here, with the state sent.
+        let back = ToReplicaInput::Membership(one, Membership::Joined);
+        let behind = ToReplicaInput::Replica(one, ToReplica::Behind(0));
+        let out = zero.tick(vec![back, behind, chosen(5, &[get(3)]), chosen(4, &[])]);
+        assert_eq!(answers(&out), vec![(3, v.clone())]);
+        assert!(!to_replicas(0, out).is_empty(), "no state sent");
+        // Serving again: its slots are its own.
+        let serving = ToReplicaInput::Replica(one, ToReplica::Serving);
+        assert_eq!(
+            answers(&zero.tick(vec![serving, chosen(7, &[get(4)]), chosen(6, &[])])),
+            vec![]
         );
     }
 }

@@ -155,7 +155,13 @@ impl Node {
                         );
                         self.lost(peer, reason, true);
                     }
-                    Ok(()) => {} // a clean end: it sends nothing more
+                    // A clean end: it sends nothing more. A tolerated peer
+                    // that stopped is gone as surely as one that died, and
+                    // its membership says so now, not at the next send.
+                    Ok(()) if p.tolerated => {
+                        self.lost(peer, "it stopped".to_string(), true);
+                    }
+                    Ok(()) => {}
                 },
             }
         }
