@@ -572,9 +572,10 @@ async fn one_acceptor_down_the_store_goes_on_two_down_it_stops_until_one_is_back
     running.wait().await.unwrap();
 }
 
-/// A replica restarted under load (empty: replicas keep their state in
-/// memory) takes the other's state, then serves alone: with the other
-/// killed, every write acknowledged before and after its restart reads back.
+/// Replicas keep their state in memory, so a restarted one is empty: it
+/// takes the other's state, under load or on an idle store, and then serves
+/// alone. Replica 0 is restarted under load; then, with no load, replica 1;
+/// then replica 0 is killed, and every acknowledged write reads back.
 #[tokio::test]
 async fn a_restarted_replica_catches_up_from_the_other_and_then_serves_alone() {
     let mut running = deploy().await;
@@ -591,6 +592,9 @@ async fn a_restarted_replica_catches_up_from_the_other_and_then_serves_alone() {
     let mut acked = load.finish();
     acked.push(("before".into(), "0".into(), Instant::now()));
     running.kill("replica/1").await.unwrap();
+    running.restart("replica/1").unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    running.kill("replica/0").await.unwrap();
     let address = addresses[0].clone();
     tokio::task::spawn_blocking(move || read_back(&address, &acked))
         .await

@@ -132,8 +132,10 @@ pub enum ToReplica {
     /// "Every slot below this one is applied here, and the next is missing":
     /// until it says [`ToReplica::Serving`], the others answer its slots too.
     Behind(Slot),
-    /// "Every slot chosen so far that reached me is applied: I answer mine."
-    Serving,
+    /// "I answer my slots; every slot below this one is applied here." Said
+    /// once caught up, and to a replica whose link came up: one further
+    /// behind than that learns it is, though no slot reached it yet.
+    Serving(Slot),
     /// Part `part` (from 0) of a replica's state as it was when every slot
     /// below `at` was applied: keys and values, then, in the last part, the
     /// sessions.

@@ -81,6 +81,9 @@ pub struct Replica {
     covering: BTreeSet<u64>,
     /// The answers of the last [`KEPT_SLOTS`] slots another replica answered.
     kept: VecDeque<(Slot, Vec<Answer>)>,
+    /// The furthest another replica said it had applied: this one is behind
+    /// while it has not applied as far.
+    heard: Slot,
     /// Ticks since this replica last asked another for its state (`None`
     /// while it is not behind).
     asked: Option<u32>,
@@ -102,6 +105,7 @@ impl Replica {
             checkpointed: 0,
             covering: BTreeSet::new(),
             kept: VecDeque::new(),
+            heard: 0,
             asked: None,
             asks: 0,
             receiving: None,
@@ -125,8 +129,9 @@ impl Replica {
                         self.send_state(from, &mut out);
                     }
                 }
-                ToReplicaInput::Replica(from, ToReplica::Serving) => {
+                ToReplicaInput::Replica(from, ToReplica::Serving(applied)) => {
                     self.covering.remove(&u64::from(from.0));
+                    self.heard = self.heard.max(applied);
                 }
                 ToReplicaInput::Membership(replica, Membership::Left) => {
                     self.cover(u64::from(replica.0), &mut out);
@@ -137,7 +142,10 @@ impl Replica {
                     // before any slot reached it: once one does, it is
                     // behind, and says so.)
                     if self.asked.is_none() && self.next_slot > 0 {
-                        out.push(FromReplica::Replica(replica, ToReplica::Serving));
+                        out.push(FromReplica::Replica(
+                            replica,
+                            ToReplica::Serving(self.next_slot),
+                        ));
                     }
                 }
                 ToReplicaInput::Replica(
@@ -192,15 +200,20 @@ impl Replica {
         });
     }
 
-    /// Asks another replica for its state while a slot is missing here
-    /// (slots after it are held): at first, then every [`ASK_AGAIN`] ticks,
-    /// each time the next replica (one at a time, so parts of two states
-    /// never cross). Once nothing is missing, tells them all it serves.
+    /// Asks another replica for its state while this one is behind (slots
+    /// after a missing one are held, or another said it applied further): at
+    /// first, then every [`ASK_AGAIN`] ticks, each time the next replica (one
+    /// at a time, so parts of two states never cross). Once caught up, tells
+    /// them all it serves.
     fn ask_if_behind(&mut self, out: &mut Vec<FromReplica>) {
-        if self.ahead.is_empty() || self.replicas < 2 {
+        let behind = !self.ahead.is_empty() || self.heard > self.next_slot;
+        if !behind || self.replicas < 2 {
             if self.asked.take().is_some() {
                 for other in self.others() {
-                    out.push(FromReplica::Replica(other, ToReplica::Serving));
+                    out.push(FromReplica::Replica(
+                        other,
+                        ToReplica::Serving(self.next_slot),
+                    ));
                 }
             }
             return;
@@ -574,10 +587,43 @@ mod tests {
         assert_eq!(answers(&out), vec![(3, v.clone())]);
         assert!(!to_replicas(0, out).is_empty(), "no state sent");
         // Serving again: its slots are its own.
-        let serving = ToReplicaInput::Replica(one, ToReplica::Serving);
+        let serving = ToReplicaInput::Replica(one, ToReplica::Serving(8));
         assert_eq!(
             answers(&zero.tick(vec![serving, chosen(7, &[get(4)]), chosen(6, &[])])),
             vec![]
         );
+    }
+
+    #[test]
+    fn a_replica_back_on_an_idle_store_catches_up_from_what_another_says() {
+        let mut zero = Replica::new(ClusterId(0), 2);
+        let mut one = Replica::new(ClusterId(1), 2);
+        for slot in 0..4 {
+            zero.tick(vec![chosen(slot, &[(slot, set(&format!("k{slot}"), "v"))])]);
+        }
+        // Replica 1 comes back empty; no slot is chosen meanwhile.
+        let hello = to_replicas(
+            0,
+            zero.tick(vec![ToReplicaInput::Membership(
+                ClusterId(1),
+                Membership::Joined,
+            )]),
+        );
+        let asked = to_replicas(1, one.tick(hello.into_iter().map(|(_, m)| m).collect()));
+        let sent = to_replicas(0, zero.tick(asked.into_iter().map(|(_, m)| m).collect()));
+        let said = to_replicas(1, one.tick(sent.into_iter().map(|(_, m)| m).collect()));
+        assert!(
+            matches!(
+                said[..],
+                [(0, ToReplicaInput::Replica(_, ToReplica::Serving(4)))]
+            ),
+            "{said:?}"
+        );
+        // Alone, it answers from the state taken.
+        let out = one.tick(vec![
+            ToReplicaInput::Membership(ClusterId(0), Membership::Left),
+            chosen(4, &[(4, Op::Get(b"k3".to_vec()))]),
+        ]);
+        assert_eq!(answers(&out), vec![(4, Reply::Bulk(Some(b"v".to_vec())))]);
     }
 }
