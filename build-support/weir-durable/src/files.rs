@@ -1,0 +1,153 @@
+//! The two shapes of durable state: a log of records, and a cell.
+
+use crate::frame::{self, Read};
+use crate::{DurableError, Storage};
+use serde::{de::DeserializeOwned, Serialize};
+use std::marker::PhantomData;
+
+/// An append-only log of `T`s, file `<name>.log`: records appended during a
+/// tick are written at its commit; [`compact`](Log::compact) replaces the
+/// whole log by the records of a snapshot (when what it holds has grown
+/// stale: slots forgotten, keys overwritten).
+pub struct Log<T> {
+    storage: Storage,
+    file: String,
+    _records: PhantomData<fn(T) -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Log<T> {
+    /// Opens log `name` and reads back what it holds (the records of its
+    /// last compaction, then those appended after). A torn tail is dropped
+    /// (cut from the file, with a warning); other damage is an error.
+    pub fn open(storage: &Storage, name: &str) -> Result<(Log<T>, Vec<T>), DurableError> {
+        let file = format!("{name}.log");
+        let bytes = storage.claim(&file)?.unwrap_or_default();
+        let mut records = Vec::new();
+        let mut at = 0;
+        let torn = loop {
+            match frame::read(&bytes, at) {
+                Read::Frame(body, after) => {
+                    weir_core::codec::decode_batch_into(body, &mut records).map_err(|e| {
+                        DurableError::new(format!(
+                            "{}: the records at byte {at} do not read as `{}`: {e} (were they written by a build whose records differ?)",
+                            storage.describe(&file),
+                            std::any::type_name::<T>()
+                        ))
+                    })?;
+                    at = after;
+                }
+                Read::End => break None,
+                Read::CutShort => break Some("a commit cut short"),
+                Read::BadChecksum(after) if after == bytes.len() => {
+                    break Some("a commit that fails its checksum")
+                }
+                Read::BadLength if bytes[at..].iter().all(|&b| b == 0) => {
+                    break Some("zeros where a commit was being written")
+                }
+                Read::BadChecksum(_) | Read::BadLength => {
+                    return Err(DurableError::new(format!(
+                        "{}: the commit at byte {at} is damaged (it fails its checksum, and {} bytes follow it): not starting with part of this state",
+                        storage.describe(&file),
+                        bytes.len() - at
+                    )));
+                }
+            }
+        };
+        if let Some(what) = torn {
+            storage.warn(format!(
+                "{}: the last {} bytes, from byte {at}, are {what} (a crash mid-write, before anything of its tick left): dropped",
+                storage.describe(&file),
+                bytes.len() - at
+            ));
+            storage.truncate(&file, at)?;
+        }
+        let log = Log {
+            storage: storage.clone(),
+            file,
+            _records: PhantomData,
+        };
+        Ok((log, records))
+    }
+
+    /// Appends `record`, written at this tick's commit.
+    pub fn append(&mut self, record: &T) {
+        self.storage
+            .with_pending(&self.file, |pending| pending.append.push(record));
+    }
+
+    /// Replaces the whole log, at this tick's commit, by `records` (what
+    /// the state is now, as records): appends made earlier in the tick are
+    /// dropped with the rest, those made after follow. The file is replaced
+    /// at once: a crash leaves the old log or the new.
+    pub fn compact<'r>(&mut self, records: impl IntoIterator<Item = &'r T>)
+    where
+        T: 'r,
+    {
+        let mut batch = weir_core::codec::BatchEncoder::new();
+        for record in records {
+            batch.push(record);
+        }
+        let mut body = Vec::new();
+        batch
+            .append_to(&mut body)
+            .expect("a durable record always encodes");
+        let mut whole = Vec::new();
+        frame::push(&body, &mut whole);
+        self.storage.with_pending(&self.file, |pending| {
+            pending.append.clear();
+            pending.replace = Some(whole);
+        });
+    }
+}
+
+/// One `T` replaced whole, file `<name>.cell`: [`set`](Cell::set) during a
+/// tick, written at its commit (the file replaced at once).
+pub struct Cell<T> {
+    storage: Storage,
+    file: String,
+    _value: PhantomData<fn(T) -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Cell<T> {
+    /// Opens cell `name` and reads its value back (`None` if it was never
+    /// set). Since a cell is replaced at once, any damage is an error.
+    pub fn open(storage: &Storage, name: &str) -> Result<(Cell<T>, Option<T>), DurableError> {
+        let file = format!("{name}.cell");
+        let value = match storage.claim(&file)? {
+            None => None,
+            Some(bytes) => match frame::read(&bytes, 0) {
+                Read::Frame(body, after) if after == bytes.len() => {
+                    Some(weir_core::codec::decode_value(body).map_err(|e| {
+                        DurableError::new(format!(
+                            "{}: its value does not read as `{}`: {e} (was it written by a build whose records differ?)",
+                            storage.describe(&file),
+                            std::any::type_name::<T>()
+                        ))
+                    })?)
+                }
+                _ => {
+                    return Err(DurableError::new(format!(
+                        "{}: damaged ({} bytes that are not one whole value with its checksum): not starting without this state",
+                        storage.describe(&file),
+                        bytes.len()
+                    )))
+                }
+            },
+        };
+        let cell = Cell {
+            storage: storage.clone(),
+            file,
+            _value: PhantomData,
+        };
+        Ok((cell, value))
+    }
+
+    /// Sets the value, written at this tick's commit.
+    pub fn set(&mut self, value: &T) {
+        let body = weir_core::codec::encode_value(value).expect("a durable value always encodes");
+        let mut whole = Vec::new();
+        frame::push(&body, &mut whole);
+        self.storage
+            .with_pending(&self.file, |pending| pending.replace = Some(whole));
+    }
+}

@@ -1,0 +1,291 @@
+use crate::*;
+use proptest::prelude::*;
+
+type Rec = (u32, String);
+
+fn rec(n: u32) -> Rec {
+    (n, format!("record {n}"))
+}
+
+fn open_log(disk: &MemoryDisk, durability: Durability) -> (Storage, Log<Rec>, Vec<Rec>) {
+    let storage = Storage::on(disk.clone(), durability);
+    let (log, records) = Log::open(&storage, "events").unwrap();
+    (storage, log, records)
+}
+
+/// `commits` commits of `per` records each, numbered from 0; the file's
+/// length after each.
+fn write_commits(disk: &MemoryDisk, commits: u32, per: u32) -> Vec<usize> {
+    let (storage, mut log, _) = open_log(disk, Durability::Sync);
+    let mut ends = Vec::new();
+    for c in 0..commits {
+        for r in 0..per {
+            log.append(&rec(c * per + r));
+        }
+        storage.commit().unwrap();
+        ends.push(disk.contents("events.log").unwrap().len());
+    }
+    ends
+}
+
+#[test]
+fn records_come_back_in_order_across_commits_and_runs() {
+    let disk = MemoryDisk::new();
+    write_commits(&disk, 3, 2);
+    let (storage, mut log, records) = open_log(&disk, Durability::Sync);
+    assert_eq!(records, (0..6).map(rec).collect::<Vec<_>>());
+    log.append(&rec(6));
+    assert!(storage.has_pending());
+    storage.commit().unwrap();
+    assert!(!storage.has_pending());
+    let (_, _, records) = open_log(&disk, Durability::Sync);
+    assert_eq!(records, (0..7).map(rec).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_commit_torn_at_any_byte_is_dropped_whole_with_a_warning() {
+    let disk = MemoryDisk::new();
+    let ends = write_commits(&disk, 3, 3);
+    let whole = disk.contents("events.log").unwrap();
+    for cut in ends[1]..ends[2] {
+        let torn = MemoryDisk::new();
+        torn.put("events.log", whole[..cut].to_vec());
+        let (storage, _, records) = open_log(&torn, Durability::Sync);
+        assert_eq!(records, (0..6).map(rec).collect::<Vec<_>>(), "cut at {cut}");
+        let warnings = storage.take_warnings();
+        if cut == ends[1] {
+            assert!(warnings.is_empty(), "{warnings:?}");
+            continue;
+        }
+        assert_eq!(warnings.len(), 1, "cut at {cut}");
+        let said = format!("from byte {}", ends[1]);
+        assert!(
+            warnings[0].contains("events.log") && warnings[0].contains(&said),
+            "{warnings:?}"
+        );
+        // The torn tail is cut from the file: the next commit follows the last whole one.
+        assert_eq!(
+            torn.contents("events.log").unwrap(),
+            whole[..ends[1]].to_vec()
+        );
+    }
+}
+
+#[test]
+fn zeros_where_the_last_commit_was_being_written_are_a_torn_tail() {
+    let disk = MemoryDisk::new();
+    let ends = write_commits(&disk, 2, 2);
+    let mut bytes = disk.contents("events.log").unwrap();
+    bytes.truncate(ends[0]);
+    bytes.extend(std::iter::repeat_n(0, 40));
+    disk.put("events.log", bytes);
+    let (storage, _, records) = open_log(&disk, Durability::Sync);
+    assert_eq!(records, (0..2).map(rec).collect::<Vec<_>>());
+    assert!(storage.take_warnings()[0].contains("zeros"));
+}
+
+#[test]
+fn damage_before_the_last_commit_is_an_error_naming_the_file_and_byte() {
+    let disk = MemoryDisk::new();
+    let ends = write_commits(&disk, 3, 2);
+    let bytes = disk.contents("events.log").unwrap();
+    // A bit of the second commit's records, then of its length.
+    for at in [ends[0] + 20, ends[0] + 1] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x10;
+        disk.put("events.log", damaged);
+        let storage = Storage::on(disk.clone(), Durability::Sync);
+        let err = Log::<Rec>::open(&storage, "events")
+            .err()
+            .expect("damage was read");
+        let text = err.to_string();
+        assert!(
+            text.contains("events.log") && text.contains(&format!("at byte {}", ends[0])),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn records_of_another_type_are_an_error_naming_the_type() {
+    let disk = MemoryDisk::new();
+    write_commits(&disk, 1, 1);
+    let storage = Storage::on(disk.clone(), Durability::Sync);
+    let err = Log::<(u64, u64, u64, u64)>::open(&storage, "events")
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("do not read as `(u64, u64, u64, u64)`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn compaction_replaces_the_log_and_keeps_what_is_appended_after_it() {
+    let disk = MemoryDisk::new();
+    let (storage, mut log, _) = open_log(&disk, Durability::Sync);
+    for n in 0..5 {
+        log.append(&rec(n));
+    }
+    storage.commit().unwrap();
+    let grown = disk.contents("events.log").unwrap().len();
+    log.append(&rec(5));
+    log.compact(&[rec(100)]);
+    log.append(&rec(6));
+    storage.commit().unwrap();
+    assert!(disk.contents("events.log").unwrap().len() < grown);
+    let (_, _, records) = open_log(&disk, Durability::Sync);
+    assert_eq!(records, vec![rec(100), rec(6)]);
+}
+
+#[test]
+fn a_cell_holds_the_last_value_set_and_damage_is_an_error() {
+    let disk = MemoryDisk::new();
+    let storage = Storage::on(disk.clone(), Durability::Sync);
+    let (mut cell, value) = Cell::<Rec>::open(&storage, "applied").unwrap();
+    assert_eq!(value, None);
+    cell.set(&rec(1));
+    cell.set(&rec(2));
+    storage.commit().unwrap();
+    let storage = Storage::on(disk.clone(), Durability::Sync);
+    assert_eq!(
+        Cell::<Rec>::open(&storage, "applied").unwrap().1,
+        Some(rec(2))
+    );
+    let mut bytes = disk.contents("applied.cell").unwrap();
+    bytes.pop();
+    disk.put("applied.cell", bytes);
+    let storage = Storage::on(disk.clone(), Durability::Sync);
+    let err = Cell::<Rec>::open(&storage, "applied").err().unwrap();
+    assert!(err.to_string().contains("applied.cell: damaged"), "{err}");
+}
+
+#[test]
+fn a_name_is_opened_once_and_must_be_a_plain_file_name() {
+    let storage = Storage::on(MemoryDisk::new(), Durability::Sync);
+    Log::<Rec>::open(&storage, "events").unwrap();
+    let twice = Log::<Rec>::open(&storage, "events").err().unwrap();
+    assert!(twice.to_string().contains("opened twice"), "{twice}");
+    let bad = Cell::<Rec>::open(&storage, "../x").err().unwrap();
+    assert!(
+        bad.to_string().contains("cannot name durable state"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn a_state_directory_holds_the_files_and_is_refused_to_a_second_holder() {
+    let dir = std::env::temp_dir().join(format!("weir-durable-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    {
+        let storage = Storage::in_dir(&dir, Durability::Sync).unwrap();
+        let (mut log, _) = Log::<Rec>::open(&storage, "events").unwrap();
+        log.append(&rec(1));
+        storage.commit().unwrap();
+        log.compact(&[rec(2)]);
+        storage.commit().unwrap();
+        log.append(&rec(3));
+        storage.commit().unwrap();
+        let second = Storage::in_dir(&dir, Durability::Sync).err().unwrap();
+        assert!(
+            second.to_string().contains("in use by another process"),
+            "{second}"
+        );
+    }
+    // Torn on the real file: cut, and the file is cut to the last whole commit.
+    let path = dir.join("events.log");
+    let len = std::fs::metadata(&path).unwrap().len();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&[7, 0, 0]).unwrap();
+    }
+    let storage = Storage::in_dir(&dir, Durability::Flush).unwrap();
+    let (_, records) = Log::<Rec>::open(&storage, "events").unwrap();
+    assert_eq!(records, vec![rec(2), rec(3)]);
+    assert_eq!(storage.take_warnings().len(), 1);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Append(u32),
+    Compact,
+    Commit,
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => any::<u32>().prop_map(Step::Append),
+            1 => Just(Step::Compact),
+            2 => Just(Step::Commit),
+        ],
+        0..40,
+    )
+}
+
+proptest! {
+    /// Appends, compactions and commits, then a power loss that tears what
+    /// was not synced at any byte: what is read back is the state after
+    /// some commit (under `sync`, the last), never anything else.
+    #[test]
+    fn after_a_power_loss_the_log_reads_back_as_of_a_commit(
+        steps in steps(),
+        sync in any::<bool>(),
+        tear in any::<prop::sample::Index>(),
+    ) {
+        let durability = if sync { Durability::Sync } else { Durability::Flush };
+        let disk = MemoryDisk::new();
+        let (storage, mut log, _) = open_log(&disk, durability);
+        // The state as of each commit, and the state of the tick under way.
+        let mut committed: Vec<Vec<Rec>> = vec![Vec::new()];
+        let mut now: Vec<Rec> = Vec::new();
+        for step in &steps {
+            match step {
+                Step::Append(n) => {
+                    log.append(&rec(*n));
+                    now.push(rec(*n));
+                }
+                Step::Compact => log.compact(&now),
+                Step::Commit => {
+                    storage.commit().unwrap();
+                    committed.push(now.clone());
+                }
+            }
+        }
+        disk.power_loss(|_, n| tear.index(n + 1));
+        let storage = Storage::on(disk.clone(), durability);
+        let (_, records) = Log::<Rec>::open(&storage, "events").unwrap();
+        if sync {
+            prop_assert_eq!(&records, committed.last().unwrap());
+        } else {
+            prop_assert!(committed.contains(&records), "{:?} is no committed state", records);
+        }
+    }
+
+    /// Any bit flipped in a log: it reads back as of a commit (the flip was
+    /// in a torn tail) or is refused; never other records.
+    #[test]
+    fn a_flipped_bit_is_refused_or_cut_never_misread(
+        commits in 1u32..5,
+        bit in any::<prop::sample::Index>(),
+    ) {
+        let disk = MemoryDisk::new();
+        write_commits(&disk, commits, 3);
+        let mut bytes = disk.contents("events.log").unwrap();
+        let bit = bit.index(bytes.len() * 8);
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        disk.put("events.log", bytes);
+        let storage = Storage::on(disk.clone(), Durability::Sync);
+        if let Ok((_, records)) = Log::<Rec>::open(&storage, "events") {
+            let states: Vec<Vec<Rec>> = (0..=commits).map(|c| (0..c * 3).map(rec).collect()).collect();
+            prop_assert!(states.contains(&records), "misread: {:?}", records);
+        }
+    }
+}
