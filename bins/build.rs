@@ -24,6 +24,7 @@ fn main() {
         .flow("operators", flow::operators::operators)
         .flow("relay", flow::relay::relay)
         .flow("ring", flow::ring::ring)
+        .flow("tally", flow::tally::tally)
         .flow("bench_pipe", flow::bench::pipe::bench_pipe)
         .flow("bench_pipe_struct", flow::bench::pipe::bench_pipe_struct)
         .flow("bench_broadcast", flow::bench::broadcast::bench_broadcast)

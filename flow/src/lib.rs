@@ -17,4 +17,5 @@ pub mod paxos_kv;
 pub mod pipeline;
 pub mod relay;
 pub mod ring;
+pub mod tally;
 pub mod two_pc;

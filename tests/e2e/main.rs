@@ -11,6 +11,7 @@ mod builds_apart;
 mod codegen;
 mod corpus;
 mod deploy;
+mod durable;
 mod faults;
 mod flows;
 mod health;

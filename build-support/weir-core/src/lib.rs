@@ -19,6 +19,8 @@ pub const SHARED_ITEMS: &[&str] = &[
     "ClusterId",
     "ConnectionId",
     "Membership",
+    // A module: `weir::durable::Log` is `weir_runtime::durable::Log`.
+    "durable",
 ];
 
 /// Those of [`SHARED_ITEMS`] that are traits: a flow module that imports

@@ -110,6 +110,9 @@ struct Inner {
     /// Every file opened, with what its next commit writes.
     files: Mutex<BTreeMap<String, Pending>>,
     warnings: Mutex<Vec<String>>,
+    /// The first commit that failed: every later one fails with it, so
+    /// nothing more leaves an instance whose state is behind what it said.
+    failed: Mutex<Option<DurableError>>,
 }
 
 impl fmt::Debug for Storage {
@@ -136,6 +139,7 @@ impl Storage {
                 durability,
                 files: Mutex::new(BTreeMap::new()),
                 warnings: Mutex::new(Vec::new()),
+                failed: Mutex::new(None),
             }),
         }
     }
@@ -149,6 +153,18 @@ impl Storage {
     /// the instance must then stop, since what it would send next may rest
     /// on what was not written.
     pub fn commit(&self) -> Result<(), DurableError> {
+        let mut failed = lock(&self.inner.failed);
+        if let Some(e) = &*failed {
+            return Err(e.clone());
+        }
+        let written = self.write_pending();
+        if let Err(e) = &written {
+            *failed = Some(e.clone());
+        }
+        written
+    }
+
+    fn write_pending(&self) -> Result<(), DurableError> {
         let disk = &self.inner.disk;
         let sync = self.inner.durability == Durability::Sync;
         let mut files = lock(&self.inner.files);

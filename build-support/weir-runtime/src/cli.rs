@@ -35,6 +35,10 @@ pub struct Config {
     pub stats_every: Option<Duration>,
     /// Where to answer `GET /ready` (see `health`).
     pub health: Option<String>,
+    /// Where this instance keeps its durable state, if its role has any.
+    pub state_dir: Option<PathBuf>,
+    /// How far a tick's durable writes go before its records leave.
+    pub durability: weir_durable::Durability,
 }
 
 /// How this instance proves it belongs to its deployment.
@@ -97,6 +101,23 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .env("WEIR_HEALTH")
                 .value_name("HOST:PORT")
                 .help("Answer HTTP `GET /ready` here: 200 once this instance runs and is linked with an instance of every role it exchanges records with, 503 and the reason before (for readiness probes and rolling upgrades)"),
+        )
+        .arg(
+            Arg::new("state-dir")
+                .long("state-dir")
+                .env("WEIR_STATE_DIR")
+                .value_name("DIR")
+                .value_parser(value_parser!(PathBuf))
+                .help("Where this instance keeps its durable state (one directory per instance, kept across restarts); required by roles that keep any"),
+        )
+        .arg(
+            Arg::new("durability")
+                .long("durability")
+                .env("WEIR_DURABILITY")
+                .value_name("sync|flush")
+                .default_value("sync")
+                .value_parser(weir_durable::Durability::parse)
+                .help("How far each tick's durable writes go before its records leave: `sync` (fdatasync: survives a power loss) or `flush` (written to the system: survives the process's death, not the machine's)"),
         )
         .arg(
             Arg::new("connect-timeout")
@@ -214,6 +235,11 @@ pub fn parse(spec: &RoleSpec) -> Config {
         index: matches.get_one::<u32>("index").copied(),
         listen: matches.get_one::<String>("listen").cloned(),
         health: matches.get_one::<String>("health").cloned(),
+        state_dir: matches.get_one::<PathBuf>("state-dir").cloned(),
+        durability: matches
+            .get_one::<weir_durable::Durability>("durability")
+            .copied()
+            .unwrap_or_default(),
         connect_timeout: seconds(&matches, "connect-timeout", 30.0),
         peer_timeout: seconds(&matches, "peer-timeout", 2.0).max(Duration::from_millis(40)),
         auth,

@@ -51,6 +51,8 @@ type Records<R> = Witness<(ConnectionId, ClientEvent<R>)>;
 struct Endpoint {
     /// `clients` on `proposer/1`, for log lines.
     what: String,
+    /// The instance's durable state: committed before replies leave.
+    storage: Option<weir_durable::Storage>,
     /// By number: closed in that order when the node goes (the same order every run).
     open: Mutex<BTreeMap<u64, Connection>>,
 }
@@ -134,6 +136,7 @@ impl Node {
         };
         let endpoint = Arc::new(Endpoint {
             what,
+            storage: self.storage.clone(),
             open: Mutex::new(BTreeMap::new()),
         });
         let (tx, batches) = mpsc::channel(BATCHES_AHEAD);
@@ -229,6 +232,15 @@ impl<C: ClientCodec> Replies<C> {
     pub fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
+        }
+        if let Some(storage) = &self.endpoint.storage {
+            if let Err(e) = storage.commit() {
+                // No reply may rest on what was not written; the node stops
+                // at its next write, which fails the same way.
+                eprintln!("error: {}: {e}: replies withheld", self.endpoint.what);
+                self.pending.clear();
+                return;
+            }
         }
         let mut open = self
             .endpoint

@@ -31,6 +31,7 @@ pub use node::{
 pub use spec::{ChannelDecl, Delivery, ExternalDecl, InstanceId, RoleDecl, RoleKind, RoleSpec};
 // Every name in `weir_core::SHARED_ITEMS`: generated code names them here.
 pub use weir_core::{BadInput, ClientCodec, ClientEvent, ClusterId, ConnectionId, Membership};
+pub use weir_durable as durable;
 
 /// With this variable set (a deploy tool sets it), an instance writes
 /// [`READY_LINE`] to stderr once it is linked with every peer it needs.

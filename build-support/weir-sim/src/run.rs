@@ -41,6 +41,9 @@ pub(crate) struct Instance {
     outcome: Option<Outcome>,
     /// Whether every role linked to it tolerates its role.
     restartable: bool,
+    /// Its durable state, kept across its crashes and restarts (each commit
+    /// is synced: a crash loses nothing committed).
+    disk: weir_durable::MemoryDisk,
 }
 
 pub(crate) struct World {
@@ -326,6 +329,7 @@ fn plan_instances(flow: &'static Flow, sizes: &[(String, u32)]) -> Vec<Instance>
                 stopper: None,
                 outcome: None,
                 restartable: false,
+                disk: weir_durable::MemoryDisk::new(),
             }
         })
         .collect();
@@ -406,6 +410,10 @@ fn start_instance(shared: &Shared, i: usize) {
             (e.name.to_string(), clients)
         })
         .collect();
+    node.set_storage(weir_durable::Storage::on(
+        w.instances[i].disk.clone(),
+        weir_durable::Durability::Sync,
+    ));
     w.instances[i].stopper = Some(node.stopper());
     if w.stopped {
         node.stopper().stop();
@@ -535,6 +543,8 @@ fn crash(shared: &Shared, i: usize) {
     instance.clients.clear();
     instance.stopper = None;
     instance.outcome = Some(Outcome::Crashed);
+    // What was written and not synced is gone with the machine.
+    instance.disk.power_loss(|_, _| 0);
     let text = format!("{at} ms: crash {}", instance.name);
     w.network.trace(text.as_bytes());
     w.faults.push(text);

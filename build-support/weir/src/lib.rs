@@ -46,6 +46,11 @@ pub use singleton::{Optional, Singleton};
 pub use stream::Stream;
 pub use weir_macro::q;
 
+/// Durable state: what an instance keeps across a crash or a restart, in
+/// its state directory (`--state-dir`). Reached in quoted code through
+/// [`Cluster::durable`].
+pub use weir_durable as durable;
+
 /// What the `q!` macro expands to. Not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -156,6 +156,16 @@ impl<'a, Tag> Cluster<'a, Tag> {
         panic!("`incarnation()` is only available inside `q!`")
     }
 
+    /// Inside `q!` at this cluster: the member's durable state, in the
+    /// directory its `--state-dir` names (`WEIR_STATE_DIR`); open a
+    /// [`Log`](crate::durable::Log) or a [`Cell`](crate::durable::Cell) on
+    /// it. What a tick writes there is on disk before any record that tick
+    /// produced leaves the member. A member started without a state
+    /// directory stops with an error saying so.
+    pub fn durable(&self) -> crate::durable::Storage {
+        panic!("`durable()` is only available inside `q!`")
+    }
+
     /// Inside `q!`, at any location: every member of this cluster, in index order.
     pub fn members(&self) -> &[ClusterId] {
         panic!("`members()` is only available inside `q!`")

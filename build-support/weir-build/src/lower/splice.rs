@@ -64,7 +64,7 @@ pub(super) fn splice(quoted: &QuotedExpr, role: &str) -> Result<Spliced, Problem
                 ));
             }
             CaptureValue::Cluster { role: cluster } => {
-                let member_only = ["self_id", "incarnation"]
+                let member_only = ["self_id", "incarnation", "durable"]
                     .into_iter()
                     .find(|method| calls(&quoted.code, name, method));
                 if let Some(method) = member_only.filter(|_| cluster != role) {

@@ -103,6 +103,9 @@ pub struct Node {
     pub(crate) client_tls: Option<ClientTls>,
     /// What `--health` answers, once the instance runs (set then).
     health: Option<crate::health::Health>,
+    /// This instance's durable state (`--state-dir`), committed before
+    /// anything a tick produced leaves: see `commit_durable`.
+    pub(crate) storage: Option<weir_durable::Storage>,
     /// Whether it was linked with every role it needs, as last said
     /// (`None` before it runs).
     linked: Option<bool>,
@@ -231,6 +234,15 @@ impl Node {
         );
         crate::wire::check_listed(spec.channels, spec.role, &spec.linked_roles())
             .map_err(Error::new)?;
+        // Held from the start: a directory another instance holds is refused
+        // before linking with anyone.
+        let storage = match &config.state_dir {
+            Some(dir) => Some(
+                weir_durable::Storage::in_dir(dir, config.durability)
+                    .map_err(|e| Error::new(e.to_string()))?,
+            ),
+            None => None,
+        };
         // Answering from the start: "not ready" while linking is an answer too.
         let health = match &config.health {
             Some(address) => {
@@ -247,6 +259,7 @@ impl Node {
             .map(|r| (r.name, topology.addresses(r.name).len() as u32))
             .collect();
         let mut node = Node::new(spec, &plan, links, sizes);
+        node.storage = storage;
         node.max_clients = config.max_clients;
         node.client_tls = client_tls;
         node.endpoints = spec
@@ -360,6 +373,7 @@ impl Node {
             bound_endpoints: Vec::new(),
             max_clients: DEFAULT_MAX_CLIENTS,
             health: None,
+            storage: None,
             linked: None,
             client_tls: None,
             last_arrival: Instant::now(),
@@ -453,7 +467,35 @@ impl Node {
             incarnation: self.incarnation,
             members: (0..size).map(ClusterId).collect(),
             role: role.to_string(),
+            storage: self.storage.clone(),
+            me: self.me_name(),
         }
+    }
+
+    /// Uses `storage` for this instance's durable state (a harness's
+    /// simulated disk, say).
+    pub fn set_storage(&mut self, storage: weir_durable::Storage) {
+        self.storage = Some(storage);
+    }
+
+    /// Writes what durable state this tick changed (saying first what
+    /// reading it back dropped). Called before anything leaves the instance:
+    /// a failure stops it, since what it would send may rest on what was
+    /// not written.
+    pub(crate) fn commit_durable(&mut self) -> Result<()> {
+        let Some(storage) = &self.storage else {
+            return Ok(());
+        };
+        for warning in storage.take_warnings() {
+            tracing::warn!("{}: {warning}", self.me_name());
+        }
+        // Also with nothing to write: a failed commit fails every later one.
+        storage.commit().map_err(|e| {
+            Error::new(format!(
+                "{}: {e}; stopping, since what it would send may rest on it",
+                self.me_name()
+            ))
+        })
     }
 
     /// Asks for another tick even if nothing arrives (a source has more records).

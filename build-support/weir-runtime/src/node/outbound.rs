@@ -277,6 +277,10 @@ impl Node {
     }
 
     async fn wait_for_peer(&mut self, dest: usize) {
+        if let Err(e) = self.commit_durable() {
+            self.failure.get_or_insert(e);
+            return;
+        }
         let stall = (self.peer_timeout / 4).min(MAX_STALL);
         let me = self.me_name();
         loop {
@@ -324,6 +328,9 @@ impl Node {
     /// the peers that are not tolerated; a tolerated one keeps what its socket
     /// did not take.
     async fn write_out(&mut self, only: Option<usize>) -> Result<()> {
+        // Write-ahead of send: what the tick changed of the durable state is
+        // on disk before any of its records leaves.
+        self.commit_durable()?;
         if only.is_none() {
             self.held_ticks = 0;
         }

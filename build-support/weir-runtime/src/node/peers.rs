@@ -408,6 +408,9 @@ pub struct ClusterView {
     pub(super) incarnation: u64,
     pub(super) members: Vec<ClusterId>,
     pub(super) role: String,
+    pub(super) storage: Option<weir_durable::Storage>,
+    /// The instance running the code, for messages.
+    pub(super) me: String,
 }
 
 impl ClusterView {
@@ -428,5 +431,21 @@ impl ClusterView {
     /// Every member, in index order (from the topology, whether up or not).
     pub fn members(&self) -> &[ClusterId] {
         &self.members
+    }
+
+    /// This member's durable state. Without a state directory it cannot
+    /// start: it says so and exits (code 2, as for a missing flag).
+    pub fn durable(&self) -> weir_durable::Storage {
+        self.self_id();
+        match &self.storage {
+            Some(storage) => storage.clone(),
+            None => {
+                eprintln!(
+                    "error: {}: role `{}` keeps durable state: give each instance a directory of its own with --state-dir DIR (or WEIR_STATE_DIR)",
+                    self.me, self.role
+                );
+                std::process::exit(2);
+            }
+        }
     }
 }

@@ -1,0 +1,141 @@
+//! Durable state (`weir::durable`) in real role binaries: `tally`'s counters
+//! keep every number they took in a log in their state directory.
+
+use crate::support::*;
+
+/// One run of `tally`: the leader and one counter (with `counter_flags`);
+/// the counter's output.
+fn run_tally(topo: &Topo, counter_flags: &[&str]) -> std::process::Output {
+    let counter = start("tally-counter", &topo.file, Some(0), counter_flags);
+    let leader = start("tally-leader", &topo.file, None, &[]);
+    let counter = finish(counter, LIMIT);
+    finish(leader, LIMIT);
+    counter
+}
+
+#[test]
+fn a_counter_restarted_on_its_state_directory_goes_on_from_its_total() {
+    let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
+    let state = topo.file.with_file_name("counter-0");
+    let dir = state.to_str().unwrap();
+    let first = run_tally(&topo, &["--state-dir", dir]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).starts_with("read back 0 numbers, total 0\n"),
+        "{}",
+        stdout(&first)
+    );
+    assert!(stdout(&first).ends_with("total 15\n"), "{}", stdout(&first));
+    // Restarted on the same directory: the five numbers are read back.
+    let second = run_tally(&topo, &["--state-dir", dir]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stdout(&second).starts_with("read back 5 numbers, total 15\n"),
+        "{}",
+        stdout(&second)
+    );
+    assert!(
+        stdout(&second).ends_with("total 30\n"),
+        "{}",
+        stdout(&second)
+    );
+}
+
+#[test]
+fn a_torn_last_commit_is_dropped_with_a_warning_naming_file_and_byte() {
+    let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
+    let state = topo.file.with_file_name("counter-0");
+    let dir = state.to_str().unwrap();
+    assert!(run_tally(&topo, &["--state-dir", dir]).status.success());
+    // A crash while a commit was being written: half a frame at the end.
+    let log = state.join("taken.log");
+    let whole = std::fs::read(&log).unwrap();
+    let mut torn = whole.clone();
+    torn.extend_from_slice(&whole[..whole.len().min(20) / 2]);
+    std::fs::write(&log, &torn).unwrap();
+    let again = run_tally(&topo, &["--state-dir", dir, "--log", "warn"]);
+    assert!(
+        stdout(&again).starts_with("read back 5 numbers, total 15\n"),
+        "{}",
+        stdout(&again)
+    );
+    let said = stderr(&again);
+    assert!(
+        said.contains("taken.log") && said.contains(&format!("from byte {}", whole.len())),
+        "{said}"
+    );
+}
+
+#[test]
+fn damage_before_the_end_stops_the_counter_naming_the_file() {
+    let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
+    let state = topo.file.with_file_name("counter-0");
+    let dir = state.to_str().unwrap();
+    assert!(run_tally(&topo, &["--state-dir", dir]).status.success());
+    assert!(run_tally(&topo, &["--state-dir", dir]).status.success());
+    let log = state.join("taken.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[14] ^= 0xff;
+    std::fs::write(&log, &bytes).unwrap();
+    let counter = start("tally-counter", &topo.file, Some(0), &["--state-dir", dir]);
+    let leader = start("tally-leader", &topo.file, None, &[]);
+    let out = finish(counter, LIMIT);
+    let _ = finish(leader, LIMIT);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("taken.log: the commit at byte 0 is damaged"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "", "it counted from part of its state");
+}
+
+#[test]
+fn a_role_with_durable_state_needs_a_state_directory_of_its_own() {
+    let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
+    let counter = start("tally-counter", &topo.file, Some(0), &[]);
+    let leader = start("tally-leader", &topo.file, None, &[]);
+    let out = finish(counter, LIMIT);
+    let _ = finish(leader, LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("role `counter` keeps durable state: give each instance a directory of its own with --state-dir DIR"), "{}", stderr(&out));
+    // Two instances on one directory: the second is refused.
+    let shared = topo.file.with_file_name("shared");
+    let holder = weir_durable_holder(&shared);
+    let counter = start(
+        "tally-counter",
+        &topo.file,
+        Some(0),
+        &["--state-dir", shared.to_str().unwrap()],
+    );
+    let leader = start("tally-leader", &topo.file, None, &[]);
+    let out = finish(counter, LIMIT);
+    let _ = finish(leader, LIMIT);
+    drop(holder);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is in use by another process"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Another process's hold on state directory `dir`: a counter started on it
+/// and left waiting for its leader.
+fn weir_durable_holder(dir: &std::path::Path) -> Watched {
+    let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
+    let holder = Watched::start(
+        "holder",
+        command(
+            "tally-counter",
+            &topo.file,
+            Some(0),
+            &["--state-dir", dir.to_str().unwrap()],
+        ),
+    );
+    let start = std::time::Instant::now();
+    while !dir.join(".lock").exists() && start.elapsed() < LIMIT {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    holder
+}
