@@ -77,10 +77,7 @@ fn damage_before_the_end_stops_the_counter_naming_the_file() {
     let mut bytes = std::fs::read(&log).unwrap();
     bytes[14] ^= 0xff;
     std::fs::write(&log, &bytes).unwrap();
-    let counter = start("tally-counter", &topo.file, Some(0), &["--state-dir", dir]);
-    let leader = start("tally-leader", &topo.file, None, &[]);
-    let out = finish(counter, LIMIT);
-    let _ = finish(leader, LIMIT);
+    let out = run_tally(&topo, &["--state-dir", dir]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("taken.log: the commit at byte 0 is damaged"),
@@ -93,24 +90,13 @@ fn damage_before_the_end_stops_the_counter_naming_the_file() {
 #[test]
 fn a_role_with_durable_state_needs_a_state_directory_of_its_own() {
     let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
-    let counter = start("tally-counter", &topo.file, Some(0), &[]);
-    let leader = start("tally-leader", &topo.file, None, &[]);
-    let out = finish(counter, LIMIT);
-    let _ = finish(leader, LIMIT);
+    let out = run_tally(&topo, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("role `counter` keeps durable state: give each instance a directory of its own with --state-dir DIR"), "{}", stderr(&out));
     // Two instances on one directory: the second is refused.
     let shared = topo.file.with_file_name("shared");
-    let holder = weir_durable_holder(&shared);
-    let counter = start(
-        "tally-counter",
-        &topo.file,
-        Some(0),
-        &["--state-dir", shared.to_str().unwrap()],
-    );
-    let leader = start("tally-leader", &topo.file, None, &[]);
-    let out = finish(counter, LIMIT);
-    let _ = finish(leader, LIMIT);
+    let holder = held_by_another_counter(&shared);
+    let out = run_tally(&topo, &["--state-dir", shared.to_str().unwrap()]);
     drop(holder);
     assert!(!out.status.success());
     assert!(
@@ -122,7 +108,7 @@ fn a_role_with_durable_state_needs_a_state_directory_of_its_own() {
 
 /// Another process's hold on state directory `dir`: a counter started on it
 /// and left waiting for its leader.
-fn weir_durable_holder(dir: &std::path::Path) -> Watched {
+fn held_by_another_counter(dir: &std::path::Path) -> Watched {
     let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
     let holder = Watched::start(
         "holder",

@@ -85,6 +85,9 @@ pub struct RunningDeployment {
     deadline: Option<(Instant, Duration)>,
     /// The first failure that ends the deployment.
     pub(crate) failure: Option<DeployError>,
+    /// Whether that failure is an instance that exited with an error (it
+    /// may have lost a peer that was killed: that one is the cause).
+    failure_exited: bool,
     /// What the deployment says it is doing, if asked to.
     progress: Option<Progress>,
     /// What instances said of themselves (by index).
@@ -244,6 +247,7 @@ impl RunningDeployment {
             output: JoinSet::new(),
             deadline: plan.timeout.map(|limit| (Instant::now() + limit, limit)),
             failure: None,
+            failure_exited: false,
             progress,
             said,
             said_tx,
@@ -647,6 +651,22 @@ impl RunningDeployment {
             return;
         }
         let stopping = self.failure.is_some() || *self.terminate.borrow();
+        // Killed by a signal other than the stop's, while the deployment
+        // stops for an instance that exited with an error: most likely that
+        // one exited because it lost this one, which is then the cause.
+        let crashed = status
+            .and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s))
+            .filter(|&s| s != libc::SIGTERM);
+        if let (Some(signal), true) = (crashed, self.failure_exited) {
+            if !*self.terminate.borrow() && !self.may_fail.contains(&instance.role) {
+                self.failure = Some(DeployError::new(format!(
+                    "{} was killed (signal {signal}); the other instances were stopped",
+                    instance.name
+                )));
+                self.failure_exited = false;
+                return;
+            }
+        }
         match status {
             Some(status) if status.success() => {}
             _ if stopping && self.failure.is_some() => {} // we stopped it
@@ -667,6 +687,9 @@ impl RunningDeployment {
                     "{}{on} failed ({status}); the other instances were stopped{said}",
                     instance.name
                 ));
+                if self.failure.is_none() {
+                    self.failure_exited = status.code().is_some();
+                }
                 self.fail(error);
             }
             None => {
