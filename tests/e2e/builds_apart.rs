@@ -51,6 +51,15 @@ pub(crate) struct Project {
     builds: PathBuf,
 }
 
+impl Drop for Project {
+    /// Its copy and its builds' binaries (a few hundred MB) go with it.
+    fn drop(&mut self) {
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+}
+
 impl Project {
     pub(crate) fn new(
         module: &'static str,
@@ -305,16 +314,19 @@ pub(crate) async fn every_worker_says(running: &mut weir_deploy::RunningDeployme
 
 /// Three builds of the beat flow: the first, one that only says more (it
 /// agrees on the wire), and one whose records changed.
-fn beat_builds() -> [PathBuf; 3] {
+/// The three builds, and the project that holds them (their binaries go
+/// with it).
+fn beat_builds() -> (Project, [PathBuf; 3]) {
     let project = Project::new("beat", BEAT, &["leader", "worker"]);
-    [
+    let builds = [
         project.build("v1", &|flow| flow.to_string()),
         project.build("v2", &|flow| flow.replace("\"beat {}\"", "\"beat v2 {}\"")),
         project.build("v3", &|flow| {
             flow.replace("pub n: u64", "pub n: u32")
                 .replace("n as u64", "n as u32")
         }),
-    ]
+    ];
+    (project, builds)
 }
 
 /// Upgrades the running beat deployment's workers to `v2` (it rolls in),
@@ -349,7 +361,7 @@ async fn upgrade_workers(running: &mut weir_deploy::RunningDeployment, v2: &Path
 pub(crate) async fn beat_upgraded(
     place: impl FnOnce(weir_deploy::Deployment) -> weir_deploy::Deployment,
 ) {
-    let [v1, v2, v3] = beat_builds();
+    let (_project, [v1, v2, v3]) = beat_builds();
     let deployment = weir_deploy::Deployment::new()
         .process("leader", v1.join("beat-leader"))
         .cluster("worker", v1.join("beat-worker"), 2)
