@@ -125,3 +125,34 @@ fn held_by_another_counter(dir: &std::path::Path) -> Watched {
     }
     holder
 }
+
+/// A deployment gives each instance a state directory of its own; given a
+/// root, the next deployment finds them there.
+#[tokio::test]
+async fn a_deployment_keeps_each_instances_state_under_its_root_across_runs() {
+    let topo = Topo::new(&[]);
+    let root = topo.file.with_file_name("states");
+    for expected in ["read back 0 numbers, total 0", "read back 5 numbers, total 15"] {
+        let mut running = weir_deploy::Deployment::new()
+            .process("leader", bin("tally-leader"))
+            .cluster("counter", bin("tally-counter"), 2)
+            .state_dirs(&root)
+            .capture_output()
+            .timeout(LIMIT)
+            .start()
+            .await
+            .unwrap();
+        let mut lines = Vec::new();
+        while let Some(line) = running.next_line().await {
+            lines.push(line);
+        }
+        running.wait().await.unwrap();
+        for i in 0..2 {
+            let said = format!("[counter/{i}] {expected}");
+            assert!(lines.contains(&said), "no `{said}` in {lines:#?}");
+        }
+    }
+    for i in 0..2 {
+        assert!(root.join(format!("counter-{i}/taken.log")).is_file());
+    }
+}

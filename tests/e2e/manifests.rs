@@ -127,6 +127,18 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
         assert!(
             set.contains("readinessProbe:\n            httpGet:\n              path: \"/ready\"\n              port: 7070"),
             "{set}"
+        ); // Each pod has a volume of its own for its durable state.
+        assert!(
+            set.contains("\"--state-dir\", \"/var/lib/weir/state\""),
+            "{set}"
+        );
+        assert!(
+            set.contains("volumeClaimTemplates:\n    - metadata:\n        name: \"state\""),
+            "{set}"
+        );
+        assert!(
+            set.contains("- name: \"state\"\n              mountPath: \"/var/lib/weir/state\""),
+            "{set}"
         );
     }
     assert!(read(&dir, "key-secret.yaml").contains(&format!("weir.key: \"{key}\"")));
@@ -152,6 +164,10 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
 
     // Compose: one service per instance, the index on its command line.
     let compose = read(&dir, "compose.json");
+    assert!(
+        compose.contains("\"volumes\": [\"broadcast-worker-1-state:/var/lib/weir/state\"]"),
+        "{compose}"
+    );
     for i in 0..2 {
         assert!(
             compose.contains(&format!("    \"broadcast-worker-{i}\": {{")),

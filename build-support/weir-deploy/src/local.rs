@@ -59,6 +59,8 @@ pub struct Deployment {
     pub(crate) hosts: Option<crate::hosts::Hosts>,
     /// Say on stderr what the deployment is doing (a deploy script does).
     pub(crate) progress: bool,
+    /// Where instances keep durable state, if not in the run's directory.
+    pub(crate) state_root: Option<PathBuf>,
 }
 
 impl Deployment {
@@ -134,6 +136,16 @@ impl Deployment {
     /// [`RunningDeployment::endpoint`] for where clients connect.
     pub fn endpoint(mut self, role: &str, name: &str) -> Self {
         self.endpoints.push((role.to_string(), name.to_string()));
+        self
+    }
+
+    /// Where the instances keep their durable state (`--state-dir`):
+    /// instance `worker/1` in `<root>/worker-1`, on SSH hosts the same path
+    /// there. Without it, each gets a directory in the deployment's run
+    /// directory: kept across its restarts and upgrades while the deployment
+    /// runs, gone with it. Give one to keep state across deployments.
+    pub fn state_dirs(mut self, root: impl Into<PathBuf>) -> Self {
+        self.state_root = Some(root.into());
         self
     }
 

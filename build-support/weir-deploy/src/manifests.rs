@@ -24,6 +24,10 @@ pub const HEALTH_PORT: u16 = 7070;
 const TOPOLOGY_DIR: &str = "/etc/weir";
 const KEY_DIR: &str = "/etc/weir-key";
 const BIN_DIR: &str = "/usr/local/bin";
+/// Where each pod's own volume (its durable state) is mounted.
+const STATE_DIR: &str = "/var/lib/weir/state";
+/// What each pod's state volume asks for.
+const STATE_SIZE: &str = "1Gi";
 
 /// The deployment key, beside the manifests and in the Secret.
 pub const KEY_FILE: &str = "weir.key";
@@ -306,6 +310,7 @@ fn args(topology: &str, key: &str, previous: Option<&str>) -> Vec<String> {
     if let Some(previous) = previous {
         args.extend(["--previous-key-file".into(), previous.into()]);
     }
+    args.extend(["--state-dir".into(), STATE_DIR.into()]);
     args.extend(["--listen".into(), format!("0.0.0.0:{PEER_PORT}")]);
     args.extend(["--health".into(), format!("0.0.0.0:{HEALTH_PORT}")]);
     args
@@ -353,7 +358,7 @@ fn stateful_set(
         })
         .collect();
     format!(
-        "{header}apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n{labels}spec:\n  serviceName: {name}\n  replicas: {count}\n  # Members start together: each waits for its peers itself (--connect-timeout).\n  podManagementPolicy: Parallel\n  # A changed pod template (a new image: an upgrade) replaces pods one at a\n  # time, each once the one before is ready (linked with its peers: builds\n  # that do not match stay unready, and the rollout stops there).\n  updateStrategy:\n    type: RollingUpdate\n  selector:\n    matchLabels:\n{labels6}  template:\n    metadata:\n      labels:\n{labels8}    spec:\n      containers:\n        - name: {container}\n          image: {image}\n          command: [{command}]\n          args: [{args}]\n{env}          ports:\n{ports}          readinessProbe:\n            httpGet:\n              path: \"/ready\"\n              port: {health_port}\n            periodSeconds: 2\n            failureThreshold: 1\n          volumeMounts:\n            - name: \"topology\"\n              mountPath: {topology_dir}\n              readOnly: true\n            - name: \"key\"\n              mountPath: {key_dir}\n              readOnly: true\n      volumes:\n        - name: \"topology\"\n          configMap:\n            name: {config}\n        - name: \"key\"\n          secret:\n            secretName: {secret}\n            defaultMode: 256 # 0400: readable by its owner only\n",
+        "{header}apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n{labels}spec:\n  serviceName: {name}\n  replicas: {count}\n  # Members start together: each waits for its peers itself (--connect-timeout).\n  podManagementPolicy: Parallel\n  # A changed pod template (a new image: an upgrade) replaces pods one at a\n  # time, each once the one before is ready (linked with its peers: builds\n  # that do not match stay unready, and the rollout stops there).\n  updateStrategy:\n    type: RollingUpdate\n  selector:\n    matchLabels:\n{labels6}  template:\n    metadata:\n      labels:\n{labels8}    spec:\n      containers:\n        - name: {container}\n          image: {image}\n          command: [{command}]\n          args: [{args}]\n{env}          ports:\n{ports}          readinessProbe:\n            httpGet:\n              path: \"/ready\"\n              port: {health_port}\n            periodSeconds: 2\n            failureThreshold: 1\n          volumeMounts:\n            - name: \"topology\"\n              mountPath: {topology_dir}\n              readOnly: true\n            - name: \"key\"\n              mountPath: {key_dir}\n              readOnly: true\n            - name: \"state\"\n              mountPath: {state_dir}\n      volumes:\n        - name: \"topology\"\n          configMap:\n            name: {config}\n        - name: \"key\"\n          secret:\n            secretName: {secret}\n            defaultMode: 256 # 0400: readable by its owner only\n  # Each pod's durable state (--state-dir), its own volume: kept across\n  # restarts and upgrades, and given back to the pod of the same index.\n  volumeClaimTemplates:\n    - metadata:\n        name: \"state\"\n      spec:\n        accessModes: [\"ReadWriteOnce\"]\n        resources:\n          requests:\n            storage: {state_size}\n",
         header = header(&format!("role `{}`, {} instance(s)", r.role, r.count)),
         name = q(&r.object),
         ns = q(&options.namespace),
@@ -368,6 +373,8 @@ fn stateful_set(
         health_port = HEALTH_PORT,
         topology_dir = q(TOPOLOGY_DIR),
         key_dir = q(KEY_DIR),
+        state_dir = q(STATE_DIR),
+        state_size = q(STATE_SIZE),
         config = q(&format!("{}-topology", dns_label(&options.name))),
         secret = q(&format!("{}-key", dns_label(&options.name))),
     )
@@ -427,6 +434,7 @@ fn compose(
     rotating: bool,
 ) -> String {
     let mut services = Vec::new();
+    let mut volumes = Vec::new();
     for r in roles {
         for i in 0..r.count {
             let mut command = vec![format!("{BIN_DIR}/{}", r.binary)];
@@ -446,8 +454,11 @@ fn compose(
                 .map(|(k, v)| format!("{}: {}", q(k), q(v)))
                 .collect();
             let name = q(&format!("{}-{i}", r.object));
+            let state = format!("{}-{i}-state", r.object);
+            volumes.push(format!("{}: {{}}", q(&state)));
             services.push(format!(
-                "    {name}: {{\n      \"image\": {image},\n      \"hostname\": {name},\n      \"command\": [{command}],\n      \"environment\": {{{environment}}},\n      \"configs\": [{{\"source\": \"topology\", \"target\": {topology}}}],\n      \"secrets\": [{secrets}]\n    }}",
+                "    {name}: {{\n      \"image\": {image},\n      \"hostname\": {name},\n      \"command\": [{command}],\n      \"environment\": {{{environment}}},\n      \"configs\": [{{\"source\": \"topology\", \"target\": {topology}}}],\n      \"secrets\": [{secrets}],\n      \"volumes\": [{volume}]\n    }}",
+                volume = q(&format!("{state}:{STATE_DIR}")),
                 secrets = if rotating { "\"weir_key\", \"weir_previous_key\"" } else { "\"weir_key\"" },
                 image = q(&options.image),
                 command = command.join(", "),
@@ -462,8 +473,9 @@ fn compose(
         String::new()
     };
     format!(
-        "{{\n  \"services\": {{\n{}\n  }},\n  \"configs\": {{\"topology\": {{\"file\": \"./compose-topology.toml\"}}}},\n  \"secrets\": {{\"weir_key\": {{\"file\": \"./{KEY_FILE}\"}}{previous}}}\n}}\n",
-        services.join(",\n")
+        "{{\n  \"services\": {{\n{}\n  }},\n  \"configs\": {{\"topology\": {{\"file\": \"./compose-topology.toml\"}}}},\n  \"secrets\": {{\"weir_key\": {{\"file\": \"./{KEY_FILE}\"}}{previous}}},\n  \"volumes\": {{{}}}\n}}\n",
+        services.join(",\n"),
+        volumes.join(", ")
     )
 }
 

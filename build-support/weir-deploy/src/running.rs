@@ -66,6 +66,9 @@ pub struct RunningDeployment {
     hosts: Vec<Arc<Host>>,
     topology_file: PathBuf,
     key_file: PathBuf,
+    /// Where each instance's state directory is made, if not in the run's
+    /// directory (see `state_dir`).
+    state_root: Option<PathBuf>,
     topology: Topology,
     args: Vec<String>,
     envs: Vec<(String, String)>,
@@ -231,6 +234,7 @@ impl RunningDeployment {
             dir,
             hosts,
             topology_file,
+            state_root: plan.state_root.clone(),
             key_file,
             args: plan.args,
             envs,
@@ -300,6 +304,14 @@ impl RunningDeployment {
                     format!("{}/weir.key", host.dir),
                     // Its stdin is the deployment's hold on it.
                     "--stop-on-eof".to_string(),
+                    "--state-dir".to_string(),
+                    state_dir(
+                        self.state_root.as_deref(),
+                        Path::new(&host.dir),
+                        &instance.name,
+                    )
+                    .display()
+                    .to_string(),
                 ];
                 args.extend(self.args.iter().cloned());
                 if let Some(index) = instance.index {
@@ -314,6 +326,12 @@ impl RunningDeployment {
                     .arg(&self.topology_file)
                     .arg("--key-file")
                     .arg(&self.key_file)
+                    .arg("--state-dir")
+                    .arg(state_dir(
+                        self.state_root.as_deref(),
+                        &self.dir,
+                        &instance.name,
+                    ))
                     .args(&self.args)
                     .envs(self.envs.iter().map(|(k, v)| (k, v)));
                 if let Some(index) = instance.index {
@@ -951,4 +969,14 @@ async fn prefix_lines(
 async fn write_line(mut out: impl AsyncWrite + Unpin, line: &str) {
     let _ = out.write_all(line.as_bytes()).await;
     let _ = out.flush().await;
+}
+
+/// Instance `name`'s state directory: under `root` if given, else in the
+/// run's directory `run` (here or on its host). `worker/1` → `worker-1`.
+fn state_dir(root: Option<&Path>, run: &Path, name: &str) -> PathBuf {
+    let leaf = name.replace('/', "-");
+    match root {
+        Some(root) => root.join(leaf),
+        None => run.join("state").join(leaf),
+    }
 }
