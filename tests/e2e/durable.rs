@@ -16,7 +16,7 @@ fn run_tally(topo: &Topo, counter_flags: &[&str]) -> std::process::Output {
 #[test]
 fn a_counter_restarted_on_its_state_directory_goes_on_from_its_total() {
     let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
-    let state = topo.file.with_file_name("counter-0");
+    let state = topo.file.with_file_name("state");
     let dir = state.to_str().unwrap();
     let first = run_tally(&topo, &["--state-dir", dir]);
     assert!(first.status.success(), "{}", stderr(&first));
@@ -44,11 +44,11 @@ fn a_counter_restarted_on_its_state_directory_goes_on_from_its_total() {
 #[test]
 fn a_torn_last_commit_is_dropped_with_a_warning_naming_file_and_byte() {
     let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
-    let state = topo.file.with_file_name("counter-0");
+    let state = topo.file.with_file_name("state");
     let dir = state.to_str().unwrap();
     assert!(run_tally(&topo, &["--state-dir", dir]).status.success());
     // A crash while a commit was being written: half a frame at the end.
-    let log = state.join("taken.log");
+    let log = state.join("counter-0/taken.log");
     let whole = std::fs::read(&log).unwrap();
     let mut torn = whole.clone();
     torn.extend_from_slice(&whole[..whole.len().min(20) / 2]);
@@ -69,11 +69,11 @@ fn a_torn_last_commit_is_dropped_with_a_warning_naming_file_and_byte() {
 #[test]
 fn damage_before_the_end_stops_the_counter_naming_the_file() {
     let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
-    let state = topo.file.with_file_name("counter-0");
+    let state = topo.file.with_file_name("state");
     let dir = state.to_str().unwrap();
     assert!(run_tally(&topo, &["--state-dir", dir]).status.success());
     assert!(run_tally(&topo, &["--state-dir", dir]).status.success());
-    let log = state.join("taken.log");
+    let log = state.join("counter-0/taken.log");
     let mut bytes = std::fs::read(&log).unwrap();
     bytes[14] ^= 0xff;
     std::fs::write(&log, &bytes).unwrap();
@@ -88,12 +88,23 @@ fn damage_before_the_end_stops_the_counter_naming_the_file() {
 }
 
 #[test]
-fn a_role_with_durable_state_needs_a_state_directory_of_its_own() {
+fn without_a_state_directory_the_state_is_in_memory_and_said_so_and_one_held_is_refused() {
     let topo = Topo::new(&[("leader", 1), ("counter", 1)]);
-    let out = run_tally(&topo, &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("role `counter` keeps durable state: give each instance a directory of its own with --state-dir DIR"), "{}", stderr(&out));
-    // Two instances on one directory: the second is refused.
+    for _ in 0..2 {
+        let out = run_tally(&topo, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("warning: counter/0: role `counter` keeps durable state, but no --state-dir (WEIR_STATE_DIR) was given: it is kept in memory only"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).starts_with("read back 0 numbers"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    // Two processes as counter/0 on one state root: the second is refused.
     let shared = topo.file.with_file_name("shared");
     let holder = held_by_another_counter(&shared);
     let out = run_tally(&topo, &["--state-dir", shared.to_str().unwrap()]);
@@ -120,7 +131,7 @@ fn held_by_another_counter(dir: &std::path::Path) -> Watched {
         ),
     );
     let start = std::time::Instant::now();
-    while !dir.join(".lock").exists() && start.elapsed() < LIMIT {
+    while !dir.join("counter-0/.lock").exists() && start.elapsed() < LIMIT {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     holder
@@ -132,7 +143,10 @@ fn held_by_another_counter(dir: &std::path::Path) -> Watched {
 async fn a_deployment_keeps_each_instances_state_under_its_root_across_runs() {
     let topo = Topo::new(&[]);
     let root = topo.file.with_file_name("states");
-    for expected in ["read back 0 numbers, total 0", "read back 5 numbers, total 15"] {
+    for expected in [
+        "read back 0 numbers, total 0",
+        "read back 5 numbers, total 15",
+    ] {
         let mut running = weir_deploy::Deployment::new()
             .process("leader", bin("tally-leader"))
             .cluster("counter", bin("tally-counter"), 2)

@@ -139,10 +139,10 @@ impl Deployment {
         self
     }
 
-    /// Where the instances keep their durable state (`--state-dir`):
+    /// Where the instances keep their durable state (`--state-dir root`):
     /// instance `worker/1` in `<root>/worker-1`, on SSH hosts the same path
-    /// there. Without it, each gets a directory in the deployment's run
-    /// directory: kept across its restarts and upgrades while the deployment
+    /// there. Without it, the root is in the deployment's run directory:
+    /// kept across an instance's restarts and upgrades while the deployment
     /// runs, gone with it. Give one to keep state across deployments.
     pub fn state_dirs(mut self, root: impl Into<PathBuf>) -> Self {
         self.state_root = Some(root.into());

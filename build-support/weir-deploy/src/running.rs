@@ -66,8 +66,8 @@ pub struct RunningDeployment {
     hosts: Vec<Arc<Host>>,
     topology_file: PathBuf,
     key_file: PathBuf,
-    /// Where each instance's state directory is made, if not in the run's
-    /// directory (see `state_dir`).
+    /// Where the instances' state directories are made, if not in the run's
+    /// directory (see `state_root`).
     state_root: Option<PathBuf>,
     topology: Topology,
     args: Vec<String>,
@@ -305,13 +305,9 @@ impl RunningDeployment {
                     // Its stdin is the deployment's hold on it.
                     "--stop-on-eof".to_string(),
                     "--state-dir".to_string(),
-                    state_dir(
-                        self.state_root.as_deref(),
-                        Path::new(&host.dir),
-                        &instance.name,
-                    )
-                    .display()
-                    .to_string(),
+                    state_root(self.state_root.as_deref(), Path::new(&host.dir))
+                        .display()
+                        .to_string(),
                 ];
                 args.extend(self.args.iter().cloned());
                 if let Some(index) = instance.index {
@@ -327,11 +323,7 @@ impl RunningDeployment {
                     .arg("--key-file")
                     .arg(&self.key_file)
                     .arg("--state-dir")
-                    .arg(state_dir(
-                        self.state_root.as_deref(),
-                        &self.dir,
-                        &instance.name,
-                    ))
+                    .arg(state_root(self.state_root.as_deref(), &self.dir))
                     .args(&self.args)
                     .envs(self.envs.iter().map(|(k, v)| (k, v)));
                 if let Some(index) = instance.index {
@@ -971,12 +963,12 @@ async fn write_line(mut out: impl AsyncWrite + Unpin, line: &str) {
     let _ = out.flush().await;
 }
 
-/// Instance `name`'s state directory: under `root` if given, else in the
-/// run's directory `run` (here or on its host). `worker/1` → `worker-1`.
-fn state_dir(root: Option<&Path>, run: &Path, name: &str) -> PathBuf {
-    let leaf = name.replace('/', "-");
+/// The instances' state root (`--state-dir`: each keeps its state in
+/// `<root>/worker-1`): `root` if given, else in the run's directory `run`
+/// (here or on the instance's host).
+fn state_root(root: Option<&Path>, run: &Path) -> PathBuf {
     match root {
-        Some(root) => root.join(leaf),
-        None => run.join("state").join(leaf),
+        Some(root) => root.to_path_buf(),
+        None => run.join("state"),
     }
 }

@@ -110,6 +110,8 @@ struct Inner {
     /// Every file opened, with what its next commit writes.
     files: Mutex<BTreeMap<String, Pending>>,
     warnings: Mutex<Vec<String>>,
+    /// In memory only, and gone with the process.
+    volatile: bool,
     /// The first commit that failed: every later one fails with it, so
     /// nothing more leaves an instance whose state is behind what it said.
     failed: Mutex<Option<DurableError>>,
@@ -131,6 +133,23 @@ impl Storage {
         Ok(Storage::on(DirDisk::open(dir)?, durability))
     }
 
+    /// State in memory only, for an instance given no state directory: it
+    /// is gone with the process ([`is_volatile`](Storage::is_volatile)).
+    pub fn volatile() -> Storage {
+        let storage = Storage::on(MemoryDisk::new(), Durability::Flush);
+        Storage {
+            inner: Arc::new(Inner {
+                volatile: true,
+                ..Arc::into_inner(storage.inner).expect("just made")
+            }),
+        }
+    }
+
+    /// Whether this state is in memory only (see [`volatile`](Storage::volatile)).
+    pub fn is_volatile(&self) -> bool {
+        self.inner.volatile
+    }
+
     /// The state on `disk` (the simulator's, say).
     pub fn on(disk: impl Disk, durability: Durability) -> Storage {
         Storage {
@@ -140,6 +159,7 @@ impl Storage {
                 files: Mutex::new(BTreeMap::new()),
                 warnings: Mutex::new(Vec::new()),
                 failed: Mutex::new(None),
+                volatile: false,
             }),
         }
     }

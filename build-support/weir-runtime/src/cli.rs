@@ -108,7 +108,7 @@ pub fn parse(spec: &RoleSpec) -> Config {
                 .env("WEIR_STATE_DIR")
                 .value_name("DIR")
                 .value_parser(value_parser!(PathBuf))
-                .help("Where this instance keeps its durable state (one directory per instance, kept across restarts); required by roles that keep any"),
+                .help("Where this instance keeps its durable state, kept across restarts: in DIR/<role>-<index> (DIR may be shared by the instances of one machine). Without it, a role that keeps durable state keeps it in memory only"),
         )
         .arg(
             Arg::new("durability")

@@ -103,8 +103,8 @@ pub struct Node {
     pub(crate) client_tls: Option<ClientTls>,
     /// What `--health` answers, once the instance runs (set then).
     health: Option<crate::health::Health>,
-    /// This instance's durable state (`--state-dir`), committed before
-    /// anything a tick produced leaves: see `commit_durable`.
+    /// This instance's durable state (`--state-dir`; without it, in memory),
+    /// committed before anything a tick produced leaves: see `commit_durable`.
     pub(crate) storage: Option<weir_durable::Storage>,
     /// Whether it was linked with every role it needs, as last said
     /// (`None` before it runs).
@@ -234,14 +234,15 @@ impl Node {
         );
         crate::wire::check_listed(spec.channels, spec.role, &spec.linked_roles())
             .map_err(Error::new)?;
-        // Held from the start: a directory another instance holds is refused
-        // before linking with anyone.
+        // The instance's own directory under the state root, held from the
+        // start: one another process holds is refused before linking.
         let storage = match &config.state_dir {
-            Some(dir) => Some(
-                weir_durable::Storage::in_dir(dir, config.durability)
-                    .map_err(|e| Error::new(e.to_string()))?,
-            ),
-            None => None,
+            Some(root) => {
+                let mine = root.join(config.instance_name(spec).replace('/', "-"));
+                weir_durable::Storage::in_dir(&mine, config.durability)
+                    .map_err(|e| Error::new(e.to_string()))?
+            }
+            None => weir_durable::Storage::volatile(),
         };
         // Answering from the start: "not ready" while linking is an answer too.
         let health = match &config.health {
@@ -259,7 +260,7 @@ impl Node {
             .map(|r| (r.name, topology.addresses(r.name).len() as u32))
             .collect();
         let mut node = Node::new(spec, &plan, links, sizes);
-        node.storage = storage;
+        node.storage = Some(storage);
         node.max_clients = config.max_clients;
         node.client_tls = client_tls;
         node.endpoints = spec

@@ -433,19 +433,20 @@ impl ClusterView {
         &self.members
     }
 
-    /// This member's durable state. Without a state directory it cannot
-    /// start: it says so and exits (code 2, as for a missing flag).
+    /// This member's durable state. Started without a state directory, it
+    /// keeps it in memory, and says so once: a restart forgets it.
     pub fn durable(&self) -> weir_durable::Storage {
         self.self_id();
-        match &self.storage {
-            Some(storage) => storage.clone(),
-            None => {
-                eprintln!(
-                    "error: {}: role `{}` keeps durable state: give each instance a directory of its own with --state-dir DIR (or WEIR_STATE_DIR)",
-                    self.me, self.role
-                );
-                std::process::exit(2);
-            }
+        let storage = self
+            .storage
+            .clone()
+            .unwrap_or_else(weir_durable::Storage::volatile);
+        if storage.is_volatile() && storage.opened().is_empty() {
+            eprintln!(
+                "warning: {}: role `{}` keeps durable state, but no --state-dir (WEIR_STATE_DIR) was given: it is kept in memory only, and a restart forgets it",
+                self.me, self.role
+            );
         }
+        storage
     }
 }
