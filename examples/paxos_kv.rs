@@ -23,8 +23,8 @@ use weir_runtime::auth::Key;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    // The acceptors' state files, for this run only: the replicas keep none,
-    // so a later run starts the whole store afresh.
+    // The acceptors' state, for this run only: the replicas keep none, so a
+    // later run starts the whole store afresh.
     let state = std::env::temp_dir().join(format!("paxos_kv-{}", std::process::id()));
     let secure = flag_value("--secure-clients").map(PathBuf::from);
     let secured = match secure.as_deref().map(secure_clients).transpose() {
@@ -39,7 +39,7 @@ async fn main() -> std::process::ExitCode {
         &["--secure-clients"],
         |bins| {
             let mut store = Deployment::new()
-                .env("PAXOS_KV_STATE_DIR", state.display().to_string())
+                .state_dirs(&state)
                 .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
                 .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
                 .cluster("replica", bins.path("paxos_kv-replica"), 2)

@@ -247,11 +247,14 @@ fn state_dir() -> std::path::PathBuf {
 /// The store on this machine, from the binaries of this driver's profile.
 async fn start_store(secured: Option<&Secured>) -> Result<RunningDeployment, String> {
     let bins = RoleBinaries::of("bins").map_err(|e| e.to_string())?;
-    // Acceptors keep their state in files, as deployed (no fsync: see PAXOS_KV.md).
+    // Acceptors keep their state in files, as deployed, written but not
+    // synced each tick (`--durability flush`: see PAXOS_KV.md).
     let state = state_dir();
     let _ = std::fs::remove_dir_all(&state);
     let mut deployment = Deployment::new()
-        .env("PAXOS_KV_STATE_DIR", state.display().to_string())
+        .state_dirs(&state)
+        .arg("--durability")
+        .arg("flush")
         .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
         .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
         .cluster("replica", bins.path("paxos_kv-replica"), 2)

@@ -93,10 +93,9 @@ impl Project {
         edit("flow/src/lib.rs", &|t| {
             t + &format!("\npub mod {module};\n")
         });
-        // What the flows here use besides weir (paxos_kv's state files: bincode).
+        // What the flows here use besides weir (paxos_kv's values: `Arc`s).
         edit("flow/Cargo.toml", &|t| {
-            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\n\
-                 bincode = { version = \"2.0.1\", default-features = false, features = [\"std\", \"serde\"] }\n"
+            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\n"
         });
         edit("bins/build.rs", &|t| {
             t.replace(

@@ -310,7 +310,10 @@ fn store(attacker: &Arc<Attacker>, flags: &[&str]) -> (Vec<String>, OnPath) {
             }
         },
         flags,
-        &[("PAXOS_KV_STATE_DIR", state.display().to_string())],
+        &[
+            ("WEIR_STATE_DIR", state.display().to_string()),
+            ("WEIR_DURABILITY", "flush".to_string()),
+        ],
         attacker,
     );
     (clients, store)

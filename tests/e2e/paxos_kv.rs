@@ -103,7 +103,7 @@ impl Client {
     }
 }
 
-/// A fresh directory for one deployment's acceptor state files.
+/// A fresh state root for the store run by hand.
 fn state_dir() -> String {
     static DEPLOYMENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = DEPLOYMENTS.fetch_add(1, Ordering::Relaxed);
@@ -281,7 +281,8 @@ fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_propose
         for i in 0..n {
             let binary = format!("paxos_kv-{role}");
             let mut command = command(&binary, &topo.file, Some(i), &[]);
-            command.env("PAXOS_KV_STATE_DIR", &state);
+            command.env("WEIR_STATE_DIR", &state);
+            command.env("WEIR_DURABILITY", "flush");
             instances.push(Watched::start(&format!("{role}/{i}"), command));
         }
     }
@@ -898,7 +899,9 @@ fn paxos_kv_files() -> Vec<(String, String)> {
 /// The store (f = 1), each role's binary where `binary` says, its output captured.
 fn store_of(binary: impl Fn(&str) -> std::path::PathBuf) -> Deployment {
     Deployment::new()
-        .env("PAXOS_KV_STATE_DIR", state_dir())
+        // The tests kill processes, not machines: writes need not be synced.
+        .arg("--durability")
+        .arg("flush")
         .cluster("proposer", binary("proposer"), 2)
         .cluster("acceptor", binary("acceptor"), 3)
         .cluster("replica", binary("replica"), 2)

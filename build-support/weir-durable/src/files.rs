@@ -69,6 +69,11 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         Ok((log, records))
     }
 
+    /// Where the log is, for messages.
+    pub fn describe(&self) -> String {
+        self.storage.describe(&self.file)
+    }
+
     /// Appends `record`, written at this tick's commit.
     pub fn append(&mut self, record: &T) {
         self.storage

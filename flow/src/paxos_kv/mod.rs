@@ -254,10 +254,8 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
-            let mut acceptor = acceptor::Acceptor::open(
-                replicas.members().len(),
-                acceptor::state_file(acceptors.self_id()),
-            );
+            let mut acceptor =
+                acceptor::Acceptor::open(replicas.members().len(), acceptors.durable());
             move |inputs| acceptor.tick(inputs)
         }))
         .all_ticks()
