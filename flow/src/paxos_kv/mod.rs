@@ -217,7 +217,11 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
-            let mut replica = replica::Replica::new(replicas.self_id(), replicas.members().len());
+            let mut replica = replica::Replica::open(
+                replicas.self_id(),
+                replicas.members().len(),
+                replicas.durable(),
+            );
             move |inputs| replica.tick(inputs)
         }))
         .all_ticks();

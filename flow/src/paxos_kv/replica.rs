@@ -14,6 +14,11 @@
 //! retry time, and a live replica answers it from the session's recent
 //! answers.
 //!
+//! What a replica applied is kept in a durable log (`weir::durable`): its
+//! state as of a slot, then each slot applied after it; at every checkpoint
+//! the log is compacted to the state as it is. A restarted replica reads it
+//! back and goes on from the slot it had reached.
+//!
 //! A replica that misses a slot (it restarted empty, or was cut off while
 //! the slot was chosen) asks another; one that has applied it sends its
 //! whole state, in parts, and the replica goes on from there. The chosen
@@ -25,6 +30,7 @@ use super::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use weir::durable::{Log, Storage};
 use weir::{ClusterId, Membership};
 
 /// Every this many applied slots, the replica tells the acceptors.
@@ -56,6 +62,19 @@ pub struct SessionState {
     pub next_seq: u64,
     pub waiting: Vec<Command>,
     pub recent: Vec<(u64, Reply)>,
+}
+
+/// What a replica's durable log holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Kept {
+    /// Its whole state when every slot below `at` was applied.
+    State {
+        at: Slot,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        sessions: Vec<SessionState>,
+    },
+    /// A slot applied after it.
+    Applied(Slot, Value),
 }
 
 /// Another replica's state, as its parts come in.
@@ -90,6 +109,8 @@ pub struct Replica {
     /// How many times it asked: each time the next replica is asked.
     asks: u64,
     receiving: Option<Receiving>,
+    /// Where what it applied is kept, if anywhere.
+    log: Option<Log<Kept>>,
 }
 
 impl Replica {
@@ -109,7 +130,92 @@ impl Replica {
             asked: None,
             asks: 0,
             receiving: None,
+            log: None,
         }
+    }
+
+    /// Replica `me` of `replicas`, keeping what it applies in the log
+    /// `replica` of `storage`, and reading back what an earlier run of it
+    /// kept there. A log that cannot be read stops it: answering from part
+    /// of the state would answer wrong.
+    pub fn open(me: ClusterId, replicas: usize, storage: Storage) -> Self {
+        let mut replica = Replica::new(me, replicas);
+        let (log, kept) = Log::open(&storage, "replica").unwrap_or_else(|e| {
+            eprintln!("error: cannot read the replica's state: {e}");
+            std::process::exit(1);
+        });
+        let read_back = !kept.is_empty();
+        for record in kept {
+            match record {
+                Kept::State {
+                    at,
+                    entries,
+                    sessions,
+                } => replica.install(at, entries.into_iter().collect(), sessions),
+                Kept::Applied(slot, value) if slot == replica.next_slot => {
+                    let (mut answers, mut retried) = (Vec::new(), Vec::new());
+                    for command in value.iter() {
+                        replica.execute(command.clone(), &mut answers, &mut retried);
+                    }
+                    replica.next_slot += 1;
+                }
+                Kept::Applied(..) => {}
+            }
+        }
+        if read_back {
+            eprintln!(
+                "replica state read back from {}: every slot below {} applied, {} keys",
+                log.describe(),
+                replica.next_slot,
+                replica.store.len()
+            );
+        }
+        replica.log = Some(log);
+        replica
+    }
+
+    /// Its state as the log keeps it.
+    fn kept_state(&self) -> Kept {
+        Kept::State {
+            at: self.next_slot,
+            entries: self
+                .store
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            sessions: self.session_states(),
+        }
+    }
+
+    fn session_states(&self) -> Vec<SessionState> {
+        self.sessions
+            .iter()
+            .map(|(client, session)| SessionState {
+                client: *client,
+                next_seq: session.next_seq,
+                waiting: session.waiting.values().cloned().collect(),
+                recent: session.recent.iter().cloned().collect(),
+            })
+            .collect()
+    }
+
+    /// Takes a whole state, as of slot `at`.
+    fn install(&mut self, at: Slot, store: HashMap<Vec<u8>, Vec<u8>>, sessions: Vec<SessionState>) {
+        self.store = store;
+        self.sessions = sessions
+            .into_iter()
+            .map(|s| {
+                let session = Session {
+                    next_seq: s.next_seq,
+                    waiting: s.waiting.into_iter().map(|c| (c.seq, c)).collect(),
+                    recent: s.recent.into(),
+                };
+                (s.client, session)
+            })
+            .collect();
+        self.next_slot = at;
+        self.ahead = self.ahead.split_off(&at);
+        self.checkpointed = at;
     }
 
     /// One tick's chosen slots and messages from other replicas; the
@@ -168,6 +274,9 @@ impl Replica {
             // A retry is answered by every replica: the one that answered it
             // first may be the reason it was retried.
             out.extend(retried.into_iter().map(answer));
+            if let Some(log) = &mut self.log {
+                log.append(&Kept::Applied(self.next_slot, value.clone()));
+            }
             if owner == self.me || self.covering.contains(&owner) {
                 out.extend(answers.into_iter().map(answer));
             } else {
@@ -181,6 +290,9 @@ impl Replica {
         self.ask_if_behind(&mut out);
         if self.next_slot >= self.checkpointed + CHECKPOINT_EVERY {
             self.checkpointed = self.next_slot;
+            // The acceptors forget what every replica applied: so must the
+            // log, which then holds the state as it is.
+            self.compact_log();
             out.push(FromReplica::Checkpoint(self.next_slot));
         }
         out
@@ -262,16 +374,7 @@ impl Replica {
             bytes += key.len() + value.len() + 16;
             entries.push((key.clone(), value.clone()));
         }
-        let sessions = self
-            .sessions
-            .iter()
-            .map(|(client, session)| SessionState {
-                client: *client,
-                next_seq: session.next_seq,
-                waiting: session.waiting.values().cloned().collect(),
-                recent: session.recent.iter().cloned().collect(),
-            })
-            .collect();
+        let sessions = self.session_states();
         out.push(FromReplica::Replica(
             to,
             ToReplica::State {
@@ -315,21 +418,18 @@ impl Replica {
             return;
         };
         let Receiving { store, .. } = self.receiving.take().expect("receiving above");
-        self.store = store;
-        self.sessions = sessions
-            .into_iter()
-            .map(|s| {
-                let session = Session {
-                    next_seq: s.next_seq,
-                    waiting: s.waiting.into_iter().map(|c| (c.seq, c)).collect(),
-                    recent: s.recent.into(),
-                };
-                (s.client, session)
-            })
-            .collect();
-        self.next_slot = at;
-        self.ahead = self.ahead.split_off(&at);
-        self.checkpointed = at;
+        self.install(at, store, sessions);
+        self.compact_log();
+    }
+
+    /// Replaces the log by the state as it is.
+    fn compact_log(&mut self) {
+        if self.log.is_some() {
+            let state = self.kept_state();
+            if let Some(log) = &mut self.log {
+                log.compact([&state]);
+            }
+        }
     }
 
     /// Applies `command` (once), and says its answer (and those of the
@@ -625,5 +725,34 @@ mod tests {
             chosen(4, &[(4, Op::Get(b"k3".to_vec()))]),
         ]);
         assert_eq!(answers(&out), vec![(4, Reply::Bulk(Some(b"v".to_vec())))]);
+    }
+
+    #[test]
+    fn a_restarted_replica_reads_back_what_it_applied_and_goes_on() {
+        use weir::durable::{Durability, MemoryDisk, Storage};
+        let disk = MemoryDisk::new();
+        let storage = Storage::on(disk.clone(), Durability::Sync);
+        let mut r = Replica::open(ClusterId(0), 1, storage.clone());
+        // Past a checkpoint (the log compacted to the state), and a few after.
+        let last = CHECKPOINT_EVERY + 5;
+        for slot in 0..last {
+            r.tick(vec![chosen(slot, &[(slot, set("k", &slot.to_string()))])]);
+            storage.commit().unwrap();
+        }
+        drop((r, storage));
+        let mut again = Replica::open(ClusterId(0), 1, Storage::on(disk, Durability::Sync));
+        let out = again.tick(vec![chosen(
+            last,
+            &[
+                (last - 1, set("k", "again")),
+                (last, Op::Get(b"k".to_vec())),
+            ],
+        )]);
+        // The retry is answered from the session read back, not applied again.
+        let value = (last - 1).to_string().into_bytes();
+        assert_eq!(
+            answers(&out),
+            vec![(last - 1, Reply::Ok), (last, Reply::Bulk(Some(value)))]
+        );
     }
 }
