@@ -123,6 +123,8 @@ pub enum FromReplica {
     Checkpoint(Slot),
     /// To another replica.
     Replica(ClusterId, ToReplica),
+    /// To the proposers: slot this and maybe later ones are missing here.
+    Behind(Slot),
 }
 
 /// Between replicas: one that misses slots (restarted, or cut off while they
@@ -239,6 +241,13 @@ pub fn paxos_kv(flow: &FlowBuilder) {
             _ => None,
         }))
         .broadcast_bincode_tolerant(&acceptors);
+    let behind = applied
+        .clone()
+        .filter_map(q!(|out| match out {
+            FromReplica::Behind(slot) => Some(slot),
+            _ => None,
+        }))
+        .broadcast_bincode_tolerant(&proposers);
     to_replicas.complete(
         applied
             .filter_map(q!(|out| match out {
@@ -272,6 +281,7 @@ pub fn paxos_kv(flow: &FlowBuilder) {
             )))
             .union(to_one_proposer.map(q!(|(from, m)| proposer::Input::Peer(from, m))))
             .union(to_all_proposers.map(q!(|(from, m)| proposer::Input::Peer(from, m))))
-            .union(answers.map(q!(|(_replica, answer)| proposer::Input::Answer(answer)))),
+            .union(answers.map(q!(|(_replica, answer)| proposer::Input::Answer(answer))))
+            .union(behind.map(q!(|(_replica, slot)| proposer::Input::Behind(slot)))),
     );
 }

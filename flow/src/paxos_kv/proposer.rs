@@ -34,6 +34,12 @@ const PHASE1_RETRY: u64 = 10;
 const ACCEPT_RETRY: u64 = 10;
 /// Clock ticks before an unanswered command is sent again.
 const COMMAND_RETRY: u64 = 20;
+/// Chosen slots a leader keeps for replicas that missed them: a replica
+/// further behind takes another replica's state, or waits for the next
+/// leader, which proposes again every slot above the watermark.
+const KEEP_CHOSEN: usize = 4096;
+/// Slots sent again per request of a replica that is behind.
+const RESEND_AT_ONCE: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -43,6 +49,8 @@ pub enum Input {
     Peer(ClusterId, ToProposer),
     Acceptor(ClusterId, FromAcceptor),
     Answer(Answer),
+    /// A replica misses slot this and maybe later ones.
+    Behind(Slot),
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +154,9 @@ pub struct Proposer {
     pending: BTreeMap<(u64, u64), (Command, u64)>,
     /// What clients must `AUTH` with, if anything.
     password: Option<Password>,
+    /// While leading: the last [`KEEP_CHOSEN`] slots chosen, for replicas
+    /// that missed them (when both were down, say).
+    recent_chosen: BTreeMap<Slot, Value>,
     out: Vec<Output>,
 }
 
@@ -167,6 +178,7 @@ impl Proposer {
             local_reads: planted_bug("local-reads").then(HashMap::new),
             pending: BTreeMap::new(),
             password: None,
+            recent_chosen: BTreeMap::new(),
             out: Vec::new(),
         }
     }
@@ -193,6 +205,7 @@ impl Proposer {
                 }
                 Input::Acceptor(from, message) => self.acceptor(from.0, message),
                 Input::Answer(answer) => self.answer(answer),
+                Input::Behind(slot) => self.resend_chosen(slot),
             }
         }
         self.propose_queue();
@@ -490,9 +503,30 @@ impl Proposer {
                 flight.accepted |= 1 << (from % 64);
                 if flight.accepted.count_ones() as usize >= self.quorum {
                     let value = in_flight.remove(&slot).expect("just seen").value;
+                    self.recent_chosen.insert(slot, value.clone());
+                    if self.recent_chosen.len() > KEEP_CHOSEN {
+                        self.recent_chosen.pop_first();
+                    }
                     self.send(Output::Replicas(Chosen { slot, value }));
                 }
             }
+        }
+    }
+
+    /// Sends the replicas again what it chose from `slot` on (at most
+    /// [`RESEND_AT_ONCE`] slots; a replica still behind asks again).
+    fn resend_chosen(&mut self, slot: Slot) {
+        if !matches!(self.role, Role::Leader { .. }) {
+            return;
+        }
+        let again: Vec<(Slot, Value)> = self
+            .recent_chosen
+            .range(slot..)
+            .take(RESEND_AT_ONCE)
+            .map(|(&slot, value)| (slot, value.clone()))
+            .collect();
+        for (slot, value) in again {
+            self.send(Output::Replicas(Chosen { slot, value }));
         }
     }
 

@@ -312,14 +312,15 @@ impl Replica {
         });
     }
 
-    /// Asks another replica for its state while this one is behind (slots
-    /// after a missing one are held, or another said it applied further): at
-    /// first, then every [`ASK_AGAIN`] ticks, each time the next replica (one
-    /// at a time, so parts of two states never cross). Once caught up, tells
-    /// them all it serves.
+    /// Asks another replica for its state, and the leader for the slots it
+    /// chose lately, while this one is behind (slots after a missing one
+    /// are held, or another said it applied further): at first, then every
+    /// [`ASK_AGAIN`] ticks, each time the next replica (one at a time, so
+    /// parts of two states never cross). Once caught up, tells them all it
+    /// serves.
     fn ask_if_behind(&mut self, out: &mut Vec<FromReplica>) {
         let behind = !self.ahead.is_empty() || self.heard > self.next_slot;
-        if !behind || self.replicas < 2 {
+        if !behind {
             if self.asked.take().is_some() {
                 for other in self.others() {
                     out.push(FromReplica::Replica(
@@ -334,12 +335,17 @@ impl Replica {
             Some(ticks) if *ticks < ASK_AGAIN => *ticks += 1,
             _ => {
                 self.asked = Some(0);
-                let other = (self.me + 1 + self.asks % (self.replicas - 1)) % self.replicas;
-                self.asks += 1;
-                out.push(FromReplica::Replica(
-                    ClusterId(other as u32),
-                    ToReplica::Behind(self.next_slot),
-                ));
+                // The leader, too, sends again the slots it chose lately
+                // (what it missed may be missing at every replica).
+                out.push(FromReplica::Behind(self.next_slot));
+                if self.replicas > 1 {
+                    let other = (self.me + 1 + self.asks % (self.replicas - 1)) % self.replicas;
+                    self.asks += 1;
+                    out.push(FromReplica::Replica(
+                        ClusterId(other as u32),
+                        ToReplica::Behind(self.next_slot),
+                    ));
+                }
             }
         }
     }
