@@ -23,8 +23,7 @@ use weir_runtime::auth::Key;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    // The acceptors' state, for this run only: the replicas keep none, so a
-    // later run starts the whole store afresh.
+    // The store's state, for this run only: a later run starts afresh.
     let state = std::env::temp_dir().join(format!("paxos_kv-{}", std::process::id()));
     let secure = flag_value("--secure-clients").map(PathBuf::from);
     let secured = match secure.as_deref().map(secure_clients).transpose() {

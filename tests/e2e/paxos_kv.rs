@@ -573,6 +573,74 @@ async fn one_acceptor_down_the_store_goes_on_two_down_it_stops_until_one_is_back
     running.wait().await.unwrap();
 }
 
+/// Every instance of the store killed (SIGKILL) and started again on its
+/// state directory: every acknowledged write reads back. Then a replica
+/// started on an empty directory catches up, and alone answers every read.
+#[tokio::test]
+async fn the_whole_store_killed_and_restarted_on_its_state_loses_no_acknowledged_write() {
+    let root = std::path::PathBuf::from(state_dir());
+    let mut running = store()
+        .state_dirs(&root)
+        .may_fail("proposer")
+        .may_fail("acceptor")
+        .may_fail("replica")
+        .start()
+        .await
+        .unwrap();
+    let address = running.endpoint("proposer", "clients")[0].clone();
+    let first = address.clone();
+    let acked = tokio::task::spawn_blocking(move || {
+        set_until_ok(&first, "d:0", "v0", STARTED);
+        let mut client = Client::connect(&first).unwrap();
+        let mut acked = vec![("d:0".to_string(), "v0".to_string(), Instant::now())];
+        // Past a checkpoint: the acceptors forget the first slots, which
+        // then live only in the replicas' state.
+        for i in 1..=1500 {
+            let (key, value) = (format!("d:{i}"), format!("v{i}"));
+            let answer = client.call(&["SET", &key, &value]).unwrap();
+            assert_eq!(answer, Resp::Simple("OK".into()), "SET {key}");
+            acked.push((key, value, Instant::now()));
+        }
+        acked
+    })
+    .await
+    .unwrap();
+    let all = [
+        "proposer/0",
+        "proposer/1",
+        "acceptor/0",
+        "acceptor/1",
+        "acceptor/2",
+        "replica/0",
+        "replica/1",
+    ];
+    for name in all {
+        running.kill(name).await.unwrap();
+    }
+    for name in all {
+        running.restart(name).unwrap();
+    }
+    let check = address.clone();
+    let acked = tokio::task::spawn_blocking(move || {
+        set_until_ok(&check, "after", "restart", STARTED);
+        read_back(&check, &acked);
+        acked
+    })
+    .await
+    .unwrap();
+
+    running.kill("replica/1").await.unwrap();
+    std::fs::remove_dir_all(root.join("replica-1")).unwrap();
+    running.restart("replica/1").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    running.kill("replica/0").await.unwrap();
+    tokio::task::spawn_blocking(move || read_back(&address, &acked))
+        .await
+        .unwrap();
+    running.stop();
+    running.wait().await.unwrap();
+}
+
 /// Replicas keep their state in memory, so a restarted one is empty: it
 /// takes the other's state, under load or on an idle store, and then serves
 /// alone. Replica 0 is restarted under load; then, with no load, replica 1;
