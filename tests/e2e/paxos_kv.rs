@@ -128,6 +128,11 @@ async fn deploy() -> RunningDeployment {
         .unwrap()
 }
 
+/// Runs `work` (a blocking client) off the test's runtime, and waits for it.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work).await.unwrap()
+}
+
 /// Waits for a captured line starting with `prefix`.
 async fn line_starting(running: &mut RunningDeployment, prefix: &str) -> String {
     let found = tokio::time::timeout(SOON, async {
@@ -589,7 +594,7 @@ async fn the_whole_store_killed_and_restarted_on_its_state_loses_no_acknowledged
         .unwrap();
     let address = running.endpoint("proposer", "clients")[0].clone();
     let first = address.clone();
-    let acked = tokio::task::spawn_blocking(move || {
+    let acked = blocking(move || {
         set_until_ok(&first, "d:0", "v0", STARTED);
         let mut client = Client::connect(&first).unwrap();
         let mut acked = vec![("d:0".to_string(), "v0".to_string(), Instant::now())];
@@ -603,8 +608,7 @@ async fn the_whole_store_killed_and_restarted_on_its_state_loses_no_acknowledged
         }
         acked
     })
-    .await
-    .unwrap();
+    .await;
     let all = [
         "proposer/0",
         "proposer/1",
@@ -621,27 +625,24 @@ async fn the_whole_store_killed_and_restarted_on_its_state_loses_no_acknowledged
         running.restart(name).unwrap();
     }
     let check = address.clone();
-    let acked = tokio::task::spawn_blocking(move || {
+    let acked = blocking(move || {
         set_until_ok(&check, "after", "restart", STARTED);
         read_back(&check, &acked);
         acked
     })
-    .await
-    .unwrap();
+    .await;
 
     running.kill("replica/1").await.unwrap();
     std::fs::remove_dir_all(root.join("replica-1")).unwrap();
     running.restart("replica/1").unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     running.kill("replica/0").await.unwrap();
-    tokio::task::spawn_blocking(move || read_back(&address, &acked))
-        .await
-        .unwrap();
+    blocking(move || read_back(&address, &acked)).await;
     running.stop();
     running.wait().await.unwrap();
 }
 
-/// Replicas keep their state in memory, so a restarted one is empty: it
+/// A restarted replica has missed what was chosen while it was down: it
 /// takes the other's state, under load or on an idle store, and then serves
 /// alone. Replica 0 is restarted under load; then, with no load, replica 1;
 /// then replica 0 is killed, and every acknowledged write reads back.
@@ -650,9 +651,7 @@ async fn a_restarted_replica_catches_up_from_the_other_and_then_serves_alone() {
     let mut running = deploy().await;
     let addresses = running.endpoint("proposer", "clients").to_vec();
     let first = addresses[0].clone();
-    tokio::task::spawn_blocking(move || set_until_ok(&first, "before", "0", STARTED))
-        .await
-        .unwrap();
+    blocking(move || set_until_ok(&first, "before", "0", STARTED)).await;
     let load = Load::start(&addresses, 2);
     tokio::time::sleep(Duration::from_secs(2)).await;
     running.kill("replica/0").await.unwrap();
@@ -665,9 +664,7 @@ async fn a_restarted_replica_catches_up_from_the_other_and_then_serves_alone() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     running.kill("replica/0").await.unwrap();
     let address = addresses[0].clone();
-    tokio::task::spawn_blocking(move || read_back(&address, &acked))
-        .await
-        .unwrap();
+    blocking(move || read_back(&address, &acked)).await;
     running.stop();
     running.wait().await.unwrap();
 }
