@@ -1,6 +1,6 @@
 //! Finding (and building) the role binaries of a package.
 
-use crate::local::DeployError;
+use crate::error::DeployError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;

@@ -4,8 +4,8 @@
 //! signs. Clients trust the authority (`redis-cli --tls --cacert ca.pem`).
 //! For a deployment others use, bring certificates from your own authority.
 
+use crate::error::DeployError;
 use crate::files::write;
-use crate::local::DeployError;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Writing the files a deployment hands out: manifests, certificates, keys.
 
-use crate::local::DeployError;
+use crate::error::DeployError;
 use std::io::Write as _;
 use std::path::Path;
 

@@ -10,7 +10,7 @@
 //! local `ssh`'s, its exit status is `ssh`'s, and when the deployment closes
 //! its stdin (to stop it) or dies, the instance stops itself.
 
-use crate::local::DeployError;
+use crate::error::DeployError;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;

@@ -16,19 +16,23 @@
 
 mod binaries;
 mod certificates;
+mod error;
 mod files;
 mod hosts;
-mod local;
 mod manifests;
+mod plan;
+mod ports;
 mod progress;
 mod running;
 mod upgrade;
 
 pub use binaries::{cargo_build, RoleBinaries};
 pub use certificates::{client_certificates, ClientCertificates};
+pub use error::DeployError;
 pub use hosts::{HostEntry, Hosts};
-pub use local::{free_port, DeployError, Deployment};
 pub use manifests::{ManifestOptions, ENDPOINT_PORT, PEER_PORT};
+pub use plan::Deployment;
+pub use ports::free_port;
 pub use running::RunningDeployment;
 
 use std::path::PathBuf;

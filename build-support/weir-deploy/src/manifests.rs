@@ -6,7 +6,8 @@
 //! Written as YAML by hand: every value that comes from the user is quoted
 //! (JSON string syntax, which YAML reads as is), so the files stay readable.
 
-use crate::local::{DeployError, Deployment};
+use crate::error::DeployError;
+use crate::plan::Deployment;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use weir_runtime::auth::Key;

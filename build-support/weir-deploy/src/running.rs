@@ -1,8 +1,10 @@
 //! A local deployment while it runs: its instances as child processes, their
 //! prefixed output, and what a script or test may do to them by name.
 
+use crate::error::DeployError;
 use crate::hosts::{connect_all, Host};
-use crate::local::{free_port, DeployError, Deployment};
+use crate::plan::Deployment;
+use crate::ports::free_port;
 use crate::progress::{took, write_beside_open_line, Progress};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -103,6 +105,23 @@ pub struct RunningDeployment {
     pub(crate) replacing: Option<usize>,
     /// How that instance exited, if it did.
     pub(crate) replaced_exit: Option<String>,
+}
+
+impl Deployment {
+    /// Starts every instance and waits for all to exit. SIGINT or SIGTERM (Ctrl-C)
+    /// is passed on to every instance as SIGTERM: each drains and exits, and the
+    /// deployment ends when all have; a second signal, or instances still running
+    /// 10 s later, are killed. Nothing is left running either way.
+    pub async fn run(self) -> Result<(), DeployError> {
+        self.start().await?.wait().await
+    }
+
+    /// Starts every instance, and hands back the running deployment: kill,
+    /// pause, resume or restart instances by name, then
+    /// [`wait`](RunningDeployment::wait) for it to end.
+    pub async fn start(self) -> Result<RunningDeployment, DeployError> {
+        RunningDeployment::start(self).await
+    }
 }
 
 impl RunningDeployment {

@@ -8,7 +8,7 @@
 //! does not within the time given (its peers refuse its build, or it fails)
 //! is put back on the build it ran, and the upgrade stops there, saying why.
 
-use crate::local::DeployError;
+use crate::error::DeployError;
 use crate::running::{last_line, RunningDeployment};
 use std::path::Path;
 use std::time::Duration;

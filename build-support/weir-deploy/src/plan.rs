@@ -1,34 +1,9 @@
-//! A deployment on this machine: every instance a local process.
+//! What to deploy: the roles, their binaries and instances, and how to run
+//! them (a [`Deployment`], a plan). `running` starts one; `manifests`
+//! writes one for a cluster manager.
 
-use crate::running::RunningDeployment;
-use std::fmt;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Why a deployment failed, naming the instance where it can.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeployError {
-    message: String,
-}
-
-impl DeployError {
-    /// An error saying `message`: for a deploy script's own failures (a
-    /// client that got the wrong answer, say), reported like the others.
-    pub fn new(message: impl Into<String>) -> Self {
-        DeployError {
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for DeployError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DeployError {}
 
 pub(crate) struct RoleEntry {
     pub(crate) role: String,
@@ -125,7 +100,7 @@ impl Deployment {
     /// Lets the instances of `role` fail (exit, crash, be killed) without
     /// stopping the rest: for flows whose edges to `role` are tolerant. A
     /// failure is reported on the deployment's stderr, and the instance can be
-    /// started again with [`RunningDeployment::restart`].
+    /// started again with [`RunningDeployment::restart`](crate::RunningDeployment::restart).
     pub fn may_fail(mut self, role: &str) -> Self {
         self.may_fail.push(role.to_string());
         self
@@ -133,7 +108,7 @@ impl Deployment {
 
     /// Gives every instance of `role` a free port for its external endpoint
     /// `name` (the flow's `source_external`): see
-    /// [`RunningDeployment::endpoint`] for where clients connect.
+    /// [`RunningDeployment::endpoint`](crate::RunningDeployment::endpoint) for where clients connect.
     pub fn endpoint(mut self, role: &str, name: &str) -> Self {
         self.endpoints.push((role.to_string(), name.to_string()));
         self
@@ -164,7 +139,7 @@ impl Deployment {
     }
 
     /// Sends every instance's output lines (each prefixed with its name) to
-    /// [`RunningDeployment::next_line`] instead of this process's stdout and
+    /// [`RunningDeployment::next_line`](crate::RunningDeployment::next_line) instead of this process's stdout and
     /// stderr: for tests and scripts that watch what a deployment says.
     pub fn capture_output(mut self) -> Self {
         self.capture = true;
@@ -183,44 +158,4 @@ impl Deployment {
             })
             .unwrap_or_else(|| "weir".to_string())
     }
-
-    /// Starts every instance and waits for all to exit. SIGINT or SIGTERM (Ctrl-C)
-    /// is passed on to every instance as SIGTERM: each drains and exits, and the
-    /// deployment ends when all have; a second signal, or instances still running
-    /// 10 s later, are killed. Nothing is left running either way.
-    pub async fn run(self) -> Result<(), DeployError> {
-        self.start().await?.wait().await
-    }
-
-    /// Starts every instance, and hands back the running deployment: kill,
-    /// pause, resume or restart instances by name, then
-    /// [`wait`](RunningDeployment::wait) for it to end.
-    pub async fn start(self) -> Result<RunningDeployment, DeployError> {
-        RunningDeployment::start(self).await
-    }
-}
-
-/// A TCP port the OS considers free on 127.0.0.1 right now (for topologies).
-pub fn free_port() -> Result<u16, DeployError> {
-    // The port is released before its instance binds it, so the system may
-    // hand it out again meanwhile: never give one port twice in a process
-    // (two instances of one topology would share an address).
-    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    for _ in 0..1000 {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))?;
-        let port = listener
-            .local_addr()
-            .map(|a| a.port())
-            .map_err(|e| DeployError::new(format!("cannot find a free port: {e}")))?;
-        if given.insert(port) {
-            return Ok(port);
-        }
-    }
-    Err(DeployError::new(format!(
-        "cannot find a free port: {} given out already",
-        given.len()
-    )))
 }
