@@ -60,6 +60,11 @@ pub enum Op {
     Set(Vec<u8>, Vec<u8>),
     Get(Vec<u8>),
     Del(Vec<Vec<u8>>),
+    /// The client's connection closed: replicas forget its session here.
+    /// Its proposer sends it last, after every command of the client, and
+    /// sends none of them after it: so none is chosen after it (docs/PAXOS_KV.md,
+    /// "Sessions").
+    EndSession,
 }
 
 /// From a proposer to every acceptor.

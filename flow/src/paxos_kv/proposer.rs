@@ -241,8 +241,28 @@ impl Proposer {
                 self.clients.insert(connection, client);
             }
             ClientEvent::Closed => {
-                self.clients.remove(&connection);
+                let Some(client) = self.clients.remove(&connection) else {
+                    return;
+                };
+                // Its unanswered commands are not sent again: each was sent
+                // to a leader before what follows, so is chosen before it.
                 self.pending.retain(|&(c, _), _| c != connection);
+                if client.next_seq > 0 {
+                    // Replicas forget its session where this is chosen; sent
+                    // again until one says so, like any command.
+                    let command = Command {
+                        client: ClientId {
+                            proposer: self.me,
+                            incarnation: self.incarnation,
+                            connection,
+                        },
+                        seq: client.next_seq,
+                        op: Op::EndSession,
+                    };
+                    self.pending
+                        .insert((connection, command.seq), (command.clone(), self.now));
+                    self.route(command);
+                }
             }
             ClientEvent::Request(words) => self.request(connection, words),
         }
@@ -345,7 +365,7 @@ impl Proposer {
                     cache.insert(key, Some(value));
                 }
                 Op::Del(keys) => cache.extend(keys.into_iter().map(|k| (k, None))),
-                Op::Get(_) => {}
+                Op::Get(_) | Op::EndSession => {}
             }
         }
         let Some(client) = self.clients.get_mut(&answer.client.connection) else {
@@ -807,5 +827,29 @@ mod tests {
             vec![(0, 1), (1, 0), (2, 3)],
             "slot 1 is a hole: a no-op"
         );
+    }
+
+    #[test]
+    fn a_closed_connection_ends_its_session_after_its_commands_and_sends_none_again() {
+        let mut p = Proposer::new(ClusterId(0), 1, 3);
+        let c = ConnectionId(7);
+        p.tick(vec![
+            Input::Client(c, ClientEvent::Opened),
+            Input::Client(c, ClientEvent::Request(words("SET k v"))),
+            Input::Client(c, ClientEvent::Closed),
+        ]);
+        let pending: Vec<(u64, Op)> = p
+            .pending
+            .values()
+            .map(|(c, _)| (c.seq, c.op.clone()))
+            .collect();
+        assert_eq!(pending, vec![(1, Op::EndSession)]);
+        // A connection that sent nothing has no session to end.
+        let quiet = ConnectionId(8);
+        p.tick(vec![
+            Input::Client(quiet, ClientEvent::Opened),
+            Input::Client(quiet, ClientEvent::Closed),
+        ]);
+        assert_eq!(p.pending.len(), 1);
     }
 }

@@ -443,6 +443,18 @@ impl Replica {
     /// applied, that one's answer again (to `retried`).
     fn execute(&mut self, command: Command, out: &mut Vec<Answer>, retried: &mut Vec<Answer>) {
         let client = command.client;
+        if command.op == Op::EndSession {
+            // Chosen after every command of its client: the session ends
+            // here, at the same slot at every replica (with any command that
+            // waited for one never chosen). Said again if chosen again.
+            self.sessions.remove(&client);
+            out.push(Answer {
+                client,
+                seq: command.seq,
+                reply: Reply::Ok,
+            });
+            return;
+        }
         let session = self.sessions.entry(client).or_default();
         if command.seq < session.next_seq {
             // A retry of an applied command: the same answer again.
@@ -485,6 +497,8 @@ fn answer(answer: Answer) -> FromReplica {
 
 fn apply(store: &mut HashMap<Vec<u8>, Vec<u8>>, op: Op) -> Reply {
     match op {
+        // Handled with the sessions, in `execute`.
+        Op::EndSession => Reply::Ok,
         Op::Set(key, value) => {
             store.insert(key, value);
             Reply::Ok
@@ -760,5 +774,22 @@ mod tests {
             answers(&out),
             vec![(last - 1, Reply::Ok), (last, Reply::Bulk(Some(value)))]
         );
+    }
+
+    #[test]
+    fn a_session_ends_where_its_end_is_chosen_and_only_then() {
+        let mut r = Replica::new(ClusterId(0), 1);
+        r.tick(vec![chosen(0, &[(0, set("k", "a")), (1, set("k", "b"))])]);
+        assert_eq!(r.sessions.len(), 1);
+        // Command 3 waits for command 2, which was never chosen: the end
+        // of the session drops it too.
+        r.tick(vec![chosen(1, &[(3, set("k", "c"))])]);
+        let out = r.tick(vec![chosen(2, &[(4, Op::EndSession)])]);
+        assert_eq!(answers(&out), vec![(4, Reply::Ok)]);
+        assert!(r.sessions.is_empty());
+        // Chosen again (sent again after a lost answer): said again, nothing made.
+        let out = r.tick(vec![chosen(3, &[(4, Op::EndSession)])]);
+        assert_eq!(answers(&out), vec![(4, Reply::Ok)]);
+        assert!(r.sessions.is_empty());
     }
 }
