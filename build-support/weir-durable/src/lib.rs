@@ -136,13 +136,7 @@ impl Storage {
     /// State in memory only, for an instance given no state directory: it
     /// is gone with the process ([`is_volatile`](Storage::is_volatile)).
     pub fn volatile() -> Storage {
-        let storage = Storage::on(MemoryDisk::new(), Durability::Flush);
-        Storage {
-            inner: Arc::new(Inner {
-                volatile: true,
-                ..Arc::into_inner(storage.inner).expect("just made")
-            }),
-        }
+        Storage::with(Box::new(MemoryDisk::new()), Durability::Flush, true)
     }
 
     /// Whether this state is in memory only (see [`volatile`](Storage::volatile)).
@@ -152,14 +146,18 @@ impl Storage {
 
     /// The state on `disk` (the simulator's, say).
     pub fn on(disk: impl Disk, durability: Durability) -> Storage {
+        Storage::with(Box::new(disk), durability, false)
+    }
+
+    fn with(disk: Box<dyn Disk>, durability: Durability, volatile: bool) -> Storage {
         Storage {
             inner: Arc::new(Inner {
-                disk: Box::new(disk),
+                disk,
                 durability,
                 files: Mutex::new(BTreeMap::new()),
                 warnings: Mutex::new(Vec::new()),
                 failed: Mutex::new(None),
-                volatile: false,
+                volatile,
             }),
         }
     }

@@ -52,7 +52,7 @@ struct Endpoint {
     /// `clients` on `proposer/1`, for log lines.
     what: String,
     /// The instance's durable state: committed before replies leave.
-    storage: Option<weir_durable::Storage>,
+    storage: weir_durable::Storage,
     /// By number: closed in that order when the node goes (the same order every run).
     open: Mutex<BTreeMap<u64, Connection>>,
 }
@@ -233,14 +233,12 @@ impl<C: ClientCodec> Replies<C> {
         if self.pending.is_empty() {
             return;
         }
-        if let Some(storage) = &self.endpoint.storage {
-            if let Err(e) = storage.commit() {
-                // No reply may rest on what was not written; the node stops
-                // at its next write, which fails the same way.
-                eprintln!("error: {}: {e}: replies withheld", self.endpoint.what);
-                self.pending.clear();
-                return;
-            }
+        if let Err(e) = self.endpoint.storage.commit() {
+            // No reply may rest on what was not written; the node stops at
+            // its next write, which fails the same way.
+            eprintln!("error: {}: {e}: replies withheld", self.endpoint.what);
+            self.pending.clear();
+            return;
         }
         let mut open = self
             .endpoint

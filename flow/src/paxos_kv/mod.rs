@@ -132,6 +132,33 @@ pub enum FromReplica {
     Behind(Slot),
 }
 
+impl FromReplica {
+    pub fn into_answer(self) -> Option<(ClusterId, Answer)> {
+        match self {
+            FromReplica::Answer(to, answer) => Some((to, answer)),
+            _ => None,
+        }
+    }
+    pub fn into_checkpoint(self) -> Option<Slot> {
+        match self {
+            FromReplica::Checkpoint(slot) => Some(slot),
+            _ => None,
+        }
+    }
+    pub fn into_behind(self) -> Option<Slot> {
+        match self {
+            FromReplica::Behind(slot) => Some(slot),
+            _ => None,
+        }
+    }
+    pub fn into_replica(self) -> Option<(ClusterId, ToReplica)> {
+        match self {
+            FromReplica::Replica(to, message) => Some((to, message)),
+            _ => None,
+        }
+    }
+}
+
 /// Between replicas: one that misses slots (restarted, or cut off while they
 /// were chosen) asks, and one that has applied them sends its state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,31 +261,19 @@ pub fn paxos_kv(flow: &FlowBuilder) {
         .all_ticks();
     let answers = applied
         .clone()
-        .filter_map(q!(|out| match out {
-            FromReplica::Answer(to, answer) => Some((to, answer)),
-            _ => None,
-        }))
+        .filter_map(q!(FromReplica::into_answer))
         .send_bincode_tolerant(&proposers);
     let checkpoints = applied
         .clone()
-        .filter_map(q!(|out| match out {
-            FromReplica::Checkpoint(slot) => Some(slot),
-            _ => None,
-        }))
+        .filter_map(q!(FromReplica::into_checkpoint))
         .broadcast_bincode_tolerant(&acceptors);
     let behind = applied
         .clone()
-        .filter_map(q!(|out| match out {
-            FromReplica::Behind(slot) => Some(slot),
-            _ => None,
-        }))
+        .filter_map(q!(FromReplica::into_behind))
         .broadcast_bincode_tolerant(&proposers);
     to_replicas.complete(
         applied
-            .filter_map(q!(|out| match out {
-                FromReplica::Replica(to, message) => Some((to, message)),
-                _ => None,
-            }))
+            .filter_map(q!(FromReplica::into_replica))
             .send_bincode_tolerant(&replicas)
             .map(q!(|(from, message)| ToReplicaInput::Replica(from, message))),
     );

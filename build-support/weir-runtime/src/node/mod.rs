@@ -105,7 +105,7 @@ pub struct Node {
     health: Option<crate::health::Health>,
     /// This instance's durable state (`--state-dir`; without it, in memory),
     /// committed before anything a tick produced leaves: see `commit_durable`.
-    pub(crate) storage: Option<weir_durable::Storage>,
+    pub(crate) storage: weir_durable::Storage,
     /// Whether it was linked with every role it needs, as last said
     /// (`None` before it runs).
     linked: Option<bool>,
@@ -260,7 +260,7 @@ impl Node {
             .map(|r| (r.name, topology.addresses(r.name).len() as u32))
             .collect();
         let mut node = Node::new(spec, &plan, links, sizes);
-        node.storage = Some(storage);
+        node.storage = storage;
         node.max_clients = config.max_clients;
         node.client_tls = client_tls;
         node.endpoints = spec
@@ -374,7 +374,7 @@ impl Node {
             bound_endpoints: Vec::new(),
             max_clients: DEFAULT_MAX_CLIENTS,
             health: None,
-            storage: None,
+            storage: weir_durable::Storage::volatile(),
             linked: None,
             client_tls: None,
             last_arrival: Instant::now(),
@@ -476,7 +476,7 @@ impl Node {
     /// Uses `storage` for this instance's durable state (a harness's
     /// simulated disk, say).
     pub fn set_storage(&mut self, storage: weir_durable::Storage) {
-        self.storage = Some(storage);
+        self.storage = storage;
     }
 
     /// Writes what durable state this tick changed (saying first what
@@ -484,9 +484,7 @@ impl Node {
     /// a failure stops it, since what it would send may rest on what was
     /// not written.
     pub(crate) fn commit_durable(&mut self) -> Result<()> {
-        let Some(storage) = &self.storage else {
-            return Ok(());
-        };
+        let storage = &self.storage;
         for warning in storage.take_warnings() {
             tracing::warn!("{}: {warning}", self.me_name());
         }

@@ -408,7 +408,7 @@ pub struct ClusterView {
     pub(super) incarnation: u64,
     pub(super) members: Vec<ClusterId>,
     pub(super) role: String,
-    pub(super) storage: Option<weir_durable::Storage>,
+    pub(super) storage: weir_durable::Storage,
     /// The instance running the code, for messages.
     pub(super) me: String,
 }
@@ -437,10 +437,7 @@ impl ClusterView {
     /// keeps it in memory, and says so once: a restart forgets it.
     pub fn durable(&self) -> weir_durable::Storage {
         self.self_id();
-        let storage = self
-            .storage
-            .clone()
-            .unwrap_or_else(weir_durable::Storage::volatile);
+        let storage = self.storage.clone();
         if storage.is_volatile() && storage.opened().is_empty() {
             eprintln!(
                 "warning: {}: role `{}` keeps durable state, but no --state-dir (WEIR_STATE_DIR) was given: it is kept in memory only, and a restart forgets it",
