@@ -11,7 +11,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// wrote it, and the next run of it opens the same).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDisk {
-    files: Arc<Mutex<BTreeMap<String, MemoryFile>>>,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    files: BTreeMap<String, MemoryFile>,
+    power: Power,
+}
+
+/// Whether writes reach the disk.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Power {
+    #[default]
+    On,
+    /// The next sync or replacement finds the power gone.
+    FailsAtNextSync,
+    /// Every read and write fails until [`MemoryDisk::power_loss`].
+    Off,
 }
 
 #[derive(Debug, Default)]
@@ -30,16 +47,18 @@ impl MemoryDisk {
         MemoryDisk::default()
     }
 
-    fn files(&self) -> MutexGuard<'_, BTreeMap<String, MemoryFile>> {
-        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The machine goes down: each file is left as last synced, plus the
     /// first `keep(name, n)` of the `n` bytes appended since (a write torn
     /// part way; 0 for none). A file replaced since it was synced is left
-    /// as it was before.
+    /// as it was before. The disk then works again, as on the next boot.
     pub fn power_loss(&self, mut keep: impl FnMut(&str, usize) -> usize) {
-        for (name, file) in self.files().iter_mut() {
+        let mut state = self.state();
+        state.power = Power::On;
+        for (name, file) in state.files.iter_mut() {
             let unsynced = if file.replaced {
                 &[][..]
             } else {
@@ -54,9 +73,33 @@ impl MemoryDisk {
         }
     }
 
+    /// The power goes at the next sync or replacement (a crash in the middle
+    /// of a commit): that call and every one after it fail, until
+    /// [`power_loss`](MemoryDisk::power_loss) decides what survived.
+    pub fn lose_power_at_next_sync(&self) {
+        let mut state = self.state();
+        if state.power == Power::On {
+            state.power = Power::FailsAtNextSync;
+        }
+    }
+
+    /// Undoes [`lose_power_at_next_sync`](MemoryDisk::lose_power_at_next_sync)
+    /// if the power has not gone yet.
+    pub fn keep_power(&self) {
+        let mut state = self.state();
+        if state.power == Power::FailsAtNextSync {
+            state.power = Power::On;
+        }
+    }
+
+    /// Whether the power went (see [`lose_power_at_next_sync`](MemoryDisk::lose_power_at_next_sync)).
+    pub fn is_down(&self) -> bool {
+        self.state().power == Power::Off
+    }
+
     /// File `name` as reads see it (`None` if missing).
     pub fn contents(&self, name: &str) -> Option<Vec<u8>> {
-        self.files().get(name).map(|f| f.written.clone())
+        self.state().files.get(name).map(|f| f.written.clone())
     }
 
     /// Sets file `name` as if written and synced.
@@ -66,18 +109,33 @@ impl MemoryDisk {
             synced: bytes,
             replaced: false,
         };
-        self.files().insert(name.to_string(), file);
+        self.state().files.insert(name.to_string(), file);
     }
+}
+
+/// The state, if the disk has power; `syncing` says the call would make
+/// writes durable, which is where an armed power loss strikes.
+fn powered(state: &mut State, syncing: bool) -> io::Result<&mut State> {
+    match state.power {
+        Power::FailsAtNextSync if syncing => state.power = Power::Off,
+        Power::On | Power::FailsAtNextSync => return Ok(state),
+        Power::Off => {}
+    }
+    Err(io::Error::other("the power went (simulated)"))
 }
 
 impl Disk for MemoryDisk {
     fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.contents(name))
+        let mut state = self.state();
+        let state = powered(&mut state, false)?;
+        Ok(state.files.get(name).map(|f| f.written.clone()))
     }
 
     fn append(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let mut files = self.files();
-        files
+        let mut state = self.state();
+        let state = powered(&mut state, false)?;
+        state
+            .files
             .entry(name.to_string())
             .or_default()
             .written
@@ -86,7 +144,9 @@ impl Disk for MemoryDisk {
     }
 
     fn sync(&self, name: &str) -> io::Result<()> {
-        if let Some(file) = self.files().get_mut(name) {
+        let mut state = self.state();
+        let state = powered(&mut state, true)?;
+        if let Some(file) = state.files.get_mut(name) {
             file.synced = file.written.clone();
             file.replaced = false;
         }
@@ -94,8 +154,9 @@ impl Disk for MemoryDisk {
     }
 
     fn replace(&self, name: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
-        let mut files = self.files();
-        let file = files.entry(name.to_string()).or_default();
+        let mut state = self.state();
+        let state = powered(&mut state, sync)?;
+        let file = state.files.entry(name.to_string()).or_default();
         file.written = bytes.to_vec();
         if sync {
             file.synced = bytes.to_vec();
@@ -105,7 +166,9 @@ impl Disk for MemoryDisk {
     }
 
     fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
-        if let Some(file) = self.files().get_mut(name) {
+        let mut state = self.state();
+        let state = powered(&mut state, true)?;
+        if let Some(file) = state.files.get_mut(name) {
             file.written.truncate(len as usize);
             file.synced.truncate(len as usize);
         }

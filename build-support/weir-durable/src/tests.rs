@@ -269,6 +269,46 @@ proptest! {
         }
     }
 
+    /// The power goes in the middle of a commit (its sync fails): that
+    /// commit and every later one fail, and what is read back on the next
+    /// boot is the state of the last commit that succeeded, or of the one
+    /// under way if all of it reached the disk; never part of a commit.
+    #[test]
+    fn a_commit_cut_by_a_power_loss_fails_and_survives_whole_or_not_at_all(
+        steps in steps(),
+        last in prop::collection::vec(any::<u32>(), 1..4),
+        tear in any::<prop::sample::Index>(),
+    ) {
+        let disk = MemoryDisk::new();
+        let (storage, mut log, _) = open_log(&disk, Durability::Sync);
+        let mut now: Vec<Rec> = Vec::new();
+        for step in &steps {
+            match step {
+                Step::Append(n) => {
+                    log.append(&rec(*n));
+                    now.push(rec(*n));
+                }
+                Step::Compact => log.compact(&now),
+                Step::Commit => storage.commit().unwrap(),
+            }
+        }
+        storage.commit().unwrap();
+        let before = now.clone();
+        for n in &last {
+            log.append(&rec(*n));
+            now.push(rec(*n));
+        }
+        disk.lose_power_at_next_sync();
+        prop_assert!(storage.commit().is_err());
+        prop_assert!(disk.is_down());
+        log.append(&rec(0));
+        prop_assert!(storage.commit().is_err(), "a commit after a failed one succeeded");
+        disk.power_loss(|_, n| tear.index(n + 1));
+        let storage = Storage::on(disk.clone(), Durability::Sync);
+        let (_, records) = Log::<Rec>::open(&storage, "events").unwrap();
+        prop_assert!(records == before || records == now, "{:?} is neither {:?} nor {:?}", records, before, now);
+    }
+
     /// Any bit flipped in a log: it reads back as of a commit (the flip was
     /// in a torn tail) or is refused; never other records.
     #[test]

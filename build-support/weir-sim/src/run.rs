@@ -42,8 +42,12 @@ pub(crate) struct Instance {
     /// Whether every role linked to it tolerates its role.
     restartable: bool,
     /// Its durable state, kept across its crashes and restarts (each commit
-    /// is synced: a crash loses nothing committed).
+    /// is synced: a crash loses nothing committed, but a crash in the middle
+    /// of a commit may tear it).
     disk: weir_durable::MemoryDisk,
+    /// How much of a write torn by its crash survives: this modulo one more
+    /// than the bytes written (the seed's choice).
+    tear: u64,
 }
 
 pub(crate) struct World {
@@ -97,7 +101,7 @@ async fn run_in_runtime(
 ) -> Run {
     let start = Instant::now();
     let mut rng = Rng::new(seed);
-    let world = plan_instances(flow, sizes);
+    let mut world = plan_instances(flow, sizes);
     let count = world.len();
     let role_sizes: Vec<(&'static str, u32)> = flow
         .roles
@@ -121,12 +125,14 @@ async fn run_in_runtime(
         }
     }
     let mut crashes = Vec::new();
-    for (i, instance) in world.iter().enumerate() {
+    for (i, instance) in world.iter_mut().enumerate() {
         if rng.chance(faults.crash_chance(&instance.id.role)) {
             let at = Duration::from_millis(rng.in_range(0..window));
             let back = (faults.restarts && instance.restartable)
                 .then(|| at + Duration::from_millis(rng.in_range(100..2000)));
-            crashes.push((i, at, back));
+            let in_commit = rng.chance(0.5);
+            instance.tear = rng.next();
+            crashes.push((i, at, back, in_commit));
         }
     }
 
@@ -185,13 +191,17 @@ async fn run_in_runtime(
             future: script(client),
         });
     }
-    for (i, at, back) in crashes {
+    for (i, at, back, in_commit) in crashes {
         let shared = shared.clone();
         tokio::task::spawn_local(async move {
             tokio::time::sleep_until(start + at).await;
-            crash(&shared, i);
+            if in_commit {
+                crash_in_next_commit(&shared, i).await;
+            } else {
+                crash(&shared, i);
+            }
             if let Some(back) = back {
-                tokio::time::sleep_until(start + back).await;
+                tokio::time::sleep_until(Instant::now().max(start + back)).await;
                 if !shared.borrow().stopped {
                     restart(&shared, i);
                 }
@@ -330,6 +340,7 @@ fn plan_instances(flow: &'static Flow, sizes: &[(String, u32)]) -> Vec<Instance>
                 outcome: None,
                 restartable: false,
                 disk: weir_durable::MemoryDisk::new(),
+                tear: 0,
             }
         })
         .collect();
@@ -426,6 +437,12 @@ fn start_instance(shared: &Shared, i: usize) {
         }
         .await;
         let mut w = done.borrow_mut();
+        w.instances[i].task = None;
+        if w.instances[i].disk.is_down() {
+            // It stopped because its disk lost power mid-commit: a crash.
+            went_down(&mut w, i, "during a commit");
+            return;
+        }
         let instance = &mut w.instances[i];
         instance.outcome = Some(match outcome {
             Ok(()) => Outcome::Finished,
@@ -434,7 +451,6 @@ fn start_instance(shared: &Shared, i: usize) {
         instance.live = false;
         instance.events = None;
         instance.clients.clear();
-        instance.task = None;
         instance.stopper = None;
         w.running -= 1;
         w.changed.notify_one();
@@ -530,22 +546,55 @@ fn connect(w: &mut World, i: usize, p: usize, j: usize) {
     }
 }
 
+/// How long a crash meant for an instance's next commit waits for one
+/// before it strikes anyway.
+const COMMIT_WAIT: Duration = Duration::from_millis(500);
+
 fn crash(shared: &Shared, i: usize) {
     let mut w = shared.borrow_mut();
-    let at = w.start.elapsed().as_millis();
-    let instance = &mut w.instances[i];
-    let Some(task) = instance.task.take() else {
+    let Some(task) = w.instances[i].task.take() else {
         return; // Over already.
     };
     task.abort();
+    went_down(&mut w, i, "");
+}
+
+/// Crashes instance `i` in the middle of its next commit (its disk loses
+/// power at the commit's sync, tearing what it wrote), or plainly if it
+/// commits nothing for a while.
+async fn crash_in_next_commit(shared: &Shared, i: usize) {
+    let disk = shared.borrow().instances[i].disk.clone();
+    disk.lose_power_at_next_sync();
+    let until = Instant::now() + COMMIT_WAIT;
+    while shared.borrow().instances[i].task.is_some() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Not struck (no commit came, or the instance ended first).
+    disk.keep_power();
+    crash(shared, i);
+}
+
+/// The bookkeeping of instance `i`'s crash (its task is over): the machine
+/// went down, and what its disk had not synced is lost or torn.
+fn went_down(w: &mut World, i: usize, how: &str) {
+    let at = w.start.elapsed().as_millis();
+    let instance = &mut w.instances[i];
     instance.live = false;
     instance.events = None;
     instance.clients.clear();
     instance.stopper = None;
     instance.outcome = Some(Outcome::Crashed);
-    // What was written and not synced is gone with the machine.
-    instance.disk.power_loss(|_, _| 0);
-    let text = format!("{at} ms: crash {}", instance.name);
+    let mut torn = String::new();
+    let tear = instance.tear;
+    instance.disk.power_loss(|name, n| {
+        let kept = (tear % (n as u64 + 1)) as usize;
+        if n > 0 {
+            torn.push_str(&format!(", {kept} of {n} unsynced bytes of {name} kept"));
+        }
+        kept
+    });
+    let how = if how.is_empty() { String::new() } else { format!(" {how}") };
+    let text = format!("{at} ms: crash {}{how}{torn}", instance.name);
     w.network.trace(text.as_bytes());
     w.faults.push(text);
     w.running -= 1;

@@ -30,6 +30,10 @@ pub struct Acceptor {
     watermark: Slot,
     /// Where its changes are kept, if anywhere.
     log: Option<Log<Change>>,
+    /// With the planted bug `late-writes`: this tick's changes, appended
+    /// only in the next tick, so answers leave before what they promise is
+    /// on disk.
+    late: Option<Vec<Change>>,
 }
 
 /// A change to what an acceptor must remember, as its log holds it.
@@ -49,6 +53,7 @@ impl Acceptor {
             checkpoints: vec![None; replicas],
             watermark: 0,
             log: None,
+            late: None,
         }
     }
 
@@ -76,6 +81,7 @@ impl Acceptor {
             );
         }
         acceptor.log = Some(log);
+        acceptor.late = super::planted_bug("late-writes").then(Vec::new);
         acceptor
     }
 
@@ -109,7 +115,9 @@ impl Acceptor {
     }
 
     fn remember(&mut self, change: Change) {
-        if let Some(log) = &mut self.log {
+        if let Some(late) = &mut self.late {
+            late.push(change.clone());
+        } else if let Some(log) = &mut self.log {
             log.append(&change);
         }
         self.apply(change);
@@ -120,6 +128,12 @@ impl Acceptor {
     pub fn tick(&mut self, inputs: Vec<Input>) -> Vec<(ClusterId, FromAcceptor)> {
         let mut out = Vec::new();
         let watermark = self.watermark;
+        if let (Some(late), Some(log)) = (&mut self.late, &mut self.log) {
+            // The planted bug: the last tick's changes, written a tick late.
+            for change in late.drain(..) {
+                log.append(&change);
+            }
+        }
         for input in inputs {
             match input {
                 Input::Proposer(from, message) => out.push((from, self.answer(message))),

@@ -305,3 +305,14 @@ pub fn paxos_kv(flow: &FlowBuilder) {
             .union(behind.map(q!(|(_replica, slot)| proposer::Input::Behind(slot)))),
     );
 }
+
+/// Whether `PAXOS_KV_PLANTED_BUG` names `bug`: a deliberate mistake, so
+/// that the simulation tests can show they would catch one. Never set it
+/// outside those tests.
+fn planted_bug(bug: &str) -> bool {
+    let planted = std::env::var("PAXOS_KV_PLANTED_BUG").is_ok_and(|b| b == bug);
+    if planted {
+        eprintln!("warning: PAXOS_KV_PLANTED_BUG={bug}: this instance is deliberately wrong");
+    }
+    planted
+}

@@ -175,7 +175,7 @@ impl Proposer {
             queue: Vec::new(),
             forward: Vec::new(),
             clients: HashMap::new(),
-            local_reads: planted_bug("local-reads").then(HashMap::new),
+            local_reads: super::planted_bug("local-reads").then(HashMap::new),
             pending: BTreeMap::new(),
             password: None,
             recent_chosen: BTreeMap::new(),
@@ -638,17 +638,6 @@ impl Proposer {
             value,
         }));
     }
-}
-
-/// Whether `PAXOS_KV_PLANTED_BUG` names `bug`: a deliberate mistake, so
-/// that the linearizability test can show it would catch one. Never set it
-/// outside that test.
-fn planted_bug(bug: &str) -> bool {
-    let planted = std::env::var("PAXOS_KV_PLANTED_BUG").is_ok_and(|b| b == bug);
-    if planted {
-        eprintln!("warning: PAXOS_KV_PLANTED_BUG={bug}: this proposer is deliberately wrong");
-    }
-    planted
 }
 
 /// A request's command, or the reply that answers it at once.
