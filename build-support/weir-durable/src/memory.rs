@@ -97,6 +97,11 @@ impl MemoryDisk {
         self.state().power == Power::Off
     }
 
+    /// Whether nothing was ever written to it.
+    pub fn is_empty(&self) -> bool {
+        self.state().files.is_empty()
+    }
+
     /// File `name` as reads see it (`None` if missing).
     pub fn contents(&self, name: &str) -> Option<Vec<u8>> {
         self.state().files.get(name).map(|f| f.written.clone())

@@ -59,6 +59,8 @@ pub(crate) struct World {
     faults: Vec<String>,
     /// Instance tasks not yet over.
     running: usize,
+    /// Crashed instances still to come back: the run is not over before.
+    coming_back: usize,
     changed: Rc<Notify>,
     stopped: bool,
     /// What a restarted instance runs (see `Faults::restart_with`).
@@ -160,6 +162,7 @@ async fn run_in_runtime(
         start,
         faults: Vec::new(),
         running: 0,
+        coming_back: 0,
         changed: changed.clone(),
         stopped: false,
         restart_with: faults.restart_with,
@@ -195,13 +198,15 @@ async fn run_in_runtime(
         let shared = shared.clone();
         tokio::task::spawn_local(async move {
             tokio::time::sleep_until(start + at).await;
-            if in_commit {
-                crash_in_next_commit(&shared, i).await;
+            let crashed = if in_commit {
+                crash_in_next_commit(&shared, i).await
             } else {
-                crash(&shared, i);
-            }
-            if let Some(back) = back {
+                crash(&shared, i)
+            };
+            if let (true, Some(back)) = (crashed, back) {
+                shared.borrow_mut().coming_back += 1;
                 tokio::time::sleep_until(Instant::now().max(start + back)).await;
+                shared.borrow_mut().coming_back -= 1;
                 if !shared.borrow().stopped {
                     restart(&shared, i);
                 }
@@ -226,9 +231,11 @@ async fn run_in_runtime(
     // Until every instance is over, or the watchdog fires.
     let deadline = start + timing.time_limit;
     loop {
-        if shared.borrow().running == 0 {
+        let w = shared.borrow();
+        if w.running == 0 && w.coming_back == 0 {
             break;
         }
+        drop(w);
         tokio::select! {
             biased;
             _ = changed.notified() => {}
@@ -550,28 +557,36 @@ fn connect(w: &mut World, i: usize, p: usize, j: usize) {
 /// before it strikes anyway.
 const COMMIT_WAIT: Duration = Duration::from_millis(500);
 
-fn crash(shared: &Shared, i: usize) {
+/// Crashes instance `i`, unless it is over already; whether it did.
+fn crash(shared: &Shared, i: usize) -> bool {
     let mut w = shared.borrow_mut();
     let Some(task) = w.instances[i].task.take() else {
-        return; // Over already.
+        return false;
     };
     task.abort();
     went_down(&mut w, i, "");
+    true
 }
 
 /// Crashes instance `i` in the middle of its next commit (its disk loses
 /// power at the commit's sync, tearing what it wrote), or plainly if it
-/// commits nothing for a while.
-async fn crash_in_next_commit(shared: &Shared, i: usize) {
+/// keeps no durable state or commits nothing for a while. Whether it
+/// crashed (it may be over already).
+async fn crash_in_next_commit(shared: &Shared, i: usize) -> bool {
     let disk = shared.borrow().instances[i].disk.clone();
+    if disk.is_empty() {
+        return crash(shared, i);
+    }
     disk.lose_power_at_next_sync();
     let until = Instant::now() + COMMIT_WAIT;
     while shared.borrow().instances[i].task.is_some() && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Not struck (no commit came, or the instance ended first).
     disk.keep_power();
-    crash(shared, i);
+    if shared.borrow().instances[i].outcome == Some(Outcome::Crashed) {
+        return true; // Struck: see the instance's end in `start_instance`.
+    }
+    crash(shared, i)
 }
 
 /// The bookkeeping of instance `i`'s crash (its task is over): the machine
@@ -593,7 +608,11 @@ fn went_down(w: &mut World, i: usize, how: &str) {
         }
         kept
     });
-    let how = if how.is_empty() { String::new() } else { format!(" {how}") };
+    let how = if how.is_empty() {
+        String::new()
+    } else {
+        format!(" {how}")
+    };
     let text = format!("{at} ms: crash {}{how}{torn}", instance.name);
     w.network.trace(text.as_bytes());
     w.faults.push(text);
