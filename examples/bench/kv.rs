@@ -1,16 +1,21 @@
 //! The key-value benchmark: `redis-benchmark` against the `paxos_kv` store
 //! (f = 1: 2 proposers, 3 acceptors, 2 replicas, every write on 2 acceptors
-//! before it is acknowledged) and against a single `redis-server` without
-//! persistence, side by side in one run.
+//! before it is acknowledged) and against a single `redis-server`, side by
+//! side in one run.
 //!
 //! ```sh
 //! cargo run --release -p examples --example bench_kv            # 200 k requests, 5 repetitions
 //! cargo run --release -p examples --example bench_kv -- --quick # 5 k requests, 1 repetition
 //! ```
 //!
-//! Then both again with clients over TLS that `AUTH` (the store with
+//! The store keeps its state in files with `--durability flush` (written
+//! each tick, not synced), beside Redis without persistence; then both
+//! again with clients over TLS that `AUTH` (the store with
 //! `--client-tls-cert`/`--client-tls-key` and a password file, Redis with
-//! `--tls-port` and `--requirepass`), pipelined 16 deep.
+//! `--tls-port` and `--requirepass`), pipelined 16 deep. Then like for like
+//! on durability: `flush` beside Redis's append-only file synced each second
+//! (both survive the process's death), and `sync` beside the append-only
+//! file synced on every write (both survive a power loss).
 //!
 //! Redis is unreplicated and written in C with years of tuning: an upper
 //! bound to measure against, not a peer. Each configuration runs Redis and
@@ -52,6 +57,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// One side-by-side comparison: how clients connect, how each system keeps
+/// its writes, and the pipeline depths.
+struct Setup<'a> {
+    clients: Option<&'a Secured>,
+    redis: Persistence,
+    /// The store's `--durability`.
+    durability: &'static str,
+    pipelines: &'static [u32],
+}
+
+/// How `redis-server` keeps its writes: the table's name, and its flags.
+type Persistence = (&'static str, &'static [&'static str]);
+
+const IN_MEMORY: Persistence = ("none", &["--appendonly", "no"]);
+/// The append-only file written each event loop, synced each second:
+/// survives the process's death, like the store's `flush`.
+const AOF_EVERYSEC: Persistence = (
+    "AOF everysec",
+    &["--appendonly", "yes", "--appendfsync", "everysec"],
+);
+/// Synced before the reply: survives a power loss, like the store's `sync`.
+const AOF_ALWAYS: Persistence = (
+    "AOF always",
+    &["--appendonly", "yes", "--appendfsync", "always"],
+);
+
 async fn run(requests: u32, reps: usize) -> Result<(), String> {
     for tool in ["redis-server", "redis-benchmark"] {
         if Command::new(tool).arg("--version").output().is_err() {
@@ -62,17 +93,47 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
     }
     println!(
         "redis-benchmark -c {CLIENTS} -n {requests}, {reps} repetition(s), medians; \
-         ratio = paxos_kv / redis-server, the median of back-to-back pairs\n"
+         ratio = paxos_kv / redis-server, the median of back-to-back pairs; \
+         state and Redis's append-only file on {}\n",
+        std::env::temp_dir().display()
     );
     println!(
-        "| test | clients | pipeline | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis |"
+        "| test | clients | pipeline | durability | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut hydro_lines = Vec::new();
+    let mut hydro_seen = std::collections::BTreeSet::new();
     let secured = Secured::make()?;
-    for (clients, pipelines) in [(None, &[1, 16][..]), (Some(&secured), &[16][..])] {
-        let redis = Redis::start(clients)?;
-        let store = start_store(clients).await?;
+    let setups = [
+        Setup {
+            clients: None,
+            redis: IN_MEMORY,
+            durability: "flush",
+            pipelines: &[1, 16],
+        },
+        Setup {
+            clients: Some(&secured),
+            redis: IN_MEMORY,
+            durability: "flush",
+            pipelines: &[16],
+        },
+        Setup {
+            clients: None,
+            redis: AOF_EVERYSEC,
+            durability: "flush",
+            pipelines: &[16],
+        },
+        Setup {
+            clients: None,
+            redis: AOF_ALWAYS,
+            durability: "sync",
+            pipelines: &[1, 16],
+        },
+    ];
+    for setup in &setups {
+        let clients = setup.clients;
+        let redis = Redis::start(clients, setup.redis.1)?;
+        let store = start_store(clients, setup.durability).await?;
         let store_address = store.endpoint("proposer", "clients")[0].clone();
         let (redis_at, store_at) = (
             Target {
@@ -90,7 +151,7 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
         } else {
             "plain"
         };
-        for &pipeline in pipelines {
+        for &pipeline in setup.pipelines {
             let mut runs: Vec<[(Figures, Figures); 2]> = Vec::new();
             for rep in 0..reps {
                 // Turn about: who goes first alternates.
@@ -111,17 +172,21 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
                 let redis = median_figures(pairs.iter().map(|p| p.0));
                 let store = median_figures(pairs.iter().map(|p| p.1));
                 let ratio = median(pairs.iter().map(|(r, s)| s.rps / r.rps).collect());
+                let (redis_durability, durability) = (setup.redis.0, setup.durability);
                 println!(
-                    "| {test} | {how} | {pipeline} | redis-server | {:.0} | {:.3} | {:.3} | |",
+                    "| {test} | {how} | {pipeline} | {redis_durability} | redis-server | {:.0} | {:.3} | {:.3} | |",
                     redis.rps, redis.p50_ms, redis.p99_ms
                 );
                 println!(
-                    "| {test} | {how} | {pipeline} | paxos_kv f=1 | {:.0} | {:.3} | {:.3} | {ratio:.2} |",
+                    "| {test} | {how} | {pipeline} | {durability} | paxos_kv f=1 | {:.0} | {:.3} | {:.3} | {ratio:.2} |",
                     store.rps, store.p50_ms, store.p99_ms
                 );
+                if !hydro_seen.insert((test, pipeline, how, durability)) {
+                    continue; // The same store measured again, beside another Redis.
+                }
                 hydro_lines.push(format!(
-                    "paxos_kv {test} -P {pipeline} ({how}): Throughput: {:.0} requests/s\n\
-                     paxos_kv {test} -P {pipeline} ({how}): Latency p50: {:.3} | p99 {:.3} ms",
+                    "paxos_kv {test} -P {pipeline} ({how}, {durability}): Throughput: {:.0} requests/s\n\
+                     paxos_kv {test} -P {pipeline} ({how}, {durability}): Latency p50: {:.3} | p99 {:.3} ms",
                     store.rps, store.p50_ms, store.p99_ms
                 ));
             }
@@ -239,22 +304,24 @@ impl Target<'_> {
     }
 }
 
-/// Where this run's acceptors keep their state.
+/// Where this run's instances (and Redis) keep their state.
 fn state_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("weir-bench-kv-{}", std::process::id()))
 }
 
-/// The store on this machine, from the binaries of this driver's profile.
-async fn start_store(secured: Option<&Secured>) -> Result<RunningDeployment, String> {
+/// The store on this machine, from the binaries of this driver's profile,
+/// keeping its state in files as deployed, under `durability`.
+async fn start_store(
+    secured: Option<&Secured>,
+    durability: &str,
+) -> Result<RunningDeployment, String> {
     let bins = RoleBinaries::of("bins").map_err(|e| e.to_string())?;
-    // Acceptors keep their state in files, as deployed, written but not
-    // synced each tick (`--durability flush`: see PAXOS_KV.md).
-    let state = state_dir();
+    let state = state_dir().join("store");
     let _ = std::fs::remove_dir_all(&state);
     let mut deployment = Deployment::new()
         .state_dirs(&state)
         .arg("--durability")
-        .arg("flush")
+        .arg(durability)
         .cluster("proposer", bins.path("paxos_kv-proposer"), 2)
         .cluster("acceptor", bins.path("paxos_kv-acceptor"), 3)
         .cluster("replica", bins.path("paxos_kv-replica"), 2)
@@ -284,17 +351,25 @@ async fn start_store(secured: Option<&Secured>) -> Result<RunningDeployment, Str
     Err("proposer/0 did not start leading within 20 s".into())
 }
 
-/// A `redis-server` of its own, without persistence, stopped when dropped.
+/// A `redis-server` of its own, with the persistence flags given (its files
+/// in the state directory), stopped when dropped.
 struct Redis {
     address: String,
     child: Child,
 }
 
 impl Redis {
-    fn start(secured: Option<&Secured>) -> Result<Redis, String> {
+    fn start(secured: Option<&Secured>, persistence: &[&str]) -> Result<Redis, String> {
         let port = free_port().map_err(|e| e.to_string())?.to_string();
+        let dir = state_dir().join("redis");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
         let mut command = Command::new("redis-server");
-        command.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        command
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(persistence)
+            .arg("--dir")
+            .arg(&dir);
         match secured {
             None => command.args(["--port", &port]),
             Some(s) => command

@@ -60,8 +60,9 @@ fn quick_benchmark_suite_gets_every_answer_right() {
 }
 
 /// The key-value benchmark's quick mode: `redis-benchmark` against the Paxos
-/// store and a `redis-server`, in clear and over TLS with `AUTH`, every row
-/// and Hydro's lines printed.
+/// store and a `redis-server`, in clear and over TLS with `AUTH`, and with
+/// each durability beside Redis's append-only file; every row and Hydro's
+/// lines printed.
 #[test]
 fn quick_key_value_benchmark_runs_both_systems() {
     drop(require("redis-benchmark", "redis-tools"));
@@ -86,12 +87,21 @@ fn quick_key_value_benchmark_runs_both_systems() {
         "bench_kv failed:\n{stdout}\n{stderr}"
     );
     for test in ["SET", "GET"] {
-        for (clients, pipeline) in [("plain", 1), ("plain", 16), ("TLS + AUTH", 16)] {
-            for system in ["redis-server", "paxos_kv f=1"] {
-                let row = format!("| {test} | {clients} | {pipeline} | {system} |");
+        for (clients, pipeline, redis, durability) in [
+            ("plain", 1, "none", "flush"),
+            ("plain", 16, "none", "flush"),
+            ("TLS + AUTH", 16, "none", "flush"),
+            ("plain", 16, "AOF everysec", "flush"),
+            ("plain", 1, "AOF always", "sync"),
+            ("plain", 16, "AOF always", "sync"),
+        ] {
+            for (system, kept) in [("redis-server", redis), ("paxos_kv f=1", durability)] {
+                let row = format!("| {test} | {clients} | {pipeline} | {kept} | {system} |");
                 assert!(stdout.contains(&row), "no row {row}:\n{stdout}");
             }
-            let line = format!("paxos_kv {test} -P {pipeline} ({clients}): Throughput: ");
+            let line = format!(
+                "paxos_kv {test} -P {pipeline} ({clients}, {durability}): Throughput: "
+            );
             assert!(stdout.contains(&line), "no line {line:?}:\n{stdout}");
         }
     }
