@@ -13,6 +13,11 @@ use std::collections::BTreeMap;
 use weir::durable::{Log, Storage};
 use weir::ClusterId;
 
+/// Slots an acceptor keeps for a replica behind the furthest one (down, or
+/// slow): one further behind catches up from another replica's state, not
+/// from the acceptors. Bounds what acceptors keep while a replica is away.
+pub const MAX_LAG: Slot = 1 << 16;
+
 #[derive(Debug, Clone)]
 pub enum Input {
     /// From a proposer.
@@ -23,6 +28,8 @@ pub enum Input {
 
 pub struct Acceptor {
     promised: Ballot,
+    /// Slots at or above the watermark: at most [`MAX_LAG`] below the
+    /// furthest checkpoint, plus those no replica has checkpointed yet.
     accepted: BTreeMap<Slot, (Ballot, Value)>,
     /// Each replica's last checkpoint.
     checkpoints: Vec<Option<Slot>>,
@@ -186,14 +193,18 @@ impl Acceptor {
         }
     }
 
-    /// Forgets the slots every replica has applied.
+    /// Forgets the slots every replica has applied, and those more than
+    /// [`MAX_LAG`] below the furthest replica's checkpoint.
     fn checkpoint(&mut self, replica: ClusterId, slot: Slot) {
         let Some(last) = self.checkpoints.get_mut(replica.index()) else {
             return;
         };
         *last = Some(last.map_or(slot, |l| l.max(slot)));
         let everywhere = self.checkpoints.iter().copied().min().flatten();
-        if let Some(applied) = everywhere.filter(|&w| w > self.watermark) {
+        let furthest = self.checkpoints.iter().copied().max().flatten();
+        let kept_for_the_last = furthest.map(|f| f.saturating_sub(MAX_LAG));
+        let watermark = everywhere.max(kept_for_the_last);
+        if let Some(applied) = watermark.filter(|&w| w > self.watermark) {
             self.remember(Change::Watermark(applied));
         }
     }
@@ -324,5 +335,17 @@ mod tests {
         assert_eq!(*watermark, 2);
         let slots: Vec<Slot> = accepted.iter().map(|(s, _, _)| *s).collect();
         assert_eq!(slots, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn slots_far_below_the_furthest_replica_are_forgotten_though_one_never_checkpointed() {
+        let mut a = Acceptor::new(2);
+        let far = MAX_LAG + 10;
+        a.tick(vec![accept((1, 0), 3), accept((1, 0), far + 1)]);
+        // Replica 1 never said where it is (down since the start): slots
+        // more than MAX_LAG below replica 0's checkpoint are forgotten.
+        a.tick(vec![Input::Checkpoint(ClusterId(0), far)]);
+        assert_eq!(a.watermark, 10);
+        assert_eq!(a.accepted.keys().copied().collect::<Vec<_>>(), vec![far + 1]);
     }
 }

@@ -177,7 +177,7 @@ pub enum ToReplica {
         at: Slot,
         part: u32,
         entries: Vec<(Vec<u8>, Vec<u8>)>,
-        sessions: Option<Vec<replica::SessionState>>,
+        sessions: Option<replica::Sessions>,
     },
 }
 

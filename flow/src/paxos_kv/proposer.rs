@@ -40,6 +40,15 @@ const COMMAND_RETRY: u64 = 20;
 const KEEP_CHOSEN: usize = 4096;
 /// Slots sent again per request of a replica that is behind.
 const RESEND_AT_ONCE: usize = 1024;
+/// Slots a leader has proposed and not yet seen chosen: past this (no
+/// majority of acceptors answers), it proposes nothing new, and the
+/// commands it is given are dropped; their proposers send them again.
+const MAX_IN_FLIGHT: usize = 1024;
+/// Commands a connection may have unanswered; the next are answered with
+/// an error ([`TOO_MANY_UNANSWERED`]).
+pub const MAX_UNANSWERED: usize = 1 << 16;
+pub const TOO_MANY_UNANSWERED: &str =
+    "ERR too many commands unanswered on this connection (65536): read the replies";
 
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -106,6 +115,8 @@ enum Role {
     Leader {
         ballot: Ballot,
         next_slot: Slot,
+        /// At most [`MAX_IN_FLIGHT`], plus the slots it proposes again
+        /// when it starts leading (those above the acceptors' watermark).
         in_flight: BTreeMap<Slot, InFlight>,
     },
 }
@@ -117,15 +128,18 @@ struct InFlight {
     sent: u64,
 }
 
-/// A client connection's requests and replies.
+/// A client connection's requests and replies (removed when it closes).
 #[derive(Default)]
 struct Client {
     next_seq: u64,
     next_position: u64,
     /// The position of the next reply to send.
     next_reply: u64,
+    /// Replies waiting for an earlier one: they wait behind an unanswered
+    /// command, which is answered or sent again within a second.
     ready: BTreeMap<u64, Reply>,
-    /// Where each unanswered command's reply goes.
+    /// Where each unanswered command's reply goes (at most
+    /// [`MAX_UNANSWERED`]).
     positions: HashMap<u64, u64>,
     /// Whether it may send commands (it gave the password, or none is set).
     authenticated: bool,
@@ -142,15 +156,20 @@ pub struct Proposer {
     leader: Option<u32>,
     last_heartbeat: u64,
     role: Role,
-    /// Commands to propose at the end of this tick (while leading).
+    /// Commands to propose at the end of this tick (while leading): emptied
+    /// every tick.
     queue: Vec<Command>,
-    /// Commands to forward to the leader at the end of this tick.
+    /// Commands to forward to the leader at the end of this tick: emptied
+    /// every tick.
     forward: Vec<Command>,
+    /// Open connections (at most `--max-clients`).
     clients: HashMap<u64, Client>,
     /// With the planted bug `local-reads`: the last value this proposer's
     /// clients wrote to each key, which it then answers `GET`s from.
     local_reads: Option<HashMap<Vec<u8>, Option<Vec<u8>>>>,
-    /// This proposer's clients' unanswered commands, and when each was last sent.
+    /// This proposer's clients' unanswered commands, and when each was last
+    /// sent: at most [`MAX_UNANSWERED`] per open connection, plus one
+    /// `EndSession` per closed one until a replica answers it.
     pending: BTreeMap<(u64, u64), (Command, u64)>,
     /// What clients must `AUTH` with, if anything.
     password: Option<Password>,
@@ -307,6 +326,13 @@ impl Proposer {
                 return;
             }
         };
+        if client.positions.len() >= MAX_UNANSWERED {
+            client
+                .ready
+                .insert(position, Reply::Error(TOO_MANY_UNANSWERED.into()));
+            self.release(connection);
+            return;
+        }
         let seq = client.next_seq;
         client.next_seq += 1;
         client.positions.insert(seq, position);
@@ -620,6 +646,12 @@ impl Proposer {
         if self.queue.is_empty() {
             return;
         }
+        if in_flight.len() >= MAX_IN_FLIGHT {
+            // No majority answers: what is proposed waits, and each of these
+            // is pending at its proposer, which sends it again.
+            self.queue.clear();
+            return;
+        }
         let slot = *next_slot;
         *next_slot += 1;
         let value: Value = Arc::new(std::mem::take(&mut self.queue));
@@ -840,5 +872,82 @@ mod tests {
             Input::Client(quiet, ClientEvent::Closed),
         ]);
         assert_eq!(p.pending.len(), 1);
+    }
+
+    /// A proposer made leader of a fresh store (ballot promised by two of
+    /// three acceptors).
+    fn leader() -> Proposer {
+        let mut p = Proposer::new(ClusterId(0), 1, 3);
+        let mut out = Vec::new();
+        for _ in 0..HEARTBEAT_TIMEOUT {
+            out.extend(p.tick(vec![Input::Clock]));
+        }
+        let ballot = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Acceptors(ToAcceptor::Prepare(b)) => Some(*b),
+                _ => None,
+            })
+            .expect("stands after the timeout");
+        promise(&mut p, 0, ballot, vec![]);
+        promise(&mut p, 1, ballot, vec![]);
+        assert!(matches!(p.role, Role::Leader { .. }));
+        p
+    }
+
+    #[test]
+    fn a_connection_past_its_unanswered_commands_gets_an_error_and_the_others_go_on() {
+        let mut p = leader();
+        let c = ConnectionId(1);
+        let mut inputs = vec![Input::Client(c, ClientEvent::Opened)];
+        inputs.extend(
+            (0..=MAX_UNANSWERED).map(|_| Input::Client(c, ClientEvent::Request(words("GET k")))),
+        );
+        let out = p.tick(inputs);
+        // The first commands wait for the log; the one past the limit gets
+        // its error once they are answered, in its place.
+        assert!(out.iter().all(|o| !matches!(o, Output::Reply(..))));
+        assert_eq!(p.pending.len(), MAX_UNANSWERED);
+        let answers: Vec<Input> = (0..MAX_UNANSWERED as u64)
+            .map(|seq| {
+                Input::Answer(Answer {
+                    client: ClientId {
+                        proposer: 0,
+                        incarnation: 1,
+                        connection: 1,
+                    },
+                    seq,
+                    reply: Reply::Bulk(None),
+                })
+            })
+            .collect();
+        let replies: Vec<Reply> = p
+            .tick(answers)
+            .into_iter()
+            .filter_map(Output::into_reply)
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(replies.len(), MAX_UNANSWERED + 1);
+        assert_eq!(replies[MAX_UNANSWERED], Reply::Error(TOO_MANY_UNANSWERED.into()));
+        // And the connection goes on.
+        p.tick(vec![Input::Client(c, ClientEvent::Request(words("GET k")))]);
+        assert_eq!(p.pending.len(), 1);
+    }
+
+    #[test]
+    fn a_leader_without_a_majority_stops_proposing_at_its_limit() {
+        let mut p = leader();
+        let c = ConnectionId(1);
+        p.tick(vec![Input::Client(c, ClientEvent::Opened)]);
+        // No acceptor answers: one slot per tick, up to the limit.
+        for _ in 0..MAX_IN_FLIGHT + 10 {
+            p.tick(vec![Input::Client(c, ClientEvent::Request(words("GET k")))]);
+        }
+        let Role::Leader { in_flight, .. } = &p.role else {
+            panic!("leads")
+        };
+        assert_eq!(in_flight.len(), MAX_IN_FLIGHT);
+        // What it did not propose stays pending at its proposer.
+        assert_eq!(p.pending.len(), MAX_IN_FLIGHT + 10);
     }
 }

@@ -43,6 +43,8 @@ const ASK_AGAIN: u32 = 40;
 /// Slots whose answers this replica keeps though another answers them: if
 /// that one is lost before it sent them, this one does.
 const KEPT_SLOTS: usize = 64;
+/// Chosen slots a replica holds after a missing one.
+const MAX_AHEAD: usize = 1 << 16;
 /// Keys and values per part of a replica's state, in bytes (about): parts
 /// stay far below the largest frame.
 const STATE_PART: usize = 1 << 20;
@@ -64,6 +66,14 @@ pub struct SessionState {
     pub recent: Vec<(u64, Reply)>,
 }
 
+/// A replica's clients as of a slot, as it sends and keeps them whole.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Sessions {
+    pub open: Vec<SessionState>,
+    /// Each proposer's newest run (incarnation) seen in the log.
+    pub proposers: Vec<(u32, u64)>,
+}
+
 /// What a replica's durable log holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Kept {
@@ -71,7 +81,7 @@ pub enum Kept {
     State {
         at: Slot,
         entries: Vec<(Vec<u8>, Vec<u8>)>,
-        sessions: Vec<SessionState>,
+        sessions: Sessions,
     },
     /// A slot applied after it.
     Applied(Slot, Value),
@@ -92,9 +102,15 @@ pub struct Replica {
     store: HashMap<Vec<u8>, Vec<u8>>,
     /// The first slot not applied yet.
     next_slot: Slot,
-    /// Chosen slots after a missing one.
+    /// Chosen slots after a missing one (at most [`MAX_AHEAD`]).
     ahead: BTreeMap<Slot, Value>,
+    /// One per client connection that sent a command, until its
+    /// `EndSession` is chosen or a later run of its proposer's is.
     sessions: HashMap<ClientId, Session>,
+    /// Each proposer's newest run (incarnation) whose command was chosen.
+    /// Commands of its earlier runs chosen after it are dropped, and those
+    /// runs' sessions end there: their connections died with them.
+    proposers: BTreeMap<u32, u64>,
     checkpointed: Slot,
     /// The replicas whose slots this one answers too: lost, or behind.
     covering: BTreeSet<u64>,
@@ -123,6 +139,7 @@ impl Replica {
             next_slot: 0,
             ahead: BTreeMap::new(),
             sessions: HashMap::new(),
+            proposers: BTreeMap::new(),
             checkpointed: 0,
             covering: BTreeSet::new(),
             kept: VecDeque::new(),
@@ -187,8 +204,9 @@ impl Replica {
         }
     }
 
-    fn session_states(&self) -> Vec<SessionState> {
-        self.sessions
+    fn session_states(&self) -> Sessions {
+        let open = self
+            .sessions
             .iter()
             .map(|(client, session)| SessionState {
                 client: *client,
@@ -196,13 +214,19 @@ impl Replica {
                 waiting: session.waiting.values().cloned().collect(),
                 recent: session.recent.iter().cloned().collect(),
             })
-            .collect()
+            .collect();
+        Sessions {
+            open,
+            proposers: self.proposers.iter().map(|(&p, &i)| (p, i)).collect(),
+        }
     }
 
     /// Takes a whole state, as of slot `at`.
-    fn install(&mut self, at: Slot, store: HashMap<Vec<u8>, Vec<u8>>, sessions: Vec<SessionState>) {
+    fn install(&mut self, at: Slot, store: HashMap<Vec<u8>, Vec<u8>>, sessions: Sessions) {
         self.store = store;
+        self.proposers = sessions.proposers.into_iter().collect();
         self.sessions = sessions
+            .open
             .into_iter()
             .map(|s| {
                 let session = Session {
@@ -224,11 +248,7 @@ impl Replica {
         let mut out = Vec::new();
         for input in inputs {
             match input {
-                ToReplicaInput::Chosen(Chosen { slot, value }) => {
-                    if slot >= self.next_slot {
-                        self.ahead.entry(slot).or_insert(value);
-                    }
-                }
+                ToReplicaInput::Chosen(Chosen { slot, value }) => self.hold(slot, value),
                 ToReplicaInput::Replica(from, ToReplica::Behind(slot)) => {
                     self.cover(u64::from(from.0), &mut out);
                     if self.next_slot > slot {
@@ -296,6 +316,24 @@ impl Replica {
             out.push(FromReplica::Checkpoint(self.next_slot));
         }
         out
+    }
+
+    /// Holds chosen slot `slot` until the slots before it are applied: at
+    /// most [`MAX_AHEAD`], the lowest. (So far behind, it catches up from
+    /// another replica's state, which covers what it did not hold.)
+    fn hold(&mut self, slot: Slot, value: Value) {
+        if slot < self.next_slot {
+            return;
+        }
+        if self.ahead.len() >= MAX_AHEAD && !self.ahead.contains_key(&slot) {
+            match self.ahead.last_key_value() {
+                Some((&last, _)) if last > slot => {
+                    self.ahead.remove(&last);
+                }
+                _ => return,
+            }
+        }
+        self.ahead.entry(slot).or_insert(value);
     }
 
     /// Answers `replica`'s slots from now on, until it says it serves, and
@@ -400,7 +438,7 @@ impl Replica {
         from: ClusterId,
         (at, part): (Slot, u32),
         entries: Vec<(Vec<u8>, Vec<u8>)>,
-        sessions: Option<Vec<SessionState>>,
+        sessions: Option<Sessions>,
     ) {
         if at <= self.next_slot {
             return;
@@ -443,6 +481,22 @@ impl Replica {
     /// applied, that one's answer again (to `retried`).
     fn execute(&mut self, command: Command, out: &mut Vec<Answer>, retried: &mut Vec<Answer>) {
         let client = command.client;
+        let newest = self
+            .proposers
+            .entry(client.proposer)
+            .or_insert(client.incarnation);
+        if client.incarnation < *newest {
+            // From an earlier run of its proposer, chosen late (it was in a
+            // leader's hands when that run died): its client is gone, and
+            // so is its session. Dropped, at the same slot everywhere.
+            return;
+        }
+        if client.incarnation > *newest {
+            *newest = client.incarnation;
+            self.sessions.retain(|c, _| {
+                c.proposer != client.proposer || c.incarnation >= client.incarnation
+            });
+        }
         if command.op == Op::EndSession {
             // Chosen after every command of its client: the session ends
             // here, at the same slot at every replica (with any command that
@@ -605,6 +659,31 @@ mod tests {
             answers(&out),
             vec![(2, Reply::Bulk(Some(b"second".to_vec())))]
         );
+    }
+
+    #[test]
+    fn a_later_run_of_a_proposer_ends_its_earlier_runs_sessions_and_commands() {
+        let mut r = Replica::new(ClusterId(0), 1);
+        r.tick(vec![chosen(0, &[(0, set("k", "a"))])]);
+        assert_eq!(r.sessions.len(), 1);
+        // Proposer 1 restarted (a later incarnation): its first command
+        // ends the sessions of the run before.
+        let later = ClientId {
+            incarnation: CLIENT.incarnation + 1,
+            ..CLIENT
+        };
+        let command = |client, seq, op| Command { client, seq, op };
+        let out = r.tick(vec![ToReplicaInput::Chosen(Chosen {
+            slot: 1,
+            value: Arc::new(vec![command(later, 0, set("k", "b"))]),
+        })]);
+        assert_eq!(answers(&out), vec![(0, Reply::Ok)]);
+        assert_eq!(r.sessions.keys().collect::<Vec<_>>(), vec![&later]);
+        // A command of the earlier run chosen late: dropped, unanswered.
+        let out = r.tick(vec![chosen(2, &[(1, set("k", "late"))])]);
+        assert!(answers(&out).is_empty());
+        assert_eq!(r.store[&b"k".to_vec()], b"b".to_vec());
+        assert_eq!(r.sessions.len(), 1);
     }
 
     /// What `from` sends other replicas, as they receive it.
