@@ -99,9 +99,8 @@ fn quick_key_value_benchmark_runs_both_systems() {
                 let row = format!("| {test} | {clients} | {pipeline} | {kept} | {system} |");
                 assert!(stdout.contains(&row), "no row {row}:\n{stdout}");
             }
-            let line = format!(
-                "paxos_kv {test} -P {pipeline} ({clients}, {durability}): Throughput: "
-            );
+            let line =
+                format!("paxos_kv {test} -P {pipeline} ({clients}, {durability}): Throughput: ");
             assert!(stdout.contains(&line), "no line {line:?}:\n{stdout}");
         }
     }

@@ -37,6 +37,17 @@ fn store() -> Sim {
 /// A client: `OPS` operations on a few keys, one at a time, paced, on its
 /// proposer until that fails it, then on the other.
 async fn client(client: Client) {
+    operations(client, false, PATIENCE).await
+}
+
+/// A client that opens a new connection for every operation and gives up
+/// on an answer after 300 ms: its connections close while their commands
+/// may still be in flight (and sent again), so sessions end under them.
+async fn churning_client(client: Client) {
+    operations(client, true, Duration::from_millis(300)).await
+}
+
+async fn operations(client: Client, reconnect_each: bool, patience: Duration) {
     let me = client.index();
     let mut target = me % 2;
     let mut connection: Option<Connection> = None;
@@ -63,9 +74,14 @@ async fn client(client: Client) {
             }
         };
         client.log(format!("call {n} {}", words.join(" ")));
-        let answer = tokio::time::timeout(PATIENCE, request(conn, &words)).await;
+        let answer = tokio::time::timeout(patience, request(conn, &words)).await;
         match answer {
-            Ok(Some(reply)) => client.log(format!("ret {n} {reply}")),
+            Ok(Some(reply)) => {
+                client.log(format!("ret {n} {reply}"));
+                if reconnect_each {
+                    connection = None;
+                }
+            }
             // Unanswered: pending for ever; the other proposer from now on.
             _ => {
                 connection = None;
@@ -275,6 +291,40 @@ fn the_check_catches_proposers_answering_reads_locally() {
         printed.contains("is not linearizable") && printed.contains("WEIR_SIM_SEED="),
         "{printed}"
     );
+}
+
+/// Sessions end while their commands may still be in flight: three more
+/// clients open a connection per operation and drop it after 300 ms without
+/// an answer,
+/// while proposers crash between a command being chosen and its answer and
+/// come back as a later run (ending their earlier run's sessions). No
+/// command is applied twice: every history is linearizable.
+#[test]
+fn sessions_ending_under_retries_and_proposer_restarts_never_apply_a_command_twice() {
+    let mut sim = store()
+        .restarts(true)
+        .crashes_of("proposer", 0.6)
+        .crashes_of("acceptor", 0.2)
+        .crashes_of("replica", 0.2)
+        .holds(0.2)
+        .seeds(0..150);
+    for _ in 0..CLIENTS {
+        sim = sim.client(churning_client);
+    }
+    let restarted = std::sync::atomic::AtomicUsize::new(0);
+    sim.check(|run| {
+        let history = history(run);
+        if let Err(violation) = linearizability::check(&history) {
+            panic!("{violation}");
+        }
+        let back = run
+            .faults
+            .iter()
+            .filter(|f| f.contains(": restart proposer/"))
+            .count();
+        restarted.fetch_add(back, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(restarted.into_inner() >= 20, "proposers seldom came back");
 }
 
 /// Leader changes (proposers crash, links are held apart) while acceptors

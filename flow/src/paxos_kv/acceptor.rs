@@ -346,6 +346,9 @@ mod tests {
         // more than MAX_LAG below replica 0's checkpoint are forgotten.
         a.tick(vec![Input::Checkpoint(ClusterId(0), far)]);
         assert_eq!(a.watermark, 10);
-        assert_eq!(a.accepted.keys().copied().collect::<Vec<_>>(), vec![far + 1]);
+        assert_eq!(
+            a.accepted.keys().copied().collect::<Vec<_>>(),
+            vec![far + 1]
+        );
     }
 }

@@ -928,7 +928,10 @@ mod tests {
             .map(|(_, r)| r)
             .collect();
         assert_eq!(replies.len(), MAX_UNANSWERED + 1);
-        assert_eq!(replies[MAX_UNANSWERED], Reply::Error(TOO_MANY_UNANSWERED.into()));
+        assert_eq!(
+            replies[MAX_UNANSWERED],
+            Reply::Error(TOO_MANY_UNANSWERED.into())
+        );
         // And the connection goes on.
         p.tick(vec![Input::Client(c, ClientEvent::Request(words("GET k")))]);
         assert_eq!(p.pending.len(), 1);
