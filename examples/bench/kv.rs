@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo run --release -p examples --example bench_kv            # 200 k requests, 5 repetitions
 //! cargo run --release -p examples --example bench_kv -- --quick # 5 k requests, 1 repetition
+//! cargo run --release -p examples --example bench_kv -- --soak 1000000 # connection churn: memory
 //! ```
 //!
 //! The store keeps its state in files with `--durability flush` (written
@@ -24,6 +25,9 @@
 //! Needs `redis-server` and `redis-benchmark` (Debian's redis-server and
 //! redis-tools).
 
+mod kv_soak;
+
+use kv_soak::Soak;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -42,13 +46,20 @@ struct Figures {
 }
 
 fn main() -> ExitCode {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
     let (requests, reps) = if quick { (5_000, 1) } else { (200_000, 5) };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(requests, reps)) {
+    let done = runtime.block_on(async {
+        match Soak::from_args(&args)? {
+            Some(soak) => soak.run().await,
+            None => run(requests, reps).await,
+        }
+    });
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

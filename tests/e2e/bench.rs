@@ -105,3 +105,34 @@ fn quick_key_value_benchmark_runs_both_systems() {
         }
     }
 }
+
+/// 300 k SETs to one key, each on a new connection, against the store (the
+/// key-value benchmark's soak mode): no instance dies, and none grows by
+/// 8 MiB or more between the 100 k and 300 k marks (memory that grows with
+/// every connection ever made would: replicas that kept every session grew
+/// by 40 MiB per 100 k).
+#[test]
+fn the_store_under_300k_reconnecting_clients_keeps_its_memory() {
+    drop(require("redis-benchmark", "redis-tools"));
+    drop(require("redis-server", "redis-server"));
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "-p", "examples", "--example", "bench_kv"])
+        .args(["--", "--soak", "300000", "--steps", "3"])
+        .args(["--max-growth-mib", "8"])
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench_kv --soak failed:\n{stdout}\n{stderr}"
+    );
+    for mark in [100_000, 200_000, 300_000] {
+        let row = format!("| reconnecting | {mark} |");
+        assert!(stdout.contains(&row), "no row {row}:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("no instance grew by 8 MiB or more between 100000 and 300000"),
+        "{stdout}"
+    );
+}

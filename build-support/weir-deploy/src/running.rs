@@ -311,6 +311,16 @@ impl RunningDeployment {
         &self.key_file
     }
 
+    /// Each instance running on this machine (`worker/1`), with its process
+    /// id: to watch its memory, say.
+    pub fn local_processes(&self) -> Vec<(String, u32)> {
+        self.instances
+            .iter()
+            .filter(|i| i.host.is_none())
+            .filter_map(|i| Some((i.name.clone(), i.pid?)))
+            .collect()
+    }
+
     /// Starts instance `i` with the deployment's flags.
     pub(crate) fn spawn(&mut self, i: usize) -> Result<(), DeployError> {
         let instance = &mut self.instances[i];
