@@ -26,6 +26,8 @@ pub struct Finished {
     /// CPU time in user space and in the kernel, all threads.
     pub user: Duration,
     pub system: Duration,
+    /// What it wrote to stderr.
+    pub stderr: String,
 }
 
 /// A whole run.
@@ -195,7 +197,8 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
             .into_iter()
             .zip(reports)
             .zip(usages)
-            .map(|((name, reports), usage)| {
+            .zip(stderrs)
+            .map(|(((name, reports), usage), stderr)| {
                 let usage = usage.unwrap_or_default();
                 Finished {
                     name,
@@ -203,6 +206,7 @@ pub fn run(instances: Vec<Instance>, until: Until, limit: Duration) -> Result<Ru
                     peak_rss_kib: usage.peak_rss_kib,
                     user: usage.user,
                     system: usage.system,
+                    stderr,
                 }
             })
             .collect(),

@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p examples --example bench            # full sizes, 5 repetitions
 //! cargo run --release -p examples --example bench -- --quick # small sizes, checks only
+//! cargo run --release -p examples --example bench -- --instructions # instructions per record (cachegrind)
 //! ```
 //!
 //! Every instance is a separate process on loopback. For each workload the
@@ -12,6 +13,7 @@
 //! ratios of runs made back to back, with their range), and peak RSS. Pipe,
 //! pipe_struct and broadcast also run at a tenth of their size.
 
+mod instructions;
 mod launch;
 mod table;
 mod workloads;
@@ -21,6 +23,8 @@ use workloads::{Sizes, Systems};
 
 struct Options {
     quick: bool,
+    /// Count instructions per record under cachegrind instead of timing.
+    instructions: bool,
     reps: usize,
     only: Option<String>,
     timely: bool,
@@ -29,6 +33,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut options = Options {
         quick: false,
+        instructions: false,
         reps: 0,
         only: None,
         timely: true,
@@ -37,6 +42,7 @@ fn options() -> Result<Options, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
+            "--instructions" => options.instructions = true,
             "--no-timely" => options.timely = false,
             "--reps" => {
                 options.reps = args
@@ -47,7 +53,7 @@ fn options() -> Result<Options, String> {
             "--only" => options.only = Some(args.next().ok_or("--only needs a workload")?),
             "--help" | "-h" => {
                 return Err(
-                    "usage: bench [--quick] [--reps N] [--only WORKLOAD] [--no-timely]\n\
+                    "usage: bench [--quick] [--instructions] [--reps N] [--only WORKLOAD] [--no-timely]\n\
                      workloads: pipe, pipe_struct, broadcast, ping_pong, word_count, build"
                         .into(),
                 )
@@ -69,13 +75,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let systems = match Systems::build(options.timely) {
+    let systems = match Systems::build(options.timely && !options.instructions) {
         Ok(systems) => systems,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if options.instructions {
+        return match instructions::count(&systems, options.quick, options.only.as_deref()) {
+            Ok(table) => {
+                println!(
+                    "user-space instructions per record (valgrind --tool=cachegrind), per instance \
+                     of each role, from runs at two sizes; ratio = Weir / system, like for like\n"
+                );
+                print!("{table}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let sizes = if options.quick {
         Sizes::QUICK
     } else {

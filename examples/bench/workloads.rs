@@ -74,7 +74,7 @@ impl System {
     /// The Weir run a system is compared with, like for like: sealed with
     /// sealed, in clear with in clear. Weir in clear is compared with Weir:
     /// its ratio is the cost of protection.
-    fn baseline(self) -> Option<System> {
+    pub(crate) fn baseline(self) -> Option<System> {
         match self {
             System::Weir => None,
             System::WeirInClear | System::TokioSealed => Some(System::Weir),
@@ -82,7 +82,7 @@ impl System {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             System::Weir => "weir",
             System::WeirInClear => "weir, in clear",
@@ -141,7 +141,7 @@ pub const ALL: [Workload; 6] = [
 /// One run's figure: the main one (what the median and ratio are of) and, for
 /// latency, the p99 beside the p50.
 #[derive(Debug, Clone, Copy)]
-struct Sample {
+pub(crate) struct Sample {
     value: f64,
     second: f64,
 }
@@ -364,7 +364,7 @@ impl Workload {
     }
 
     /// Checks a run's answer; its figure.
-    fn check(
+    pub(crate) fn check(
         self,
         run: &Run,
         n: u64,
@@ -414,7 +414,12 @@ impl Workload {
     }
 
     /// The processes of one run of `system`.
-    fn instances(self, systems: &Systems, system: System, n: u64) -> Result<Vec<Instance>, String> {
+    pub(crate) fn instances(
+        self,
+        systems: &Systems,
+        system: System,
+        n: u64,
+    ) -> Result<Vec<Instance>, String> {
         // Every instance, named as the Weir deployment names it, with an address.
         let mut named = Vec::new();
         for &(role, members) in self.roles() {

@@ -59,6 +59,48 @@ fn quick_benchmark_suite_gets_every_answer_right() {
     );
 }
 
+/// The suite's instruction-count mode on the quick sizes: every role of the
+/// pipe, pipe_struct and broadcast, on every system, under cachegrind, each
+/// answer checked; the counts are printed, never judged (this is a debug
+/// build).
+#[test]
+fn quick_instruction_counts_cover_every_role_of_every_system() {
+    drop(require("valgrind", "valgrind"));
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "-p", "examples", "--example", "bench"])
+        .args(["--", "--instructions", "--quick"])
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench --instructions failed:\n{stdout}\n{stderr}"
+    );
+    for (workload, role) in [
+        ("pipe", "sender"),
+        ("pipe", "receiver"),
+        ("pipe_struct", "sender"),
+        ("pipe_struct", "receiver"),
+        ("broadcast", "leader"),
+        ("broadcast", "member"),
+    ] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {workload} | {role} |")))
+            .unwrap_or_else(|| panic!("no row for {workload} {role}:\n{stdout}"));
+        let counts: Vec<f64> = row
+            .split('|')
+            .skip(3)
+            .filter_map(|cell| cell.trim().parse().ok())
+            .collect();
+        assert!(
+            counts.len() == 6 && counts.iter().all(|c| *c > 0.0),
+            "{workload} {role}: six positive figures expected: {row}"
+        );
+    }
+}
+
 /// The key-value benchmark's quick mode: `redis-benchmark` against the Paxos
 /// store and a `redis-server`, in clear and over TLS with `AUTH`, and with
 /// each durability beside Redis's append-only file; every row and Hydro's
