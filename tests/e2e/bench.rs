@@ -4,8 +4,9 @@
 use crate::support::require;
 use std::process::Command;
 
-#[test]
-fn quick_benchmark_suite_gets_every_answer_right() {
+/// `cargo run -p examples --example EXAMPLE -- ARGS`, which must succeed:
+/// what it printed on stdout.
+fn run_example(example: &str, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO"))
         .args([
             "run",
@@ -13,15 +14,25 @@ fn quick_benchmark_suite_gets_every_answer_right() {
             "-p",
             "examples",
             "--example",
-            "bench",
+            example,
             "--",
         ])
-        .args(["--quick", "--reps", "1"])
+        .args(args)
         .output()
         .expect("cargo runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "bench failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{example} {} failed:\n{stdout}\n{stderr}",
+        args.join(" ")
+    );
+    stdout
+}
+
+#[test]
+fn quick_benchmark_suite_gets_every_answer_right() {
+    let stdout = run_example("bench", &["--quick", "--reps", "1"]);
     for workload in [
         "pipe",
         "pipe_struct",
@@ -66,17 +77,7 @@ fn quick_benchmark_suite_gets_every_answer_right() {
 #[test]
 fn quick_instruction_counts_cover_every_role_of_every_system() {
     drop(require("valgrind", "valgrind"));
-    let output = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "-p", "examples", "--example", "bench"])
-        .args(["--", "--instructions", "--quick"])
-        .output()
-        .expect("cargo runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "bench --instructions failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_example("bench", &["--instructions", "--quick"]);
     for (workload, role) in [
         ("pipe", "sender"),
         ("pipe", "receiver"),
@@ -109,25 +110,7 @@ fn quick_instruction_counts_cover_every_role_of_every_system() {
 fn quick_key_value_benchmark_runs_both_systems() {
     drop(require("redis-benchmark", "redis-tools"));
     drop(require("redis-server", "redis-server"));
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "examples",
-            "--example",
-            "bench_kv",
-            "--",
-            "--quick",
-        ])
-        .output()
-        .expect("cargo runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "bench_kv failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_example("bench_kv", &["--quick"]);
     for test in ["SET", "GET"] {
         for (clients, pipeline, redis, durability) in [
             ("plain", 1, "none", "flush"),
@@ -157,17 +140,9 @@ fn quick_key_value_benchmark_runs_both_systems() {
 fn the_store_under_300k_reconnecting_clients_keeps_its_memory() {
     drop(require("redis-benchmark", "redis-tools"));
     drop(require("redis-server", "redis-server"));
-    let output = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "-p", "examples", "--example", "bench_kv"])
-        .args(["--", "--soak", "300000", "--steps", "3"])
-        .args(["--max-growth-mib", "8"])
-        .output()
-        .expect("cargo runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "bench_kv --soak failed:\n{stdout}\n{stderr}"
+    let stdout = run_example(
+        "bench_kv",
+        &["--soak", "300000", "--steps", "3", "--max-growth-mib", "8"],
     );
     for mark in [100_000, 200_000, 300_000] {
         let row = format!("| reconnecting | {mark} |");

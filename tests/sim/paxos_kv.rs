@@ -272,20 +272,27 @@ fn store_with_local_reads() {
 
 #[test]
 fn the_check_catches_proposers_answering_reads_locally() {
+    assert_the_check_catches("store_with_local_reads", "local-reads");
+}
+
+/// Runs the ignored test `test` with `PAXOS_KV_PLANTED_BUG=bug`, in another
+/// process (the bug is read from the environment): it must fail, naming a
+/// history that is not linearizable and the seed to replay.
+fn assert_the_check_catches(test: &str, bug: &str) {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "sim::paxos_kv::store_with_local_reads",
+            &format!("sim::paxos_kv::{test}"),
             "--include-ignored",
         ])
-        .env("PAXOS_KV_PLANTED_BUG", "local-reads")
+        .env("PAXOS_KV_PLANTED_BUG", bug)
         .output()
         .unwrap();
     let printed = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     assert!(
         !output.status.success(),
-        "the planted bug passed:\n{printed}"
+        "the planted bug {bug} passed:\n{printed}"
     );
     assert!(
         printed.contains("is not linearizable") && printed.contains("WEIR_SIM_SEED="),
@@ -295,9 +302,9 @@ fn the_check_catches_proposers_answering_reads_locally() {
 
 /// Sessions end while their commands may still be in flight: three more
 /// clients open a connection per operation and drop it after 300 ms without
-/// an answer,
-/// while proposers crash between a command being chosen and its answer and
-/// come back as a later run (ending their earlier run's sessions). No
+/// an answer, while proposers crash between a command being chosen and its
+/// answer and come back as a later run (ending their earlier run's
+/// sessions). No
 /// command is applied twice: every history is linearizable.
 #[test]
 fn sessions_ending_under_retries_and_proposer_restarts_never_apply_a_command_twice() {
@@ -369,23 +376,5 @@ fn store_with_acceptors_writing_late() {
 
 #[test]
 fn the_check_catches_acceptors_answering_before_their_writes_are_durable() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "sim::paxos_kv::store_with_acceptors_writing_late",
-            "--include-ignored",
-        ])
-        .env("PAXOS_KV_PLANTED_BUG", "late-writes")
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "the planted bug passed:\n{printed}"
-    );
-    assert!(
-        printed.contains("is not linearizable") && printed.contains("WEIR_SIM_SEED="),
-        "{printed}"
-    );
+    assert_the_check_catches("store_with_acceptors_writing_late", "late-writes");
 }

@@ -230,6 +230,27 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     )
 }
 
+/// Takes `steps` on `log`: the state as of each commit (the first: empty),
+/// and the state of the tick under way.
+fn take(steps: &[Step], storage: &Storage, log: &mut Log<Rec>) -> (Vec<Vec<Rec>>, Vec<Rec>) {
+    let mut committed: Vec<Vec<Rec>> = vec![Vec::new()];
+    let mut now: Vec<Rec> = Vec::new();
+    for step in steps {
+        match step {
+            Step::Append(n) => {
+                log.append(&rec(*n));
+                now.push(rec(*n));
+            }
+            Step::Compact => log.compact(&now),
+            Step::Commit => {
+                storage.commit().unwrap();
+                committed.push(now.clone());
+            }
+        }
+    }
+    (committed, now)
+}
+
 proptest! {
     /// Appends, compactions and commits, then a power loss that tears what
     /// was not synced at any byte: what is read back is the state after
@@ -243,22 +264,7 @@ proptest! {
         let durability = if sync { Durability::Sync } else { Durability::Flush };
         let disk = MemoryDisk::new();
         let (storage, mut log, _) = open_log(&disk, durability);
-        // The state as of each commit, and the state of the tick under way.
-        let mut committed: Vec<Vec<Rec>> = vec![Vec::new()];
-        let mut now: Vec<Rec> = Vec::new();
-        for step in &steps {
-            match step {
-                Step::Append(n) => {
-                    log.append(&rec(*n));
-                    now.push(rec(*n));
-                }
-                Step::Compact => log.compact(&now),
-                Step::Commit => {
-                    storage.commit().unwrap();
-                    committed.push(now.clone());
-                }
-            }
-        }
+        let (committed, _) = take(&steps, &storage, &mut log);
         disk.power_loss(|_, n| tear.index(n + 1));
         let storage = Storage::on(disk.clone(), durability);
         let (_, records) = Log::<Rec>::open(&storage, "events").unwrap();
@@ -281,17 +287,7 @@ proptest! {
     ) {
         let disk = MemoryDisk::new();
         let (storage, mut log, _) = open_log(&disk, Durability::Sync);
-        let mut now: Vec<Rec> = Vec::new();
-        for step in &steps {
-            match step {
-                Step::Append(n) => {
-                    log.append(&rec(*n));
-                    now.push(rec(*n));
-                }
-                Step::Compact => log.compact(&now),
-                Step::Commit => storage.commit().unwrap(),
-            }
-        }
+        let (_, mut now) = take(&steps, &storage, &mut log);
         storage.commit().unwrap();
         let before = now.clone();
         for n in &last {

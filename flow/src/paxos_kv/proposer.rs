@@ -806,18 +806,7 @@ mod tests {
 
     #[test]
     fn a_new_leader_keeps_the_highest_ballots_value_and_fills_holes() {
-        let mut p = Proposer::new(ClusterId(0), 1, 3);
-        let mut out = Vec::new();
-        for _ in 0..HEARTBEAT_TIMEOUT {
-            out.extend(p.tick(vec![Input::Clock]));
-        }
-        let ballot = out
-            .iter()
-            .find_map(|o| match o {
-                Output::Acceptors(ToAcceptor::Prepare(b)) => Some(*b),
-                _ => None,
-            })
-            .expect("stands after the timeout");
+        let (mut p, ballot) = candidate();
         let one = |n: u64| {
             let client = ClientId {
                 proposer: 1,
@@ -874,9 +863,9 @@ mod tests {
         assert_eq!(p.pending.len(), 1);
     }
 
-    /// A proposer made leader of a fresh store (ballot promised by two of
-    /// three acceptors).
-    fn leader() -> Proposer {
+    /// Proposer 0 of three acceptors, standing after hearing no leader:
+    /// it and the ballot it stands with.
+    fn candidate() -> (Proposer, Ballot) {
         let mut p = Proposer::new(ClusterId(0), 1, 3);
         let mut out = Vec::new();
         for _ in 0..HEARTBEAT_TIMEOUT {
@@ -889,6 +878,13 @@ mod tests {
                 _ => None,
             })
             .expect("stands after the timeout");
+        (p, ballot)
+    }
+
+    /// A proposer made leader of a fresh store (its ballot promised by two
+    /// of three acceptors).
+    fn leader() -> Proposer {
+        let (mut p, ballot) = candidate();
         promise(&mut p, 0, ballot, vec![]);
         promise(&mut p, 1, ballot, vec![]);
         assert!(matches!(p.role, Role::Leader { .. }));
