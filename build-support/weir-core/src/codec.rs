@@ -47,14 +47,25 @@ pub fn encode_batch<T: Serialize>(records: &[T], buf: &mut Vec<u8>) -> Result<()
 /// themselves are never held: what [`encode_batch`] would write for them all.
 /// A sender pushes a tick's records, appends the batch to a frame, and clears
 /// it (its buffer is kept for the next tick).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BatchEncoder {
-    /// The records' encodings, one after the other (no length yet).
+    /// `prefix` bytes left for the caller, the batch's length (written when
+    /// the batch is taken), then the records' encodings one after the other.
     bytes: Vec<u8>,
+    prefix: usize,
     records: usize,
     /// The first record that could not be encoded: the batch fails as a whole
     /// (later records are still encoded: no check per record).
     failed: Option<CodecError>,
+}
+
+/// The bytes of a batch's length.
+const COUNT_LEN: usize = 8;
+
+impl Default for BatchEncoder {
+    fn default() -> BatchEncoder {
+        BatchEncoder::with_prefix(0)
+    }
 }
 
 impl BatchEncoder {
@@ -62,9 +73,24 @@ impl BatchEncoder {
         BatchEncoder::default()
     }
 
+    /// A batch whose buffer starts with `prefix` bytes for the caller (a
+    /// frame's header): see [`framed`](BatchEncoder::framed).
+    pub fn with_prefix(prefix: usize) -> BatchEncoder {
+        BatchEncoder {
+            bytes: vec![0; prefix + COUNT_LEN],
+            prefix,
+            records: 0,
+            failed: None,
+        }
+    }
+
     /// Encodes `record` at the end of the batch.
     #[inline]
     pub fn push<T: Serialize + ?Sized>(&mut self, record: &T) {
+        debug_assert!(
+            self.bytes.len() >= self.prefix + COUNT_LEN,
+            "cleared after `framed`"
+        );
         let before = self.bytes.len();
         match bincode::serde::encode_into_std_write(record, &mut self.bytes, config()) {
             Ok(_) => self.records += 1,
@@ -90,15 +116,33 @@ impl BatchEncoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        // A sequence's length, as the configuration writes it: a u64, little-endian.
-        buf.extend_from_slice(&(self.records as u64).to_le_bytes());
-        buf.extend_from_slice(&self.bytes);
+        buf.extend_from_slice(&self.count());
+        buf.extend_from_slice(&self.bytes[self.prefix + COUNT_LEN..]);
         Ok(())
     }
 
-    /// Starts the next batch.
+    /// The batch in the encoder's own buffer, after the `prefix` bytes left
+    /// for the caller: for a sender that sends this buffer rather than a copy
+    /// of it (swapping in an empty one), then [`clear`](BatchEncoder::clear)s.
+    pub fn framed(&mut self) -> Result<&mut Vec<u8>, CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let count = self.count();
+        self.bytes[self.prefix..self.prefix + COUNT_LEN].copy_from_slice(&count);
+        Ok(&mut self.bytes)
+    }
+
+    /// A sequence's length, as the configuration writes it: a u64, little-endian.
+    fn count(&self) -> [u8; COUNT_LEN] {
+        (self.records as u64).to_le_bytes()
+    }
+
+    /// Starts the next batch (in the buffer it has, which may be another
+    /// after [`framed`](BatchEncoder::framed)).
     pub fn clear(&mut self) {
         self.bytes.clear();
+        self.bytes.resize(self.prefix + COUNT_LEN, 0);
         self.records = 0;
         self.failed = None;
     }
@@ -227,6 +271,20 @@ mod tests {
             encode_batch(&records[..n], &mut at_once).unwrap();
             batch.append_to(&mut by_record).unwrap();
             assert_eq!(by_record, at_once, "{n} records");
+        }
+        // Taken in its own buffer, after a caller's prefix, and swapped out:
+        // the next batch starts afresh in whatever buffer it is given.
+        let mut framed = BatchEncoder::with_prefix(3);
+        let mut spare = Vec::new();
+        for n in [5, 1, 0] {
+            records[..n].iter().for_each(|r| framed.push(r));
+            let mut expected = vec![0; 3];
+            encode_batch(&records[..n], &mut expected).unwrap();
+            let taken = framed.framed().unwrap();
+            assert_eq!(*taken, expected, "{n} records, framed");
+            std::mem::swap(taken, &mut spare);
+            spare.clear();
+            framed.clear();
         }
     }
 

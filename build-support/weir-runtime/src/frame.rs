@@ -48,22 +48,22 @@ pub fn append_frame(
     payload: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
 ) -> Result<(), String> {
     let start = buf.len();
-    buf.extend_from_slice(&[0; 4]);
-    buf.extend_from_slice(&channel.to_le_bytes());
-    let written = payload(buf).and_then(|()| {
-        u32::try_from(buf.len() - start - HEADER_LEN)
-            .map_err(|_| "batch larger than 4 GiB".to_string())
-    });
-    match written {
-        Ok(len) => {
-            buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
-            Ok(())
-        }
-        Err(e) => {
-            buf.truncate(start);
-            Err(e)
-        }
+    buf.extend_from_slice(&[0; HEADER_LEN]);
+    let written = payload(buf).and_then(|()| fill_header(&mut buf[start..], channel));
+    if written.is_err() {
+        buf.truncate(start);
     }
+    written
+}
+
+/// Writes the header of a frame of `channel` built in place: `frame` is
+/// [`HEADER_LEN`] bytes for it, then the payload.
+pub fn fill_header(frame: &mut [u8], channel: u32) -> Result<(), String> {
+    let len = u32::try_from(frame.len() - HEADER_LEN)
+        .map_err(|_| "batch larger than 4 GiB".to_string())?;
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    frame[4..HEADER_LEN].copy_from_slice(&channel.to_le_bytes());
+    Ok(())
 }
 
 /// Appends a frame that closes `channel`.

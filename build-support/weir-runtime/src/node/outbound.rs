@@ -10,7 +10,9 @@
 
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
-use crate::frame::{append_close, append_frame, append_keepalive, append_stopping};
+use crate::frame::{
+    append_close, append_frame, append_keepalive, append_stopping, fill_header, HEADER_LEN,
+};
 use crate::witness::Witness;
 use serde::Serialize;
 use std::marker::PhantomData;
@@ -150,7 +152,7 @@ impl Node {
         let dests = self.dests(id);
         Outbox {
             channel: id,
-            batch: BatchEncoder::new(),
+            batch: BatchEncoder::with_prefix(HEADER_LEN),
             dests,
             closed: false,
             records: PhantomData,
@@ -211,27 +213,41 @@ impl Node {
         false
     }
 
-    /// Queues one frame of `channel` (holding `records` records) for every
-    /// destination in `dests` that takes it, its payload written once (into the
-    /// first such destination's queue, then copied).
+    /// Queues this tick's `batch` of `channel` as one frame for every
+    /// destination in `dests` that takes it, and clears it. Its payload is
+    /// encoded once: into the first such destination's queue (the batch's own
+    /// buffer becomes that queue when nothing is queued there, else it is
+    /// copied after what is), then copied to the others.
     async fn send_frame(
         &mut self,
         dests: &[usize],
         channel: u32,
-        records: usize,
-        payload: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String>,
+        batch: &mut BatchEncoder,
     ) -> Result<()> {
+        let records = batch.len();
         let Some(at) = dests
             .iter()
             .position(|&d| self.accepts(channel, d, records))
         else {
+            batch.clear();
             return Ok(());
         };
         let first = dests[at];
+        let failed =
+            |e: String| Error::new(format!("cannot encode a batch for channel {channel}: {e}"));
         let queue = self.queue_of(first);
         let start = queue.len();
-        append_frame(queue, channel, payload)
-            .map_err(|e| Error::new(format!("cannot encode a batch for channel {channel}: {e}")))?;
+        if start == 0 {
+            let frame = batch.framed().map_err(|e| failed(e.to_string()))?;
+            fill_header(frame, channel).map_err(failed)?;
+            std::mem::swap(queue, frame);
+        } else {
+            append_frame(queue, channel, |buf| {
+                batch.append_to(buf).map_err(|e| e.to_string())
+            })
+            .map_err(failed)?;
+        }
+        batch.clear();
         let bytes = self.queue_of(first).len() - start;
         self.stats.sent(channel, first, records, bytes);
         if at + 1 < dests.len() {
@@ -518,13 +534,6 @@ impl Node {
     }
 }
 
-/// `batch` as a frame's payload.
-fn payload(
-    batch: &BatchEncoder,
-) -> impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), String> + '_ {
-    move |buf| batch.append_to(buf).map_err(|e| e.to_string())
-}
-
 /// Sends each record to one member of a cluster: one frame per member per tick.
 pub struct MemberOutbox<T> {
     channel: u32,
@@ -542,7 +551,10 @@ impl<T: Serialize> MemberOutbox<T> {
     fn new(channel: u32, dests: Vec<usize>, role: &'static str) -> Self {
         MemberOutbox {
             channel,
-            batches: dests.iter().map(|_| BatchEncoder::new()).collect(),
+            batches: dests
+                .iter()
+                .map(|_| BatchEncoder::with_prefix(HEADER_LEN))
+                .collect(),
             dests,
             role,
             unknown_member: None,
@@ -571,9 +583,7 @@ impl<T: Serialize> MemberOutbox<T> {
         }
         for (batch, &dest) in self.batches.iter_mut().zip(&self.dests) {
             if !batch.is_empty() {
-                node.send_frame(&[dest], self.channel, batch.len(), payload(batch))
-                    .await?;
-                batch.clear();
+                node.send_frame(&[dest], self.channel, batch).await?;
             }
         }
         if upstream_done && !self.closed {
@@ -628,14 +638,8 @@ impl<T: Serialize> Outbox<T> {
     /// then closes the channel if `upstream_done`.
     pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
         if !self.batch.is_empty() {
-            node.send_frame(
-                &self.dests,
-                self.channel,
-                self.batch.len(),
-                payload(&self.batch),
-            )
-            .await?;
-            self.batch.clear();
+            node.send_frame(&self.dests, self.channel, &mut self.batch)
+                .await?;
         }
         if upstream_done && !self.closed {
             self.closed = true;
