@@ -26,7 +26,8 @@ pub fn compute_pi(flow: &FlowBuilder) {
         )
         .all_ticks()
         .send_bincode_interleaved(&leader)
-        .reduce(q!(|(inside, total), (i, t)| {
+        // Sums: the workers' tallies may come in any order.
+        .reduce_commutative(q!(|(inside, total), (i, t)| {
             *inside += i;
             *total += t;
         }))

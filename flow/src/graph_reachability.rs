@@ -25,7 +25,7 @@ pub fn graph_reachability(flow: &FlowBuilder) {
         .source_iter(&process, q!(EDGES.iter().copied()))
         .tick_batch()
         .persist();
-    let (next_frontier, frontier) = process.tick_cycle::<u32>();
+    let (next_frontier, frontier) = process.tick_cycle_unordered::<u32>();
     // Every vertex reached so far; `delta` keeps those new in this tick.
     let reached = roots.tick_batch().union(frontier).persist().unique();
     let new = reached.delta();

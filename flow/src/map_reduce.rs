@@ -32,7 +32,8 @@ pub fn map_reduce(flow: &FlowBuilder) {
         .map(q!(|word| (word, 1usize)))
         .fold_keyed(q!(|| 0usize), q!(|count, one| *count += one))
         .send_bincode_interleaved(&leader)
-        .reduce_keyed(q!(|total, count| *total += count))
+        // Sums: the workers' counts may come in any order.
+        .reduce_keyed_commutative(q!(|total, count| *total += count))
         .for_each(q!(|(word, count)| println!("{word}: {count}")));
 }
 

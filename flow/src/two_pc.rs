@@ -47,6 +47,9 @@ fn two_pc_deciding(flow: &FlowBuilder, rule: Rule) {
         .send_bincode(&coordinator);
     let decisions = if rule == Rule::OneTick {
         votes
+            .assume_ordering(nondet!(
+                "the votes of a tick go into a map: their order within it does not matter"
+            ))
             .tick_batch()
             .fold(q!(Vec::new), q!(Vec::push))
             .flat_map(q!({
@@ -54,6 +57,7 @@ fn two_pc_deciding(flow: &FlowBuilder, rule: Rule) {
                 move |votes| decide_from_one_tick(votes, &mut decided)
             }))
             .all_ticks()
+            .unordered()
     } else {
         votes.filter_map(q!({
             let mut tally = Tally::default();

@@ -203,6 +203,7 @@ fn label(graph: &FlowGraph, node: &Node) -> String {
             format!("membership of {}", graph.locations[*cluster].name)
         }
         Operator::SourceExternal { name } => format!("source_external \"{name}\""),
+        Operator::AssumeOrdering { reason } => format!("nondet!: {reason}"),
         Operator::Cycle { element_type, .. } => {
             format!("{} of {}", node.op.name(), short_type(element_type))
         }

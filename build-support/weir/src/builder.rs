@@ -7,6 +7,7 @@ use crate::ir::{
 };
 use crate::level::{Bounded, Boundedness};
 use crate::location::{Cluster, Location, Process, Role};
+use crate::order::Ordering;
 use crate::quote::{self, IntoQuoted};
 use crate::stream::{Collection, Stream};
 use std::cell::RefCell;
@@ -70,13 +71,13 @@ impl FlowBuilder {
     }
 
     /// A source: a node without inputs at `location`.
-    pub(crate) fn source<'a, L: Location<'a>, T, B>(
+    pub(crate) fn source<'a, L: Location<'a>, T, B, O>(
         &'a self,
         location: &L,
         op: Operator,
         args: Vec<QuotedExpr>,
         at: &'static Caller<'static>,
-    ) -> Stream<'a, T, L, B> {
+    ) -> Stream<'a, T, L, B, O> {
         let node = self.source_node((location.flow(), location.id()), op, args, at);
         Stream::from_node(node, location.clone())
     }
@@ -187,17 +188,17 @@ impl FlowBuilder {
         self.source(location, Operator::SpinBatch, vec![n], at)
     }
 
-    pub(crate) fn new_cycle<'a, T, L: Location<'a>, B: Boundedness>(
+    pub(crate) fn new_cycle<'a, T, L: Location<'a>, B: Boundedness, O: Ordering>(
         &'a self,
         location: &L,
         args: Vec<QuotedExpr>,
         at: &'static Caller<'static>,
-    ) -> (CycleHandle<'a, T, L, B>, Stream<'a, T, L, B>) {
+    ) -> (CycleHandle<'a, T, L, B, O>, Stream<'a, T, L, B, O>) {
         let op = Operator::Cycle {
             level: B::LEVEL,
             element_type: std::any::type_name::<T>().to_string(),
         };
-        let stream: Stream<'a, T, L, B> = self.source(location, op, args, at);
+        let stream: Stream<'a, T, L, B, O> = self.source(location, op, args, at);
         let handle = CycleHandle {
             node: stream.node,
             location: location.clone(),

@@ -4,30 +4,31 @@ use crate::builder::FlowBuilder;
 use crate::ir::NodeId;
 use crate::level::Boundedness;
 use crate::location::Location;
+use crate::order::{Ordering, TotalOrder};
 use crate::stream::{Collection, Stream};
 use std::marker::PhantomData;
 use std::panic::Location as Caller;
 
-type Marker<'a, T, B> = PhantomData<(fn() -> T, fn() -> B, &'a FlowBuilder)>;
+type Marker<'a, T, B, O> = PhantomData<(fn() -> T, fn() -> B, fn() -> O, &'a FlowBuilder)>;
 
 /// The far end of a cycle: [`complete`](CycleHandle::complete) it with the stream
 /// whose records the cycle's stream yields. A handle dropped without completing is
 /// a build error at the cycle.
 #[must_use = "a cycle must be completed with `.complete(stream)`"]
-pub struct CycleHandle<'a, T, L: Location<'a>, B> {
+pub struct CycleHandle<'a, T, L: Location<'a>, B, O = TotalOrder> {
     pub(crate) node: NodeId,
     pub(crate) location: L,
     pub(crate) at: &'static Caller<'static>,
     pub(crate) completed: bool,
-    pub(crate) _marker: Marker<'a, T, B>,
+    pub(crate) _marker: Marker<'a, T, B, O>,
 }
 
-impl<'a, T, L: Location<'a>, B: Boundedness> CycleHandle<'a, T, L, B> {
+impl<'a, T, L: Location<'a>, B: Boundedness, O: Ordering> CycleHandle<'a, T, L, B, O> {
     /// Feeds the cycle: its stream yields `stream`'s records (next tick for an
     /// unbounded `cycle`; for a `tick_cycle` the loop must pass through
-    /// `defer_tick`).
+    /// `defer_tick`), in their order.
     #[track_caller]
-    pub fn complete(mut self, stream: Stream<'a, T, L, B>) {
+    pub fn complete(mut self, stream: Stream<'a, T, L, B, O>) {
         let flow = self.location.flow();
         let at = Caller::caller();
         if stream.location().id() != self.location.id() {
@@ -45,7 +46,7 @@ impl<'a, T, L: Location<'a>, B: Boundedness> CycleHandle<'a, T, L, B> {
     }
 }
 
-impl<'a, T, L: Location<'a>, B> Drop for CycleHandle<'a, T, L, B> {
+impl<'a, T, L: Location<'a>, B, O> Drop for CycleHandle<'a, T, L, B, O> {
     fn drop(&mut self) {
         if !self.completed {
             self.location.flow().error(

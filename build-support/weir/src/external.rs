@@ -35,7 +35,9 @@
 
 use crate::builder::FlowBuilder;
 use crate::ir::{NodeId, Operator};
+use crate::level::Unbounded;
 use crate::location::Location;
+use crate::order::NoOrder;
 use crate::quote::IntoQuoted;
 use crate::stream::{Collection, Stream};
 use std::marker::PhantomData;
@@ -65,7 +67,7 @@ impl FlowBuilder {
         name: &str,
         codec: impl IntoQuoted<C>,
     ) -> (
-        Stream<'a, (ConnectionId, ClientEvent<C::Request>), L>,
+        Stream<'a, (ConnectionId, ClientEvent<C::Request>), L, Unbounded, NoOrder>,
         ExternalReplies<'a, C::Reply, L>,
     )
     where
@@ -78,7 +80,8 @@ impl FlowBuilder {
         let op = Operator::SourceExternal {
             name: name.to_string(),
         };
-        let requests: Stream<'a, _, L> = self.source(location, op, vec![codec], at);
+        let requests: Stream<'a, _, L, Unbounded, NoOrder> =
+            self.source(location, op, vec![codec], at);
         let replies = ExternalReplies {
             source: requests.node(),
             location: location.clone(),
@@ -88,7 +91,7 @@ impl FlowBuilder {
     }
 }
 
-impl<'a, R, L: Location<'a>, B> Stream<'a, (ConnectionId, R), L, B> {
+impl<'a, R, L: Location<'a>, B, O> Stream<'a, (ConnectionId, R), L, B, O> {
     /// Sends each reply to the client connection it names, encoded with the
     /// endpoint's codec. Replies to a connection that has closed are dropped.
     #[track_caller]
@@ -108,6 +111,6 @@ impl<'a, R, L: Location<'a>, B> Stream<'a, (ConnectionId, R), L, B> {
         let op = Operator::SendExternal {
             source: replies.source,
         };
-        let _: Stream<'a, (), L, B> = self.derive(op, &[], Vec::new(), at);
+        let _: Stream<'a, (), L, B, O> = self.derive(op, &[], Vec::new(), at);
     }
 }

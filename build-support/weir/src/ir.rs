@@ -160,6 +160,11 @@ pub enum Operator {
     Enumerate,
     /// Records of every input.
     Union,
+    /// The input, declared to be in an order the flow relies on, though it
+    /// is not the same on every run (`assume_ordering(nondet!(reason))`).
+    AssumeOrdering {
+        reason: String,
+    },
     /// Unbounded → this tick's batch.
     TickBatch,
     /// Tick level → unbounded.
@@ -254,6 +259,7 @@ impl Operator {
             Cloned => "cloned",
             Enumerate => "enumerate",
             Union => "union",
+            AssumeOrdering { .. } => "assume_ordering",
             TickBatch => "tick_batch",
             AllTicks => "all_ticks",
             Latest => "latest",

@@ -31,6 +31,7 @@ pub mod ir;
 pub mod level;
 pub mod location;
 pub mod network;
+pub mod order;
 pub mod quote;
 mod singleton;
 mod stream;
@@ -41,6 +42,7 @@ pub use external::{BadInput, ClientCodec, ClientEvent, ConnectionId, ExternalRep
 pub use level::{Bounded, Unbounded};
 pub use location::{Cluster, ClusterId, Location, Membership, Process, Role};
 pub use network::NetworkRecord;
+pub use order::{NoOrder, TotalOrder};
 pub use quote::IntoQuoted;
 pub use singleton::{Optional, Singleton};
 pub use stream::Stream;

@@ -9,6 +9,7 @@ use crate::builder::FlowBuilder;
 use crate::cycle::CycleHandle;
 use crate::ir::{LocationId, Operator};
 use crate::level::{Bounded, Unbounded};
+use crate::order::NoOrder;
 use crate::quote::IntoQuoted;
 use crate::stream::{Collection, Stream};
 use std::marker::PhantomData;
@@ -43,13 +44,26 @@ pub trait Location<'a>: Clone {
     fn flow(&self) -> &'a FlowBuilder;
 
     /// An unbounded stream fed later by [`CycleHandle::complete`]: what the
-    /// completing stream yields in one tick arrives here in the next.
+    /// completing stream yields in one tick arrives here in the next. For a
+    /// completing stream without a deterministic order, see
+    /// [`cycle_unordered`](Location::cycle_unordered).
     #[track_caller]
     fn cycle<T>(
         &self,
     ) -> (
         CycleHandle<'a, T, Self, Unbounded>,
         Stream<'a, T, Self, Unbounded>,
+    ) {
+        self.flow().new_cycle(self, Vec::new(), Caller::caller())
+    }
+
+    /// [`cycle`](Location::cycle), completed with a [`NoOrder`] stream.
+    #[track_caller]
+    fn cycle_unordered<T>(
+        &self,
+    ) -> (
+        CycleHandle<'a, T, Self, Unbounded, NoOrder>,
+        Stream<'a, T, Self, Unbounded, NoOrder>,
     ) {
         self.flow().new_cycle(self, Vec::new(), Caller::caller())
     }
@@ -62,6 +76,18 @@ pub trait Location<'a>: Clone {
     ) -> (
         CycleHandle<'a, T, Self, Bounded>,
         Stream<'a, T, Self, Bounded>,
+    ) {
+        self.flow().new_cycle(self, Vec::new(), Caller::caller())
+    }
+
+    /// [`tick_cycle`](Location::tick_cycle), completed with a [`NoOrder`]
+    /// stream.
+    #[track_caller]
+    fn tick_cycle_unordered<T>(
+        &self,
+    ) -> (
+        CycleHandle<'a, T, Self, Bounded, NoOrder>,
+        Stream<'a, T, Self, Bounded, NoOrder>,
     ) {
         self.flow().new_cycle(self, Vec::new(), Caller::caller())
     }
@@ -130,12 +156,14 @@ impl<'a, Tag> Cluster<'a, Tag> {
     /// up or goes down. Members linked at start are reported `Joined` in the
     /// first tick; over tolerant edges, a member that dies is reported `Left`
     /// (within the peer timeout if it only stops answering), and `Joined`
-    /// again when it rejoins. An instance never reports itself.
+    /// again when it rejoins. An instance never reports itself. Each
+    /// member's events come in order; the members' are interleaved as links
+    /// happen to come and go ([`NoOrder`]).
     #[track_caller]
     pub fn membership<L: Location<'a>>(
         &self,
         at: &L,
-    ) -> Stream<'a, (ClusterId, Membership), L, Unbounded> {
+    ) -> Stream<'a, (ClusterId, Membership), L, Unbounded, NoOrder> {
         let op = Operator::Membership { cluster: self.id };
         let node = self.flow.source_node_at(at, op, Caller::caller());
         Stream::from_node(node, at.clone())

@@ -11,7 +11,10 @@
 //! | cluster → cluster (the same or another) | as from a process | as from a process | `(ClusterId, T)` |
 //!
 //! Records travel in order between each pair of instances, batched into one frame
-//! per channel per tick. Every record type must serialise with serde.
+//! per channel per tick. Every record type must serialise with serde. A
+//! process's records arrive in the order they were sent; a cluster's are
+//! interleaved across its members in an order that changes from run to run,
+//! so they arrive as a [`NoOrder`] stream (see [`order`](crate::order)).
 //!
 //! Each operator has a `_tolerant` form (`broadcast_bincode_tolerant`, ...). By
 //! default an edge is *fail-stop*: losing an instance at the other end is an
@@ -23,6 +26,7 @@
 use crate::ir::{Delivery, Failure, Operator};
 use crate::level::Unbounded;
 use crate::location::{Cluster, ClusterId, Location, Process};
+use crate::order::{NoOrder, Ordering};
 use crate::stream::{Collection, Stream};
 use serde::{de::DeserializeOwned, Serialize};
 use std::panic::Location as Caller;
@@ -37,19 +41,26 @@ pub trait NetworkRecord: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> NetworkRecord for T {}
 
 /// What a location's records look like on arrival elsewhere: a cluster's are
-/// tagged with the member that sent them.
+/// tagged with the member that sent them, and interleaved with the other
+/// members' in an order that changes from run to run.
 pub trait Sender<'a>: Location<'a> {
     type Received<T>;
+    /// The order records sent in order `O` arrive in.
+    type Arrives<O: Ordering>: Ordering;
     const TAGGED: bool;
 }
 
 impl<'a, Tag> Sender<'a> for Process<'a, Tag> {
     type Received<T> = T;
+    /// One sender: records arrive in the order they were sent.
+    type Arrives<O: Ordering> = O;
     const TAGGED: bool = false;
 }
 
 impl<'a, Tag> Sender<'a> for Cluster<'a, Tag> {
     type Received<T> = (ClusterId, T);
+    /// Each member's records in order, the members' interleaved.
+    type Arrives<O: Ordering> = NoOrder;
     const TAGGED: bool = true;
 }
 
@@ -75,15 +86,15 @@ impl<'a, From: Sender<'a>, T, Tag> SendTarget<'a, From, (ClusterId, T)> for Clus
     const DELIVERY: Delivery = Delivery::ToMember;
 }
 
-impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
+impl<'a, T, L: Sender<'a>, B, O: Ordering> Stream<'a, T, L, B, O> {
     /// Adds a network edge from this stream's location to `to`.
-    fn network<U, L2: Location<'a>, Wire: NetworkRecord>(
+    fn network<U, L2: Location<'a>, Wire: NetworkRecord, O2>(
         self,
         to: &L2,
         (delivery, failure): (Delivery, Failure),
         tagged: bool,
         at: &'static Caller<'static>,
-    ) -> Stream<'a, U, L2, Unbounded> {
+    ) -> Stream<'a, U, L2, Unbounded, O2> {
         let op = Operator::Network {
             delivery,
             element_type: std::any::type_name::<Wire>().to_string(),
@@ -107,11 +118,11 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     pub fn send_bincode<D: SendTarget<'a, L, T>>(
         self,
         to: &D,
-    ) -> Stream<'a, L::Received<D::Wire>, D, Unbounded>
+    ) -> Stream<'a, L::Received<D::Wire>, D, Unbounded, L::Arrives<O>>
     where
         D::Wire: NetworkRecord,
     {
-        self.network::<_, _, D::Wire>(
+        self.network::<_, _, D::Wire, _>(
             to,
             (D::DELIVERY, Failure::FailStop),
             L::TAGGED,
@@ -124,11 +135,11 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     pub fn broadcast_bincode<Tag2>(
         self,
         to: &Cluster<'a, Tag2>,
-    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded>
+    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded, L::Arrives<O>>
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(
+        self.network::<_, _, T, _>(
             to,
             (Delivery::Broadcast, Failure::FailStop),
             L::TAGGED,
@@ -141,11 +152,11 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     pub fn round_robin_bincode<Tag2>(
         self,
         to: &Cluster<'a, Tag2>,
-    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded>
+    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded, L::Arrives<O>>
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(
+        self.network::<_, _, T, _>(
             to,
             (Delivery::RoundRobin, Failure::FailStop),
             L::TAGGED,
@@ -159,11 +170,11 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     pub fn send_bincode_tolerant<D: SendTarget<'a, L, T>>(
         self,
         to: &D,
-    ) -> Stream<'a, L::Received<D::Wire>, D, Unbounded>
+    ) -> Stream<'a, L::Received<D::Wire>, D, Unbounded, L::Arrives<O>>
     where
         D::Wire: NetworkRecord,
     {
-        self.network::<_, _, D::Wire>(
+        self.network::<_, _, D::Wire, _>(
             to,
             (D::DELIVERY, Failure::Tolerant),
             L::TAGGED,
@@ -178,11 +189,11 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     pub fn broadcast_bincode_tolerant<Tag2>(
         self,
         to: &Cluster<'a, Tag2>,
-    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded>
+    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded, L::Arrives<O>>
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(
+        self.network::<_, _, T, _>(
             to,
             (Delivery::Broadcast, Failure::Tolerant),
             L::TAGGED,
@@ -196,11 +207,11 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     pub fn round_robin_bincode_tolerant<Tag2>(
         self,
         to: &Cluster<'a, Tag2>,
-    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded>
+    ) -> Stream<'a, L::Received<T>, Cluster<'a, Tag2>, Unbounded, L::Arrives<O>>
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(
+        self.network::<_, _, T, _>(
             to,
             (Delivery::RoundRobin, Failure::Tolerant),
             L::TAGGED,
@@ -209,17 +220,17 @@ impl<'a, T, L: Sender<'a>, B> Stream<'a, T, L, B> {
     }
 }
 
-impl<'a, T, Tag, B> Stream<'a, T, Cluster<'a, Tag>, B> {
+impl<'a, T, Tag, B, O: Ordering> Stream<'a, T, Cluster<'a, Tag>, B, O> {
     /// Sends every record to the process `to`, without the sender's id.
     #[track_caller]
     pub fn send_bincode_interleaved<Tag2>(
         self,
         to: &Process<'a, Tag2>,
-    ) -> Stream<'a, T, Process<'a, Tag2>, Unbounded>
+    ) -> Stream<'a, T, Process<'a, Tag2>, Unbounded, NoOrder>
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(
+        self.network::<_, _, T, _>(
             to,
             (Delivery::ToProcess, Failure::FailStop),
             false,
@@ -233,11 +244,11 @@ impl<'a, T, Tag, B> Stream<'a, T, Cluster<'a, Tag>, B> {
     pub fn send_bincode_interleaved_tolerant<Tag2>(
         self,
         to: &Process<'a, Tag2>,
-    ) -> Stream<'a, T, Process<'a, Tag2>, Unbounded>
+    ) -> Stream<'a, T, Process<'a, Tag2>, Unbounded, NoOrder>
     where
         T: NetworkRecord,
     {
-        self.network::<_, _, T>(
+        self.network::<_, _, T, _>(
             to,
             (Delivery::ToProcess, Failure::Tolerant),
             false,

@@ -26,8 +26,9 @@ pub fn bench_word_count(flow: &FlowBuilder) {
     .into_stream()
     .flat_map(q!(|counts| counts))
     .send_bincode_interleaved(&leader)
-    .reduce_keyed(q!(|total, count| *total += count))
-    .fold(
+    // Sums: the workers' counts may come in any order.
+    .reduce_keyed_commutative(q!(|total, count| *total += count))
+    .fold_commutative(
         q!(crate::bench::text::Summary::default),
         q!(|summary, (word, count)| summary.add(&word, count)),
     )

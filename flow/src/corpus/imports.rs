@@ -63,9 +63,10 @@ pub fn imports(flow: &FlowBuilder) {
         )))
         .send_bincode(&leader);
 
+    // Counts per bucket: the sensors' readings may come in any order.
     sorted
         .clone()
-        .fold(
+        .fold_commutative(
             q!(BTreeMap::new),
             q!(
                 |per_bucket, (_, (bucket, _, _)): (ClusterId, (u32, String, bool))| {

@@ -26,10 +26,11 @@ pub fn inference(flow: &FlowBuilder) {
         .map(q!(|i| (i, i as u32 * 10)));
     let records = sent.clone().send_bincode(&leader);
 
-    // A capture, and every parameter inferred.
+    // A capture, and every parameter inferred. The highest record wins
+    // whatever the order: equal `i`s carry equal `w`s.
     records
         .clone()
-        .fold(
+        .fold_commutative(
             q!(|| (0u64, 0u32)),
             q!(
                 move |state, (_from, (i, w))| if i >= floor && i >= state.0 {
@@ -40,10 +41,11 @@ pub fn inference(flow: &FlowBuilder) {
         .into_stream()
         .for_each(q!(|(i, w)| println!("highest {i} {w}")));
 
-    // A struct accumulator whose fields the closure reads and writes.
+    // A struct accumulator whose fields the closure reads and writes
+    // (a count, a sum and a maximum: any order).
     records
         .clone()
-        .fold(
+        .fold_commutative(
             q!(Stats::default),
             q!(move |s, (_, (i, w))| {
                 s.count += 1;
@@ -60,7 +62,7 @@ pub fn inference(flow: &FlowBuilder) {
     // A value both closures of one fold capture, which is not `Copy`.
     records
         .clone()
-        .fold(
+        .fold_commutative(
             q!(move || (label.clone(), 0u64)),
             q!(move |acc, (_, (i, _))| if acc.0 == label {
                 acc.1 += i;
@@ -73,6 +75,9 @@ pub fn inference(flow: &FlowBuilder) {
     records
         .clone()
         .map(q!(|(from, (i, _))| (from, i)))
+        .assume_ordering(nondet!(
+            "keyed by sender, and each sender's records arrive in the order it sent them"
+        ))
         .fold_keyed(
             q!(Tally::default),
             q!(move |tally, i| if !skip.contains(&i) {
@@ -87,13 +92,13 @@ pub fn inference(flow: &FlowBuilder) {
     records
         .clone()
         .map(q!(|(_, (i, _))| i))
-        .reduce(q!(|a, b| *a = (*a).max(b)))
+        .reduce_commutative(q!(|a, b| *a = (*a).max(b)))
         .into_stream()
         .for_each(q!(|m| println!("max {m}")));
 
     records
         .map(q!(|(from, (_, w))| (from.index(), w)))
-        .reduce_keyed(q!(|total, w| *total += w))
+        .reduce_keyed_commutative(q!(|total, w| *total += w))
         .for_each(q!(|(member, total)| println!(
             "weight from {member}: {total}"
         )));

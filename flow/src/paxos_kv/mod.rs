@@ -197,7 +197,7 @@ pub fn paxos_kv(flow: &FlowBuilder) {
 
     // Proposers: clients, their clock, and what comes back from the others.
     let (requests, replies) = flow.source_external(&proposers, "clients", q!(resp::Resp));
-    let (feedback, fed_back) = proposers.cycle::<proposer::Input>();
+    let (feedback, fed_back) = proposers.cycle_unordered::<proposer::Input>();
     let proposed = requests
         .map(q!(|(connection, event)| proposer::Input::Client(
             connection, event
@@ -207,6 +207,9 @@ pub fn paxos_kv(flow: &FlowBuilder) {
                 .map(q!(|_| proposer::Input::Clock)),
         )
         .union(fed_back)
+        .assume_ordering(nondet!(
+            "Paxos is safe in any order of arrival: ballots and slots decide, not arrival"
+        ))
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
@@ -241,13 +244,16 @@ pub fn paxos_kv(flow: &FlowBuilder) {
 
     // Replicas: apply the chosen slots in order, answer, checkpoint, and
     // catch up from each other.
-    let (to_replicas, from_replicas) = replicas.cycle::<ToReplicaInput>();
+    let (to_replicas, from_replicas) = replicas.cycle_unordered::<ToReplicaInput>();
     let applied = at_replicas
         .map(q!(|(_leader, chosen)| ToReplicaInput::Chosen(chosen)))
         .union(from_replicas)
         .union(replicas.membership(&replicas).map(q!(|(replica, event)| {
             ToReplicaInput::Membership(replica, event)
         })))
+        .assume_ordering(nondet!(
+            "a replica applies chosen slots in slot order, whatever order they arrive in"
+        ))
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({
@@ -284,6 +290,9 @@ pub fn paxos_kv(flow: &FlowBuilder) {
             from, message
         )))
         .union(checkpoints.map(q!(|(from, slot)| acceptor::Input::Checkpoint(from, slot))))
+        .assume_ordering(nondet!(
+            "an acceptor answers each message on its own: ballots decide what it accepts, not arrival"
+        ))
         .tick_batch()
         .fold(q!(Vec::new), q!(Vec::push))
         .flat_map(q!({

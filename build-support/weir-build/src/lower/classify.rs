@@ -96,6 +96,7 @@ impl<'g> Lowering<'g> {
                     | Operator::Enumerate
                     | Operator::Union
                     | Operator::TickBatch
+                    | Operator::AssumeOrdering { .. }
                     | Operator::AllTicks
                     | Operator::Latest
                     | Operator::IntoStream

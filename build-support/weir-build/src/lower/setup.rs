@@ -60,9 +60,12 @@ impl Lowering<'_> {
             }
             _ => {}
         }
-        let described = match node.args.first() {
-            Some(q) => format!("{}(q!(..)) at {}", node.op.name(), q.at),
-            None => format!("{}() at {at}", node.op.name()),
+        let described = match (&node.op, node.args.first()) {
+            (Operator::AssumeOrdering { reason }, _) => format!(
+                "assume_ordering(nondet!({reason:?})) at {at}: records in an order that changes from run to run, accepted"
+            ),
+            (_, Some(q)) => format!("{}(q!(..)) at {}", node.op.name(), q.at),
+            (_, None) => format!("{}() at {at}", node.op.name()),
         };
         let ops = quote!(::weir_runtime::ops);
         if !matches!(node.op, Operator::Network { .. }) {
@@ -142,9 +145,11 @@ impl Lowering<'_> {
             }
             Operator::Union => (quote!(#w), quote!(#ops::union(#(&#ins),*))),
             Operator::Cloned => (quote!(#w), quote!(#ops::cloned(#(&#ins),*))),
-            Operator::TickBatch | Operator::AllTicks | Operator::Latest | Operator::IntoStream => {
-                (quote!(#w), quote!(#ops::same(#(&#ins),*)))
-            }
+            Operator::TickBatch
+            | Operator::AllTicks
+            | Operator::Latest
+            | Operator::IntoStream
+            | Operator::AssumeOrdering { .. } => (quote!(#w), quote!(#ops::same(#(&#ins),*))),
             Operator::DestSink => {
                 let place = at.to_string();
                 (
