@@ -6,6 +6,10 @@ fn main() {
         .flow("two_pc_majority_bug", flow::two_pc::two_pc_majority_bug)
         .flow("two_pc_tick_bug", flow::two_pc::two_pc_tick_bug)
         .flow("map_reduce", flow::map_reduce::map_reduce)
+        .flow(
+            "map_reduce_subtraction_bug",
+            flow::map_reduce::map_reduce_subtraction_bug,
+        )
         .flow("membership", flow::membership::membership)
         .flow("membership_next", flow::membership::membership_next)
         .flow("membership_retyped", flow::membership::membership_retyped)

@@ -37,6 +37,26 @@ pub fn map_reduce(flow: &FlowBuilder) {
         .for_each(q!(|(word, count)| println!("{word}: {count}")));
 }
 
+/// A planted bug for the simulator's determinism check: the leader folds the
+/// workers' partition sizes with a subtraction, which it declares
+/// commutative (it is not: the result depends on the order they arrive in).
+pub fn map_reduce_subtraction_bug(flow: &FlowBuilder) {
+    let leader = flow.process("leader");
+    let workers = flow.cluster("worker");
+    flow.source_iter(&leader, q!(TEXT.split_whitespace()))
+        .map(q!(move |word| (
+            partition(word, workers.members()),
+            word.to_string()
+        )))
+        .send_bincode(&workers)
+        .count()
+        .into_stream()
+        .send_bincode_interleaved(&leader)
+        .fold_commutative(q!(|| 0i64), q!(|acc, n| *acc = n as i64 - *acc))
+        .into_stream()
+        .for_each(q!(|difference| println!("difference: {difference}")));
+}
+
 /// The member a word belongs to: FNV-1a of the word, modulo the members.
 pub fn partition(word: &str, members: &[ClusterId]) -> ClusterId {
     let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {

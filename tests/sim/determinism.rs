@@ -85,3 +85,47 @@ fn a_seed_gives_the_same_trace_in_another_process() {
         "another process ran the seeds differently"
     );
 }
+
+/// The determinism check: a flow without `nondet!` prints the same lines on
+/// every seed.
+#[test]
+fn map_reduce_and_two_pc_print_the_same_on_every_seed() {
+    map_reduce().seeds(0..100).check_determinism();
+    Sim::new(&simulation::two_pc::FLOW)
+        .instances("participant", 3)
+        .delays(0..10)
+        .seeds(0..100)
+        .check_determinism();
+}
+
+/// A fold declared commutative whose closure subtracts: the types accept
+/// it, and seeds that deliver the workers' counts in another order print
+/// another difference.
+#[test]
+fn a_false_commutativity_claim_is_caught_within_64_seeds() {
+    let failure = Sim::new(&simulation::map_reduce_subtraction_bug::FLOW)
+        .instances("worker", 3)
+        .delays(0..10)
+        .seeds(0..64)
+        .find_nondeterminism()
+        .expect("a subtraction declared commutative passed 64 seeds");
+    assert!(
+        failure
+            .message
+            .contains("the flow's output depends on the seed: leader printed \"difference: "),
+        "{}",
+        failure.message
+    );
+}
+
+/// A flow that declares nondeterminism is not held to the same outputs:
+/// the check refuses it, naming where it accepts it.
+#[test]
+#[should_panic(expected = "accepts nondeterminism")]
+fn the_determinism_check_refuses_a_flow_that_accepts_nondeterminism() {
+    Sim::new(&simulation::paxos_kv::FLOW)
+        .instances("proposer", 2)
+        .instances("acceptor", 3)
+        .instances("replica", 2)
+        .find_nondeterminism();
+}

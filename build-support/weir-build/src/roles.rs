@@ -84,9 +84,14 @@ impl Roles {
         let (mut problems, generated) = self.generate(&dirs, Some(&readable_dir))?;
         let expected_stubs = generated
             .iter()
-            .flat_map(|(flow, roles)| roles.iter().map(move |role| (flow.clone(), role.clone())))
+            .flat_map(|flow| {
+                let name = &flow.name;
+                flow.roles
+                    .iter()
+                    .map(move |role| (name.clone(), role.clone()))
+            })
             .collect();
-        let flows: Vec<String> = generated.into_iter().map(|(flow, _)| flow).collect();
+        let flows: Vec<String> = generated.into_iter().map(|flow| flow.name).collect();
         problems.extend(check_stubs(
             &dirs.manifest.join("src/bin"),
             &flows,
@@ -182,7 +187,22 @@ impl Roles {
                 write_if_changed(&dir.join(name).join("flow.mmd"), &pictures.mermaid)?;
                 write_if_changed(&dir.join(name).join("flow.dot"), &pictures.dot)?;
             }
-            generated.push((name.clone(), roles));
+            let nondet = graph
+                .nodes
+                .iter()
+                .filter_map(|node| match &node.op {
+                    Operator::AssumeOrdering { reason } => Some(format!(
+                        "assume_ordering(nondet!({reason:?})) at {}",
+                        node.at
+                    )),
+                    _ => None,
+                })
+                .collect();
+            generated.push(GeneratedFlow {
+                name: name.clone(),
+                roles,
+                nondet,
+            });
         }
         Ok((problems, generated))
     }
@@ -230,8 +250,14 @@ fn stub_of(text: &str) -> Option<(String, String)> {
     Some((flow.to_string(), role.to_string()))
 }
 
-/// Each flow generated, with its roles.
-type Generated = Vec<(String, Vec<String>)>;
+/// A flow generated: its roles, and where it accepts nondeterminism.
+struct GeneratedFlow {
+    name: String,
+    roles: Vec<String>,
+    nondet: Vec<String>,
+}
+
+type Generated = Vec<GeneratedFlow>;
 
 /// Where a build script writes and what it builds.
 struct BuildDirs {
@@ -266,7 +292,12 @@ impl BuildDirs {
 /// absolute) and hands its `run` to the simulator. Lines the quoted code
 /// prints with `println!` go to the simulator, which keeps them per instance.
 fn simulation_module(flows: &Generated) -> Result<String, BuildError> {
-    let flows = flows.iter().map(|(flow, roles)| {
+    let flows = flows.iter().map(|flow| {
+        let GeneratedFlow {
+            name: flow,
+            roles,
+            nondet,
+        } = flow;
         let flow_ident = format_ident!("{}", flow);
         let role_idents: Vec<_> = roles.iter().map(|r| format_ident!("{}", r)).collect();
         let role_mods = roles.iter().zip(&role_idents).map(|(role, ident)| {
@@ -292,6 +323,7 @@ fn simulation_module(flows: &Generated) -> Result<String, BuildError> {
                 pub const FLOW: ::weir_sim::Flow = ::weir_sim::Flow {
                     name: #flow,
                     roles: &[#(#role_idents::PROGRAM),*],
+                    nondet: &[#(#nondet),*],
                 };
             }
         }

@@ -60,6 +60,10 @@ pub struct Program {
 pub struct Flow {
     pub name: &'static str,
     pub roles: &'static [Program],
+    /// Where the flow accepts nondeterminism (`assume_ordering(nondet!(..))
+    /// at file:line`): none, and its outputs must be the same on every seed
+    /// (see [`Sim::check_determinism`]).
+    pub nondet: &'static [&'static str],
 }
 
 impl std::fmt::Debug for Flow {

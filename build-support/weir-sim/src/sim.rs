@@ -7,6 +7,7 @@ use crate::outcome::Run;
 use crate::run::run;
 use crate::Flow;
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
@@ -233,6 +234,67 @@ impl Sim {
         );
     }
 
+    /// Runs every seed and checks that the flow's outputs do not depend on
+    /// it: each instance prints the same lines on every seed as on the first
+    /// (as a multiset: the order of its lines may change, since a stream's
+    /// type says whether its order can be trusted, not its sink's). Seeds
+    /// change every delivery's timing and order, so a flow whose types
+    /// claim more than its closures keep (a commutative fold whose closure
+    /// is not) is caught. Refused for a flow that accepts nondeterminism
+    /// (`nondet!`): its outputs may differ, and `check` says what must hold.
+    pub fn check_determinism(self) {
+        let sim = self.with_env();
+        let started = std::time::Instant::now();
+        if let Some(failure) = sim.find_nondeterminism() {
+            panic!("{}", failure.report());
+        }
+        println!(
+            "weir-sim: flow `{}`: the same outputs on {} seeds ({:.2} s)",
+            sim.flow.name,
+            sim.seeds.end.saturating_sub(sim.seeds.start),
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// The first seed on which an instance prints other lines than on the
+    /// first seed, shrunk (see [`check_determinism`](Sim::check_determinism));
+    /// `None` when there is none. Environment overrides are not applied.
+    pub fn find_nondeterminism(&self) -> Option<Failure> {
+        let flow = self.flow;
+        if !flow.nondet.is_empty() {
+            panic!(
+                "weir-sim: flow `{}` accepts nondeterminism, so its outputs may differ from seed to seed:\n  {}\ncheck what must hold of them with `check` instead",
+                flow.name,
+                flow.nondet.join("\n  ")
+            );
+        }
+        let first = self.seeds.start;
+        let expected = printed(&self.run(first));
+        self.find_failure(move |run| {
+            let got = printed(run);
+            for instance in expected.keys().chain(got.keys()) {
+                let (want, have) = (expected.get(instance), got.get(instance));
+                if want == have {
+                    continue;
+                }
+                let count = |of: Option<&BTreeMap<String, usize>>, line: &str| {
+                    of.and_then(|lines| lines.get(line)).copied().unwrap_or(0)
+                };
+                let line = want
+                    .into_iter()
+                    .chain(have)
+                    .flat_map(BTreeMap::keys)
+                    .find(|line| count(want, line) != count(have, line))
+                    .expect("the two differ in some line");
+                panic!(
+                    "the flow's output depends on the seed: {instance} printed {line:?} {} time(s) on seed {first} and {} on this one",
+                    count(want, line),
+                    count(have, line)
+                );
+            }
+        })
+    }
+
     /// The first seed whose run fails `check` (or hangs), shrunk; `None` when
     /// every seed passes. Environment overrides are not applied.
     pub fn find_failure(&self, check: impl Fn(&Run)) -> Option<Failure> {
@@ -412,4 +474,16 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "the check panicked".to_string())
+}
+
+/// What each instance of the flow printed: each line, with how many times.
+fn printed(run: &Run) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut printed: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (instance, _) in &run.instances {
+        let lines = printed.entry(instance.clone()).or_default();
+        for line in run.lines_of(instance) {
+            *lines.entry(line.to_string()).or_default() += 1;
+        }
+    }
+    printed
 }
