@@ -132,6 +132,30 @@ fn graph_reachability_picture_shows_stages_and_the_next_tick() {
     );
 }
 
+/// Where a flow accepts nondeterminism (`assume_ordering(nondet!(..))`), the
+/// reason is in the generated code beside the stream, and in the pictures;
+/// the code itself is the stream's, passed on unchanged.
+#[test]
+fn nondeterminism_a_flow_accepts_is_written_in_its_code_and_pictures() {
+    let reason = "Paxos is safe in any order of arrival: ballots and slots decide, not arrival";
+    let code = generated("paxos_kv", flow::paxos_kv::paxos_kv, "proposer");
+    let line = code
+        .lines()
+        .find(|l| l.contains("assume_ordering(nondet!("))
+        .unwrap_or_else(|| panic!("no nondet! comment:\n{code}"));
+    assert!(
+        line.trim_start().starts_with("//")
+            && line.contains(reason)
+            && line.contains("flow/src/paxos_kv/mod.rs:"),
+        "{line}"
+    );
+    let pictures =
+        weir_build::flow_pictures("paxos_kv", &weir_build::evaluate(flow::paxos_kv::paxos_kv));
+    for picture in [&pictures.dot, &pictures.mermaid] {
+        assert!(picture.contains(&format!("nondet!: {reason}")), "{picture}");
+    }
+}
+
 /// Graphviz itself reads every flow's picture that `bins/build.rs` wrote.
 #[test]
 fn graphviz_renders_every_picture_the_build_wrote() {
