@@ -231,11 +231,13 @@ async fn run_in_runtime(
     // Until every instance is over, or the watchdog fires.
     let deadline = start + timing.time_limit;
     loop {
-        let w = shared.borrow();
-        if w.running == 0 && w.coming_back == 0 {
+        let over = {
+            let w = shared.borrow();
+            w.running == 0 && w.coming_back == 0
+        };
+        if over {
             break;
         }
-        drop(w);
         tokio::select! {
             biased;
             _ = changed.notified() => {}

@@ -1,6 +1,6 @@
 //! [`FlowBuilder`]: what a flow function receives, and where the IR accumulates.
 
-use crate::cycle::CycleHandle;
+use crate::cycle::{Cycle, CycleHandle};
 use crate::ir::{
     FlowError, FlowGraph, LocationDecl, LocationId, LocationKind, Node, NodeId, Operator,
     QuotedExpr, SourceLoc,
@@ -193,7 +193,7 @@ impl FlowBuilder {
         location: &L,
         args: Vec<QuotedExpr>,
         at: &'static Caller<'static>,
-    ) -> (CycleHandle<'a, T, L, B, O>, Stream<'a, T, L, B, O>) {
+    ) -> Cycle<'a, T, L, B, O> {
         let op = Operator::Cycle {
             level: B::LEVEL,
             element_type: std::any::type_name::<T>().to_string(),

@@ -1,15 +1,14 @@
 //! Feedback loops: a stream used before the stream that feeds it is defined.
 
-use crate::builder::FlowBuilder;
 use crate::ir::NodeId;
 use crate::level::Boundedness;
 use crate::location::Location;
 use crate::order::{Ordering, TotalOrder};
-use crate::stream::{Collection, Stream};
-use std::marker::PhantomData;
+use crate::stream::{Collection, Marker, Stream};
 use std::panic::Location as Caller;
 
-type Marker<'a, T, B, O> = PhantomData<(fn() -> T, fn() -> B, fn() -> O, &'a FlowBuilder)>;
+/// A cycle's two ends: the handle that completes it, and its stream.
+pub type Cycle<'a, T, L, B, O = TotalOrder> = (CycleHandle<'a, T, L, B, O>, Stream<'a, T, L, B, O>);
 
 /// The far end of a cycle: [`complete`](CycleHandle::complete) it with the stream
 /// whose records the cycle's stream yields. A handle dropped without completing is

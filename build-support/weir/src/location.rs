@@ -6,7 +6,7 @@
 //! streams without a network edge.
 
 use crate::builder::FlowBuilder;
-use crate::cycle::CycleHandle;
+use crate::cycle::Cycle;
 use crate::ir::{LocationId, Operator};
 use crate::level::{Bounded, Unbounded};
 use crate::order::NoOrder;
@@ -48,47 +48,27 @@ pub trait Location<'a>: Clone {
     /// completing stream without a deterministic order, see
     /// [`cycle_unordered`](Location::cycle_unordered).
     #[track_caller]
-    fn cycle<T>(
-        &self,
-    ) -> (
-        CycleHandle<'a, T, Self, Unbounded>,
-        Stream<'a, T, Self, Unbounded>,
-    ) {
+    fn cycle<T>(&self) -> Cycle<'a, T, Self, Unbounded> {
         self.flow().new_cycle(self, Vec::new(), Caller::caller())
     }
 
     /// [`cycle`](Location::cycle), completed with a [`NoOrder`] stream.
     #[track_caller]
-    fn cycle_unordered<T>(
-        &self,
-    ) -> (
-        CycleHandle<'a, T, Self, Unbounded, NoOrder>,
-        Stream<'a, T, Self, Unbounded, NoOrder>,
-    ) {
+    fn cycle_unordered<T>(&self) -> Cycle<'a, T, Self, Unbounded, NoOrder> {
         self.flow().new_cycle(self, Vec::new(), Caller::caller())
     }
 
     /// A tick-level stream fed later by [`CycleHandle::complete`], within the tick:
     /// the loop must pass through `defer_tick()`.
     #[track_caller]
-    fn tick_cycle<T>(
-        &self,
-    ) -> (
-        CycleHandle<'a, T, Self, Bounded>,
-        Stream<'a, T, Self, Bounded>,
-    ) {
+    fn tick_cycle<T>(&self) -> Cycle<'a, T, Self, Bounded> {
         self.flow().new_cycle(self, Vec::new(), Caller::caller())
     }
 
     /// [`tick_cycle`](Location::tick_cycle), completed with a [`NoOrder`]
     /// stream.
     #[track_caller]
-    fn tick_cycle_unordered<T>(
-        &self,
-    ) -> (
-        CycleHandle<'a, T, Self, Bounded, NoOrder>,
-        Stream<'a, T, Self, Bounded, NoOrder>,
-    ) {
+    fn tick_cycle_unordered<T>(&self) -> Cycle<'a, T, Self, Bounded, NoOrder> {
         self.flow().new_cycle(self, Vec::new(), Caller::caller())
     }
 
@@ -98,10 +78,7 @@ pub trait Location<'a>: Clone {
     fn tick_cycle_with_initial<T, I: IntoIterator<Item = T>>(
         &self,
         initial: impl IntoQuoted<I>,
-    ) -> (
-        CycleHandle<'a, T, Self, Bounded>,
-        Stream<'a, T, Self, Bounded>,
-    ) {
+    ) -> Cycle<'a, T, Self, Bounded> {
         let at = Caller::caller();
         let initial = self.flow().quoted(initial, at);
         self.flow().new_cycle(self, vec![initial], at)

@@ -50,6 +50,9 @@ pub trait Meet<O: Ordering>: Ordering {
     type Output: Ordering;
 }
 
+/// The ordering of a stream made from streams in orders `A` and `B`.
+pub type Both<A, B> = <A as Meet<B>>::Output;
+
 impl Meet<TotalOrder> for TotalOrder {
     type Output = TotalOrder;
 }

@@ -4,7 +4,7 @@ use crate::builder::FlowBuilder;
 use crate::ir::{LocationId, NodeId, Operator, QuotedExpr};
 use crate::level::{Bounded, Boundedness, TickLevel, Unbounded};
 use crate::location::Location;
-use crate::order::{Meet, NoOrder, NonDet, Ordered, Ordering, TotalOrder};
+use crate::order::{Both, Meet, NoOrder, NonDet, Ordered, Ordering, TotalOrder};
 use crate::quote::IntoQuoted;
 use crate::singleton::{Optional, Singleton};
 use std::hash::Hash;
@@ -104,8 +104,12 @@ pub(crate) trait Collection<'a, L: Location<'a>>: Sized {
 pub struct Stream<'a, T, L, B = Unbounded, O = TotalOrder> {
     pub(crate) node: NodeId,
     pub(crate) location: L,
-    _marker: PhantomData<(fn() -> T, fn() -> B, fn() -> O, &'a FlowBuilder)>,
+    _marker: Marker<'a, T, B, O>,
 }
+
+/// What a collection's type says of it beyond its node and location.
+pub(crate) type Marker<'a, T, B, O> =
+    PhantomData<(fn() -> T, fn() -> B, fn() -> O, &'a FlowBuilder)>;
 
 impl<'a, T, L: Location<'a>, B, O> Collection<'a, L> for Stream<'a, T, L, B, O> {
     fn from_node(node: NodeId, location: L) -> Self {
@@ -411,7 +415,7 @@ impl<'a, T, L: Location<'a>, B: Boundedness, O: Ordering> Stream<'a, T, L, B, O>
     pub fn cross_product<U: Clone, O2: Ordering>(
         self,
         other: Stream<'a, U, L, B, O2>,
-    ) -> Stream<'a, (T, U), L, B, <O as Meet<O2>>::Output>
+    ) -> Stream<'a, (T, U), L, B, Both<O, O2>>
     where
         B: TickLevel,
         T: Clone,
@@ -569,10 +573,11 @@ impl<'a, K: Eq + Hash + Clone, V, L: Location<'a>, B: Boundedness, O: Ordering>
 {
     /// Pairs the records of both streams that have equal keys.
     #[track_caller]
+    #[allow(clippy::type_complexity)] // the signature is the documentation
     pub fn join<V2: Clone, O2: Ordering>(
         self,
         other: Stream<'a, (K, V2), L, B, O2>,
-    ) -> Stream<'a, (K, (V, V2)), L, B, <O as Meet<O2>>::Output>
+    ) -> Stream<'a, (K, (V, V2)), L, B, Both<O, O2>>
     where
         B: TickLevel,
         V: Clone,
