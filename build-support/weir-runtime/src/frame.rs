@@ -128,18 +128,25 @@ pub struct ReadBuffer {
 }
 
 impl ReadBuffer {
-    /// Reads what `reader` has now into the buffer: `Ready(Ok(0))` at its end.
+    /// Reads what `reader` has now into the buffer, at most `max` bytes (at
+    /// least one): `Ready(Ok(0))` at its end.
     pub fn poll_read_from<R: AsyncRead + Unpin + ?Sized>(
         &mut self,
         reader: &mut R,
         cx: &mut Context<'_>,
+        max: usize,
     ) -> Poll<io::Result<usize>> {
         if self.buf.capacity() - self.buf.len() < READ_CHUNK && self.released > 0 {
             self.compact();
         }
         self.buf.reserve(READ_CHUNK);
         let len = self.buf.len();
-        let mut spare = ReadBuf::uninit(self.buf.spare_capacity_mut());
+        // Not all the spare room: what a read takes, the tick holds (its
+        // bytes, and its records decoded), so a reader that fell behind does
+        // not take megabytes in one tick.
+        let room = self.buf.spare_capacity_mut();
+        let take = room.len().min(max.max(1));
+        let mut spare = ReadBuf::uninit(&mut room[..take]);
         match Pin::new(reader).poll_read(cx, &mut spare) {
             Poll::Ready(Ok(())) => {
                 let n = spare.filled().len();

@@ -21,8 +21,9 @@ use weir_core::ClusterId;
 
 use super::peers::Peer;
 
-/// Bytes read from one peer per tick, roughly (a read may pass it): bounded
-/// work per tick, and the socket's own buffer holds the rest.
+/// Bytes read from one peer per tick: bounded work and memory per tick (the
+/// tick holds what it read, and its records decoded), and the socket's own
+/// buffer holds the rest.
 const READ_BUDGET: usize = 256 * 1024;
 
 /// A frame waiting for its channel's inbox this tick.
@@ -54,7 +55,7 @@ pub(super) fn read_available(peers: &mut [Peer], cx: &mut Context<'_>) -> bool {
         }
         let mut read = 0;
         while read < READ_BUDGET {
-            match peer.frames.poll_read_from(reader, cx) {
+            match peer.frames.poll_read_from(reader, cx, READ_BUDGET - read) {
                 Poll::Ready(Ok(0)) => {
                     peer.read_end = Some(ReadEnd::Closed);
                     arrived = true;
