@@ -120,13 +120,14 @@ fn decode_as_batches(payload: &[u8]) {
 
 /// Reads frames from `bytes` as a node reads a link (into its read buffer, a
 /// read at a time, each frame decoded in place, the buffer released between
-/// reads) until the end or an error; how many frames were read.
+/// reads) until the end or an error; how many frames were read. Reads are
+/// short (97 bytes), so frames and headers are split across them.
 fn read_frames(mut bytes: &[u8]) -> usize {
     let mut buffer = ReadBuffer::default();
     let mut frames = 0;
     loop {
         let read = at_once(std::future::poll_fn(|cx| {
-            buffer.poll_read_from(&mut bytes, cx)
+            buffer.poll_read_from(&mut bytes, cx, 97)
         }));
         let Ok(read) = read else {
             return frames;
