@@ -220,16 +220,22 @@ impl Sim {
     /// `WEIR_SIM_CRASHES` (every instance's chance) and `WEIR_SIM_HOLDS`
     /// override the seeds and faults.
     pub fn check(self, check: impl Fn(&Run)) {
-        let sim = self.with_env();
+        self.with_env()
+            .over_seeds("passed", |sim| sim.find_failure(check));
+    }
+
+    /// Runs `find` over the seeds: panics with the failure it finds, else
+    /// says how many seeds `passed` and how fast.
+    fn over_seeds(&self, passed: &str, find: impl FnOnce(&Sim) -> Option<Failure>) {
         let started = std::time::Instant::now();
-        if let Some(failure) = sim.find_failure(check) {
+        if let Some(failure) = find(self) {
             panic!("{}", failure.report());
         }
-        let seeds = sim.seeds.end.saturating_sub(sim.seeds.start);
+        let seeds = self.seeds.end.saturating_sub(self.seeds.start);
         let took = started.elapsed().as_secs_f64();
         println!(
-            "weir-sim: flow `{}`: {seeds} seeds passed in {took:.2} s ({:.0} seeds/s)",
-            sim.flow.name,
+            "weir-sim: flow `{}`: {seeds} seeds {passed} in {took:.2} s ({:.0} seeds/s)",
+            self.flow.name,
             seeds as f64 / took.max(1e-9)
         );
     }
@@ -243,17 +249,8 @@ impl Sim {
     /// is not) is caught. Refused for a flow that accepts nondeterminism
     /// (`nondet!`): its outputs may differ, and `check` says what must hold.
     pub fn check_determinism(self) {
-        let sim = self.with_env();
-        let started = std::time::Instant::now();
-        if let Some(failure) = sim.find_nondeterminism() {
-            panic!("{}", failure.report());
-        }
-        println!(
-            "weir-sim: flow `{}`: the same outputs on {} seeds ({:.2} s)",
-            sim.flow.name,
-            sim.seeds.end.saturating_sub(sim.seeds.start),
-            started.elapsed().as_secs_f64()
-        );
+        self.with_env()
+            .over_seeds("printed the same lines", Sim::find_nondeterminism);
     }
 
     /// The first seed on which an instance prints other lines than on the

@@ -70,10 +70,7 @@ impl Acceptor {
     /// it promised could break a promise.
     pub fn open(replicas: usize, storage: Storage) -> Self {
         let mut acceptor = Acceptor::new(replicas);
-        let (log, changes) = Log::open(&storage, "acceptor").unwrap_or_else(|e| {
-            eprintln!("error: cannot read the acceptor's state: {e}");
-            std::process::exit(1);
-        });
+        let (log, changes) = super::open_log(&storage, "acceptor");
         let read_back = changes.len();
         for change in changes {
             acceptor.apply(change);

@@ -325,3 +325,17 @@ fn planted_bug(bug: &str) -> bool {
     }
     planted
 }
+
+/// The durable log `name` of a role's state (`acceptor`, `replica`), with
+/// what an earlier run wrote to it. One that cannot be read stops the
+/// instance: going on from part of its state could break a promise or
+/// answer wrong.
+fn open_log<T: serde::Serialize + serde::de::DeserializeOwned>(
+    storage: &weir::durable::Storage,
+    name: &str,
+) -> (weir::durable::Log<T>, Vec<T>) {
+    weir::durable::Log::open(storage, name).unwrap_or_else(|e| {
+        eprintln!("error: cannot read the {name}'s state: {e}");
+        std::process::exit(1);
+    })
+}

@@ -48,7 +48,7 @@ const MAX_IN_FLIGHT: usize = 1024;
 /// an error ([`TOO_MANY_UNANSWERED`]).
 pub const MAX_UNANSWERED: usize = 1 << 16;
 pub const TOO_MANY_UNANSWERED: &str =
-    "ERR too many commands unanswered on this connection (65536): read the replies";
+    "ERR too many commands unanswered on this connection: read the replies";
 
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -269,18 +269,7 @@ impl Proposer {
                 if client.next_seq > 0 {
                     // Replicas forget its session where this is chosen; sent
                     // again until one says so, like any command.
-                    let command = Command {
-                        client: ClientId {
-                            proposer: self.me,
-                            incarnation: self.incarnation,
-                            connection,
-                        },
-                        seq: client.next_seq,
-                        op: Op::EndSession,
-                    };
-                    self.pending
-                        .insert((connection, command.seq), (command.clone(), self.now));
-                    self.route(command);
+                    self.submit(connection, client.next_seq, Op::EndSession);
                 }
             }
             ClientEvent::Request(words) => self.request(connection, words),
@@ -336,6 +325,12 @@ impl Proposer {
         let seq = client.next_seq;
         client.next_seq += 1;
         client.positions.insert(seq, position);
+        self.submit(connection, seq, op);
+    }
+
+    /// Command `seq` of `connection`: kept until answered (and sent again
+    /// until then), and routed now.
+    fn submit(&mut self, connection: u64, seq: u64, op: Op) {
         let command = Command {
             client: ClientId {
                 proposer: self.me,

@@ -157,10 +157,7 @@ impl Replica {
     /// of the state would answer wrong.
     pub fn open(me: ClusterId, replicas: usize, storage: Storage) -> Self {
         let mut replica = Replica::new(me, replicas);
-        let (log, kept) = Log::open(&storage, "replica").unwrap_or_else(|e| {
-            eprintln!("error: cannot read the replica's state: {e}");
-            std::process::exit(1);
-        });
+        let (log, kept) = super::open_log(&storage, "replica");
         let read_back = !kept.is_empty();
         for record in kept {
             match record {
@@ -170,11 +167,7 @@ impl Replica {
                     sessions,
                 } => replica.install(at, entries.into_iter().collect(), sessions),
                 Kept::Applied(slot, value) if slot == replica.next_slot => {
-                    let (mut answers, mut retried) = (Vec::new(), Vec::new());
-                    for command in value.iter() {
-                        replica.execute(command.clone(), &mut answers, &mut retried);
-                    }
-                    replica.next_slot += 1;
+                    replica.apply_slot(&value);
                 }
                 Kept::Applied(..) => {}
             }
@@ -286,16 +279,14 @@ impl Replica {
             }
         }
         while let Some(value) = self.ahead.remove(&self.next_slot) {
-            let owner = self.next_slot % self.replicas;
-            let (mut answers, mut retried) = (Vec::new(), Vec::new());
-            for command in value.iter() {
-                self.execute(command.clone(), &mut answers, &mut retried);
-            }
+            let slot = self.next_slot;
+            let owner = slot % self.replicas;
+            let (answers, retried) = self.apply_slot(&value);
             // A retry is answered by every replica: the one that answered it
             // first may be the reason it was retried.
             out.extend(retried.into_iter().map(answer));
             if let Some(log) = &mut self.log {
-                log.append(&Kept::Applied(self.next_slot, value.clone()));
+                log.append(&Kept::Applied(slot, value));
             }
             if owner == self.me || self.covering.contains(&owner) {
                 out.extend(answers.into_iter().map(answer));
@@ -303,9 +294,8 @@ impl Replica {
                 if self.kept.len() == KEPT_SLOTS {
                     self.kept.pop_front();
                 }
-                self.kept.push_back((self.next_slot, answers));
+                self.kept.push_back((slot, answers));
             }
-            self.next_slot += 1;
         }
         self.ask_if_behind(&mut out);
         if self.next_slot >= self.checkpointed + CHECKPOINT_EVERY {
@@ -468,12 +458,21 @@ impl Replica {
 
     /// Replaces the log by the state as it is.
     fn compact_log(&mut self) {
-        if self.log.is_some() {
-            let state = self.kept_state();
-            if let Some(log) = &mut self.log {
-                log.compact([&state]);
-            }
+        if let Some(mut log) = self.log.take() {
+            log.compact([&self.kept_state()]);
+            self.log = Some(log);
         }
+    }
+
+    /// Applies the commands of slot `next_slot`, and moves on to the next:
+    /// their answers, and the answers of retries among them.
+    fn apply_slot(&mut self, value: &Value) -> (Vec<Answer>, Vec<Answer>) {
+        let (mut answers, mut retried) = (Vec::new(), Vec::new());
+        for command in value.iter() {
+            self.execute(command.clone(), &mut answers, &mut retried);
+        }
+        self.next_slot += 1;
+        (answers, retried)
     }
 
     /// Applies `command` (once), and says its answer (and those of the
