@@ -3,17 +3,17 @@
 //! `Roles::build()` as a user's build.rs does.
 
 use crate::support::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A two-crate project (a flow crate, a bins crate whose build.rs calls
 /// the helper) using the framework by path; `flow_src` is its flow crate.
-fn project(name: &str, flow_src: &str) -> PathBuf {
+fn project(name: &str, flow_src: &str) -> tempfile::TempDir {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf();
-    let dir = std::env::temp_dir().join(format!("weir-project-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = scratch(&format!("project-{name}"));
+    let dir = scratch.path();
     let crate_at = |c: &str| repo.join("build-support").join(c).display().to_string();
     let files = [
         ("Cargo.toml", "[workspace]\nmembers = [\"flow\", \"bins\"]\nresolver = \"2\"\n".to_string()),
@@ -39,10 +39,10 @@ fn project(name: &str, flow_src: &str) -> PathBuf {
         ),
         ("bins/src/lib.rs", String::new()),
     ];
-    write_files(&dir, &files);
+    write_files(dir, &files);
     // The same dependency versions as this workspace: nothing to resolve anew.
     std::fs::copy(repo.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    dir
+    scratch
 }
 
 /// What cargo says when building `package` in `dir` fails (it must fail).
@@ -67,7 +67,7 @@ fn a_union_across_two_locations_is_a_build_error_at_its_line_without_a_panic() {
         "union",
         "use weir::*;\n\npub fn misuse(flow: &FlowBuilder) {\n    let a = flow.process(\"a\");\n    let b = flow.process(\"b\");\n    let xs = flow.source_iter(&a, q!(0u32..3));\n    let ys = flow.source_iter(&b, q!(0u32..3));\n    xs.union(ys).for_each(q!(|x| println!(\"{}\", x)));\n}\n",
     );
-    let said = failed_build(&dir, "user_bins");
+    let said = failed_build(dir.path(), "user_bins");
     assert!(
         said.contains("error: user_bins@0.1.0: flow/src/lib.rs:8:"),
         "{said}"
@@ -76,7 +76,6 @@ fn a_union_across_two_locations_is_a_build_error_at_its_line_without_a_panic() {
     for noise in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
         assert!(!said.contains(noise), "`{noise}` in:\n{said}");
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Names quoted code uses that generated code cannot have: the flow API, a
@@ -88,7 +87,7 @@ fn names_generated_code_cannot_have_are_errors_at_their_q_with_the_fix() {
         "names",
         "use std::collections::*;\nuse weir::*;\n\npub fn misuse(flow: &FlowBuilder) {\n    let a = flow.process(\"a\");\n    flow.source_iter(&a, q!(0u32..3))\n        .map(q!(|x| { let _ = std::mem::size_of::<u8>(); x }))\n        .map(q!(|x| { let _ = weir::FlowBuilder::new; x }))\n        .map(q!(|x| BTreeSet::from([x])))\n        .for_each(q!(|x| println!(\"{x:?}\")));\n}\n",
     );
-    let said = failed_build(&dir, "user_bins");
+    let said = failed_build(dir.path(), "user_bins");
     let at = |line: u32| format!("error: user_bins@0.1.0: flow/src/lib.rs:{line}:");
     for (line, message) in [
         (8, "`weir::FlowBuilder::new` is part of Weir's flow API, which runs at build time: role binaries do not have it."),
@@ -104,7 +103,6 @@ fn names_generated_code_cannot_have_are_errors_at_their_q_with_the_fix() {
         !said.contains("main.rs"),
         "an error in generated code:\n{said}"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// A workspace nested in another one's directory, whose flow crate's package,
@@ -113,8 +111,8 @@ fn names_generated_code_cannot_have_are_errors_at_their_q_with_the_fix() {
 #[test]
 fn a_renamed_flow_crate_in_a_nested_workspace_gets_its_errors_at_its_lines() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let outer = std::env::temp_dir().join(format!("weir-project-{}-nested", std::process::id()));
-    let _ = std::fs::remove_dir_all(&outer);
+    let scratch = scratch("project-nested");
+    let outer = scratch.path();
     let inner = outer.join("apps/inner");
     let crate_at = |c: &str| repo.join("build-support").join(c).display().to_string();
     let flow = |visibility: &str| {
@@ -155,7 +153,6 @@ fn a_renamed_flow_crate_in_a_nested_workspace_gets_its_errors_at_its_lines() {
     let generated = user_target().join("weir/nested/a/main.rs");
     let program = std::fs::read_to_string(&generated).unwrap();
     assert!(program.contains("::my_flows::double"), "{program}");
-    std::fs::remove_dir_all(outer).unwrap();
 }
 
 /// Every entry of docs/MISUSES.md names a test that exists.

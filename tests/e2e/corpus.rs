@@ -122,7 +122,7 @@ fn names_imported_every_way_mean_in_the_binaries_what_they_meant_in_the_module()
 }
 
 /// The counter's endpoint address for the front, and the running flow.
-fn start_counter(shards: usize) -> (String, Vec<Watched>) {
+fn start_counter(shards: usize) -> (String, Vec<Watched>, Topo) {
     let port = |_| format!("127.0.0.1:{}", free_port());
     let front = port(0);
     let clients = port(0);
@@ -140,7 +140,7 @@ fn start_counter(shards: usize) -> (String, Vec<Watched>) {
         let command = command("corpus_counter-shard", &topo.file, Some(i), &[]);
         instances.push(Watched::start(&format!("shard/{i}"), command));
     }
-    (clients, instances)
+    (clients, instances, topo)
 }
 
 /// Connects to the endpoint, retrying while the front starts.
@@ -157,7 +157,7 @@ fn connect(address: &str) -> TcpStream {
 
 #[test]
 fn a_sharded_counter_behind_an_endpoint_answers_each_client_line() {
-    let (clients, instances) = start_counter(2);
+    let (clients, instances, _topo) = start_counter(2);
     let stream = connect(&clients);
     stream.set_read_timeout(Some(LIMIT)).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());

@@ -18,7 +18,8 @@ fn signal_pid(pid: u32, signal: libc::c_int) {
 
 /// Starts a pipe (`bench_pipe`: the sender streams `0..records` to the
 /// receiver, which prints its count and sum): receiver first, then sender.
-fn pipe(records: u64) -> (Child, Child) {
+/// Their topology's directory lives as long as the `Topo`.
+fn pipe(records: u64) -> (Child, Child, Topo) {
     let topo = Topo::new(&[("sender", 1), ("receiver", 1)]);
     let spawn = |role: &str| {
         command(&format!("bench_pipe-{role}"), &topo.file, None, &[])
@@ -28,7 +29,7 @@ fn pipe(records: u64) -> (Child, Child) {
     };
     let receiver = spawn("receiver");
     let sender = spawn("sender");
-    (sender, receiver)
+    (sender, receiver, topo)
 }
 
 /// The receiver's `count` and `sum`.
@@ -57,7 +58,7 @@ const ENDLESS: u64 = 1 << 40;
 
 /// Kills one end of a running pipe; the other must exit non-zero naming it.
 fn kill_mid_stream(victim: &str) {
-    let (sender, receiver) = pipe(ENDLESS);
+    let (sender, receiver, _topo) = pipe(ENDLESS);
     std::thread::sleep(Duration::from_millis(1500));
     let (killed, survivor, survivor_name) = match victim {
         "sender" => (sender, receiver, "receiver"),
@@ -84,7 +85,7 @@ fn a_killed_receiver_stops_the_sender_naming_it() {
 
 #[test]
 fn sigterm_flushes_what_was_sent_and_exits_0() {
-    let (sender, receiver) = pipe(ENDLESS);
+    let (sender, receiver, _topo) = pipe(ENDLESS);
     std::thread::sleep(Duration::from_millis(1500));
     signal(&sender, libc::SIGTERM);
     let (sender, receiver) = (finish(sender, LIMIT), finish(receiver, LIMIT));
@@ -129,7 +130,7 @@ fn a_paused_receiver_slows_the_sender_without_growing_its_memory() {
     // About 5 s of records in a debug build, of which 3 s are sent while the
     // receiver is stopped: unbounded buffering would hold well over 100 MiB.
     let records = 30_000_000;
-    let (sender, receiver) = pipe(records);
+    let (sender, receiver, _topo) = pipe(records);
     std::thread::sleep(Duration::from_millis(500));
     signal(&receiver, libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(3));

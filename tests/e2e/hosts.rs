@@ -165,6 +165,8 @@ impl Drop for SshHosts {
             let _ = h.sshd.kill();
             let _ = h.sshd.wait();
         }
+        // The hosts' homes hold every binary they were sent.
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

@@ -11,10 +11,9 @@ use weir_runtime::topology::Topology;
 const IMAGE: &str = "registry.example/weir-test:1";
 
 /// Runs deploy script `name` with `--manifests` into a fresh directory.
-fn manifests(name: &str) -> (PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("weir-manifests-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let printed = write_manifests(name, &dir);
+fn manifests(name: &str) -> (tempfile::TempDir, String) {
+    let dir = scratch(&format!("manifests-{name}"));
+    let printed = write_manifests(name, dir.path());
     (dir, printed)
 }
 
@@ -64,7 +63,8 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
-    let (dir, printed) = manifests("broadcast");
+    let (scratch, printed) = manifests("broadcast");
+    let dir = scratch.path();
     let key = read(&dir, "weir.key").trim().to_string();
     assert!(!printed.contains(&key), "the key was printed:\n{printed}");
     assert_eq!(mode(&dir.join("weir.key")), 0o600);
@@ -215,8 +215,8 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
 #[test]
 fn a_key_rotation_puts_both_keys_in_the_secret_then_only_the_new_one() {
     // A directory of its own: the other broadcast test writes its own at once.
-    let dir = std::env::temp_dir().join(format!("weir-manifests-{}-rotation", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = scratch("manifests-rotation");
+    let dir = scratch.path();
     write_manifests("broadcast", &dir);
     let old = read(&dir, "weir.key").trim().to_string();
     let previous_arg = "\"--previous-key-file\", \"/etc/weir-key/weir.previous.key\"";
@@ -270,7 +270,8 @@ fn a_key_rotation_puts_both_keys_in_the_secret_then_only_the_new_one() {
 
 #[test]
 fn an_external_endpoint_gets_a_port_in_the_pod_and_the_service() {
-    let (dir, _) = manifests("paxos_kv");
+    let (scratch, _) = manifests("paxos_kv");
+    let dir = scratch.path();
     let out = kubernetes_validate()
         .arg("--strict")
         .arg(dir.join("paxos-kv-proposer-statefulset.yaml"))

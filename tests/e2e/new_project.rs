@@ -6,9 +6,8 @@ use std::process::Command;
 
 #[test]
 fn a_new_project_builds_deploys_and_passes_its_test() {
-    let parent = std::env::temp_dir().join(format!("weir-new-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&parent);
-    let dir = parent.join("myapp");
+    let parent = scratch("new");
+    let dir = parent.path().join("myapp");
     let out = weir(&["new", dir.to_str().unwrap()]);
     assert!(out.status.success(), "weir new failed:\n{}", stderr(&out));
     assert!(
@@ -151,13 +150,12 @@ fn a_new_project_builds_deploys_and_passes_its_test() {
         stdout(&out),
         stderr(&out)
     );
-    std::fs::remove_dir_all(parent).unwrap();
 }
 
 #[test]
 fn weir_new_refuses_a_directory_with_files_and_writes_nothing() {
-    let dir = std::env::temp_dir().join(format!("weir-new-full-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = scratch("new-full");
+    let dir = scratch.path();
     std::fs::write(dir.join("Cargo.toml"), "mine").unwrap();
     let out = weir(&["new", dir.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -170,5 +168,4 @@ fn weir_new_refuses_a_directory_with_files_and_writes_nothing() {
         std::fs::read_to_string(dir.join("Cargo.toml")).unwrap(),
         "mine"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -196,7 +196,10 @@ struct OnPath {
     relays: usize,
     /// Each instance's real address, in relay order.
     addresses: Vec<String>,
-    dir: std::path::PathBuf,
+    /// The topology files' directory, removed with it.
+    _topo: Topo,
+    /// The instances' state, if the caller gave them one, removed with it.
+    state: Option<tempfile::TempDir>,
 }
 
 impl OnPath {
@@ -256,7 +259,8 @@ impl OnPath {
             instances,
             relays: relays.len(),
             addresses: topo.addresses.iter().flat_map(|(_, a)| a.clone()).collect(),
-            dir,
+            _topo: topo,
+            state: None,
         }
     }
 
@@ -282,24 +286,14 @@ impl OnPath {
     }
 }
 
-impl Drop for OnPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The store's client ports, and the store running behind relays.
 fn store(attacker: &Arc<Attacker>, flags: &[&str]) -> (Vec<String>, OnPath) {
     let clients: Vec<String> = (0..2)
         .map(|_| format!("127.0.0.1:{}", free_port()))
         .collect();
     let list = toml_list(&clients);
-    let state = std::env::temp_dir().join(format!(
-        "weir-on-path-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    let store = OnPath::start(
+    let state = scratch("on-path");
+    let mut store = OnPath::start(
         "paxos_kv",
         &[("proposer", 2), ("acceptor", 3), ("replica", 2)],
         |role| {
@@ -311,11 +305,12 @@ fn store(attacker: &Arc<Attacker>, flags: &[&str]) -> (Vec<String>, OnPath) {
         },
         flags,
         &[
-            ("WEIR_STATE_DIR", state.display().to_string()),
+            ("WEIR_STATE_DIR", state.path().display().to_string()),
             ("WEIR_DURABILITY", "flush".to_string()),
         ],
         attacker,
     );
+    store.state = Some(state);
     (clients, store)
 }
 

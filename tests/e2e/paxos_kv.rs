@@ -104,12 +104,8 @@ impl Client {
 }
 
 /// A fresh state root for the store run by hand.
-fn state_dir() -> String {
-    static DEPLOYMENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = DEPLOYMENTS.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("weir-paxos-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.display().to_string()
+fn state_dir() -> tempfile::TempDir {
+    scratch("paxos")
 }
 
 /// The store (f = 1) as a local deployment, its output captured.
@@ -286,7 +282,7 @@ fn run_by_hand_from_the_contract_topology_redis_cli_works_through_either_propose
         for i in 0..n {
             let binary = format!("paxos_kv-{role}");
             let mut command = command(&binary, &topo.file, Some(i), &[]);
-            command.env("WEIR_STATE_DIR", &state);
+            command.env("WEIR_STATE_DIR", state.path());
             command.env("WEIR_DURABILITY", "flush");
             instances.push(Watched::start(&format!("{role}/{i}"), command));
         }
@@ -362,9 +358,9 @@ fn redis_cli_tls(address: &str, ca: &Path, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn tls_clients_that_authenticate_are_served_and_no_other_is() {
-    let dir = std::env::temp_dir().join(format!("weir-paxos-tls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let certificates = weir_deploy::client_certificates(&dir, &["localhost", "127.0.0.1"]).unwrap();
+    let scratch = scratch("paxos-tls");
+    let dir = scratch.path();
+    let certificates = weir_deploy::client_certificates(dir, &["localhost", "127.0.0.1"]).unwrap();
     let password = dir.join("password");
     std::fs::write(&password, "correct horse\n").unwrap();
     let mut running = store()
@@ -416,7 +412,6 @@ async fn tls_clients_that_authenticate_are_served_and_no_other_is() {
     assert_eq!(value.len(), 3, "redis-benchmark's value: {value:?}");
     running.stop();
     running.wait().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -583,7 +578,8 @@ async fn one_acceptor_down_the_store_goes_on_two_down_it_stops_until_one_is_back
 /// started on an empty directory catches up, and alone answers every read.
 #[tokio::test]
 async fn the_whole_store_killed_and_restarted_on_its_state_loses_no_acknowledged_write() {
-    let root = std::path::PathBuf::from(state_dir());
+    let state = state_dir();
+    let root = state.path().to_path_buf();
     let mut running = store()
         .state_dirs(&root)
         .may_fail("proposer")

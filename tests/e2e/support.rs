@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use weir_deploy::RoleBinaries;
@@ -26,6 +25,15 @@ pub fn deploy_script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A fresh directory of a test's own, `weir-<what>-...` in the system's
+/// temporary directory, removed when dropped: also when the test fails.
+pub fn scratch(what: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("weir-{what}-"))
+        .tempdir()
+        .expect("a scratch directory")
+}
+
 pub fn free_port() -> u16 {
     weir_deploy::free_port().expect("a free loopback port")
 }
@@ -34,6 +42,8 @@ pub fn free_port() -> u16 {
 pub struct Topo {
     pub file: PathBuf,
     pub addresses: Vec<(String, Vec<String>)>,
+    /// The file's directory (also the tests' state and key files), removed with it.
+    _dir: tempfile::TempDir,
 }
 
 impl Topo {
@@ -60,16 +70,15 @@ impl Topo {
     }
 
     pub fn from_text(text: &str, addresses: Vec<(String, Vec<String>)>) -> Topo {
-        // One directory per topology: tests run in parallel.
-        static TOPOLOGIES: AtomicUsize = AtomicUsize::new(0);
-        let n = TOPOLOGIES.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("weir-e2e-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir); // left by an earlier run with this pid
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("topology.toml");
+        let dir = scratch("e2e");
+        let file = dir.path().join("topology.toml");
         std::fs::write(&file, text).unwrap();
         Key::generate(&key_beside(&file)).unwrap();
-        Topo { file, addresses }
+        Topo {
+            file,
+            addresses,
+            _dir: dir,
+        }
     }
 
     /// This deployment's key file.
@@ -151,6 +160,8 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 /// binaries are `<flow>-<role>`.
 pub struct Running {
     pub instances: Vec<(String, Child)>,
+    /// Their topology: instances read it (and their key) as they start.
+    _topo: Topo,
 }
 
 impl Running {
@@ -177,7 +188,10 @@ impl Running {
                 }
             }
         }
-        Running { instances }
+        Running {
+            instances,
+            _topo: topo,
+        }
     }
 
     /// Sends SIGTERM to every instance.

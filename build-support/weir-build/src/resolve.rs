@@ -899,12 +899,12 @@ mod tests {
     use weir::ir::SourceLoc;
 
     /// A flow crate `fx`, written the ways users write modules.
-    fn fixture() -> PathBuf {
-        // One directory per call: tests run in parallel.
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("weir-resolve-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    fn fixture() -> tempfile::TempDir {
+        let fixture = tempfile::Builder::new()
+            .prefix("weir-resolve-")
+            .tempdir()
+            .unwrap();
+        let dir = fixture.path();
         std::fs::create_dir_all(dir.join("src/nested")).unwrap();
         let files = [
             (
@@ -937,7 +937,7 @@ mod tests {
         for (file, text) in files {
             std::fs::write(dir.join("src").join(file), text).unwrap();
         }
-        dir
+        fixture
     }
 
     fn deps(names: &[&str]) -> Vec<Dependency> {
@@ -953,7 +953,8 @@ mod tests {
     /// `code` quoted in `module` of the fixture: the code generated code
     /// gets, or the problems.
     fn resolve(code: &str, module: &str) -> Result<String, Vec<String>> {
-        let dir = fixture();
+        let fixture = fixture();
+        let dir = fixture.path();
         let mut quoted = QuotedExpr {
             code: code.into(),
             at: SourceLoc {
@@ -965,7 +966,7 @@ mod tests {
             captures: Vec::new(),
             traits_in_scope: Vec::new(),
         };
-        let mut sources = FlowSources::new(dir, HashMap::new());
+        let mut sources = FlowSources::new(dir.to_path_buf(), HashMap::new());
         let crate_deps = HashMap::from([("fx".to_string(), deps(&["weir", "serde", "rand"]))]);
         let own = deps(&["weir_runtime", "fx", "serde"]);
         let problems = Resolver::new(&mut sources, &crate_deps, &own, "bins").resolve(&mut quoted);
@@ -1141,7 +1142,8 @@ mod tests {
     #[test]
     fn a_crate_root_cargo_names_is_used_whatever_its_file_is_called() {
         // `[lib] path = "src/flows.rs"`: no `lib.rs` to find by walking up.
-        let dir = fixture();
+        let fixture = fixture();
+        let dir = fixture.path();
         std::fs::rename(dir.join("src/lib.rs"), dir.join("src/flows.rs")).unwrap();
         let mut quoted = QuotedExpr {
             code: "| x | __weir_self :: private (x)".into(),

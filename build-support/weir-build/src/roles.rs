@@ -482,11 +482,11 @@ mod tests {
     use super::*;
     use weir::q;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = env::temp_dir().join(format!("weir-build-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    fn scratch(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("weir-build-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     fn expected(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
@@ -498,7 +498,8 @@ mod tests {
 
     #[test]
     fn a_missing_stub_is_named_with_its_contents() {
-        let dir = scratch("missing");
+        let scratch = scratch("missing");
+        let dir = scratch.path();
         fs::write(
             dir.join("broadcast-leader.rs"),
             stub_contents("broadcast", "leader"),
@@ -527,7 +528,8 @@ mod tests {
 
     #[test]
     fn a_stub_for_a_role_that_is_gone_is_named() {
-        let dir = scratch("stale");
+        let scratch = scratch("stale");
+        let dir = scratch.path();
         fs::write(dir.join("broadcast-leader.rs"), "").unwrap();
         fs::write(dir.join("broadcast-manager.rs"), "").unwrap();
         fs::write(dir.join("unrelated-tool.rs"), "").unwrap();
@@ -545,7 +547,8 @@ mod tests {
 
     #[test]
     fn a_stub_of_a_flow_build_rs_no_longer_registers_is_named() {
-        let dir = scratch("removed-flow");
+        let scratch = scratch("removed-flow");
+        let dir = scratch.path();
         fs::write(
             dir.join("hello-leader.rs"),
             stub_contents("hello", "leader"),

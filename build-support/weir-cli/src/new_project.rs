@@ -220,7 +220,8 @@ mod tests {
 
     #[test]
     fn names_that_cannot_name_packages_are_refused_before_anything_is_written() {
-        let dir = std::env::temp_dir().join(format!("weir-new-names-{}", std::process::id()));
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().join("new");
         for bad in ["1app", "my app", "app!", ""] {
             let err = NewProject::new(dir.join("x"), Some(bad.into()), WeirSource::built_from())
                 .unwrap_err();
@@ -231,19 +232,19 @@ mod tests {
 
     #[test]
     fn a_directory_with_files_is_left_alone() {
-        let dir = std::env::temp_dir().join(format!("weir-new-full-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
         fs::write(dir.join("notes.txt"), "mine").unwrap();
         let err =
             NewProject::new(dir.clone(), Some("app".into()), WeirSource::built_from()).unwrap_err();
         assert!(err.contains("not empty: nothing was written"), "{err}");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_directory_that_is_no_checkout_is_named() {
-        let dir = std::env::temp_dir().join(format!("weir-new-source-{}", std::process::id()));
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().join("new");
         let project = NewProject::new(
             dir.join("app"),
             None,

@@ -130,6 +130,9 @@ impl RunningDeployment {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let run = RUNS.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("weir-deploy-{}-{run}", std::process::id()));
+        if run == 0 {
+            sweep_killed_runs(&std::env::temp_dir());
+        }
         let _ = std::fs::remove_dir_all(&dir); // left by a killed run with this pid
         std::fs::create_dir_all(&dir)
             .map_err(|e| DeployError::new(format!("cannot create {}: {e}", dir.display())))?;
@@ -747,6 +750,30 @@ impl RunningDeployment {
     }
 }
 
+/// Removes the directories of runs whose controller was killed (so never
+/// dropped its deployment): `weir-deploy-PID-N` where no process PID lives.
+/// A PID reused since is taken as alive, and its directories kept.
+fn sweep_killed_runs(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("weir-deploy-")) else {
+            continue;
+        };
+        let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<libc::pid_t>) else {
+            continue;
+        };
+        // SAFETY: kill(2) with signal 0 sends nothing; it only asks whether `pid` exists.
+        let gone = unsafe { libc::kill(pid, 0) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && pid > 0 {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Drop for RunningDeployment {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
@@ -999,5 +1026,29 @@ fn state_root(root: Option<&Path>, run: &Path) -> PathBuf {
     match root {
         Some(root) => root.to_path_buf(),
         None => run.join("state"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_runs_directory_is_swept_and_a_live_ones_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let killed = temp.path().join(format!("weir-deploy-{dead}-0"));
+        let live = temp
+            .path()
+            .join(format!("weir-deploy-{}-3", std::process::id()));
+        let other = temp.path().join("weir-deploy-notapid");
+        for dir in [&killed, &live, &other] {
+            std::fs::create_dir_all(dir.join("state")).unwrap();
+        }
+        sweep_killed_runs(temp.path());
+        assert!(!killed.exists());
+        assert!(live.exists() && other.exists());
     }
 }

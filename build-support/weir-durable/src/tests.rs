@@ -176,8 +176,8 @@ fn a_name_is_opened_once_and_must_be_a_plain_file_name() {
 
 #[test]
 fn a_state_directory_holds_the_files_and_is_refused_to_a_second_holder() {
-    let dir = std::env::temp_dir().join(format!("weir-durable-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     {
         let storage = Storage::in_dir(&dir, Durability::Sync).unwrap();
         let (mut log, _) = Log::<Rec>::open(&storage, "events").unwrap();
@@ -209,7 +209,6 @@ fn a_state_directory_holds_the_files_and_is_refused_to_a_second_holder() {
     assert_eq!(records, vec![rec(2), rec(3)]);
     assert_eq!(storage.take_warnings().len(), 1);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[derive(Debug, Clone)]

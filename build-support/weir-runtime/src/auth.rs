@@ -182,10 +182,8 @@ mod tests {
 
     #[test]
     fn generated_keys_are_private_load_back_and_are_never_overwritten() {
-        let dir = std::env::temp_dir().join(format!("weir-auth-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("weir.key");
-        let _ = std::fs::remove_file(&path);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weir.key");
         let made = Key::generate(&path).unwrap();
         let loaded = Key::load(&path).unwrap();
         assert_eq!(loaded.psk(), made.psk());
@@ -196,6 +194,5 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(Key::generate(&path).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
