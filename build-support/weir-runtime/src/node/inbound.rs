@@ -23,8 +23,11 @@ use super::peers::Peer;
 
 /// Bytes read from one peer per tick: bounded work and memory per tick (the
 /// tick holds what it read, and its records decoded), and the socket's own
-/// buffer holds the rest.
-const READ_BUDGET: usize = 256 * 1024;
+/// buffer holds the rest. Small reads, often, as a `BufReader` makes them: a
+/// recvfrom of 256 KiB holds the socket for long enough that the sender's
+/// segments queue behind it: the sender's system time per 100-byte record was
+/// 18 ns against 10 ns with 64 KiB reads (docs/BENCHMARKS.md, run 12).
+const READ_BUDGET: usize = 64 * 1024;
 
 /// A frame waiting for its channel's inbox this tick.
 pub(super) enum InFrame {
