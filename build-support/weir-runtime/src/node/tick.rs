@@ -40,11 +40,9 @@ impl Node {
             self.held_ticks += 1;
             if self.held_ticks >= MAX_HELD_TICKS {
                 self.write_all_pending().await?;
-                // Let the source tasks, timers and the link keeper run. Not
-                // every busy tick: a yield costs a poll of the I/O driver, and
-                // the node reads its own sockets anyway.
-                tokio::task::yield_now().await;
             }
+            // Let the source tasks, timers and the link keeper run.
+            tokio::task::consume_budget().await;
             self.take_arrived().await?;
             return Ok(true);
         }
