@@ -121,7 +121,7 @@ fn a_renamed_flow_crate_in_a_nested_workspace_gets_its_errors_at_its_lines() {
         )
     };
     write_files(
-        &outer,
+        outer,
         &[
             ("Cargo.toml", "[workspace]\nmembers = []\nexclude = [\"apps\"]\n".to_string()),
             ("apps/inner/Cargo.toml", "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n".to_string()),

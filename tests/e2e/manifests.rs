@@ -65,13 +65,13 @@ fn mode(path: &Path) -> u32 {
 fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
     let (scratch, printed) = manifests("broadcast");
     let dir = scratch.path();
-    let key = read(&dir, "weir.key").trim().to_string();
+    let key = read(dir, "weir.key").trim().to_string();
     assert!(!printed.contains(&key), "the key was printed:\n{printed}");
     assert_eq!(mode(&dir.join("weir.key")), 0o600);
     assert_eq!(mode(&dir.join("key-secret.yaml")), 0o600);
 
     // Offline validation against the schemas, rejecting unknown fields.
-    let kubernetes: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let kubernetes: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
@@ -85,7 +85,7 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
 
     // Members take their index from their pod; the process has none.
-    let workers = read(&dir, "broadcast-worker-statefulset.yaml");
+    let workers = read(dir, "broadcast-worker-statefulset.yaml");
     assert!(workers.contains("replicas: 2"), "{workers}");
     assert!(
         workers.contains("podManagementPolicy: Parallel"),
@@ -104,7 +104,7 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
         workers.contains("\"/usr/local/bin/broadcast-worker\""),
         "{workers}"
     );
-    let leader = read(&dir, "broadcast-leader-statefulset.yaml");
+    let leader = read(dir, "broadcast-leader-statefulset.yaml");
     assert!(
         leader.contains("replicas: 1") && !leader.contains("WEIR_INDEX"),
         "{leader}"
@@ -141,8 +141,8 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
             "{set}"
         );
     }
-    assert!(read(&dir, "key-secret.yaml").contains(&format!("weir.key: \"{key}\"")));
-    let service = read(&dir, "broadcast-worker-service.yaml");
+    assert!(read(dir, "key-secret.yaml").contains(&format!("weir.key: \"{key}\"")));
+    let service = read(dir, "broadcast-worker-service.yaml");
     assert!(service.contains("clusterIP: None"), "{service}");
     assert!(
         service.contains("publishNotReadyAddresses: true"),
@@ -150,7 +150,7 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
     );
 
     // Every address is a pod's DNS name under its role's headless Service.
-    let topology = config_map_topology(&dir);
+    let topology = config_map_topology(dir);
     assert_eq!(
         topology.addresses("worker"),
         [0, 1].map(|i| format!(
@@ -163,7 +163,7 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
     );
 
     // Compose: one service per instance, the index on its command line.
-    let compose = read(&dir, "compose.json");
+    let compose = read(dir, "compose.json");
     assert!(
         compose.contains("\"volumes\": [\"broadcast-worker-1-state:/var/lib/weir/state\"]"),
         "{compose}"
@@ -188,15 +188,14 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
         .output()
         .unwrap();
     assert_eq!(stdout(&parsed).trim(), "3", "{}", stderr(&parsed));
-    let compose_topology =
-        Topology::parse(&read(&dir, "compose-topology.toml"), "compose").unwrap();
+    let compose_topology = Topology::parse(&read(dir, "compose-topology.toml"), "compose").unwrap();
     assert_eq!(
         compose_topology.addresses("worker"),
         ["broadcast-worker-0:7000", "broadcast-worker-1:7000"]
     );
 
     // The image: the role binaries, copied beside the Containerfile.
-    let containerfile = read(&dir, "Containerfile");
+    let containerfile = read(dir, "Containerfile");
     for role in ["leader", "worker"] {
         assert!(dir.join("bin").join(format!("broadcast-{role}")).exists());
         assert!(
@@ -208,8 +207,8 @@ fn broadcast_manifests_validate_and_say_what_each_instance_needs() {
     }
 
     // Written again, the deployment keeps its key.
-    write_manifests("broadcast", &dir);
-    assert_eq!(read(&dir, "weir.key").trim(), key);
+    write_manifests("broadcast", dir);
+    assert_eq!(read(dir, "weir.key").trim(), key);
 }
 
 #[test]
@@ -217,31 +216,31 @@ fn a_key_rotation_puts_both_keys_in_the_secret_then_only_the_new_one() {
     // A directory of its own: the other broadcast test writes its own at once.
     let scratch = scratch("manifests-rotation");
     let dir = scratch.path();
-    write_manifests("broadcast", &dir);
-    let old = read(&dir, "weir.key").trim().to_string();
+    write_manifests("broadcast", dir);
+    let old = read(dir, "weir.key").trim().to_string();
     let previous_arg = "\"--previous-key-file\", \"/etc/weir-key/weir.previous.key\"";
     // 1. The old key becomes the previous one; writing again makes a new key.
     std::fs::rename(dir.join("weir.key"), dir.join("weir.previous.key")).unwrap();
-    write_manifests("broadcast", &dir);
-    let new = read(&dir, "weir.key").trim().to_string();
+    write_manifests("broadcast", dir);
+    let new = read(dir, "weir.key").trim().to_string();
     assert_ne!(new, old);
-    let secret = read(&dir, "key-secret.yaml");
+    let secret = read(dir, "key-secret.yaml");
     assert!(secret.contains(&format!("weir.key: \"{new}\"")), "{secret}");
     assert!(
         secret.contains(&format!("weir.previous.key: \"{old}\"")),
         "{secret}"
     );
     for role in ["leader", "worker"] {
-        let set = read(&dir, &format!("broadcast-{role}-statefulset.yaml"));
+        let set = read(dir, &format!("broadcast-{role}-statefulset.yaml"));
         assert!(set.contains(previous_arg), "{set}");
     }
-    let compose = read(&dir, "compose.json");
+    let compose = read(dir, "compose.json");
     assert!(
         compose.contains("\"weir_previous_key\": {\"file\": \"./weir.previous.key\"}"),
         "{compose}"
     );
     let validated = kubernetes_validate()
-        .current_dir(&dir)
+        .current_dir(dir)
         .args([
             "--strict",
             "key-secret.yaml",
@@ -257,14 +256,14 @@ fn a_key_rotation_puts_both_keys_in_the_secret_then_only_the_new_one() {
     );
     // 2. Once every instance runs with both, the previous key goes.
     std::fs::remove_file(dir.join("weir.previous.key")).unwrap();
-    write_manifests("broadcast", &dir);
-    assert_eq!(read(&dir, "weir.key").trim(), new);
-    let secret = read(&dir, "key-secret.yaml");
+    write_manifests("broadcast", dir);
+    assert_eq!(read(dir, "weir.key").trim(), new);
+    let secret = read(dir, "key-secret.yaml");
     assert!(
         !secret.contains(&old) && !secret.contains("weir.previous.key"),
         "{secret}"
     );
-    let set = read(&dir, "broadcast-worker-statefulset.yaml");
+    let set = read(dir, "broadcast-worker-statefulset.yaml");
     assert!(!set.contains("--previous-key-file"), "{set}");
 }
 
@@ -279,7 +278,7 @@ fn an_external_endpoint_gets_a_port_in_the_pod_and_the_service() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let topology = config_map_topology(&dir);
+    let topology = config_map_topology(dir);
     assert_eq!(
         topology.endpoint("proposer", "clients"),
         [0, 1].map(|i| format!(
@@ -290,7 +289,7 @@ fn an_external_endpoint_gets_a_port_in_the_pod_and_the_service() {
         "paxos-kv-proposer-statefulset.yaml",
         "paxos-kv-proposer-service.yaml",
     ] {
-        let text = read(&dir, file);
+        let text = read(dir, file);
         assert!(text.contains("name: \"clients\""), "{text}");
         assert!(text.contains("6379"), "{text}");
     }

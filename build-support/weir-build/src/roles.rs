@@ -506,7 +506,7 @@ mod tests {
         )
         .unwrap();
         let problems = check_stubs(
-            &dir,
+            dir,
             &["broadcast".into()],
             &expected(&[("broadcast", "leader"), ("broadcast", "worker")]),
         )
@@ -534,7 +534,7 @@ mod tests {
         fs::write(dir.join("broadcast-manager.rs"), "").unwrap();
         fs::write(dir.join("unrelated-tool.rs"), "").unwrap();
         let problems = check_stubs(
-            &dir,
+            dir,
             &["broadcast".into()],
             &expected(&[("broadcast", "leader")]),
         )
@@ -555,7 +555,7 @@ mod tests {
         )
         .unwrap();
         fs::write(dir.join("tool.rs"), "fn main() {}\n").unwrap();
-        let problems = check_stubs(&dir, &[], &expected(&[])).unwrap();
+        let problems = check_stubs(dir, &[], &expected(&[])).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
             problems[0].message.starts_with(

@@ -179,7 +179,7 @@ fn a_state_directory_holds_the_files_and_is_refused_to_a_second_holder() {
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path();
     {
-        let storage = Storage::in_dir(&dir, Durability::Sync).unwrap();
+        let storage = Storage::in_dir(dir, Durability::Sync).unwrap();
         let (mut log, _) = Log::<Rec>::open(&storage, "events").unwrap();
         log.append(&rec(1));
         storage.commit().unwrap();
@@ -187,7 +187,7 @@ fn a_state_directory_holds_the_files_and_is_refused_to_a_second_holder() {
         storage.commit().unwrap();
         log.append(&rec(3));
         storage.commit().unwrap();
-        let second = Storage::in_dir(&dir, Durability::Sync).err().unwrap();
+        let second = Storage::in_dir(dir, Durability::Sync).err().unwrap();
         assert!(
             second.to_string().contains("in use by another process"),
             "{second}"
@@ -204,7 +204,7 @@ fn a_state_directory_holds_the_files_and_is_refused_to_a_second_holder() {
             .unwrap();
         f.write_all(&[7, 0, 0]).unwrap();
     }
-    let storage = Storage::in_dir(&dir, Durability::Flush).unwrap();
+    let storage = Storage::in_dir(dir, Durability::Flush).unwrap();
     let (_, records) = Log::<Rec>::open(&storage, "events").unwrap();
     assert_eq!(records, vec![rec(2), rec(3)]);
     assert_eq!(storage.take_warnings().len(), 1);
