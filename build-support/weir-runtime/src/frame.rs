@@ -208,7 +208,9 @@ impl ReadBuffer {
                 // One huge frame should not pin its memory for the rest of the run.
                 self.buf = Vec::new();
             }
-        } else if self.buf.capacity() - self.buf.len() < self.still_to_come() + READ_CHUNK {
+        } else if self.released > 0
+            && self.buf.capacity() - self.buf.len() < self.still_to_come() + READ_CHUNK
+        {
             // The rest of the next frame will not fit behind it: move its
             // start now, while it is at most a read. Moved when the room runs
             // out, it could be most of a large frame (a 400 KB batch arrives

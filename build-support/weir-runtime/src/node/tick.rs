@@ -40,9 +40,13 @@ impl Node {
             self.held_ticks += 1;
             if self.held_ticks >= MAX_HELD_TICKS {
                 self.write_all_pending().await?;
+                // Let the source tasks, timers and the link keeper run. Not
+                // every busy tick: a yield costs a poll of the I/O driver, and
+                // the node reads its own sockets anyway. (Yielding only when
+                // tokio's budget runs out measured no faster, and slow ticks
+                // then starve the other tasks: docs/BENCHMARKS.md, run 12.)
+                tokio::task::yield_now().await;
             }
-            // Let the source tasks, timers and the link keeper run.
-            tokio::task::consume_budget().await;
             self.take_arrived().await?;
             return Ok(true);
         }
