@@ -104,7 +104,11 @@ impl Header {
     }
 }
 
-/// How much room a read into a [`ReadBuffer`] gets at least.
+/// How much room a read into a [`ReadBuffer`] gets at least, and the most a
+/// node reads from a socket at once. Reads the size a `BufReader` makes: a
+/// `recvfrom` of 256 KiB holds the socket so long that the sender's segments
+/// queue behind it, and the sender's system time per 100-byte record was
+/// 18 ns against 10 ns with reads of 64 KiB (docs/BENCHMARKS.md, run 12).
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// A read buffer larger than this, once empty, is given back.
@@ -647,7 +651,7 @@ mod tests {
     }
 
     /// Frames small and large (a large one arrives over many reads),
-    /// read as a node reads them: up to 64 KiB a tick, the frames of a tick
+    /// read as a node reads them: reads of up to 64 KiB, the frames of a tick
     /// released at the next. Every payload arrives whole and unchanged,
     /// however the buffer moved its bytes in between.
     #[test]
