@@ -43,8 +43,8 @@ impl Node {
                 // Let the source tasks, timers and the link keeper run. Not
                 // every busy tick: a yield costs a poll of the I/O driver, and
                 // the node reads its own sockets anyway. (Yielding only when
-                // tokio's budget runs out measured no faster, and slow ticks
-                // then starve the other tasks: docs/BENCHMARKS.md, run 12.)
+                // tokio's budget runs out measured no faster: docs/BENCHMARKS.md,
+                // run 12.)
                 tokio::task::yield_now().await;
             }
             self.take_arrived().await?;
