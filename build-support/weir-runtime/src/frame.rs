@@ -108,7 +108,7 @@ impl Header {
 /// node reads from a socket at once. Reads the size a `BufReader` makes: a
 /// `recvfrom` of 256 KiB holds the socket so long that the sender's segments
 /// queue behind it, and the sender's system time per 100-byte record was
-/// 18 ns against 10 ns with reads of 64 KiB (docs/BENCHMARKS.md, run 12).
+/// 18 ns against 12 ns with reads of 64 KiB (docs/BENCHMARKS.md, run 12).
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// A read buffer larger than this, once empty, is given back.
@@ -216,8 +216,8 @@ impl ReadBuffer {
             && self.buf.capacity() - self.buf.len() < self.still_to_come() + READ_CHUNK
         {
             // The rest of the next frame will not fit behind it: move its
-            // start now, while it is at most a read. Moved when the room runs
-            // out, it could be most of a large frame (a 400 KB batch arrives
+            // start now, while it is at most one tick's reads. Moved when the room
+            // runs out, it could be most of a large frame (a 400 KB batch arrives
             // over several ticks).
             self.compact();
         }
