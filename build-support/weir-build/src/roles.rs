@@ -190,13 +190,7 @@ impl Roles {
             let nondet = graph
                 .nodes
                 .iter()
-                .filter_map(|node| match &node.op {
-                    Operator::AssumeOrdering { reason } => Some(format!(
-                        "assume_ordering(nondet!({reason:?})) at {}",
-                        node.at
-                    )),
-                    _ => None,
-                })
+                .filter_map(|node| node.nondet())
                 .collect();
             generated.push(GeneratedFlow {
                 name: name.clone(),

@@ -104,8 +104,8 @@ impl Header {
     }
 }
 
-/// How much room a read into a [`ReadBuffer`] gets at least, and the most a
-/// node reads from a socket at once. Reads the size a `BufReader` makes: a
+/// How much room a read into a [`ReadBuffer`] gets at least, and the most it
+/// reads at once. Reads the size a `BufReader` makes: a
 /// `recvfrom` of 256 KiB holds the socket so long that the sender's segments
 /// queue behind it, and the sender's system time per 100-byte record was
 /// 18 ns against 12 ns with reads of 64 KiB (docs/BENCHMARKS.md, run 12).
@@ -140,16 +140,14 @@ impl ReadBuffer {
         cx: &mut Context<'_>,
         max: usize,
     ) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK && self.released > 0 {
-            self.compact();
-        }
+        self.make_room(READ_CHUNK);
         self.buf.reserve(READ_CHUNK);
         let len = self.buf.len();
         // Not all the spare room: what a read takes, the tick holds (its
         // bytes, and its records decoded), so a reader that fell behind does
-        // not take megabytes in one tick.
+        // not take megabytes in one tick; and never more than READ_CHUNK.
         let room = self.buf.spare_capacity_mut();
-        let take = room.len().min(max.max(1));
+        let take = room.len().min(max.clamp(1, READ_CHUNK));
         let mut spare = ReadBuf::uninit(&mut room[..take]);
         match Pin::new(reader).poll_read(cx, &mut spare) {
             Poll::Ready(Ok(())) => {
@@ -212,13 +210,18 @@ impl ReadBuffer {
                 // One huge frame should not pin its memory for the rest of the run.
                 self.buf = Vec::new();
             }
-        } else if self.released > 0
-            && self.buf.capacity() - self.buf.len() < self.still_to_come() + READ_CHUNK
-        {
-            // The rest of the next frame will not fit behind it: move its
-            // start now, while it is at most one tick's reads. Moved when the room
-            // runs out, it could be most of a large frame (a 400 KB batch arrives
-            // over several ticks).
+        } else {
+            // Room for the rest of the next frame, made now, while its start
+            // is at most one tick's reads: made when the room runs out, most
+            // of a large frame could move (a 400 KB batch arrives over ticks).
+            self.make_room(self.still_to_come() + READ_CHUNK);
+        }
+    }
+
+    /// Drops the released bytes if fewer than `wanted` bytes of room are
+    /// left behind what is in the buffer.
+    fn make_room(&mut self, wanted: usize) {
+        if self.released > 0 && self.buf.capacity() - self.buf.len() < wanted {
             self.compact();
         }
     }

@@ -345,6 +345,20 @@ pub struct Node {
     pub at: SourceLoc,
 }
 
+impl Node {
+    /// Where and why the flow accepts nondeterminism here, if it does:
+    /// `assume_ordering(nondet!("reason")) at file:line`.
+    pub fn nondet(&self) -> Option<String> {
+        match &self.op {
+            Operator::AssumeOrdering { reason } => Some(format!(
+                "assume_ordering(nondet!({reason:?})) at {}",
+                self.at
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// A mistake in a flow definition, found while evaluating it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowError {

@@ -60,12 +60,12 @@ impl Lowering<'_> {
             }
             _ => {}
         }
-        let described = match (&node.op, node.args.first()) {
-            (Operator::AssumeOrdering { reason }, _) => format!(
-                "assume_ordering(nondet!({reason:?})) at {at}: records in an order that changes from run to run, accepted"
-            ),
-            (_, Some(q)) => format!("{}(q!(..)) at {}", node.op.name(), q.at),
-            (_, None) => format!("{}() at {at}", node.op.name()),
+        let described = match (node.nondet(), node.args.first()) {
+            (Some(nondet), _) => {
+                format!("{nondet}: records in an order that changes from run to run, accepted")
+            }
+            (None, Some(q)) => format!("{}(q!(..)) at {}", node.op.name(), q.at),
+            (None, None) => format!("{}() at {at}", node.op.name()),
         };
         let ops = quote!(::weir_runtime::ops);
         if !matches!(node.op, Operator::Network { .. }) {

@@ -10,7 +10,7 @@
 use super::peers::ReadEnd;
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
-use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, READ_CHUNK, STOPPING};
+use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, STOPPING};
 use crate::secure::IntegrityError;
 use crate::witness::Witness;
 use serde::de::DeserializeOwned;
@@ -23,7 +23,8 @@ use super::peers::Peer;
 
 /// Bytes read from one peer per tick: bounded work and memory per tick (the
 /// tick holds what it read, and its records decoded), and the socket's own
-/// buffer holds the rest. Taken in reads of at most [`READ_CHUNK`].
+/// buffer holds the rest. Taken in reads of at most
+/// [`READ_CHUNK`](crate::frame::READ_CHUNK).
 const READ_BUDGET: usize = 256 * 1024;
 
 /// A frame waiting for its channel's inbox this tick.
@@ -55,10 +56,7 @@ pub(super) fn read_available(peers: &mut [Peer], cx: &mut Context<'_>) -> bool {
         }
         let mut read = 0;
         while read < READ_BUDGET {
-            match peer
-                .frames
-                .poll_read_from(reader, cx, (READ_BUDGET - read).min(READ_CHUNK))
-            {
+            match peer.frames.poll_read_from(reader, cx, READ_BUDGET - read) {
                 Poll::Ready(Ok(0)) => {
                     peer.read_end = Some(ReadEnd::Closed);
                     arrived = true;
