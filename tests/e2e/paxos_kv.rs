@@ -996,8 +996,8 @@ fn longest_waits(
 /// Every instance replaced by a build whose proposer and replica code
 /// changed but not its wire, one at a time, while clients run on both
 /// proposers: nothing acknowledged is lost, the history is linearizable,
-/// and operations are answered throughout but for one stretch of at most
-/// 5 s (the leader's own replacement). Then a build whose acceptors' replies
+/// and operations are answered throughout but for the leaders' handovers,
+/// under 2 s each. Then a build whose acceptors' replies
 /// have a field more is refused at its first instance, which runs the build
 /// before again, while the store serves on.
 #[tokio::test]
@@ -1042,7 +1042,10 @@ async fn the_store_is_upgraded_instance_by_instance_under_load() {
     let clients = Clients::start(&mut running, Duration::from_secs(600)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let upgrade_began = clients.start.elapsed();
+    // When each role's upgrade began, for the messages below.
+    let mut steps = Vec::new();
     for role in ["acceptor", "replica", "proposer"] {
+        steps.push((role, clients.start.elapsed()));
         let binary = next.join(format!("paxos_kv-{role}"));
         if let Err(e) = running
             .upgrade(role, &binary, Duration::from_secs(30))
@@ -1076,18 +1079,15 @@ async fn the_store_is_upgraded_instance_by_instance_under_load() {
     if let Err(violation) = linearizability::check(&history) {
         panic!("{violation}");
     }
-    // Answered throughout the upgrade: the longest stretch without an answer
-    // is the leader's replacement, at most 5 s; any other is under a second.
+    // Answered throughout the upgrade: the longest stretches without an
+    // answer are the leaders' handovers (each proposer leads once, and says
+    // it is stopping when replaced: the other stands at once), under 2 s;
+    // any other is under a second (a replica back from a restart says it
+    // serves only once the leader's slots reach it).
     let gaps = longest_waits(&history, upgrade_began..upgrade_ended);
     assert!(
-        gaps[0].0 <= Duration::from_secs(5),
-        "no answer for {:?} from {:?} (the upgrade ran from {upgrade_began:?} to {upgrade_ended:?})",
-        gaps[0].0,
-        gaps[0].1,
-    );
-    assert!(
-        gaps[1].0 < Duration::from_secs(1),
-        "two long stretches without an answer (how long, from when): {:?}",
+        gaps[0].0 < Duration::from_secs(2) && gaps[2].0 < Duration::from_secs(1),
+        "long stretches without an answer (how long, from when): {:?}; upgrades began (role, when): {steps:?}, ended {upgrade_ended:?}",
         &gaps[..3]
     );
     // Through the refused upgrade and after it, two acceptors of three

@@ -129,6 +129,37 @@ fn a_killed_member_is_reported_left_and_the_others_go_on() {
 }
 
 #[test]
+fn a_member_asked_to_stop_is_reported_left_once_as_it_begins_to_drain() {
+    let mut flow = Flow::start("membership", &[], &[]);
+    flow.receiving();
+    assert!(flow.leader.wait_for("member 1 joined", SOON).is_some());
+    let mut worker = flow.workers[1].take().unwrap();
+    worker.signal(libc::SIGTERM);
+    // It drains for a while (the leader's channel to it stays open), but
+    // said it is stopping: those that watch learn now, not when it is gone.
+    assert!(
+        flow.leader
+            .wait_for("member 1 left", Duration::from_secs(2))
+            .is_some(),
+        "no `member 1 left` within 2 s of SIGTERM: {:?}",
+        flow.leader.stdout()
+    );
+    assert!(worker.is_running(), "reported left only once it had exited");
+    assert!(wait_until(SOON, || !worker.is_running()), "it never exited");
+    // Not again when its link drops.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        flow.leader.count("member 1 left"),
+        1,
+        "{:?}",
+        flow.leader.stdout()
+    );
+    flow.all_running();
+    flow.still_receiving(0);
+    flow.stop();
+}
+
+#[test]
 fn a_restarted_member_rejoins_as_a_new_incarnation_and_receives_again() {
     let mut flow = Flow::start("membership", &[], &[]);
     flow.receiving();

@@ -29,7 +29,8 @@ impl fmt::Display for ClusterId {
 pub enum Membership {
     /// Linked (at start, when it came up late, or when it rejoined).
     Joined,
-    /// Lost: it died, was stopped, went silent, or its connection broke.
+    /// Lost: it said it is stopping (it only drains from then on), died,
+    /// went silent, or its connection broke.
     Left,
 }
 

@@ -207,6 +207,13 @@ pub fn paxos_kv(flow: &FlowBuilder) {
                 .map(q!(|_| proposer::Input::Clock)),
         )
         .union(fed_back)
+        .union(
+            proposers
+                .membership(&proposers)
+                .map(q!(|(proposer, event)| {
+                    proposer::Input::Proposer(proposer, event)
+                })),
+        )
         .assume_ordering(nondet!(
             "Paxos is safe in any order of arrival: ballots and slots decide, not arrival"
         ))

@@ -22,7 +22,7 @@ use super::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use weir::{ClientEvent, ClusterId, ConnectionId};
+use weir::{ClientEvent, ClusterId, ConnectionId, Membership};
 
 /// Clock ticks without a heartbeat before proposer 0 stands; each later
 /// proposer waits [`TIMEOUT_STAGGER`] more.
@@ -60,6 +60,8 @@ pub enum Input {
     Answer(Answer),
     /// A replica misses slot this and maybe later ones.
     Behind(Slot),
+    /// Another proposer linked, or left (it is stopping, or lost).
+    Proposer(ClusterId, Membership),
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +157,8 @@ pub struct Proposer {
     highest: Ballot,
     leader: Option<u32>,
     last_heartbeat: u64,
+    /// The leader said it left: stand without waiting for its silence.
+    leader_left: bool,
     role: Role,
     /// Commands to propose at the end of this tick (while leading): emptied
     /// every tick.
@@ -190,6 +194,7 @@ impl Proposer {
             highest: (0, 0),
             leader: None,
             last_heartbeat: 0,
+            leader_left: false,
             role: Role::Follower,
             queue: Vec::new(),
             forward: Vec::new(),
@@ -225,6 +230,8 @@ impl Proposer {
                 Input::Acceptor(from, message) => self.acceptor(from.0, message),
                 Input::Answer(answer) => self.answer(answer),
                 Input::Behind(slot) => self.resend_chosen(slot),
+                Input::Proposer(from, Membership::Left) => self.left(from.0),
+                Input::Proposer(_, Membership::Joined) => {}
             }
         }
         self.propose_queue();
@@ -443,7 +450,12 @@ impl Proposer {
                 }
             }
             Role::Follower => {
-                let timeout = HEARTBEAT_TIMEOUT + TIMEOUT_STAGGER * u64::from(self.me);
+                let silence = if self.leader_left {
+                    0
+                } else {
+                    HEARTBEAT_TIMEOUT
+                };
+                let timeout = silence + TIMEOUT_STAGGER * u64::from(self.me);
                 if now >= self.last_heartbeat + timeout {
                     self.stand();
                 }
@@ -459,6 +471,7 @@ impl Proposer {
     /// Phase 1 with a ballot above every one seen.
     fn stand(&mut self) {
         let ballot = (self.highest.0 + 1, self.me);
+        self.leader_left = false;
         self.highest = ballot;
         self.leader = None;
         self.role = Role::Candidate {
@@ -476,12 +489,23 @@ impl Proposer {
         }
         self.highest = ballot;
         self.last_heartbeat = self.now;
+        self.leader_left = false;
         if !matches!(self.role, Role::Follower) {
             self.role = Role::Follower;
         }
         if self.leader != Some(from) {
             self.leader = Some(from);
             self.route_pending(None);
+        }
+    }
+
+    /// Proposer `from` left: if it led, this one stands without waiting out
+    /// its silence (after its stagger only, so the proposers stand in turn).
+    fn left(&mut self, from: u32) {
+        if self.leader == Some(from) && matches!(self.role, Role::Follower) {
+            self.leader = None;
+            self.leader_left = true;
+            self.last_heartbeat = self.now;
         }
     }
 
@@ -772,6 +796,30 @@ mod tests {
         assert_eq!(replies[0], Reply::Error(auth::NOAUTH.into()));
         assert!(matches!(&replies[1], Reply::Error(e) if e.starts_with("WRONGPASS")));
         assert_eq!(replies[2..], [Reply::Ok, Reply::Pong]);
+    }
+
+    #[test]
+    fn a_follower_stands_when_its_leader_leaves_without_waiting_out_its_silence() {
+        let prepares = |out: Vec<Output>| {
+            out.iter()
+                .filter(|o| matches!(o, Output::Acceptors(ToAcceptor::Prepare(_))))
+                .count()
+        };
+        let heartbeat = Input::Peer(ClusterId(1), ToProposer::Heartbeat((1, 1)));
+        let left = |id| Input::Proposer(ClusterId(id), Membership::Left);
+        // Proposer 0 follows proposer 1, which then falls silent: it stands
+        // only after the heartbeat timeout.
+        let mut p = Proposer::new(ClusterId(0), 1, 3);
+        p.tick(vec![heartbeat.clone()]);
+        let clocks = (0..HEARTBEAT_TIMEOUT).map(|_| prepares(p.tick(vec![Input::Clock])));
+        assert_eq!(clocks.collect::<Vec<_>>().iter().sum::<usize>(), 1);
+        // Another proposer leaving changes nothing; the leader leaving (it
+        // said it is stopping) makes it stand at its next clock.
+        let mut p = Proposer::new(ClusterId(0), 1, 3);
+        p.tick(vec![heartbeat, left(2)]);
+        assert_eq!(prepares(p.tick(vec![Input::Clock])), 0);
+        p.tick(vec![left(1)]);
+        assert_eq!(prepares(p.tick(vec![Input::Clock])), 1);
     }
 
     fn promise(

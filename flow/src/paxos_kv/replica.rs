@@ -124,6 +124,13 @@ pub struct Replica {
     asked: Option<u32>,
     /// How many times it asked: each time the next replica is asked.
     asks: u64,
+    /// Whether the others may take it that this one answers its own slots.
+    /// Not while it is behind, nor after a restart from its log: it says it
+    /// serves once nothing is missing and it has applied a slot the leader
+    /// sent since. (Caught up from another replica's state alone, the
+    /// leader's link may not be up yet: the slots sent before it was are
+    /// lost, and the clients waiting for them wait for the proposers' retry.)
+    serving: bool,
     receiving: Option<Receiving>,
     /// Where what it applied is kept, if anywhere.
     log: Option<Log<Kept>>,
@@ -146,6 +153,7 @@ impl Replica {
             heard: 0,
             asked: None,
             asks: 0,
+            serving: true,
             receiving: None,
             log: None,
         }
@@ -181,6 +189,7 @@ impl Replica {
             );
         }
         replica.log = Some(log);
+        replica.serving = !read_back;
         replica
     }
 
@@ -257,10 +266,9 @@ impl Replica {
                 }
                 ToReplicaInput::Membership(replica, Membership::Joined) => {
                     // Linked again: it learns that this one serves. (Not
-                    // said at start, nor by a replica back from a restart
-                    // before any slot reached it: once one does, it is
-                    // behind, and says so.)
-                    if self.asked.is_none() && self.next_slot > 0 {
+                    // said at start, nor by a replica that is not serving
+                    // yet: it says so once it does.)
+                    if self.serving && self.next_slot > 0 {
                         out.push(FromReplica::Replica(
                             replica,
                             ToReplica::Serving(self.next_slot),
@@ -278,6 +286,7 @@ impl Replica {
                 ) => self.receive_state(from, (at, part), entries, sessions),
             }
         }
+        let applied_from = self.next_slot;
         while let Some(value) = self.ahead.remove(&self.next_slot) {
             let slot = self.next_slot;
             let owner = slot % self.replicas;
@@ -297,7 +306,7 @@ impl Replica {
                 self.kept.push_back((slot, answers));
             }
         }
-        self.ask_if_behind(&mut out);
+        self.ask_if_behind(self.next_slot > applied_from, &mut out);
         if self.next_slot >= self.checkpointed + CHECKPOINT_EVERY {
             self.checkpointed = self.next_slot;
             // The acceptors forget what every replica applied: so must the
@@ -344,12 +353,14 @@ impl Replica {
     /// chose lately, while this one is behind (slots after a missing one
     /// are held, or another said it applied further): at first, then every
     /// [`ASK_AGAIN`] ticks, each time the next replica (one at a time, so
-    /// parts of two states never cross). Once caught up, tells them all it
-    /// serves.
-    fn ask_if_behind(&mut self, out: &mut Vec<FromReplica>) {
+    /// parts of two states never cross). Once nothing is missing and it
+    /// `applied` a slot the leader sent, tells them all it serves.
+    fn ask_if_behind(&mut self, applied: bool, out: &mut Vec<FromReplica>) {
         let behind = !self.ahead.is_empty() || self.heard > self.next_slot;
         if !behind {
-            if self.asked.take().is_some() {
+            self.asked = None;
+            if !self.serving && applied {
+                self.serving = true;
                 for other in self.others() {
                     out.push(FromReplica::Replica(
                         other,
@@ -363,6 +374,7 @@ impl Replica {
             Some(ticks) if *ticks < ASK_AGAIN => *ticks += 1,
             _ => {
                 self.asked = Some(0);
+                self.serving = false;
                 // The leader, too, sends again the slots it chose lately
                 // (what it missed may be missing at every replica).
                 out.push(FromReplica::Behind(self.next_slot));
@@ -809,20 +821,24 @@ mod tests {
         );
         let asked = to_replicas(1, one.tick(hello.into_iter().map(|(_, m)| m).collect()));
         let sent = to_replicas(0, zero.tick(asked.into_iter().map(|(_, m)| m).collect()));
+        // Caught up, but it says it serves only once the leader's slots
+        // reach it (its link with the leader may not be up yet).
         let said = to_replicas(1, one.tick(sent.into_iter().map(|(_, m)| m).collect()));
-        assert!(
-            matches!(
-                said[..],
-                [(0, ToReplicaInput::Replica(_, ToReplica::Serving(4)))]
-            ),
-            "{said:?}"
-        );
-        // Alone, it answers from the state taken.
+        assert!(said.is_empty(), "{said:?}");
+        // Alone, it answers from the state taken, and says it serves.
         let out = one.tick(vec![
             ToReplicaInput::Membership(ClusterId(0), Membership::Left),
             chosen(4, &[(4, Op::Get(b"k3".to_vec()))]),
         ]);
         assert_eq!(answers(&out), vec![(4, Reply::Bulk(Some(b"v".to_vec())))]);
+        let said = to_replicas(1, out);
+        assert!(
+            matches!(
+                said[..],
+                [(0, ToReplicaInput::Replica(_, ToReplica::Serving(5)))]
+            ),
+            "{said:?}"
+        );
     }
 
     #[test]
@@ -852,6 +868,45 @@ mod tests {
             answers(&out),
             vec![(last - 1, Reply::Ok), (last, Reply::Bulk(Some(value)))]
         );
+    }
+
+    #[test]
+    fn a_replica_back_from_its_log_says_it_serves_only_once_it_applied_a_slot_chosen_since() {
+        use weir::durable::{Durability, MemoryDisk, Storage};
+        let disk = MemoryDisk::new();
+        let storage = Storage::on(disk.clone(), Durability::Sync);
+        let mut zero = Replica::open(ClusterId(0), 2, storage.clone());
+        for slot in 0..4 {
+            zero.tick(vec![chosen(slot, &[(slot, set("k", "v"))])]);
+            storage.commit().unwrap();
+        }
+        drop((zero, storage));
+        let mut zero = Replica::open(ClusterId(0), 2, Storage::on(disk, Durability::Sync));
+        let said = |out: Vec<FromReplica>| -> Vec<ToReplicaInput> {
+            to_replicas(0, out).into_iter().map(|(_, m)| m).collect()
+        };
+        let serves = |said: &[ToReplicaInput]| {
+            said.iter()
+                .any(|m| matches!(m, ToReplicaInput::Replica(_, ToReplica::Serving(_))))
+        };
+        // Linked with replica 1 before any slot reached it: slots may have
+        // been chosen while it was down, so it does not say it serves (replica
+        // 1 goes on answering its slots).
+        let linked = said(zero.tick(vec![ToReplicaInput::Membership(
+            ClusterId(1),
+            Membership::Joined,
+        )]));
+        assert!(!serves(&linked), "{linked:?}");
+        // Slots 4 and 5 were chosen while it was down: it is behind, and asks.
+        let out = said(zero.tick(vec![chosen(6, &[(6, set("k", "w"))])]));
+        assert!(!serves(&out), "{out:?}");
+        assert!(
+            matches!(out[..], [ToReplicaInput::Replica(_, ToReplica::Behind(4))]),
+            "{out:?}"
+        );
+        // With the missing slots applied, nothing is missing: it serves.
+        let out = said(zero.tick(vec![chosen(4, &[]), chosen(5, &[])]));
+        assert!(serves(&out), "{out:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use std::ops::Range;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
-use weir_core::ClusterId;
+use weir_core::{ClusterId, Membership};
 
 use super::peers::Peer;
 
@@ -113,7 +113,14 @@ impl Node {
                 let p = &mut self.peers[peer];
                 match p.frames.next_frame(self.max_frame) {
                     Ok(Some((KEEPALIVE, range))) if range.is_empty() => {}
-                    Ok(Some((STOPPING, range))) if range.is_empty() => p.stopping = true,
+                    Ok(Some((STOPPING, range))) if range.is_empty() => {
+                        // Leaving: it only drains from here. Those that watch
+                        // its cluster learn now, not when it is gone (a
+                        // leader's followers need not wait out its silence).
+                        if !std::mem::replace(&mut p.stopping, true) {
+                            self.announce(peer, Membership::Left);
+                        }
+                    }
                     Ok(Some((channel, range))) => {
                         took = true;
                         self.take_frame(peer, channel, range)?;

@@ -186,7 +186,7 @@ impl Node {
         inbound || outbound
     }
 
-    fn announce(&mut self, peer: usize, event: Membership) {
+    pub(super) fn announce(&mut self, peer: usize, event: Membership) {
         let p = &self.peers[peer];
         if !p.in_cluster {
             return;
@@ -396,7 +396,10 @@ impl Node {
             );
         }
         let _ = self.dropped.send((peer, p.link));
-        self.announce(peer, Membership::Left);
+        // A peer that said it was stopping was announced gone then.
+        if !p.stopping {
+            self.announce(peer, Membership::Left);
+        }
         self.update_health();
     }
 }
