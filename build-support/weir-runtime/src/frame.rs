@@ -104,7 +104,12 @@ impl Header {
     }
 }
 
-/// How much room a read into a [`ReadBuffer`] gets at least.
+/// How much room a read into a [`ReadBuffer`] gets at least, and the most it
+/// reads at once. Reads the size a `BufReader` makes: a `recvfrom` of 256 KiB
+/// holds the socket so long that the sender's segments queue behind it, and
+/// the sender's system time per 100-byte record was 18 ns against 12 ns with
+/// reads of 64 KiB (docs/BENCHMARKS.md, run 12). (The store's rolling-upgrade
+/// stalls first blamed on them were the store's own: run 13.)
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// A read buffer larger than this, once empty, is given back.
@@ -141,9 +146,9 @@ impl ReadBuffer {
         let len = self.buf.len();
         // Not all the spare room: what a read takes, the tick holds (its
         // bytes, and its records decoded), so a reader that fell behind does
-        // not take megabytes in one tick.
+        // not take megabytes in one tick; and never more than READ_CHUNK.
         let room = self.buf.spare_capacity_mut();
-        let take = room.len().min(max.max(1));
+        let take = room.len().min(max.clamp(1, READ_CHUNK));
         let mut spare = ReadBuf::uninit(&mut room[..take]);
         match Pin::new(reader).poll_read(cx, &mut spare) {
             Poll::Ready(Ok(())) => {

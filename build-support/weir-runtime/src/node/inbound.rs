@@ -23,9 +23,8 @@ use super::peers::Peer;
 
 /// Bytes read from one peer per tick: bounded work and memory per tick (the
 /// tick holds what it read, and its records decoded), and the socket's own
-/// buffer holds the rest. (Reads of at most 64 KiB, as a `BufReader` makes
-/// them, sped pipe_struct's sender up but made the store's rolling upgrade
-/// under load stall: docs/BENCHMARKS.md, run 12.)
+/// buffer holds the rest. Taken in reads of at most
+/// [`READ_CHUNK`](crate::frame::READ_CHUNK).
 const READ_BUDGET: usize = 256 * 1024;
 
 /// A frame waiting for its channel's inbox this tick.
