@@ -228,9 +228,10 @@ impl ReadBuffer {
     }
 
     /// Bytes of the frame begun at `parsed` that have not arrived, as its
-    /// header says (none until the header is here). Only ever a hint for
-    /// when to move bytes: room is still made as bytes arrive.
-    fn still_to_come(&self) -> usize {
+    /// header says (none until the header is here). Only ever a hint, for
+    /// when to move bytes and how much to read: room is still made as bytes
+    /// arrive.
+    pub fn still_to_come(&self) -> usize {
         let begun = &self.buf[self.parsed..];
         match begun.get(..HEADER_LEN) {
             Some(header) => {

@@ -10,7 +10,7 @@
 use super::peers::ReadEnd;
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
-use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, STOPPING};
+use crate::frame::{FrameError, Header, CLOSE_BIT, HEADER_LEN, KEEPALIVE, READ_CHUNK, STOPPING};
 use crate::secure::IntegrityError;
 use crate::witness::Witness;
 use serde::de::DeserializeOwned;
@@ -21,11 +21,10 @@ use weir_core::{ClusterId, Membership};
 
 use super::peers::Peer;
 
-/// Bytes read from one peer per tick: bounded work and memory per tick (the
-/// tick holds what it read, and its records decoded), and the socket's own
-/// buffer holds the rest. Taken in reads of at most
-/// [`READ_CHUNK`](crate::frame::READ_CHUNK).
-const READ_BUDGET: usize = 256 * 1024;
+/// The most read from one peer in a tick: bounded work and memory per tick
+/// (the tick holds what it read, and its records decoded), and the socket's
+/// own buffer holds the rest. Taken in reads of at most [`READ_CHUNK`].
+const MAX_READ_BUDGET: usize = 256 * 1024;
 
 /// A frame waiting for its channel's inbox this tick.
 pub(super) enum InFrame {
@@ -54,9 +53,19 @@ pub(super) fn read_available(peers: &mut [Peer], cx: &mut Context<'_>) -> bool {
         if peer.read_end.is_some() {
             continue;
         }
+        // A chunk a tick, so a reader that keeps up takes its bytes as soon
+        // as the tick before is done with (broadcast's members, read 256 KiB
+        // a tick, fell behind by megabytes, and their leader paid for it:
+        // docs/BENCHMARKS.md, run 13). But the rest of a frame begun at once,
+        // up to MAX_READ_BUDGET: none of it is any use until all of it is
+        // here (pipe_struct's 400 KB batches, a replica's state in parts).
+        let budget = peer
+            .frames
+            .still_to_come()
+            .clamp(READ_CHUNK, MAX_READ_BUDGET);
         let mut read = 0;
-        while read < READ_BUDGET {
-            match peer.frames.poll_read_from(reader, cx, READ_BUDGET - read) {
+        while read < budget {
+            match peer.frames.poll_read_from(reader, cx, budget - read) {
                 Poll::Ready(Ok(0)) => {
                     peer.read_end = Some(ReadEnd::Closed);
                     arrived = true;
