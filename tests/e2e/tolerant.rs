@@ -130,9 +130,11 @@ fn a_killed_member_is_reported_left_and_the_others_go_on() {
 
 #[test]
 fn a_member_asked_to_stop_is_reported_left_once_as_it_begins_to_drain() {
-    let mut flow = Flow::start("membership", &[], &[]);
+    let mut flow = Flow::start("membership", &[], &["--connect-timeout", "1"]);
     flow.receiving();
     assert!(flow.leader.wait_for("member 1 joined", SOON).is_some());
+    // Past the leader's connect timeout, with every member linked.
+    std::thread::sleep(Duration::from_millis(1200));
     let mut worker = flow.workers[1].take().unwrap();
     worker.signal(libc::SIGTERM);
     // It drains for a while (the leader's channel to it stays open), but
@@ -153,6 +155,12 @@ fn a_member_asked_to_stop_is_reported_left_once_as_it_begins_to_drain() {
         1,
         "{:?}",
         flow.leader.stdout()
+    );
+    // Lost, not missing since start.
+    assert!(
+        !flow.leader.stderr().contains("no connection with worker/1"),
+        "{}",
+        flow.leader.stderr()
     );
     flow.all_running();
     flow.still_receiving(0);

@@ -56,6 +56,15 @@ struct LinkState {
     reported_missing: bool,
 }
 
+impl LinkState {
+    /// Whether the peer has never linked since start and nobody was told.
+    /// (One that linked and dropped was reported as lost then: past the
+    /// connect timeout, "no connection after 30s" would be wrong.)
+    fn never_up_unreported(&self) -> bool {
+        self.link == 0 && !self.reported_missing
+    }
+}
+
 struct Keeper {
     plan: Arc<LinkPlan>,
     events: mpsc::UnboundedSender<LinkEvent>,
@@ -180,7 +189,7 @@ impl Keeper {
                     }
                     Err(e) => Err(e),
                 },
-                _ = tokio::time::sleep_until(deadline), if ready.is_some() || self.links.iter().any(|l| !l.up && !l.reported_missing) => {
+                _ = tokio::time::sleep_until(deadline), if ready.is_some() || self.links.iter().any(LinkState::never_up_unreported) => {
                     if ready.is_some() {
                         Err(Error::new(format!(
                             "no connection with {} after {:?}: is it running, and is the topology the same everywhere?",
@@ -188,7 +197,7 @@ impl Keeper {
                         )))
                     } else {
                         for (i, link) in self.links.iter_mut().enumerate() {
-                            if !link.up && !link.reported_missing {
+                            if link.never_up_unreported() {
                                 link.reported_missing = true;
                                 let p = &plan.peers[i];
                                 tracing::warn!("{}: no connection with {} at {} after {:?}; going on without it, and linking when it comes up", plan.me_name, p.name, p.address, plan.connect_timeout);
