@@ -132,8 +132,9 @@ impl<'a, Tag> Cluster<'a, Tag> {
     /// `(member, Joined | Left)` record each time the link with a member comes
     /// up or goes down. Members linked at start are reported `Joined` in the
     /// first tick; over tolerant edges, a member that dies is reported `Left`
-    /// (within the peer timeout if it only stops answering), and `Joined`
-    /// again when it rejoins. An instance never reports itself. Each
+    /// (within the peer timeout if it only stops answering), one asked to
+    /// stop as soon as it says so (it only drains from then on), and
+    /// `Joined` again when it rejoins. An instance never reports itself. Each
     /// member's events come in order; the members' are interleaved as links
     /// happen to come and go ([`NoOrder`]).
     #[track_caller]
