@@ -108,8 +108,7 @@ impl Header {
 /// reads at once. Reads the size a `BufReader` makes: a `recvfrom` of 256 KiB
 /// holds the socket so long that the sender's segments queue behind it, and
 /// the sender's system time per 100-byte record was 18 ns against 12 ns with
-/// reads of 64 KiB (docs/BENCHMARKS.md, run 12). (The store's rolling-upgrade
-/// stalls first blamed on them were the store's own: run 13.)
+/// reads of 64 KiB (docs/BENCHMARKS.md, runs 12 and 13).
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// A read buffer larger than this, once empty, is given back.

@@ -156,9 +156,9 @@ pub struct Proposer {
     /// The highest ballot seen anywhere.
     highest: Ballot,
     leader: Option<u32>,
-    last_heartbeat: u64,
-    /// The leader said it left: stand without waiting for its silence.
-    leader_left: bool,
+    /// The clock tick at which this proposer, following, stands unless a
+    /// heartbeat comes first.
+    stand_at: u64,
     role: Role,
     /// Commands to propose at the end of this tick (while leading): emptied
     /// every tick.
@@ -193,8 +193,7 @@ impl Proposer {
             now: 0,
             highest: (0, 0),
             leader: None,
-            last_heartbeat: 0,
-            leader_left: false,
+            stand_at: HEARTBEAT_TIMEOUT + TIMEOUT_STAGGER * u64::from(me.0),
             role: Role::Follower,
             queue: Vec::new(),
             forward: Vec::new(),
@@ -450,13 +449,7 @@ impl Proposer {
                 }
             }
             Role::Follower => {
-                let silence = if self.leader_left {
-                    0
-                } else {
-                    HEARTBEAT_TIMEOUT
-                };
-                let timeout = silence + TIMEOUT_STAGGER * u64::from(self.me);
-                if now >= self.last_heartbeat + timeout {
+                if now >= self.stand_at {
                     self.stand();
                 }
             }
@@ -471,7 +464,6 @@ impl Proposer {
     /// Phase 1 with a ballot above every one seen.
     fn stand(&mut self) {
         let ballot = (self.highest.0 + 1, self.me);
-        self.leader_left = false;
         self.highest = ballot;
         self.leader = None;
         self.role = Role::Candidate {
@@ -488,8 +480,7 @@ impl Proposer {
             return;
         }
         self.highest = ballot;
-        self.last_heartbeat = self.now;
-        self.leader_left = false;
+        self.stand_after_silence();
         if !matches!(self.role, Role::Follower) {
             self.role = Role::Follower;
         }
@@ -499,13 +490,22 @@ impl Proposer {
         }
     }
 
+    /// Clock ticks this proposer waits after proposer 0 before standing.
+    fn stagger(&self) -> u64 {
+        TIMEOUT_STAGGER * u64::from(self.me)
+    }
+
+    /// Stands if no heartbeat comes for the heartbeat timeout (and its stagger).
+    fn stand_after_silence(&mut self) {
+        self.stand_at = self.now + HEARTBEAT_TIMEOUT + self.stagger();
+    }
+
     /// Proposer `from` left: if it led, this one stands without waiting out
     /// its silence (after its stagger only, so the proposers stand in turn).
     fn left(&mut self, from: u32) {
         if self.leader == Some(from) && matches!(self.role, Role::Follower) {
             self.leader = None;
-            self.leader_left = true;
-            self.last_heartbeat = self.now;
+            self.stand_at = self.now + self.stagger();
         }
     }
 
@@ -520,7 +520,7 @@ impl Proposer {
             self.highest = self.highest.max(promised);
             self.role = Role::Follower;
             self.leader = None;
-            self.last_heartbeat = self.now;
+            self.stand_after_silence();
             // Commands of other proposers' clients are sent again by them.
             self.queue.clear();
         }
