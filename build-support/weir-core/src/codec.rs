@@ -8,6 +8,7 @@
 //! Decoding never trusts a claimed length for allocation: see [`bounded`].
 
 mod bounded;
+mod plain;
 
 use bincode::config::{Configuration, Fixint, LittleEndian, NoLimit};
 use bounded::Bounded;
@@ -174,6 +175,19 @@ pub fn decode_batch_into<T: DeserializeOwned>(
     };
     out.truncate(before);
     Err(failure)
+}
+
+/// [`decode_batch_into`] for a receiver that knows its record type: a batch
+/// of fixed-width numbers is copied in whole rather than decoded record by
+/// record (see [`plain`]).
+pub fn decode_batch_into_fast<T: DeserializeOwned + 'static>(
+    bytes: &[u8],
+    out: &mut Vec<T>,
+) -> Result<(), CodecError> {
+    match plain::decode_batch_into(bytes, out) {
+        Some(decoded) => decoded,
+        None => decode_batch_into(bytes, out),
+    }
 }
 
 /// Decodes a sequence by pushing its elements onto a vector.

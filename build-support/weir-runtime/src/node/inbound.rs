@@ -296,7 +296,7 @@ impl Node {
     }
 
     /// A typed receiver for channel `id`.
-    pub fn inbox<T: DeserializeOwned>(&mut self, id: u32) -> (Inbox<T>, Witness<T>) {
+    pub fn inbox<T: DeserializeOwned + 'static>(&mut self, id: u32) -> (Inbox<T>, Witness<T>) {
         (
             Inbox {
                 channel: id,
@@ -308,7 +308,7 @@ impl Node {
 
     /// A typed receiver for channel `id` from a cluster: records come tagged with
     /// the member that sent them.
-    pub fn inbox_tagged<T: DeserializeOwned>(
+    pub fn inbox_tagged<T: DeserializeOwned + 'static>(
         &mut self,
         id: u32,
     ) -> (TaggedInbox<T>, Witness<(ClusterId, T)>) {
@@ -326,7 +326,7 @@ impl Node {
 /// Decodes the frames that arrived on `channel` for this tick, batch by batch,
 /// in place, appending each to `out`; `each` then gets the sender's index in
 /// its role.
-fn receive_batches<T: DeserializeOwned>(
+fn receive_batches<T: DeserializeOwned + 'static>(
     node: &mut Node,
     channel: u32,
     out: &mut Vec<T>,
@@ -352,7 +352,7 @@ fn receive_batches<T: DeserializeOwned>(
             InFrame::Local(bytes) => (None, &bytes[..]),
         };
         let before = out.len();
-        weir_core::codec::decode_batch_into(payload, out).map_err(|e| {
+        weir_core::codec::decode_batch_into_fast(payload, out).map_err(|e| {
             let sender = match sender {
                 Some(p) => format!("peer {}", p.describe()),
                 None => "this instance".to_string(),
@@ -383,7 +383,7 @@ pub struct Inbox<T> {
     records: Vec<T>,
 }
 
-impl<T: DeserializeOwned> Inbox<T> {
+impl<T: DeserializeOwned + 'static> Inbox<T> {
     /// Decodes the frames that arrived for this tick.
     pub fn receive(&mut self, node: &mut Node) -> Result<()> {
         receive_batches(node, self.channel, &mut self.records, |_, _| {})
@@ -408,7 +408,7 @@ pub struct TaggedInbox<T> {
     batch: Vec<T>,
 }
 
-impl<T: DeserializeOwned> TaggedInbox<T> {
+impl<T: DeserializeOwned + 'static> TaggedInbox<T> {
     /// Decodes the frames that arrived for this tick.
     pub fn receive(&mut self, node: &mut Node) -> Result<()> {
         receive_batches(node, self.channel, &mut self.batch, |sender, batch| {
