@@ -93,9 +93,10 @@ impl Project {
         edit("flow/src/lib.rs", &|t| {
             t + &format!("\npub mod {module};\n")
         });
-        // What the flows here use besides weir (paxos_kv's values: `Arc`s).
+        // What the flows here use besides weir (paxos_kv's values: `Arc`s,
+        // its keys and values: bytes).
         edit("flow/Cargo.toml", &|t| {
-            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\n"
+            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\nserde_bytes = \"0.11\"\n"
         });
         edit("bins/build.rs", &|t| {
             t.replace(

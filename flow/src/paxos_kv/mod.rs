@@ -57,8 +57,13 @@ pub struct Command {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
-    Set(Vec<u8>, Vec<u8>),
-    Get(Vec<u8>),
+    // Keys and values as bytes: serde would take them apart (and put them
+    // together) byte by byte.
+    Set(
+        #[serde(with = "serde_bytes")] Vec<u8>,
+        #[serde(with = "serde_bytes")] Vec<u8>,
+    ),
+    Get(#[serde(with = "serde_bytes")] Vec<u8>),
     Del(Vec<Vec<u8>>),
     /// The client's connection closed: replicas forget its session here.
     /// Its proposer sends it last, after every command of the client, and

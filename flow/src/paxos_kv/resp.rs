@@ -20,7 +20,7 @@ pub enum Reply {
     /// `+PONG`, or a bulk string for `PING message`.
     Pong,
     /// A bulk string, or the null bulk string for `None`.
-    Bulk(Option<Vec<u8>>),
+    Bulk(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     Integer(i64),
     /// `-message`: the message should start with an error code (`ERR ...`).
     Error(String),
