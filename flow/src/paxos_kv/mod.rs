@@ -219,6 +219,13 @@ pub fn paxos_kv(flow: &FlowBuilder) {
                     proposer::Input::Proposer(proposer, event)
                 })),
         )
+        .union(
+            acceptors
+                .membership(&proposers)
+                .map(q!(|(acceptor, event)| {
+                    proposer::Input::AcceptorLink(acceptor, event)
+                })),
+        )
         .assume_ordering(nondet!(
             "Paxos is safe in any order of arrival: ballots and slots decide, not arrival"
         ))
@@ -241,7 +248,13 @@ pub fn paxos_kv(flow: &FlowBuilder) {
     let at_acceptors = proposed
         .clone()
         .filter_map(q!(proposer::Output::into_acceptors))
-        .broadcast_bincode_tolerant(&acceptors);
+        .broadcast_bincode_tolerant(&acceptors)
+        .union(
+            proposed
+                .clone()
+                .filter_map(q!(proposer::Output::into_acceptor))
+                .send_bincode_tolerant(&acceptors),
+        );
     let to_one_proposer = proposed
         .clone()
         .filter_map(q!(proposer::Output::into_peer))

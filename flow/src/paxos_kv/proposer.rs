@@ -62,12 +62,17 @@ pub enum Input {
     Behind(Slot),
     /// Another proposer linked, or left (it is stopping, or lost).
     Proposer(ClusterId, Membership),
+    /// An acceptor linked, or left.
+    AcceptorLink(ClusterId, Membership),
 }
 
 #[derive(Debug, Clone)]
 pub enum Output {
     Reply(ConnectionId, Reply),
+    /// To every acceptor.
     Acceptors(ToAcceptor),
+    /// To one acceptor: a new slot's accept goes to a majority only.
+    Acceptor(ClusterId, ToAcceptor),
     Peer(ClusterId, ToProposer),
     Peers(ToProposer),
     Replicas(Chosen),
@@ -83,6 +88,12 @@ impl Output {
     pub fn into_acceptors(self) -> Option<ToAcceptor> {
         match self {
             Output::Acceptors(m) => Some(m),
+            _ => None,
+        }
+    }
+    pub fn into_acceptor(self) -> Option<(ClusterId, ToAcceptor)> {
+        match self {
+            Output::Acceptor(to, m) => Some((to, m)),
             _ => None,
         }
     }
@@ -180,6 +191,8 @@ pub struct Proposer {
     /// While leading: the last [`KEEP_CHOSEN`] slots chosen, for replicas
     /// that missed them (when both were down, say).
     recent_chosen: BTreeMap<Slot, Value>,
+    /// The acceptors linked with this proposer, as bits.
+    acceptors_up: u64,
     out: Vec<Output>,
 }
 
@@ -202,6 +215,7 @@ impl Proposer {
             pending: BTreeMap::new(),
             password: None,
             recent_chosen: BTreeMap::new(),
+            acceptors_up: 0,
             out: Vec::new(),
         }
     }
@@ -231,6 +245,12 @@ impl Proposer {
                 Input::Behind(slot) => self.resend_chosen(slot),
                 Input::Proposer(from, Membership::Left) => self.left(from.0),
                 Input::Proposer(_, Membership::Joined) => {}
+                Input::AcceptorLink(acceptor, Membership::Joined) => {
+                    self.acceptors_up |= 1 << (acceptor.0 % 64);
+                }
+                Input::AcceptorLink(acceptor, Membership::Left) => {
+                    self.acceptor_left(acceptor.0)
+                }
             }
         }
         self.propose_queue();
@@ -682,13 +702,53 @@ impl Proposer {
                 sent: self.now,
             },
         );
-        let ballot = *ballot;
-        self.send(Output::Acceptors(ToAcceptor::Accept {
-            ballot,
+        let accept = ToAcceptor::Accept {
+            ballot: *ballot,
             slot,
             value,
-        }));
+        };
+        match majority_of(self.acceptors_up, self.quorum) {
+            Some(majority) => {
+                for acceptor in majority {
+                    let to = ClusterId(acceptor);
+                    self.out.push(Output::Acceptor(to, accept.clone()));
+                }
+            }
+            None => self.send(Output::Acceptors(accept)),
+        }
     }
+
+    /// An acceptor left: the slots in flight may have been sent to it, so
+    /// every acceptor gets them now, not after their retry.
+    fn acceptor_left(&mut self, acceptor: u32) {
+        self.acceptors_up &= !(1 << (acceptor % 64));
+        let Role::Leader {
+            ballot, in_flight, ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        for (&slot, flight) in in_flight.iter_mut() {
+            flight.sent = self.now;
+            self.out.push(Output::Acceptors(ToAcceptor::Accept {
+                ballot: *ballot,
+                slot,
+                value: flight.value.clone(),
+            }));
+        }
+    }
+}
+
+/// A new slot's accept goes to `quorum` of the acceptors linked (the lowest
+/// numbered), not to all: a majority is all it needs, and each acceptor more
+/// costs the leader a copy of the slot on a socket and the acceptor its
+/// decoding and its log (docs/BENCHMARKS.md, the key-value store, run 14).
+/// One that does not answer is covered by the retry, which goes to all, and
+/// one that leaves by [`Proposer::acceptor_left`]. `None` while fewer than a
+/// majority are linked: then to all.
+fn majority_of(up: u64, quorum: usize) -> Option<impl Iterator<Item = u32>> {
+    (up.count_ones() as usize >= quorum)
+        .then(|| (0..64).filter(move |a| up & (1 << a) != 0).take(quorum))
 }
 
 /// A request's command, or the reply that answers it at once.
@@ -974,6 +1034,63 @@ mod tests {
         // And the connection goes on.
         p.tick(vec![Input::Client(c, ClientEvent::Request(words("GET k")))]);
         assert_eq!(p.pending.len(), 1);
+    }
+
+    /// The slots each acceptor is sent an accept for, by output: to one
+    /// (`Some(acceptor)`) or to all (`None`).
+    fn accepts_to(out: &[Output]) -> Vec<(Option<u32>, Slot)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Acceptor(to, ToAcceptor::Accept { slot, .. }) => Some((Some(to.0), *slot)),
+                Output::Acceptors(ToAcceptor::Accept { slot, .. }) => Some((None, *slot)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_slot_goes_to_a_majority_of_the_acceptors_linked_and_to_all_when_one_leaves() {
+        let link = |id, event| Input::AcceptorLink(ClusterId(id), event);
+        let request = |text| Input::Client(ConnectionId(1), ClientEvent::Request(words(text)));
+        let mut p = leader();
+        p.tick(vec![Input::Client(ConnectionId(1), ClientEvent::Opened)]);
+        // One acceptor linked: not a majority, so to all.
+        p.tick(vec![link(2, Membership::Joined)]);
+        assert_eq!(accepts_to(&p.tick(vec![request("SET a 1")])), [(None, 0)]);
+        // All three: to the two lowest.
+        p.tick(vec![link(0, Membership::Joined), link(1, Membership::Joined)]);
+        assert_eq!(
+            accepts_to(&p.tick(vec![request("SET b 2")])),
+            [(Some(0), 1), (Some(1), 1)]
+        );
+        // Acceptor 1 leaves with slots 0 and 1 in flight: both go to all at
+        // once, and the next slot to the two still linked.
+        assert_eq!(
+            accepts_to(&p.tick(vec![link(1, Membership::Left)])),
+            [(None, 0), (None, 1)]
+        );
+        assert_eq!(
+            accepts_to(&p.tick(vec![request("SET c 3")])),
+            [(Some(0), 2), (Some(2), 2)]
+        );
+        // A slot one of them does not answer goes to all at its retry.
+        let accepted = |from, slot| {
+            Input::Acceptor(ClusterId(from), FromAcceptor::Accepted { ballot: p_ballot(&p), slot })
+        };
+        let chosen = p.tick(vec![accepted(0, 0), accepted(2, 0), accepted(0, 1), accepted(2, 1)]);
+        assert_eq!(chosen.iter().filter(|o| matches!(o, Output::Replicas(_))).count(), 2);
+        let mut retried = Vec::new();
+        for _ in 0..ACCEPT_RETRY {
+            retried.extend(accepts_to(&p.tick(vec![Input::Clock])));
+        }
+        assert_eq!(retried, [(None, 2)]);
+    }
+
+    fn p_ballot(p: &Proposer) -> Ballot {
+        match &p.role {
+            Role::Leader { ballot, .. } => *ballot,
+            _ => panic!("leads"),
+        }
     }
 
     #[test]
