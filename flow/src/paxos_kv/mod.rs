@@ -72,7 +72,7 @@ pub enum Op {
     EndSession,
 }
 
-/// From a proposer to every acceptor.
+/// From a proposer to the acceptors (a new slot's accept to a majority of them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ToAcceptor {
     /// Phase 1a.
