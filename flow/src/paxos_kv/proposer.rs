@@ -248,9 +248,7 @@ impl Proposer {
                 Input::AcceptorLink(acceptor, Membership::Joined) => {
                     self.acceptors_up |= 1 << (acceptor.0 % 64);
                 }
-                Input::AcceptorLink(acceptor, Membership::Left) => {
-                    self.acceptor_left(acceptor.0)
-                }
+                Input::AcceptorLink(acceptor, Membership::Left) => self.acceptor_left(acceptor.0),
             }
         }
         self.propose_queue();
@@ -1058,7 +1056,10 @@ mod tests {
         p.tick(vec![link(2, Membership::Joined)]);
         assert_eq!(accepts_to(&p.tick(vec![request("SET a 1")])), [(None, 0)]);
         // All three: to the two lowest.
-        p.tick(vec![link(0, Membership::Joined), link(1, Membership::Joined)]);
+        p.tick(vec![
+            link(0, Membership::Joined),
+            link(1, Membership::Joined),
+        ]);
         assert_eq!(
             accepts_to(&p.tick(vec![request("SET b 2")])),
             [(Some(0), 1), (Some(1), 1)]
@@ -1075,10 +1076,27 @@ mod tests {
         );
         // A slot one of them does not answer goes to all at its retry.
         let accepted = |from, slot| {
-            Input::Acceptor(ClusterId(from), FromAcceptor::Accepted { ballot: p_ballot(&p), slot })
+            Input::Acceptor(
+                ClusterId(from),
+                FromAcceptor::Accepted {
+                    ballot: p_ballot(&p),
+                    slot,
+                },
+            )
         };
-        let chosen = p.tick(vec![accepted(0, 0), accepted(2, 0), accepted(0, 1), accepted(2, 1)]);
-        assert_eq!(chosen.iter().filter(|o| matches!(o, Output::Replicas(_))).count(), 2);
+        let chosen = p.tick(vec![
+            accepted(0, 0),
+            accepted(2, 0),
+            accepted(0, 1),
+            accepted(2, 1),
+        ]);
+        assert_eq!(
+            chosen
+                .iter()
+                .filter(|o| matches!(o, Output::Replicas(_)))
+                .count(),
+            2
+        );
         let mut retried = Vec::new();
         for _ in 0..ACCEPT_RETRY {
             retried.extend(accepts_to(&p.tick(vec![Input::Clock])));
