@@ -32,6 +32,10 @@ pub const TIMEOUT_STAGGER: u64 = 6;
 const PHASE1_RETRY: u64 = 10;
 /// Clock ticks before an unchosen slot's accept is sent again.
 const ACCEPT_RETRY: u64 = 10;
+/// Clock ticks before a slot sent to a majority only, and not chosen, goes
+/// to every acceptor: one of the majority may be slow (a stalled disk)
+/// without having left, and the others would have answered.
+const MAJORITY_RETRY: u64 = 2;
 /// Clock ticks before an unanswered command is sent again.
 const COMMAND_RETRY: u64 = 20;
 /// Chosen slots a leader keeps for replicas that missed them: a replica
@@ -139,6 +143,8 @@ struct InFlight {
     /// Acceptors that accepted it, as bits.
     accepted: u64,
     sent: u64,
+    /// Sent to a majority of the acceptors only (see [`majority_of`]).
+    to_majority: bool,
 }
 
 /// A client connection's requests and replies (removed when it closes).
@@ -446,8 +452,13 @@ impl Proposer {
                 let ballot = *ballot;
                 let mut again = Vec::new();
                 for (&slot, flight) in in_flight.iter_mut() {
-                    if now >= flight.sent + ACCEPT_RETRY {
+                    let retry = match flight.to_majority {
+                        true => MAJORITY_RETRY,
+                        false => ACCEPT_RETRY,
+                    };
+                    if now >= flight.sent + retry {
                         flight.sent = now;
+                        flight.to_majority = false;
                         let value = flight.value.clone();
                         again.push(ToAcceptor::Accept {
                             ballot,
@@ -656,6 +667,7 @@ impl Proposer {
                     value,
                     accepted: 0,
                     sent: self.now,
+                    to_majority: false,
                 },
             );
         }
@@ -692,12 +704,14 @@ impl Proposer {
         let slot = *next_slot;
         *next_slot += 1;
         let value: Value = Arc::new(std::mem::take(&mut self.queue));
+        let majority = majority_of(self.acceptors_up, self.quorum);
         in_flight.insert(
             slot,
             InFlight {
                 value: value.clone(),
                 accepted: 0,
                 sent: self.now,
+                to_majority: majority.is_some(),
             },
         );
         let accept = ToAcceptor::Accept {
@@ -705,7 +719,7 @@ impl Proposer {
             slot,
             value,
         };
-        match majority_of(self.acceptors_up, self.quorum) {
+        match majority {
             Some(majority) => {
                 for acceptor in majority {
                     let to = ClusterId(acceptor);
@@ -728,6 +742,7 @@ impl Proposer {
         };
         for (&slot, flight) in in_flight.iter_mut() {
             flight.sent = self.now;
+            flight.to_majority = false;
             self.out.push(Output::Acceptors(ToAcceptor::Accept {
                 ballot: *ballot,
                 slot,
@@ -741,8 +756,9 @@ impl Proposer {
 /// numbered), not to all: a majority is all it needs, and each acceptor more
 /// costs the leader a copy of the slot on a socket and the acceptor its
 /// decoding and its log (docs/BENCHMARKS.md, the key-value store, run 14).
-/// One that does not answer is covered by the retry, which goes to all, and
-/// one that leaves by [`Proposer::acceptor_left`]. `None` while fewer than a
+/// One that does not answer within [`MAJORITY_RETRY`] clock ticks is covered
+/// by the retry, which goes to all, and one that leaves by
+/// [`Proposer::acceptor_left`]. `None` while fewer than a
 /// majority are linked: then to all.
 fn majority_of(up: u64, quorum: usize) -> Option<impl Iterator<Item = u32>> {
     (up.count_ones() as usize >= quorum)
@@ -1098,10 +1114,15 @@ mod tests {
             2
         );
         let mut retried = Vec::new();
-        for _ in 0..ACCEPT_RETRY {
+        for _ in 0..MAJORITY_RETRY {
             retried.extend(accepts_to(&p.tick(vec![Input::Clock])));
         }
-        assert_eq!(retried, [(None, 2)]);
+        assert_eq!(retried, [(None, 2)], "after {MAJORITY_RETRY} ticks");
+        // Then, sent to all, at the usual retry.
+        for _ in 0..ACCEPT_RETRY - 1 {
+            assert_eq!(accepts_to(&p.tick(vec![Input::Clock])), []);
+        }
+        assert_eq!(accepts_to(&p.tick(vec![Input::Clock])), [(None, 2)]);
     }
 
     fn p_ballot(p: &Proposer) -> Ballot {
