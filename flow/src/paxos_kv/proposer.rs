@@ -770,26 +770,29 @@ fn parse(mut words: Words) -> Result<Op, Reply> {
     let Some(name) = words.first() else {
         return Err(Reply::Error("ERR empty command".into()));
     };
-    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    // Matched without an uppercased copy: this runs for every request.
+    let command = ["PING", "SET", "GET", "DEL"]
+        .into_iter()
+        .find(|command| name.eq_ignore_ascii_case(command.as_bytes()));
     let arity = |ok: bool| {
         if ok {
             Ok(())
         } else {
             Err(Reply::Error(format!(
                 "ERR wrong number of arguments for '{}' command",
-                name.to_ascii_lowercase()
+                String::from_utf8_lossy(name).to_ascii_lowercase()
             )))
         }
     };
-    match name.as_str() {
-        "PING" => {
+    match command {
+        Some("PING") => {
             arity(words.len() <= 2)?;
             Err(match words.pop() {
                 Some(message) if words.len() == 1 => Reply::Bulk(Some(message)),
                 _ => Reply::Pong,
             })
         }
-        "SET" => {
+        Some("SET") => {
             arity(words.len() >= 3)?;
             if words.len() > 3 {
                 return Err(Reply::Error(
@@ -800,11 +803,11 @@ fn parse(mut words: Words) -> Result<Op, Reply> {
             let key = words.pop().expect("3 words");
             Ok(Op::Set(key, value))
         }
-        "GET" => {
+        Some("GET") => {
             arity(words.len() == 2)?;
             Ok(Op::Get(words.pop().expect("2 words")))
         }
-        "DEL" => {
+        Some("DEL") => {
             arity(words.len() >= 2)?;
             Ok(Op::Del(words.split_off(1)))
         }
