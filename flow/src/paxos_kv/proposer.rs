@@ -205,14 +205,14 @@ pub struct Proposer {
 impl Proposer {
     /// Proposer `me` (in its run `incarnation`), with `acceptors` acceptors.
     pub fn new(me: ClusterId, incarnation: u64, acceptors: usize) -> Self {
-        Proposer {
+        let mut proposer = Proposer {
             me: me.0,
             incarnation,
             quorum: acceptors / 2 + 1,
             now: 0,
             highest: (0, 0),
             leader: None,
-            stand_at: HEARTBEAT_TIMEOUT + TIMEOUT_STAGGER * u64::from(me.0),
+            stand_at: 0, // set below
             role: Role::Follower,
             queue: Vec::new(),
             forward: Vec::new(),
@@ -223,7 +223,9 @@ impl Proposer {
             recent_chosen: BTreeMap::new(),
             acceptors_up: 0,
             out: Vec::new(),
-        }
+        };
+        proposer.stand_after_silence();
+        proposer
     }
 
     /// Clients must `AUTH` with `password` before anything else.
@@ -446,31 +448,10 @@ impl Proposer {
         self.now += 1;
         let now = self.now;
         match &mut self.role {
-            Role::Leader {
-                ballot, in_flight, ..
-            } => {
-                let ballot = *ballot;
-                let mut again = Vec::new();
-                for (&slot, flight) in in_flight.iter_mut() {
-                    let retry = match flight.to_majority {
-                        true => MAJORITY_RETRY,
-                        false => ACCEPT_RETRY,
-                    };
-                    if now >= flight.sent + retry {
-                        flight.sent = now;
-                        flight.to_majority = false;
-                        let value = flight.value.clone();
-                        again.push(ToAcceptor::Accept {
-                            ballot,
-                            slot,
-                            value,
-                        });
-                    }
-                }
-                self.send(Output::Peers(ToProposer::Heartbeat(ballot)));
-                for accept in again {
-                    self.send(Output::Acceptors(accept));
-                }
+            Role::Leader { ballot, .. } => {
+                let heartbeat = ToProposer::Heartbeat(*ballot);
+                self.send(Output::Peers(heartbeat));
+                self.accept_again(false);
             }
             Role::Candidate { started, .. } => {
                 if now >= *started + PHASE1_RETRY {
@@ -722,8 +703,7 @@ impl Proposer {
         match majority {
             Some(majority) => {
                 for acceptor in majority {
-                    let to = ClusterId(acceptor);
-                    self.out.push(Output::Acceptor(to, accept.clone()));
+                    self.send(Output::Acceptor(ClusterId(acceptor), accept.clone()));
                 }
             }
             None => self.send(Output::Acceptors(accept)),
@@ -734,6 +714,12 @@ impl Proposer {
     /// every acceptor gets them now, not after their retry.
     fn acceptor_left(&mut self, acceptor: u32) {
         self.acceptors_up &= !(1 << (acceptor % 64));
+        self.accept_again(true);
+    }
+
+    /// While leading: sends every acceptor the slots in flight whose retry
+    /// is due (all of them with `all`), and starts their retry afresh.
+    fn accept_again(&mut self, all: bool) {
         let Role::Leader {
             ballot, in_flight, ..
         } = &mut self.role
@@ -741,13 +727,19 @@ impl Proposer {
             return;
         };
         for (&slot, flight) in in_flight.iter_mut() {
-            flight.sent = self.now;
-            flight.to_majority = false;
-            self.out.push(Output::Acceptors(ToAcceptor::Accept {
-                ballot: *ballot,
-                slot,
-                value: flight.value.clone(),
-            }));
+            let retry = match flight.to_majority {
+                true => MAJORITY_RETRY,
+                false => ACCEPT_RETRY,
+            };
+            if all || self.now >= flight.sent + retry {
+                flight.sent = self.now;
+                flight.to_majority = false;
+                self.out.push(Output::Acceptors(ToAcceptor::Accept {
+                    ballot: *ballot,
+                    slot,
+                    value: flight.value.clone(),
+                }));
+            }
         }
     }
 }
