@@ -13,6 +13,7 @@
 
 pub mod acceptor;
 pub mod auth;
+mod connection;
 pub mod proposer;
 pub mod replica;
 pub mod resp;

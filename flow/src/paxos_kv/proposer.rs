@@ -15,6 +15,7 @@
 //! apply each number once.
 
 use super::auth::{self, Password};
+use super::connection::Connection;
 use super::resp::{Reply, Words};
 use super::{
     Accepted, Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Slot, ToAcceptor,
@@ -147,23 +148,6 @@ struct InFlight {
     to_majority: bool,
 }
 
-/// A client connection's requests and replies (removed when it closes).
-#[derive(Default)]
-struct Client {
-    next_seq: u64,
-    next_position: u64,
-    /// The position of the next reply to send.
-    next_reply: u64,
-    /// Replies waiting for an earlier one: they wait behind an unanswered
-    /// command, which is answered or sent again within a second.
-    ready: BTreeMap<u64, Reply>,
-    /// Where each unanswered command's reply goes (at most
-    /// [`MAX_UNANSWERED`]).
-    positions: HashMap<u64, u64>,
-    /// Whether it may send commands (it gave the password, or none is set).
-    authenticated: bool,
-}
-
 pub struct Proposer {
     me: u32,
     incarnation: u64,
@@ -184,14 +168,14 @@ pub struct Proposer {
     /// every tick.
     forward: Vec<Command>,
     /// Open connections (at most `--max-clients`).
-    clients: HashMap<u64, Client>,
+    clients: HashMap<u64, Connection>,
     /// With the planted bug `local-reads`: the last value this proposer's
     /// clients wrote to each key, which it then answers `GET`s from.
     local_reads: Option<HashMap<Vec<u8>, Option<Vec<u8>>>>,
-    /// This proposer's clients' unanswered commands, and when each was last
-    /// sent: at most [`MAX_UNANSWERED`] per open connection, plus one
-    /// `EndSession` per closed one until a replica answers it.
-    pending: BTreeMap<(u64, u64), (Command, u64)>,
+    /// The `EndSession` of each closed connection, and when it was last
+    /// sent, until a replica answers it. (An open connection's commands wait
+    /// in its [`Connection`].)
+    ended: HashMap<u64, (Command, u64)>,
     /// What clients must `AUTH` with, if anything.
     password: Option<Password>,
     /// While leading: the last [`KEEP_CHOSEN`] slots chosen, for replicas
@@ -218,7 +202,7 @@ impl Proposer {
             forward: Vec::new(),
             clients: HashMap::new(),
             local_reads: super::planted_bug("local-reads").then(HashMap::new),
-            pending: BTreeMap::new(),
+            ended: HashMap::new(),
             password: None,
             recent_chosen: BTreeMap::new(),
             acceptors_up: 0,
@@ -285,23 +269,27 @@ impl Proposer {
     fn client(&mut self, connection: u64, event: ClientEvent<Words>) {
         match event {
             ClientEvent::Opened => {
-                let client = Client {
-                    authenticated: self.password.is_none(),
-                    ..Client::default()
+                let client = ClientId {
+                    proposer: self.me,
+                    incarnation: self.incarnation,
+                    connection,
                 };
-                self.clients.insert(connection, client);
+                let authenticated = self.password.is_none();
+                self.clients
+                    .insert(connection, Connection::new(client, authenticated));
             }
             ClientEvent::Closed => {
-                let Some(client) = self.clients.remove(&connection) else {
+                let Some(mut client) = self.clients.remove(&connection) else {
                     return;
                 };
                 // Its unanswered commands are not sent again: each was sent
                 // to a leader before what follows, so is chosen before it.
-                self.pending.retain(|&(c, _), _| c != connection);
-                if client.next_seq > 0 {
+                if client.next_seq() > 0 {
                     // Replicas forget its session where this is chosen; sent
                     // again until one says so, like any command.
-                    self.submit(connection, client.next_seq, Op::EndSession);
+                    let end = client.command(Op::EndSession, self.now);
+                    self.ended.insert(connection, (end.clone(), self.now));
+                    self.route(end);
                 }
             }
             ClientEvent::Request(words) => self.request(connection, words),
@@ -312,8 +300,6 @@ impl Proposer {
         let Some(client) = self.clients.get_mut(&connection) else {
             return;
         };
-        let position = client.next_position;
-        client.next_position += 1;
         let is_auth = auth::is_auth(&words);
         if is_auth || !client.authenticated {
             let reply = if is_auth {
@@ -323,7 +309,7 @@ impl Proposer {
             } else {
                 Reply::Error(auth::NOAUTH.into())
             };
-            client.ready.insert(position, reply);
+            client.answer_now(reply);
             self.release(connection);
             return;
         }
@@ -336,44 +322,24 @@ impl Proposer {
             {
                 // The planted bug: a read answered here, without the log.
                 let value = self.local_reads.as_ref().and_then(|c| c[&key].clone());
-                client.ready.insert(position, Reply::Bulk(value));
+                client.answer_now(Reply::Bulk(value));
                 self.release(connection);
                 return;
             }
             Ok(op) => op,
             Err(reply) => {
-                client.ready.insert(position, reply);
+                client.answer_now(reply);
                 self.release(connection);
                 return;
             }
         };
-        if client.positions.len() >= MAX_UNANSWERED {
-            client
-                .ready
-                .insert(position, Reply::Error(TOO_MANY_UNANSWERED.into()));
+        if client.waiting() >= MAX_UNANSWERED {
+            client.answer_now(Reply::Error(TOO_MANY_UNANSWERED.into()));
             self.release(connection);
             return;
         }
-        let seq = client.next_seq;
-        client.next_seq += 1;
-        client.positions.insert(seq, position);
-        self.submit(connection, seq, op);
-    }
-
-    /// Command `seq` of `connection`: kept until answered (and sent again
-    /// until then), and routed now.
-    fn submit(&mut self, connection: u64, seq: u64, op: Op) {
-        let command = Command {
-            client: ClientId {
-                proposer: self.me,
-                incarnation: self.incarnation,
-                connection,
-            },
-            seq,
-            op,
-        };
-        self.pending
-            .insert((connection, seq), (command.clone(), self.now));
+        // Kept until answered (and sent again until then), and routed now.
+        let command = client.command(op, self.now);
         self.route(command);
     }
 
@@ -386,30 +352,47 @@ impl Proposer {
         }
     }
 
-    /// Sends every unanswered command again (to a new leader, say).
+    /// Sends every unanswered command again (to a new leader, say), or
+    /// those last sent `older_than` clock ticks ago or more.
     fn route_pending(&mut self, older_than: Option<u64>) {
         let now = self.now;
-        let due: Vec<Command> = self
-            .pending
-            .values_mut()
-            .filter(|(_, sent)| older_than.is_none_or(|age| now >= *sent + age))
-            .map(|(command, sent)| {
+        let mut due: Vec<Command> = Vec::new();
+        for client in self.clients.values_mut() {
+            due.extend(client.due(now, older_than));
+        }
+        for (end, sent) in self.ended.values_mut() {
+            if older_than.is_none_or(|age| now >= *sent + age) {
                 *sent = now;
-                command.clone()
-            })
-            .collect();
+                due.push(end.clone());
+            }
+        }
+        // In the order they were given, as one map of them would be: the
+        // same run gives the same log (the simulation tests replay runs).
+        due.sort_by_key(|command| (command.client.connection, command.seq));
         for command in due {
             self.route(command);
         }
     }
 
     fn answer(&mut self, answer: Answer) {
-        let key = (answer.client.connection, answer.seq);
         if answer.client.incarnation != self.incarnation {
             return;
         }
-        let Some((command, _)) = self.pending.remove(&key) else {
-            // For a closed client, or answered already (by the other replica).
+        let connection = answer.client.connection;
+        let Some(client) = self.clients.get_mut(&connection) else {
+            // For a closed client: its end, or a command of it answered
+            // after it closed (or answered already, by the other replica).
+            if self
+                .ended
+                .get(&connection)
+                .is_some_and(|(end, _)| end.seq == answer.seq)
+            {
+                self.ended.remove(&connection);
+            }
+            return;
+        };
+        let Some(command) = client.answered(answer.seq, answer.reply) else {
+            // Answered already (by the other replica).
             return;
         };
         if let Some(cache) = &mut self.local_reads {
@@ -421,13 +404,7 @@ impl Proposer {
                 Op::Get(_) | Op::EndSession => {}
             }
         }
-        let Some(client) = self.clients.get_mut(&answer.client.connection) else {
-            return;
-        };
-        if let Some(position) = client.positions.remove(&answer.seq) {
-            client.ready.insert(position, answer.reply);
-            self.release(answer.client.connection);
-        }
+        self.release(connection);
     }
 
     /// Sends the replies that are next in their connection's order.
@@ -435,8 +412,7 @@ impl Proposer {
         let Some(client) = self.clients.get_mut(&connection) else {
             return;
         };
-        while let Some(reply) = client.ready.remove(&client.next_reply) {
-            client.next_reply += 1;
+        for reply in client.replies() {
             self.out
                 .push(Output::Reply(ConnectionId(connection), reply));
         }
@@ -684,7 +660,13 @@ impl Proposer {
         }
         let slot = *next_slot;
         *next_slot += 1;
-        let value: Value = Arc::new(std::mem::take(&mut self.queue));
+        // The next tick's queue starts as large as this one: it would grow
+        // to about that, copying itself at each doubling.
+        let capacity = self.queue.len();
+        let value: Value = Arc::new(std::mem::replace(
+            &mut self.queue,
+            Vec::with_capacity(capacity),
+        ));
         let majority = majority_of(self.acceptors_up, self.quorum);
         in_flight.insert(
             slot,
@@ -960,11 +942,7 @@ mod tests {
             Input::Client(c, ClientEvent::Request(words("SET k v"))),
             Input::Client(c, ClientEvent::Closed),
         ]);
-        let pending: Vec<(u64, Op)> = p
-            .pending
-            .values()
-            .map(|(c, _)| (c.seq, c.op.clone()))
-            .collect();
+        let pending: Vec<(u64, Op)> = p.unanswered().map(|c| (c.seq, c.op.clone())).collect();
         assert_eq!(pending, vec![(1, Op::EndSession)]);
         // A connection that sent nothing has no session to end.
         let quiet = ConnectionId(8);
@@ -972,7 +950,15 @@ mod tests {
             Input::Client(quiet, ClientEvent::Opened),
             Input::Client(quiet, ClientEvent::Closed),
         ]);
-        assert_eq!(p.pending.len(), 1);
+        assert_eq!(p.unanswered().count(), 1);
+    }
+
+    impl Proposer {
+        /// The commands of this proposer's clients not answered yet.
+        fn unanswered(&self) -> impl Iterator<Item = &Command> {
+            let open = self.clients.values().flat_map(|c| c.waiting_commands());
+            open.chain(self.ended.values().map(|(end, _)| end))
+        }
     }
 
     /// Proposer 0 of three acceptors, standing after hearing no leader:
@@ -1015,7 +1001,7 @@ mod tests {
         // The first commands wait for the log; the one past the limit gets
         // its error once they are answered, in its place.
         assert!(out.iter().all(|o| !matches!(o, Output::Reply(..))));
-        assert_eq!(p.pending.len(), MAX_UNANSWERED);
+        assert_eq!(p.unanswered().count(), MAX_UNANSWERED);
         let answers: Vec<Input> = (0..MAX_UNANSWERED as u64)
             .map(|seq| {
                 Input::Answer(Answer {
@@ -1042,7 +1028,7 @@ mod tests {
         );
         // And the connection goes on.
         p.tick(vec![Input::Client(c, ClientEvent::Request(words("GET k")))]);
-        assert_eq!(p.pending.len(), 1);
+        assert_eq!(p.unanswered().count(), 1);
     }
 
     /// The slots each acceptor is sent an accept for, by output: to one
@@ -1141,6 +1127,6 @@ mod tests {
         };
         assert_eq!(in_flight.len(), MAX_IN_FLIGHT);
         // What it did not propose stays pending at its proposer.
-        assert_eq!(p.pending.len(), MAX_IN_FLIGHT + 10);
+        assert_eq!(p.unanswered().count(), MAX_IN_FLIGHT + 10);
     }
 }
