@@ -43,6 +43,9 @@ const COMMAND_RETRY: u64 = 20;
 /// further behind takes another replica's state, or waits for the next
 /// leader, which proposes again every slot above the watermark.
 const KEEP_CHOSEN: usize = 4096;
+/// And at most this many commands in them: under load a slot holds hundreds,
+/// and thousands of slots would keep every command of the last seconds.
+const KEEP_CHOSEN_COMMANDS: usize = 1 << 16;
 /// Slots sent again per request of a replica that is behind.
 const RESEND_AT_ONCE: usize = 1024;
 /// Slots a leader has proposed and not yet seen chosen: past this (no
@@ -181,6 +184,8 @@ pub struct Proposer {
     /// While leading: the last [`KEEP_CHOSEN`] slots chosen, for replicas
     /// that missed them (when both were down, say).
     recent_chosen: BTreeMap<Slot, Value>,
+    /// The commands in `recent_chosen`.
+    recent_commands: usize,
     /// The acceptors linked with this proposer, as bits.
     acceptors_up: u64,
     out: Vec<Output>,
@@ -205,6 +210,7 @@ impl Proposer {
             ended: HashMap::new(),
             password: None,
             recent_chosen: BTreeMap::new(),
+            recent_commands: 0,
             acceptors_up: 0,
             out: Vec::new(),
         };
@@ -554,13 +560,26 @@ impl Proposer {
                 flight.accepted |= 1 << (from % 64);
                 if flight.accepted.count_ones() as usize >= self.quorum {
                     let value = in_flight.remove(&slot).expect("just seen").value;
-                    self.recent_chosen.insert(slot, value.clone());
-                    if self.recent_chosen.len() > KEEP_CHOSEN {
-                        self.recent_chosen.pop_first();
-                    }
+                    self.keep_chosen(slot, value.clone());
                     self.send(Output::Replicas(Chosen { slot, value }));
                 }
             }
+        }
+    }
+
+    /// Keeps chosen `slot` for replicas that miss it, and forgets the oldest
+    /// past [`KEEP_CHOSEN`] slots or [`KEEP_CHOSEN_COMMANDS`] commands.
+    fn keep_chosen(&mut self, slot: Slot, value: Value) {
+        self.recent_commands += value.len();
+        if let Some(again) = self.recent_chosen.insert(slot, value) {
+            // Chosen again, as a new leader proposes the slots it took over.
+            self.recent_commands -= again.len();
+        }
+        while self.recent_chosen.len() > KEEP_CHOSEN
+            || (self.recent_commands > KEEP_CHOSEN_COMMANDS && self.recent_chosen.len() > 1)
+        {
+            let (_, oldest) = self.recent_chosen.pop_first().expect("more than one");
+            self.recent_commands -= oldest.len();
         }
     }
 
