@@ -21,6 +21,7 @@ use super::{
     Accepted, Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Slot, ToAcceptor,
     ToProposer, Value,
 };
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use weir::{ClientEvent, ClusterId, ConnectionId, Membership};
@@ -170,8 +171,10 @@ pub struct Proposer {
     /// Commands to forward to the leader at the end of this tick: emptied
     /// every tick.
     forward: Vec<Command>,
-    /// Open connections (at most `--max-clients`).
-    clients: HashMap<u64, Connection>,
+    /// Open connections (at most `--max-clients`). Looked up three times
+    /// per command, by numbers the runtime gives: hashed with Fx, not SipHash
+    /// (no client chooses them).
+    clients: FxHashMap<u64, Connection>,
     /// With the planted bug `local-reads`: the last value this proposer's
     /// clients wrote to each key, which it then answers `GET`s from.
     local_reads: Option<HashMap<Vec<u8>, Option<Vec<u8>>>>,
@@ -205,7 +208,7 @@ impl Proposer {
             role: Role::Follower,
             queue: Vec::new(),
             forward: Vec::new(),
-            clients: HashMap::new(),
+            clients: FxHashMap::default(),
             local_reads: super::planted_bug("local-reads").then(HashMap::new),
             ended: HashMap::new(),
             password: None,
@@ -263,7 +266,7 @@ impl Proposer {
                 _ => self.forward.clear(),
             }
         }
-        std::mem::take(&mut self.out)
+        take_sized(&mut self.out)
     }
 
     fn send(&mut self, output: Output) {
@@ -679,13 +682,7 @@ impl Proposer {
         }
         let slot = *next_slot;
         *next_slot += 1;
-        // The next tick's queue starts as large as this one: it would grow
-        // to about that, copying itself at each doubling.
-        let capacity = self.queue.len();
-        let value: Value = Arc::new(std::mem::replace(
-            &mut self.queue,
-            Vec::with_capacity(capacity),
-        ));
+        let value: Value = Arc::new(take_sized(&mut self.queue));
         let majority = majority_of(self.acceptors_up, self.quorum);
         in_flight.insert(
             slot,
@@ -756,6 +753,13 @@ impl Proposer {
 fn majority_of(up: u64, quorum: usize) -> Option<impl Iterator<Item = u32>> {
     (up.count_ones() as usize >= quorum)
         .then(|| (0..64).filter(move |a| up & (1 << a) != 0).take(quorum))
+}
+
+/// What `v` holds, leaving it empty with room for as many: filled again next
+/// tick, it would grow to about that, copying itself at each doubling.
+fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
+    let capacity = v.len();
+    std::mem::replace(v, Vec::with_capacity(capacity))
 }
 
 /// A request's command, or the reply that answers it at once.

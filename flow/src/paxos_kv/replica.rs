@@ -28,6 +28,7 @@ use super::resp::Reply;
 use super::{
     Answer, Chosen, ClientId, Command, FromReplica, Op, Slot, ToReplica, ToReplicaInput, Value,
 };
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use weir::durable::{Log, Storage};
@@ -105,8 +106,10 @@ pub struct Replica {
     /// Chosen slots after a missing one (at most [`MAX_AHEAD`]).
     ahead: BTreeMap<Slot, Value>,
     /// One per client connection that sent a command, until its
-    /// `EndSession` is chosen or a later run of its proposer's is.
-    sessions: HashMap<ClientId, Session>,
+    /// `EndSession` is chosen or a later run of its proposer's is. Looked up
+    /// for every command, by ids the proposers give: hashed with Fx (the
+    /// store's keys, which clients choose, keep SipHash).
+    sessions: FxHashMap<ClientId, Session>,
     /// Each proposer's newest run (incarnation) whose command was chosen.
     /// Commands of its earlier runs chosen after it are dropped, and those
     /// runs' sessions end there: their connections died with them.
@@ -145,7 +148,7 @@ impl Replica {
             store: HashMap::new(),
             next_slot: 0,
             ahead: BTreeMap::new(),
-            sessions: HashMap::new(),
+            sessions: FxHashMap::default(),
             proposers: BTreeMap::new(),
             checkpointed: 0,
             covering: BTreeSet::new(),

@@ -120,24 +120,41 @@ fn decode_array(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
 }
 
 /// The decimal number from `bytes[from..]` to the next CRLF, and where the
-/// next line starts.
+/// next line starts. Read digit by digit: this runs for every word of every
+/// request.
 fn number_line(bytes: &[u8], from: usize, what: &str) -> Result<Option<(usize, usize)>, BadInput> {
-    let Some(end) = find_crlf(&bytes[from.min(bytes.len())..]) else {
-        if bytes.len() - from.min(bytes.len()) > 20 {
+    let rest = &bytes[from.min(bytes.len())..];
+    let not_a_number = |text: &[u8]| {
+        BadInput(format!(
+            "the {what} is not a number: {:?}",
+            String::from_utf8_lossy(text)
+        ))
+    };
+    let Some(end) = rest.iter().position(|&b| b == b'\r') else {
+        if rest.len() > 20 {
             return Err(BadInput(format!("the {what} is not a number")));
         }
         return Ok(None);
     };
-    let text = &bytes[from..from + end];
-    let number = std::str::from_utf8(text)
-        .ok()
-        .and_then(|t| t.parse::<usize>().ok())
-        .ok_or_else(|| {
-            BadInput(format!(
-                "the {what} is not a number: {:?}",
-                String::from_utf8_lossy(text)
-            ))
-        })?;
+    match rest.get(end + 1) {
+        None => return Ok(None),
+        Some(b'\n') => {}
+        Some(_) => return Err(not_a_number(&rest[..end + 2])),
+    }
+    let text = &rest[..end];
+    if text.is_empty() {
+        return Err(not_a_number(text));
+    }
+    let mut number: usize = 0;
+    for &digit in text {
+        if !digit.is_ascii_digit() {
+            return Err(not_a_number(text));
+        }
+        number = number
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(usize::from(digit - b'0')))
+            .ok_or_else(|| not_a_number(text))?;
+    }
     Ok(Some((number, from + end + 2)))
 }
 
@@ -156,10 +173,6 @@ fn decode_inline(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
         .map(<[u8]>::to_vec)
         .collect();
     Ok(Some((words, end + 1)))
-}
-
-fn find_crlf(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(2).position(|w| w == b"\r\n")
 }
 
 #[cfg(test)]
@@ -202,6 +215,21 @@ mod tests {
         assert!(err.0.contains("expected a bulk string"), "{err}");
         let err = decode(b"*1\r\n$2\r\nabcd\r\n").unwrap_err();
         assert!(err.0.contains("not followed by CRLF"), "{err}");
+        for bad in [
+            &b"*1\r\n$\r\n"[..],
+            b"*1\r\n$-1\r\n",
+            b"*1\r\n$+1\r\nx\r\n",
+            b"*1\r\n$1\rx\r\n",
+            b"*1\r\n$99999999999999999999\r\n",
+        ] {
+            let err = decode(bad).unwrap_err();
+            assert!(
+                err.0.contains("bulk string length is not a number"),
+                "{err}"
+            );
+        }
+        let err = decode(b"*123456789012345678901234").unwrap_err();
+        assert!(err.0.contains("array length is not a number"), "{err}");
     }
 
     #[test]
