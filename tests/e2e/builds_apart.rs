@@ -94,9 +94,9 @@ impl Project {
             t + &format!("\npub mod {module};\n")
         });
         // What the flows here use besides weir (paxos_kv's values: `Arc`s,
-        // its keys and values: bytes).
+        // its keys and values: bytes, its maps of connections: Fx hashing).
         edit("flow/Cargo.toml", &|t| {
-            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\nserde_bytes = \"0.11\"\n"
+            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\nserde_bytes = \"0.11\"\nrustc-hash = \"2\"\n"
         });
         edit("bins/build.rs", &|t| {
             t.replace(
