@@ -42,6 +42,11 @@ pub const MAX_REQUEST: usize = 64 << 20;
 pub const MAX_UNREAD: usize = 64 << 20;
 /// Bytes read from a client at a time.
 const READ_SIZE: usize = 64 << 10;
+/// The bytes a connection's replies of one tick start with room for.
+const REPLIES_START: usize = 256;
+/// Requests a connection's batch starts with room for, at most (it starts
+/// as large as the connection's last batch).
+const BATCH_START: usize = 1024;
 
 type Batch<R> = Vec<(ConnectionId, ClientEvent<R>)>;
 /// The records of an endpoint whose clients send `R`.
@@ -223,7 +228,12 @@ pub struct Replies<C: ClientCodec> {
 impl<C: ClientCodec> Replies<C> {
     #[inline]
     pub fn push(&mut self, (connection, reply): (ConnectionId, C::Reply)) {
-        let out = self.pending.entry(connection.0).or_default();
+        // Room for a pipeline of short replies from the start: grown from
+        // empty, the buffer would be copied at each doubling, every tick.
+        let out = self
+            .pending
+            .entry(connection.0)
+            .or_insert_with(|| Vec::with_capacity(REPLIES_START));
         self.codec.encode(reply, out);
     }
 
@@ -477,6 +487,9 @@ impl<C: ClientCodec> Reading<C> {
     async fn read_requests(&mut self, reader: &mut PeerReader, close: &Notify) -> Option<String> {
         let connection = ConnectionId(self.id);
         let mut buffer: Vec<u8> = Vec::with_capacity(READ_SIZE);
+        // A pipelining client sends about as many requests per read as it
+        // did the read before: each batch starts with room for them.
+        let mut last_batch = 0;
         loop {
             if buffer.capacity() - buffer.len() < READ_SIZE / 4 {
                 buffer.reserve(READ_SIZE);
@@ -504,7 +517,7 @@ impl<C: ClientCodec> Reading<C> {
                 Ok(_) => {}
                 Err(e) => return Some(format!("cannot read from it: {e}")),
             }
-            let mut batch = Vec::new();
+            let mut batch = Vec::with_capacity(last_batch.min(BATCH_START));
             let mut used = 0;
             let bad = loop {
                 match self.codec.decode(&buffer[used..]) {
@@ -523,6 +536,7 @@ impl<C: ClientCodec> Reading<C> {
                 }
             };
             buffer.drain(..used);
+            last_batch = batch.len();
             if !batch.is_empty() && !self.send(batch).await {
                 return None;
             }
