@@ -3,10 +3,12 @@
 
 pub mod cluster;
 pub mod codec;
+pub mod encoded;
 pub mod external;
 pub mod shape;
 
 pub use cluster::{ClusterId, Membership};
+pub use encoded::Encoded;
 pub use external::{BadInput, ClientCodec, ClientEvent, ConnectionId};
 
 /// The items above, which both `weir` (for flow code) and `weir-runtime` (for

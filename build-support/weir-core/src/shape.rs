@@ -47,6 +47,10 @@ pub enum Shape {
     /// A struct or enum, described once in [`WireShape::types`] under the name
     /// serde gives it (the type's own name, without its path).
     Named(String),
+    /// A value of this shape carried as the bytes it was encoded to
+    /// ([`crate::encoded::Encoded`]). Last, so that the other shapes keep
+    /// their encoding.
+    Encoded(Box<Shape>),
 }
 
 /// What a struct, or one variant of an enum, holds.
@@ -139,6 +143,7 @@ impl fmt::Display for Shape {
                 f.write_str(")")
             }
             Shape::Named(name) => f.write_str(name),
+            Shape::Encoded(inner) => write!(f, "encoded<{inner}>"),
         }
     }
 }

@@ -210,10 +210,9 @@ impl Acceptor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn accept(ballot: Ballot, slot: Slot) -> Input {
-        let value = Arc::new(Vec::new());
+        let value = Value::new(&Vec::new());
         Input::Proposer(
             ClusterId(ballot.1),
             ToAcceptor::Accept {

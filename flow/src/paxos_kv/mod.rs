@@ -20,7 +20,6 @@ pub mod resp;
 
 use resp::Reply;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::Duration;
 use weir::*;
 
@@ -28,8 +27,11 @@ use weir::*;
 pub type Ballot = (u64, u32);
 /// A position in the log.
 pub type Slot = u64;
-/// The commands chosen for one slot (a leader's tick of them); empty is a no-op.
-pub type Value = Arc<Vec<Command>>;
+/// The commands chosen for one slot (a leader's tick of them); empty is a
+/// no-op. Encoded once, by the leader that proposes them: acceptors keep,
+/// log and give back those bytes, the leader sends them again as they are,
+/// and only replicas decode them.
+pub type Value = Encoded<Vec<Command>>;
 /// What an acceptor has accepted: each slot's ballot and value.
 pub type Accepted = Vec<(Slot, Ballot, Value)>;
 

@@ -23,7 +23,6 @@ use super::{
 };
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use weir::{ClientEvent, ClusterId, ConnectionId, Membership};
 
 /// Clock ticks without a heartbeat before proposer 0 stands; each later
@@ -44,9 +43,10 @@ const COMMAND_RETRY: u64 = 20;
 /// further behind takes another replica's state, or waits for the next
 /// leader, which proposes again every slot above the watermark.
 const KEEP_CHOSEN: usize = 4096;
-/// And at most this many commands in them: under load a slot holds hundreds,
-/// and thousands of slots would keep every command of the last seconds.
-const KEEP_CHOSEN_COMMANDS: usize = 1 << 16;
+/// And at most this many bytes of them: under load a slot holds hundreds of
+/// commands, and thousands of slots would keep every command of the last
+/// seconds.
+const KEEP_CHOSEN_BYTES: usize = 4 << 20;
 /// Slots sent again per request of a replica that is behind.
 const RESEND_AT_ONCE: usize = 1024;
 /// Slots a leader has proposed and not yet seen chosen: past this (no
@@ -187,8 +187,8 @@ pub struct Proposer {
     /// While leading: the last [`KEEP_CHOSEN`] slots chosen, for replicas
     /// that missed them (when both were down, say).
     recent_chosen: BTreeMap<Slot, Value>,
-    /// The commands in `recent_chosen`.
-    recent_commands: usize,
+    /// The bytes of the values in `recent_chosen`.
+    recent_bytes: usize,
     /// The acceptors linked with this proposer, as bits.
     acceptors_up: u64,
     out: Vec<Output>,
@@ -213,7 +213,7 @@ impl Proposer {
             ended: HashMap::new(),
             password: None,
             recent_chosen: BTreeMap::new(),
-            recent_commands: 0,
+            recent_bytes: 0,
             acceptors_up: 0,
             out: Vec::new(),
         };
@@ -571,18 +571,18 @@ impl Proposer {
     }
 
     /// Keeps chosen `slot` for replicas that miss it, and forgets the oldest
-    /// past [`KEEP_CHOSEN`] slots or [`KEEP_CHOSEN_COMMANDS`] commands.
+    /// past [`KEEP_CHOSEN`] slots or [`KEEP_CHOSEN_BYTES`] bytes.
     fn keep_chosen(&mut self, slot: Slot, value: Value) {
-        self.recent_commands += value.len();
+        self.recent_bytes += value.as_bytes().len();
         if let Some(again) = self.recent_chosen.insert(slot, value) {
             // Chosen again, as a new leader proposes the slots it took over.
-            self.recent_commands -= again.len();
+            self.recent_bytes -= again.as_bytes().len();
         }
         while self.recent_chosen.len() > KEEP_CHOSEN
-            || (self.recent_commands > KEEP_CHOSEN_COMMANDS && self.recent_chosen.len() > 1)
+            || (self.recent_bytes > KEEP_CHOSEN_BYTES && self.recent_chosen.len() > 1)
         {
             let (_, oldest) = self.recent_chosen.pop_first().expect("more than one");
-            self.recent_commands -= oldest.len();
+            self.recent_bytes -= oldest.as_bytes().len();
         }
     }
 
@@ -634,7 +634,7 @@ impl Proposer {
         for slot in start..next_slot {
             let value = merged
                 .remove(&slot)
-                .map_or_else(|| Arc::new(Vec::new()), |(_, v)| v);
+                .map_or_else(|| Value::new(&Vec::new()), |(_, v)| v);
             self.out.push(Output::Acceptors(ToAcceptor::Accept {
                 ballot,
                 slot,
@@ -682,7 +682,8 @@ impl Proposer {
         }
         let slot = *next_slot;
         *next_slot += 1;
-        let value: Value = Arc::new(take_sized(&mut self.queue));
+        let value = Value::new(&self.queue);
+        self.queue.clear();
         let majority = majority_of(self.acceptors_up, self.quorum);
         in_flight.insert(
             slot,
@@ -914,7 +915,7 @@ mod tests {
         out.iter()
             .filter_map(|o| match o {
                 Output::Acceptors(ToAcceptor::Accept { slot, value, .. }) => {
-                    Some((*slot, value.len()))
+                    Some((*slot, value.decode().unwrap().len()))
                 }
                 _ => None,
             })
@@ -930,8 +931,8 @@ mod tests {
                 incarnation: 1,
                 connection: 0,
             };
-            Arc::new(
-                (0..n)
+            Value::new(
+                &(0..n)
                     .map(|seq| Command {
                         client,
                         seq,

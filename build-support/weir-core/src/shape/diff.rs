@@ -46,6 +46,7 @@ impl<'s> Walk<'s> {
         match (a, b) {
             (Shape::Named(x), Shape::Named(y)) if x == y => self.named(x),
             (Shape::Option(x), Shape::Option(y)) => self.shapes(path, x, y),
+            (Shape::Encoded(x), Shape::Encoded(y)) => self.shapes(path, x, y),
             (Shape::Seq(x), Shape::Seq(y)) => self.shapes(&format!("{path}[]"), x, y),
             (Shape::Map(k1, v1), Shape::Map(k2, v2)) => self
                 .shapes(&format!("{path}.key"), k1, k2)

@@ -396,6 +396,13 @@ impl<'de> de::Deserializer<'de> for Explorer<'_> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, TraceError> {
+        if name == crate::encoded::NAME {
+            // Bytes on the wire, but what they hold is what must match:
+            // offered the value itself, `Encoded` traces its type.
+            let (value, mut inner) = elements(self.tracer, 1, self.recursive, visitor)?;
+            *self.shape = Shape::Encoded(Box::new(inner.remove(0)));
+            return Ok(value);
+        }
         self.structure(name, |tracer, recursive| {
             let mut inner = Shape::Unit;
             let value = visitor.visit_newtype_struct(Explorer {

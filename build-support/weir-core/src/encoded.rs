@@ -1,0 +1,234 @@
+//! [`Encoded`]: a value that travels as the bytes it was encoded to.
+//!
+//! A node that only passes a value on (stores it, forwards it, sends it to
+//! several peers) pays for decoding and encoding it again at every hop, one
+//! allocation per string or buffer inside it. Encoded once where it is made,
+//! the value is copied as one block of bytes wherever it goes, and decoded
+//! only where it is used.
+//!
+//! It keeps the value's type in the wire's shape: a channel that carries
+//! `Encoded<T>` has the shape `encoded<shape of T>`, so two builds whose `T`
+//! differ are still refused at the handshake, though no hop between them
+//! decodes it.
+
+use crate::codec::{self, CodecError};
+use serde::de::{DeserializeOwned, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// The name `Encoded` gives serde, by which the shape tracer knows it.
+pub(crate) const NAME: &str = "weir::Encoded";
+
+/// A `T` as the bytes Weir's codec encodes it to. Cloning shares the bytes.
+pub struct Encoded<T> {
+    bytes: Arc<[u8]>,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize> Encoded<T> {
+    /// Encodes `value`.
+    pub fn new(value: &T) -> Encoded<T> {
+        let bytes = codec::encode_value(value).expect("a value in memory always encodes");
+        Encoded {
+            bytes: bytes.into(),
+            of: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Encoded<T> {
+    /// The value, decoded. Fails only on bytes that did not come from
+    /// [`Encoded::new`] of the same type (a peer that lies, a damaged disk).
+    pub fn decode(&self) -> Result<T, CodecError> {
+        codec::decode_value(&self.bytes)
+    }
+}
+
+impl<T> Encoded<T> {
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl<T> Clone for Encoded<T> {
+    fn clone(&self) -> Self {
+        Encoded {
+            bytes: Arc::clone(&self.bytes),
+            of: PhantomData,
+        }
+    }
+}
+
+impl<T> PartialEq for Encoded<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl<T> Eq for Encoded<T> {}
+
+impl<T> fmt::Debug for Encoded<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Encoded<{}>({} bytes)",
+            std::any::type_name::<T>(),
+            self.bytes.len()
+        )
+    }
+}
+
+impl<T> Serialize for Encoded<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(NAME, &AsBytes(&self.bytes))
+    }
+}
+
+/// Bytes serialized whole (not as a sequence of `u8`s).
+struct AsBytes<'a>(&'a [u8]);
+
+impl Serialize for AsBytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl<'de, T: Serialize + DeserializeOwned> Deserialize<'de> for Encoded<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_newtype_struct(NAME, EncodedVisitor(PhantomData))
+    }
+}
+
+struct EncodedVisitor<T>(PhantomData<fn() -> T>);
+
+impl<'de, T: Serialize + DeserializeOwned> Visitor<'de> for EncodedVisitor<T> {
+    type Value = Encoded<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the bytes of an encoded value")
+    }
+
+    /// From the wire: the bytes, as they are.
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_byte_buf(self)
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
+        Ok(Encoded {
+            bytes: bytes.into(),
+            of: PhantomData,
+        })
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Self::Value, E> {
+        Ok(Encoded {
+            bytes: bytes.into(),
+            of: PhantomData,
+        })
+    }
+
+    /// From the shape tracer, which offers the value itself, so that its
+    /// shape is found (see [`crate::shape`]); and from formats that
+    /// describe themselves.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let value: T = seq
+            .next_element()?
+            .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
+        let bytes = codec::encode_value(&value).map_err(serde::de::Error::custom)?;
+        Ok(Encoded {
+            bytes: bytes.into(),
+            of: PhantomData,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shape::trace;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Command {
+        key: String,
+        value: Vec<u8>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Accept {
+        slot: u64,
+        value: Encoded<Vec<Command>>,
+    }
+
+    proptest! {
+        #[test]
+        fn a_value_crosses_the_wire_and_decodes_as_it_was(
+            slot: u64,
+            commands in prop::collection::vec((".{0,8}", prop::collection::vec(any::<u8>(), 0..8)), 0..8),
+        ) {
+            let commands: Vec<Command> = commands
+                .into_iter()
+                .map(|(key, value)| Command { key, value })
+                .collect();
+            let accept = Accept { slot, value: Encoded::new(&commands) };
+            let mut wire = Vec::new();
+            codec::encode_batch(std::slice::from_ref(&accept), &mut wire).unwrap();
+            let back: Vec<Accept> = codec::decode_batch(&wire).unwrap();
+            prop_assert_eq!(&back, &[accept]);
+            prop_assert_eq!(back[0].value.decode().unwrap(), commands);
+        }
+    }
+
+    #[test]
+    fn bytes_that_claim_more_than_arrived_are_refused_before_allocating() {
+        let accept = Accept {
+            slot: 1,
+            value: Encoded::new(&vec![]),
+        };
+        let mut wire = Vec::new();
+        codec::encode_batch(&[accept], &mut wire).unwrap();
+        // The value's length prefix, at the end, made huge (varint u64).
+        let at = wire.len() - 2;
+        wire.truncate(at);
+        wire.extend_from_slice(&[253, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(codec::decode_batch::<Accept>(&wire).is_err());
+    }
+
+    mod old {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[allow(dead_code)]
+        pub struct Command {
+            pub key: String,
+            pub value: Vec<u8>,
+        }
+    }
+
+    mod new {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[allow(dead_code)]
+        pub struct Command {
+            pub key: String,
+            pub value: Vec<u8>,
+            pub ttl: u32,
+        }
+    }
+
+    #[test]
+    fn the_shape_is_the_type_inside_and_tells_its_changes_apart() {
+        let old = trace::<Encoded<Vec<old::Command>>>().unwrap();
+        assert_eq!(
+            old.to_string(),
+            "encoded<[Command]>; struct Command { key: string, value: [u8] }"
+        );
+        let inline = trace::<Vec<old::Command>>().unwrap();
+        assert_ne!(old, inline, "encoded is not the same bytes as inline");
+        let new = trace::<Encoded<Vec<new::Command>>>().unwrap();
+        assert_eq!(
+            old.first_difference(&new, ("here", "there")).as_deref(),
+            Some("Command: no such field here, field `ttl` there")
+        );
+    }
+}
