@@ -11,7 +11,7 @@
 //! differ are still refused at the handshake, though no hop between them
 //! decodes it.
 
-use crate::codec::{self, CodecError};
+use crate::codec::{self, BatchEncoder, CodecError};
 use serde::de::{DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -43,6 +43,63 @@ impl<T: DeserializeOwned> Encoded<T> {
     /// [`Encoded::new`] of the same type (a peer that lies, a damaged disk).
     pub fn decode(&self) -> Result<T, CodecError> {
         codec::decode_value(&self.bytes)
+    }
+}
+
+/// A `Vec<T>` encoded item by item as the items come, so that they need not
+/// be held (nor cloned) to be encoded together: [`take`](EncodedVec::take)
+/// gives the [`Encoded`] of the items so far.
+pub struct EncodedVec<T> {
+    batch: BatchEncoder,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize> Default for EncodedVec<T> {
+    fn default() -> Self {
+        EncodedVec {
+            batch: BatchEncoder::new(),
+            of: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize> EncodedVec<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Encodes `item` after the others.
+    pub fn push(&mut self, item: &T) {
+        self.batch.push(item);
+    }
+
+    /// Items pushed since the last take.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// Forgets the items pushed.
+    pub fn clear(&mut self) {
+        self.batch.clear();
+    }
+
+    /// The items pushed, as `Encoded::new(&vec_of_them)` would give them;
+    /// empties this one (keeping its buffer).
+    pub fn take(&mut self) -> Encoded<Vec<T>> {
+        // A batch is encoded as a sequence is: its length, then its items.
+        let mut bytes = Vec::new();
+        self.batch
+            .append_to(&mut bytes)
+            .expect("a value in memory always encodes");
+        self.batch.clear();
+        Encoded {
+            bytes: bytes.into(),
+            of: PhantomData,
+        }
     }
 }
 
@@ -179,6 +236,25 @@ mod tests {
             let back: Vec<Accept> = codec::decode_batch(&wire).unwrap();
             prop_assert_eq!(&back, &[accept]);
             prop_assert_eq!(back[0].value.decode().unwrap(), commands);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_vec_encoded_item_by_item_is_the_vec_encoded_whole(
+            rounds in prop::collection::vec(prop::collection::vec(".{0,8}", 0..8), 1..4),
+        ) {
+            let mut items = EncodedVec::new();
+            for round in rounds {
+                for item in &round {
+                    items.push(item);
+                }
+                prop_assert_eq!(items.len(), round.len());
+                let taken = items.take();
+                prop_assert_eq!(&taken, &Encoded::new(&round));
+                prop_assert_eq!(taken.decode().unwrap(), round);
+                prop_assert!(items.is_empty(), "taking empties it");
+            }
         }
     }
 

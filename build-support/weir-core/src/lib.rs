@@ -8,7 +8,7 @@ pub mod external;
 pub mod shape;
 
 pub use cluster::{ClusterId, Membership};
-pub use encoded::Encoded;
+pub use encoded::{Encoded, EncodedVec};
 pub use external::{BadInput, ClientCodec, ClientEvent, ConnectionId};
 
 /// The items above, which both `weir` (for flow code) and `weir-runtime` (for

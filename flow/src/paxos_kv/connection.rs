@@ -57,7 +57,7 @@ impl Connection {
 
     /// The next request is a command (`op`), sent at clock tick `now`: kept
     /// until a replica answers it. What to send.
-    pub fn command(&mut self, op: Op, now: u64) -> Command {
+    pub fn command(&mut self, op: Op, now: u64) -> &Command {
         let command = Command {
             client: self.client,
             seq: self.next_seq(),
@@ -65,12 +65,13 @@ impl Connection {
         };
         self.places
             .push_back(self.first_place + self.requests.len() as u64);
-        self.requests.push_back(Request::Waiting {
-            command: command.clone(),
-            sent: now,
-        });
+        self.requests
+            .push_back(Request::Waiting { command, sent: now });
         self.waiting += 1;
-        command
+        match self.requests.back() {
+            Some(Request::Waiting { command, .. }) => command,
+            _ => unreachable!("pushed above"),
+        }
     }
 
     /// The number the next command gets: also the number of commands so far.
@@ -162,9 +163,9 @@ mod tests {
     #[test]
     fn replies_leave_in_request_order_whatever_order_answers_come_in() {
         let mut c = connection();
-        let a = c.command(get("a"), 0);
+        let a = c.command(get("a"), 0).clone();
         c.answer_now(Reply::Pong);
-        let b = c.command(get("b"), 0);
+        let b = c.command(get("b"), 0).clone();
         assert_eq!((a.seq, b.seq), (0, 1));
         assert_eq!(c.waiting(), 2);
         // b first: nothing goes, a's place is before it.

@@ -23,7 +23,7 @@ use super::{
 };
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
-use weir::{ClientEvent, ClusterId, ConnectionId, Membership};
+use weir::{ClientEvent, ClusterId, ConnectionId, EncodedVec, Membership};
 
 /// Clock ticks without a heartbeat before proposer 0 stands; each later
 /// proposer waits [`TIMEOUT_STAGGER`] more.
@@ -126,6 +126,27 @@ impl Output {
     }
 }
 
+/// This tick's commands on their way: emptied every tick.
+#[derive(Default)]
+struct Outgoing {
+    /// To propose at the end of the tick (while leading), encoded as they
+    /// come: the slot's value, without a copy of each command to hold them.
+    propose: EncodedVec<Command>,
+    /// To forward to the leader at the end of the tick.
+    forward: Vec<Command>,
+}
+
+impl Outgoing {
+    /// Proposes `command` here when leading, else forwards it to the leader.
+    fn route(&mut self, leads: bool, command: &Command) {
+        if leads {
+            self.propose.push(command);
+        } else {
+            self.forward.push(command.clone());
+        }
+    }
+}
+
 enum Role {
     Follower,
     /// In phase 1 since `started`.
@@ -165,12 +186,8 @@ pub struct Proposer {
     /// heartbeat comes first.
     stand_at: u64,
     role: Role,
-    /// Commands to propose at the end of this tick (while leading): emptied
-    /// every tick.
-    queue: Vec<Command>,
-    /// Commands to forward to the leader at the end of this tick: emptied
-    /// every tick.
-    forward: Vec<Command>,
+    /// This tick's commands on their way.
+    outgoing: Outgoing,
     /// Open connections (at most `--max-clients`). Looked up three times
     /// per command, by numbers the runtime gives: hashed with Fx, not SipHash
     /// (no client chooses them).
@@ -206,8 +223,7 @@ impl Proposer {
             leader: None,
             stand_at: 0, // set below
             role: Role::Follower,
-            queue: Vec::new(),
-            forward: Vec::new(),
+            outgoing: Outgoing::default(),
             clients: FxHashMap::default(),
             local_reads: super::planted_bug("local-reads").then(HashMap::new),
             ended: HashMap::new(),
@@ -235,8 +251,10 @@ impl Proposer {
                 Input::Clock => self.clock(),
                 Input::Peer(from, ToProposer::Heartbeat(ballot)) => self.heartbeat(from.0, ballot),
                 Input::Peer(_, ToProposer::Forward(commands)) => {
-                    if matches!(self.role, Role::Leader { .. }) {
-                        self.queue.extend(commands);
+                    if self.leads() {
+                        for command in &commands {
+                            self.outgoing.propose.push(command);
+                        }
                     }
                     // Otherwise dropped: their proposer sends them again to
                     // the leader it learns of.
@@ -253,17 +271,17 @@ impl Proposer {
             }
         }
         self.propose_queue();
-        if !self.forward.is_empty() {
+        if !self.outgoing.forward.is_empty() {
             match self.leader {
                 Some(leader) if leader != self.me => {
-                    let commands = std::mem::take(&mut self.forward);
+                    let commands = std::mem::take(&mut self.outgoing.forward);
                     self.send(Output::Peer(
                         ClusterId(leader),
                         ToProposer::Forward(commands),
                     ));
                 }
                 // No leader yet: they stay pending, and go when one is known.
-                _ => self.forward.clear(),
+                _ => self.outgoing.forward.clear(),
             }
         }
         take_sized(&mut self.out)
@@ -296,9 +314,9 @@ impl Proposer {
                 if client.next_seq() > 0 {
                     // Replicas forget its session where this is chosen; sent
                     // again until one says so, like any command.
-                    let end = client.command(Op::EndSession, self.now);
-                    self.ended.insert(connection, (end.clone(), self.now));
-                    self.route(end);
+                    let end = client.command(Op::EndSession, self.now).clone();
+                    self.outgoing.route(self.leads(), &end);
+                    self.ended.insert(connection, (end, self.now));
                 }
             }
             ClientEvent::Request(words) => self.request(connection, words),
@@ -348,17 +366,13 @@ impl Proposer {
             return;
         }
         // Kept until answered (and sent again until then), and routed now.
+        let leads = matches!(self.role, Role::Leader { .. });
         let command = client.command(op, self.now);
-        self.route(command);
+        self.outgoing.route(leads, command);
     }
 
-    /// Proposes `command` here when leading, else forwards it to the leader.
-    fn route(&mut self, command: Command) {
-        if matches!(self.role, Role::Leader { .. }) {
-            self.queue.push(command);
-        } else {
-            self.forward.push(command);
-        }
+    fn leads(&self) -> bool {
+        matches!(self.role, Role::Leader { .. })
     }
 
     /// Sends every unanswered command again (to a new leader, say), or
@@ -378,8 +392,9 @@ impl Proposer {
         // In the order they were given, as one map of them would be: the
         // same run gives the same log (the simulation tests replay runs).
         due.sort_by_key(|command| (command.client.connection, command.seq));
-        for command in due {
-            self.route(command);
+        let leads = self.leads();
+        for command in &due {
+            self.outgoing.route(leads, command);
         }
     }
 
@@ -517,7 +532,7 @@ impl Proposer {
             self.leader = None;
             self.stand_after_silence();
             // Commands of other proposers' clients are sent again by them.
-            self.queue.clear();
+            self.outgoing.propose.clear();
         }
     }
 
@@ -658,7 +673,7 @@ impl Proposer {
         self.leader = Some(self.me);
         self.send(Output::Peers(ToProposer::Heartbeat(ballot)));
         self.route_pending(None);
-        self.forward.clear();
+        self.outgoing.forward.clear();
     }
 
     /// While leading: this tick's commands become one new slot.
@@ -671,19 +686,18 @@ impl Proposer {
         else {
             return;
         };
-        if self.queue.is_empty() {
+        if self.outgoing.propose.is_empty() {
             return;
         }
         if in_flight.len() >= MAX_IN_FLIGHT {
             // No majority answers: what is proposed waits, and each of these
             // is pending at its proposer, which sends it again.
-            self.queue.clear();
+            self.outgoing.propose.clear();
             return;
         }
         let slot = *next_slot;
         *next_slot += 1;
-        let value = Value::new(&self.queue);
-        self.queue.clear();
+        let value = self.outgoing.propose.take();
         let majority = majority_of(self.acceptors_up, self.quorum);
         in_flight.insert(
             slot,
