@@ -16,6 +16,9 @@ use weir::*;
 /// Read by reference, for `cloned`.
 pub const LETTERS: &[&str] = &["x", "y"];
 
+/// A record that cannot be cloned, for `demux`: each goes to one branch.
+pub struct Unclonable(pub u32);
+
 pub fn operators(flow: &FlowBuilder) {
     batch(flow);
     clock(flow);
@@ -70,6 +73,13 @@ fn batch(flow: &FlowBuilder) {
             .inspect(q!(|s| assert!(!s.is_empty())))
             .map(q!(|s| s.to_uppercase())),
     );
+    let [zero, one, two] = data
+        .clone()
+        .map(q!(Unclonable))
+        .demux(q!(|r: &Unclonable| r.0 as usize % 4));
+    for (label, branch) in [("demux0", zero), ("demux1", one), ("demux2", two)] {
+        show(label, branch.map(q!(|Unclonable(n)| n.to_string())));
+    }
     show("sort", data.clone().sort().map(q!(|n| n.to_string())));
     show("unique", data.clone().unique().map(q!(|n| n.to_string())));
     show(

@@ -23,6 +23,10 @@ fn one_tick_operators_compute_what_they_say() {
         "flat_map 1 1 2 2",
         "enumerate 0:3 1:1 2:4",
         "cloned X Y",
+        // By `n % 4`, of three branches: those at 3 go nowhere.
+        "demux0 4",
+        "demux1 1 1 5 9",
+        "demux2 2 6",
         "sort 1 1 2 3 4 5 6 9",
         "unique 3 1 4 5 9 2 6",
         "union 1 1 6 9",

@@ -42,6 +42,10 @@ pub fn filter_map<T, U, F: FnMut(T) -> Option<U>>(_: &Witness<T>, f: F) -> (F, W
     (f, Witness::new())
 }
 
+pub fn demux<T, F: FnMut(&T) -> usize>(_: &Witness<T>, f: F) -> (F, Witness<T>) {
+    (f, Witness::new())
+}
+
 pub fn flat_map<T, I: IntoIterator, F: FnMut(T) -> I>(
     _: &Witness<T>,
     f: F,

@@ -154,6 +154,16 @@ pub enum Operator {
     Map,
     Filter,
     FilterMap,
+    /// Each record to one of `branches` [`Operator::Branch`]es, the one its
+    /// `q!` argument numbers (none if the number is `branches` or more).
+    /// Its consumers are its branches.
+    Demux {
+        branches: usize,
+    },
+    /// The records a [`Operator::Demux`] (its one input) numbers `index`.
+    Branch {
+        index: usize,
+    },
     FlatMap,
     Inspect,
     Cloned,
@@ -254,6 +264,8 @@ impl Operator {
             Map => "map",
             Filter => "filter",
             FilterMap => "filter_map",
+            Demux { .. } => "demux",
+            Branch { .. } => "branch",
             FlatMap => "flat_map",
             Inspect => "inspect",
             Cloned => "cloned",

@@ -161,6 +161,41 @@ impl<'a, T, L: Location<'a>, B: Boundedness, O: Ordering> Stream<'a, T, L, B, O>
         self.quoted_op(Operator::FilterMap, f, Caller::caller())
     }
 
+    /// Splits the stream in `N`: each record goes, moved rather than
+    /// cloned, to the branch that `branch(&record)` numbers, or nowhere if
+    /// the number is `N` or more. Where records of several kinds go to
+    /// several places (an enum's variants, each to its own channel), each
+    /// record goes once: consuming one stream several times clones every
+    /// record for every consumer but the last.
+    ///
+    /// ```ignore
+    /// let [replies, peers] = outputs.demux(q!(|o: &Output| match o {
+    ///     Output::Reply(..) => 0,
+    ///     Output::Peer(..) => 1,
+    /// }));
+    /// ```
+    #[track_caller]
+    pub fn demux<const N: usize, F: FnMut(&T) -> usize>(
+        self,
+        branch: impl IntoQuoted<F>,
+    ) -> [Stream<'a, T, L, B, O>; N] {
+        let at = Caller::caller();
+        let location = self.location().clone();
+        let demux: Stream<'a, T, L, B, O> =
+            self.quoted_op(Operator::Demux { branches: N }, branch, at);
+        std::array::from_fn(|index| {
+            let node = demux.flow().derive_node(
+                demux.node(),
+                location.id(),
+                Operator::Branch { index },
+                &[],
+                Vec::new(),
+                at,
+            );
+            Stream::from_node(node, location.clone())
+        })
+    }
+
     /// Applies `f` to every record and flattens the iterables it returns.
     #[track_caller]
     pub fn flat_map<I: IntoIterator, F: FnMut(T) -> I>(

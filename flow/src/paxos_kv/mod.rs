@@ -141,6 +141,15 @@ pub enum FromReplica {
 }
 
 impl FromReplica {
+    /// Its branch of [`Stream::demux`]: in the order of the variants.
+    pub fn branch(&self) -> usize {
+        match self {
+            FromReplica::Answer(..) => 0,
+            FromReplica::Checkpoint(_) => 1,
+            FromReplica::Replica(..) => 2,
+            FromReplica::Behind(_) => 3,
+        }
+    }
     pub fn into_answer(self) -> Option<(ClusterId, Answer)> {
         match self {
             FromReplica::Answer(to, answer) => Some((to, answer)),
@@ -244,29 +253,27 @@ pub fn paxos_kv(flow: &FlowBuilder) {
             move |inputs| proposer.tick(inputs)
         }))
         .all_ticks();
-    proposed
-        .clone()
+    // Each output to its destination, moved (see `Output::branch`).
+    let [to_clients, to_acceptors, to_acceptor, to_peer, to_peers, chosen] =
+        proposed.demux(q!(proposer::Output::branch));
+    to_clients
         .filter_map(q!(proposer::Output::into_reply))
         .send_external(replies);
-    let at_acceptors = proposed
-        .clone()
+    let at_acceptors = to_acceptors
         .filter_map(q!(proposer::Output::into_acceptors))
         .broadcast_bincode_tolerant(&acceptors)
         .union(
-            proposed
-                .clone()
+            to_acceptor
                 .filter_map(q!(proposer::Output::into_acceptor))
                 .send_bincode_tolerant(&acceptors),
         );
-    let to_one_proposer = proposed
-        .clone()
+    let to_one_proposer = to_peer
         .filter_map(q!(proposer::Output::into_peer))
         .send_bincode_tolerant(&proposers);
-    let to_all_proposers = proposed
-        .clone()
+    let to_all_proposers = to_peers
         .filter_map(q!(proposer::Output::into_peers))
         .broadcast_bincode_tolerant(&proposers);
-    let at_replicas = proposed
+    let at_replicas = chosen
         .filter_map(q!(proposer::Output::into_replicas))
         .broadcast_bincode_tolerant(&replicas);
 
@@ -293,20 +300,18 @@ pub fn paxos_kv(flow: &FlowBuilder) {
             move |inputs| replica.tick(inputs)
         }))
         .all_ticks();
-    let answers = applied
-        .clone()
+    let [answers, checkpoints, to_replica, behind] = applied.demux(q!(FromReplica::branch));
+    let answers = answers
         .filter_map(q!(FromReplica::into_answer))
         .send_bincode_tolerant(&proposers);
-    let checkpoints = applied
-        .clone()
+    let checkpoints = checkpoints
         .filter_map(q!(FromReplica::into_checkpoint))
         .broadcast_bincode_tolerant(&acceptors);
-    let behind = applied
-        .clone()
+    let behind = behind
         .filter_map(q!(FromReplica::into_behind))
         .broadcast_bincode_tolerant(&proposers);
     to_replicas.complete(
-        applied
+        to_replica
             .filter_map(q!(FromReplica::into_replica))
             .send_bincode_tolerant(&replicas)
             .map(q!(|(from, message)| ToReplicaInput::Replica(from, message))),

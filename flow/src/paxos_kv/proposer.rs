@@ -88,6 +88,17 @@ pub enum Output {
 }
 
 impl Output {
+    /// Its branch of `demux`: in the order of the variants.
+    pub fn branch(&self) -> usize {
+        match self {
+            Output::Reply(..) => 0,
+            Output::Acceptors(_) => 1,
+            Output::Acceptor(..) => 2,
+            Output::Peer(..) => 3,
+            Output::Peers(_) => 4,
+            Output::Replicas(_) => 5,
+        }
+    }
     pub fn into_reply(self) -> Option<(ConnectionId, Reply)> {
         match self {
             Output::Reply(c, r) => Some((c, r)),

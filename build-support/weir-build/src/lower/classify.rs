@@ -90,6 +90,8 @@ impl<'g> Lowering<'g> {
                     | Operator::Map
                     | Operator::Filter
                     | Operator::FilterMap
+                    | Operator::Demux { .. }
+                    | Operator::Branch { .. }
                     | Operator::FlatMap
                     | Operator::Inspect
                     | Operator::Cloned

@@ -149,7 +149,8 @@ impl Lowering<'_> {
             | Operator::AllTicks
             | Operator::Latest
             | Operator::IntoStream
-            | Operator::AssumeOrdering { .. } => (quote!(#w), quote!(#ops::same(#(&#ins),*))),
+            | Operator::AssumeOrdering { .. }
+            | Operator::Branch { .. } => (quote!(#w), quote!(#ops::same(#(&#ins),*))),
             Operator::DestSink => {
                 let place = at.to_string();
                 (

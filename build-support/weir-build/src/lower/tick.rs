@@ -121,6 +121,7 @@ impl Lowering<'_> {
                         Operator::Map
                             | Operator::Filter
                             | Operator::FilterMap
+                            | Operator::Demux { .. }
                             | Operator::FlatMap
                             | Operator::Inspect
                             | Operator::Enumerate
@@ -226,6 +227,24 @@ impl Lowering<'_> {
             Operator::FlatMap => {
                 let rest = rest();
                 quote! { for #out in #f(#value) { #rest } }
+            }
+            Operator::Demux { .. } => {
+                // Each record to the one branch its number names: moved, not
+                // cloned (a branch's consumers share it as any stream's do).
+                let arms = self.consumers[id].iter().map(|&(branch, slot)| {
+                    let Operator::Branch { index } = self.op(branch) else {
+                        unreachable!("a demux is consumed by its branches only")
+                    };
+                    let body = self.push_into(branch, slot, quote!(#out));
+                    quote! { #index => { #body } }
+                });
+                quote! {
+                    let #out = #value;
+                    match #f(&#out) {
+                        #(#arms)*
+                        _ => {}
+                    }
+                }
             }
             Operator::Inspect => {
                 let rest = rest();
