@@ -4,7 +4,7 @@
 //! side in one run.
 //!
 //! ```sh
-//! cargo run --release -p examples --example bench_kv            # 200 k requests, 5 repetitions
+//! cargo run --release -p examples --example bench_kv            # 200 k requests (1 M with -P 16), 5 repetitions
 //! cargo run --release -p examples --example bench_kv -- --quick # 5 k requests, 1 repetition
 //! cargo run --release -p examples --example bench_kv -- --soak 1000000 # connection churn: memory
 //! ```
@@ -36,6 +36,18 @@ use weir_deploy::{
 };
 
 const CLIENTS: u32 = 50;
+
+/// Requests per run with `pipeline`: pipelined runs are five times as long,
+/// so that one lasts a second or more at the store's pace (200 k requests
+/// took a third of a second, and a run's first and last moments weighed on
+/// its figure).
+fn requests_at(requests: u32, pipeline: u32) -> u32 {
+    if pipeline > 1 {
+        requests * 5
+    } else {
+        requests
+    }
+}
 
 /// One `redis-benchmark` test's figures.
 #[derive(Debug, Clone, Copy)]
@@ -103,9 +115,10 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
         }
     }
     println!(
-        "redis-benchmark -c {CLIENTS} -n {requests}, {reps} repetition(s), medians; \
+        "redis-benchmark -c {CLIENTS} -n {requests} ({} with -P 16), {reps} repetition(s), medians; \
          ratio = paxos_kv / redis-server, the median of back-to-back pairs; \
          state and Redis's append-only file on {}\n",
+        requests_at(requests, 16),
         std::env::temp_dir().display()
     );
     println!(
@@ -163,6 +176,7 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
             "plain"
         };
         for &pipeline in setup.pipelines {
+            let requests = requests_at(requests, pipeline);
             let mut runs: Vec<[(Figures, Figures); 2]> = Vec::new();
             for rep in 0..reps {
                 // Turn about: who goes first alternates.
