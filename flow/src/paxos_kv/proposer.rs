@@ -335,6 +335,7 @@ impl Proposer {
     }
 
     fn request(&mut self, connection: u64, words: Words) {
+        let leads = self.leads();
         let Some(client) = self.clients.get_mut(&connection) else {
             return;
         };
@@ -377,7 +378,6 @@ impl Proposer {
             return;
         }
         // Kept until answered (and sent again until then), and routed now.
-        let leads = matches!(self.role, Role::Leader { .. });
         let command = client.command(op, self.now);
         self.outgoing.route(leads, command);
     }
