@@ -27,10 +27,16 @@ pub struct Encoded<T> {
     of: PhantomData<fn() -> T>,
 }
 
+/// Why encoding stopped: serde's derives and the standard collections never
+/// fail, a hand-written `Serialize` may (bincode needs each sequence's length).
+const UNENCODABLE: &str =
+    "a value given to `weir::Encoded` could not be encoded (its `Serialize` failed)";
+
 impl<T: Serialize> Encoded<T> {
-    /// Encodes `value`.
+    /// Encodes `value`. Panics if its `Serialize` fails, as a record's
+    /// would fail its send.
     pub fn new(value: &T) -> Encoded<T> {
-        let bytes = codec::encode_value(value).expect("a value in memory always encodes");
+        let bytes = codec::encode_value(value).expect(UNENCODABLE);
         Encoded {
             bytes: bytes.into(),
             of: PhantomData,
@@ -88,13 +94,12 @@ impl<T: Serialize> EncodedVec<T> {
     }
 
     /// The items pushed, as `Encoded::new(&vec_of_them)` would give them;
-    /// empties this one (keeping its buffer).
+    /// empties this one (keeping its buffer). Panics if an item's
+    /// `Serialize` failed.
     pub fn take(&mut self) -> Encoded<Vec<T>> {
         // A batch is encoded as a sequence is: its length, then its items.
         let mut bytes = Vec::new();
-        self.batch
-            .append_to(&mut bytes)
-            .expect("a value in memory always encodes");
+        self.batch.append_to(&mut bytes).expect(UNENCODABLE);
         self.batch.clear();
         Encoded {
             bytes: bytes.into(),
