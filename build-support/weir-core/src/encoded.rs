@@ -36,11 +36,11 @@ impl<T: Serialize> Encoded<T> {
     /// Encodes `value`. Panics if its `Serialize` fails, as a record's
     /// would fail its send.
     pub fn new(value: &T) -> Encoded<T> {
-        let bytes = codec::encode_value(value).expect(UNENCODABLE);
-        Encoded {
-            bytes: bytes.into(),
-            of: PhantomData,
-        }
+        Encoded::try_new(value).expect(UNENCODABLE)
+    }
+
+    fn try_new(value: &T) -> Result<Encoded<T>, CodecError> {
+        codec::encode_value(value).map(|bytes| Encoded::from_bytes(&bytes))
     }
 }
 
@@ -98,17 +98,21 @@ impl<T: Serialize> EncodedVec<T> {
     /// `Serialize` failed.
     pub fn take(&mut self) -> Encoded<Vec<T>> {
         // A batch is encoded as a sequence is: its length, then its items.
-        let mut bytes = Vec::new();
-        self.batch.append_to(&mut bytes).expect(UNENCODABLE);
+        let encoded = Encoded::from_bytes(self.batch.framed().expect(UNENCODABLE));
         self.batch.clear();
+        encoded
+    }
+}
+
+impl<T> Encoded<T> {
+    /// Bytes that hold a `T`, as [`Encoded::new`] would have made them.
+    fn from_bytes(bytes: &[u8]) -> Encoded<T> {
         Encoded {
             bytes: bytes.into(),
             of: PhantomData,
         }
     }
-}
 
-impl<T> Encoded<T> {
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -179,17 +183,7 @@ impl<'de, T: Serialize + DeserializeOwned> Visitor<'de> for EncodedVisitor<T> {
     }
 
     fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
-        Ok(Encoded {
-            bytes: bytes.into(),
-            of: PhantomData,
-        })
-    }
-
-    fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Self::Value, E> {
-        Ok(Encoded {
-            bytes: bytes.into(),
-            of: PhantomData,
-        })
+        Ok(Encoded::from_bytes(bytes))
     }
 
     /// From the shape tracer, which offers the value itself, so that its
@@ -199,11 +193,7 @@ impl<'de, T: Serialize + DeserializeOwned> Visitor<'de> for EncodedVisitor<T> {
         let value: T = seq
             .next_element()?
             .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
-        let bytes = codec::encode_value(&value).map_err(serde::de::Error::custom)?;
-        Ok(Encoded {
-            bytes: bytes.into(),
-            of: PhantomData,
-        })
+        Encoded::try_new(&value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -271,10 +261,12 @@ mod tests {
         };
         let mut wire = Vec::new();
         codec::encode_batch(&[accept], &mut wire).unwrap();
-        // The value's length prefix, at the end, made huge (varint u64).
-        let at = wire.len() - 2;
-        wire.truncate(at);
-        wire.extend_from_slice(&[253, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+        // The batch's count, the slot, then the value's length (eight bytes
+        // each) and its bytes: the length made huge, and nothing after it.
+        let length = 16..24;
+        assert_eq!(wire[length.clone()], 8u64.to_le_bytes(), "{wire:?}");
+        wire[length.clone()].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+        wire.truncate(length.end);
         assert!(codec::decode_batch::<Accept>(&wire).is_err());
     }
 

@@ -74,6 +74,17 @@ impl Connection {
         }
     }
 
+    /// The connection closed: the command that ends its session at the
+    /// replicas, numbered after all of its commands; none if it sent none.
+    pub fn end_session(self) -> Option<Command> {
+        let seq = self.next_seq();
+        (seq > 0).then_some(Command {
+            client: self.client,
+            seq,
+            op: Op::EndSession,
+        })
+    }
+
     /// The number the next command gets: also the number of commands so far.
     pub fn next_seq(&self) -> u64 {
         self.first_seq + self.places.len() as u64
@@ -177,6 +188,12 @@ mod tests {
         assert_eq!(c.waiting(), 0);
         // Numbers go on from where they were.
         assert_eq!(c.command(get("c"), 0).seq, 2);
+        let end = c.end_session().expect("it sent commands");
+        assert_eq!((end.seq, end.op), (3, Op::EndSession));
+        assert!(
+            connection().end_session().is_none(),
+            "no command, no session"
+        );
     }
 
     #[test]

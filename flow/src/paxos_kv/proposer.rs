@@ -156,6 +156,18 @@ impl Outgoing {
             self.forward.push(command.clone());
         }
     }
+
+    /// [`route`](Outgoing::route) for commands already owned: forwarded
+    /// as they are, not cloned.
+    fn route_all(&mut self, leads: bool, commands: Vec<Command>) {
+        if leads {
+            commands
+                .iter()
+                .for_each(|command| self.propose.push(command));
+        } else {
+            self.forward.extend(commands);
+        }
+    }
 }
 
 enum Role {
@@ -263,9 +275,7 @@ impl Proposer {
                 Input::Peer(from, ToProposer::Heartbeat(ballot)) => self.heartbeat(from.0, ballot),
                 Input::Peer(_, ToProposer::Forward(commands)) => {
                     if self.leads() {
-                        for command in &commands {
-                            self.outgoing.propose.push(command);
-                        }
+                        self.outgoing.route_all(true, commands);
                     }
                     // Otherwise dropped: their proposer sends them again to
                     // the leader it learns of.
@@ -317,15 +327,14 @@ impl Proposer {
                     .insert(connection, Connection::new(client, authenticated));
             }
             ClientEvent::Closed => {
-                let Some(mut client) = self.clients.remove(&connection) else {
+                let Some(client) = self.clients.remove(&connection) else {
                     return;
                 };
                 // Its unanswered commands are not sent again: each was sent
                 // to a leader before what follows, so is chosen before it.
-                if client.next_seq() > 0 {
-                    // Replicas forget its session where this is chosen; sent
-                    // again until one says so, like any command.
-                    let end = client.command(Op::EndSession, self.now).clone();
+                // Replicas forget its session where its end is chosen; sent
+                // again until one says so, like any command.
+                if let Some(end) = client.end_session() {
                     self.outgoing.route(self.leads(), &end);
                     self.ended.insert(connection, (end, self.now));
                 }
@@ -403,10 +412,7 @@ impl Proposer {
         // In the order they were given, as one map of them would be: the
         // same run gives the same log (the simulation tests replay runs).
         due.sort_by_key(|command| (command.client.connection, command.seq));
-        let leads = self.leads();
-        for command in &due {
-            self.outgoing.route(leads, command);
-        }
+        self.outgoing.route_all(self.leads(), due);
     }
 
     fn answer(&mut self, answer: Answer) {
