@@ -94,9 +94,10 @@ impl Project {
             t + &format!("\npub mod {module};\n")
         });
         // What the flows here use besides weir (paxos_kv's values: `Arc`s,
-        // its keys and values: bytes, its maps of connections: Fx hashing).
+        // its keys and values: bytes, its maps of connections: Fx hashing,
+        // its store: aHash).
         edit("flow/Cargo.toml", &|t| {
-            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\nserde_bytes = \"0.11\"\nrustc-hash = \"2\"\n"
+            t + "serde = { version = \"1\", features = [\"derive\", \"rc\"] }\nserde_bytes = \"0.11\"\nrustc-hash = \"2\"\nahash = \"0.8\"\n"
         });
         edit("bins/build.rs", &|t| {
             t.replace(

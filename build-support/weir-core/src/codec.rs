@@ -22,6 +22,19 @@ fn config() -> Configuration<LittleEndian, Fixint, NoLimit> {
         .with_fixed_int_encoding()
 }
 
+/// Encodes into a `Vec` directly. bincode's `std::io::Write` adapter counts
+/// the bytes it writes and maps an I/O error that a `Vec` never returns, on
+/// every integer and string of every record.
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline(always)]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
 /// A value that could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError(String);
@@ -39,8 +52,7 @@ impl std::error::Error for CodecError {}
 /// `buf` is reused by callers across batches, so the send path does not allocate
 /// per record (nor, once warm, per batch).
 pub fn encode_batch<T: Serialize>(records: &[T], buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    bincode::serde::encode_into_std_write(records, buf, config())
-        .map(drop)
+    bincode::serde::encode_into_writer(records, VecWriter(buf), config())
         .map_err(|e| CodecError(e.to_string()))
 }
 
@@ -93,7 +105,7 @@ impl BatchEncoder {
             "cleared after `framed`"
         );
         let before = self.bytes.len();
-        match bincode::serde::encode_into_std_write(record, &mut self.bytes, config()) {
+        match bincode::serde::encode_into_writer(record, VecWriter(&mut self.bytes), config()) {
             Ok(_) => self.records += 1,
             Err(e) => {
                 self.bytes.truncate(before);

@@ -118,7 +118,16 @@ pub enum ToProposer {
 pub struct Chosen {
     pub slot: Slot,
     pub value: Value,
+    /// The leader's run, when it answered its own clients' `SET`s in this
+    /// slot itself as it saw the slot chosen: replicas do not answer those.
+    /// (A `SET` is answered `OK` whatever the state, and a chosen slot is
+    /// applied everywhere before any later one: docs/PAXOS_KV.md, "Clients
+    /// and retries".)
+    pub sets_answered_by: Option<Run>,
 }
+
+/// A proposer's run: its index and incarnation, as in [`ClientId`].
+pub type Run = (u32, u64);
 
 /// From a replica to the proposer that holds the client's connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use super::auth::{self, Password};
 use super::connection::Connection;
 use super::resp::{Reply, Words};
 use super::{
-    Accepted, Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Slot, ToAcceptor,
+    Accepted, Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Run, Slot, ToAcceptor,
     ToProposer, Value,
 };
 use rustc_hash::FxHashMap;
@@ -138,20 +138,33 @@ impl Output {
 }
 
 /// This tick's commands on their way: emptied every tick.
-#[derive(Default)]
 struct Outgoing {
+    /// This proposer's run: the commands of its own clients are its.
+    run: Run,
     /// To propose at the end of the tick (while leading), encoded as they
     /// come: the slot's value, without a copy of each command to hold them.
     propose: EncodedVec<Command>,
+    /// The `SET`s of this proposer's own clients in `propose`, as
+    /// (connection, number): answered here once their slot is chosen.
+    sets: Vec<(u64, u64)>,
     /// To forward to the leader at the end of the tick.
     forward: Vec<Command>,
 }
 
 impl Outgoing {
+    fn new(run: Run) -> Self {
+        Outgoing {
+            run,
+            propose: EncodedVec::new(),
+            sets: Vec::new(),
+            forward: Vec::new(),
+        }
+    }
+
     /// Proposes `command` here when leading, else forwards it to the leader.
     fn route(&mut self, leads: bool, command: &Command) {
         if leads {
-            self.propose.push(command);
+            self.propose(command);
         } else {
             self.forward.push(command.clone());
         }
@@ -161,12 +174,24 @@ impl Outgoing {
     /// as they are, not cloned.
     fn route_all(&mut self, leads: bool, commands: Vec<Command>) {
         if leads {
-            commands
-                .iter()
-                .for_each(|command| self.propose.push(command));
+            commands.iter().for_each(|command| self.propose(command));
         } else {
             self.forward.extend(commands);
         }
+    }
+
+    fn propose(&mut self, command: &Command) {
+        self.propose.push(command);
+        let client = &command.client;
+        if matches!(command.op, Op::Set(..)) && (client.proposer, client.incarnation) == self.run {
+            self.sets.push((client.connection, command.seq));
+        }
+    }
+
+    /// Nothing is proposed this tick (after all).
+    fn drop_proposed(&mut self) {
+        self.propose.clear();
+        self.sets.clear();
     }
 }
 
@@ -189,6 +214,9 @@ enum Role {
 
 struct InFlight {
     value: Value,
+    /// The `SET`s of this proposer's own clients in it, as (connection,
+    /// number): answered when it is chosen (none in a slot taken over).
+    sets: Vec<(u64, u64)>,
     /// Acceptors that accepted it, as bits.
     accepted: u64,
     sent: u64,
@@ -246,7 +274,7 @@ impl Proposer {
             leader: None,
             stand_at: 0, // set below
             role: Role::Follower,
-            outgoing: Outgoing::default(),
+            outgoing: Outgoing::new((me.0, incarnation)),
             clients: FxHashMap::default(),
             local_reads: super::planted_bug("local-reads").then(HashMap::new),
             ended: HashMap::new(),
@@ -420,7 +448,7 @@ impl Proposer {
             return;
         }
         let connection = answer.client.connection;
-        let Some(client) = self.clients.get_mut(&connection) else {
+        if !self.clients.contains_key(&connection) {
             // For a closed client: its end, or a command of it answered
             // after it closed (or answered already, by the other replica).
             if self
@@ -431,9 +459,18 @@ impl Proposer {
                 self.ended.remove(&connection);
             }
             return;
+        }
+        self.answered(connection, answer.seq, answer.reply);
+    }
+
+    /// Command `seq` of open connection `connection` is answered `reply`
+    /// (by a replica, or here for a `SET` chosen).
+    fn answered(&mut self, connection: u64, seq: u64, reply: Reply) {
+        let Some(client) = self.clients.get_mut(&connection) else {
+            return;
         };
-        let Some(command) = client.answered(answer.seq, answer.reply) else {
-            // Answered already (by the other replica).
+        let Some(command) = client.answered(seq, reply) else {
+            // Answered already (by the other replica, or here).
             return;
         };
         if let Some(cache) = &mut self.local_reads {
@@ -549,7 +586,7 @@ impl Proposer {
             self.leader = None;
             self.stand_after_silence();
             // Commands of other proposers' clients are sent again by them.
-            self.outgoing.propose.clear();
+            self.outgoing.drop_proposed();
         }
     }
 
@@ -594,9 +631,20 @@ impl Proposer {
                 };
                 flight.accepted |= 1 << (from % 64);
                 if flight.accepted.count_ones() as usize >= self.quorum {
-                    let value = in_flight.remove(&slot).expect("just seen").value;
+                    let InFlight { value, sets, .. } = in_flight.remove(&slot).expect("just seen");
                     self.keep_chosen(slot, value.clone());
-                    self.send(Output::Replicas(Chosen { slot, value }));
+                    let sets_answered_by = (!sets.is_empty()).then_some(self.outgoing.run);
+                    // Chosen, so applied everywhere before any later slot:
+                    // a `SET` is answered now, one hop sooner than a replica
+                    // would, and its replica need not send the answer.
+                    for (connection, seq) in sets {
+                        self.answered(connection, seq, Reply::Ok);
+                    }
+                    self.send(Output::Replicas(Chosen {
+                        slot,
+                        value,
+                        sets_answered_by,
+                    }));
                 }
             }
         }
@@ -631,7 +679,12 @@ impl Proposer {
             .map(|(&slot, value)| (slot, value.clone()))
             .collect();
         for (slot, value) in again {
-            self.send(Output::Replicas(Chosen { slot, value }));
+            // Answered already: a replica that answers again is ignored.
+            self.send(Output::Replicas(Chosen {
+                slot,
+                value,
+                sets_answered_by: None,
+            }));
         }
     }
 
@@ -676,6 +729,7 @@ impl Proposer {
                 slot,
                 InFlight {
                     value,
+                    sets: Vec::new(),
                     accepted: 0,
                     sent: self.now,
                     to_majority: false,
@@ -709,17 +763,19 @@ impl Proposer {
         if in_flight.len() >= MAX_IN_FLIGHT {
             // No majority answers: what is proposed waits, and each of these
             // is pending at its proposer, which sends it again.
-            self.outgoing.propose.clear();
+            self.outgoing.drop_proposed();
             return;
         }
         let slot = *next_slot;
         *next_slot += 1;
         let value = self.outgoing.propose.take();
+        let sets = std::mem::take(&mut self.outgoing.sets);
         let majority = majority_of(self.acceptors_up, self.quorum);
         in_flight.insert(
             slot,
             InFlight {
                 value: value.clone(),
+                sets,
                 accepted: 0,
                 sent: self.now,
                 to_majority: majority.is_some(),
@@ -1084,6 +1140,69 @@ mod tests {
         // And the connection goes on.
         p.tick(vec![Input::Client(c, ClientEvent::Request(words("GET k")))]);
         assert_eq!(p.unanswered().count(), 1);
+    }
+
+    #[test]
+    fn the_leader_answers_its_own_clients_sets_when_chosen_and_the_rest_after_the_replica() {
+        let mut p = leader();
+        let ballot = p_ballot(&p);
+        let c = ConnectionId(1);
+        let request = |text| Input::Client(c, ClientEvent::Request(words(text)));
+        p.tick(vec![Input::Client(c, ClientEvent::Opened)]);
+        p.tick(vec![
+            request("GET k"),
+            request("SET k v"),
+            request("SET j w"),
+        ]);
+        // A follower's client's SET, forwarded: its replica answers it.
+        let theirs = Command {
+            client: ClientId {
+                proposer: 1,
+                incarnation: 4,
+                connection: 9,
+            },
+            seq: 0,
+            op: Op::Set(b"x".to_vec(), b"y".to_vec()),
+        };
+        p.tick(vec![Input::Peer(
+            ClusterId(1),
+            ToProposer::Forward(vec![theirs]),
+        )]);
+        let accepted =
+            |from, slot| Input::Acceptor(ClusterId(from), FromAcceptor::Accepted { ballot, slot });
+        let out = p.tick(vec![
+            accepted(0, 0),
+            accepted(1, 0),
+            accepted(0, 1),
+            accepted(1, 1),
+        ]);
+        let chosen: Vec<(Slot, Option<Run>)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Replicas(c) => Some((c.slot, c.sets_answered_by)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(chosen, [(0, Some((0, 1))), (1, None)]);
+        // The SETs are answered, but wait for the GET before them.
+        assert!(out.iter().all(|o| !matches!(o, Output::Reply(..))));
+        let get = Answer {
+            client: ClientId {
+                proposer: 0,
+                incarnation: 1,
+                connection: 1,
+            },
+            seq: 0,
+            reply: Reply::Bulk(None),
+        };
+        let replies: Vec<Reply> = p
+            .tick(vec![Input::Answer(get)])
+            .into_iter()
+            .filter_map(Output::into_reply)
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(replies, [Reply::Bulk(None), Reply::Ok, Reply::Ok]);
+        assert_eq!(p.unanswered().count(), 0);
     }
 
     /// The slots each acceptor is sent an accept for, by output: to one

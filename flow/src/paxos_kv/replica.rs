@@ -26,7 +26,7 @@
 
 use super::resp::Reply;
 use super::{
-    Answer, Chosen, ClientId, Command, FromReplica, Op, Slot, ToReplica, ToReplicaInput, Value,
+    Answer, Chosen, ClientId, Command, FromReplica, Op, Run, Slot, ToReplica, ToReplicaInput, Value,
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -94,21 +94,27 @@ struct Receiving {
     at: Slot,
     /// The part expected next.
     part: u32,
-    store: HashMap<Vec<u8>, Vec<u8>>,
+    store: Store,
 }
+
+/// The keys and their values. Keys are the clients' to choose, so they are
+/// hashed with a keyed hash that resists collisions made on purpose: aHash,
+/// seeded at random per map (about a seventh of SipHash's instructions on a
+/// redis-benchmark key).
+type Store = HashMap<Vec<u8>, Vec<u8>, ahash::RandomState>;
 
 pub struct Replica {
     me: u64,
     replicas: u64,
-    store: HashMap<Vec<u8>, Vec<u8>>,
+    store: Store,
     /// The first slot not applied yet.
     next_slot: Slot,
     /// Chosen slots after a missing one (at most [`MAX_AHEAD`]).
-    ahead: BTreeMap<Slot, Value>,
+    ahead: BTreeMap<Slot, (Value, Option<Run>)>,
     /// One per client connection that sent a command, until its
     /// `EndSession` is chosen or a later run of its proposer's is. Looked up
     /// for every command, by ids the proposers give: hashed with Fx (the
-    /// store's keys, which clients choose, keep SipHash).
+    /// store's keys, which clients choose, are not: [`Store`]).
     sessions: FxHashMap<ClientId, Session>,
     /// Each proposer's newest run (incarnation) whose command was chosen.
     /// Commands of its earlier runs chosen after it are dropped, and those
@@ -145,7 +151,7 @@ impl Replica {
         Replica {
             me: u64::from(me.0),
             replicas: replicas.max(1) as u64,
-            store: HashMap::new(),
+            store: Store::default(),
             next_slot: 0,
             ahead: BTreeMap::new(),
             sessions: FxHashMap::default(),
@@ -178,7 +184,7 @@ impl Replica {
                     sessions,
                 } => replica.install(at, entries.into_iter().collect(), sessions),
                 Kept::Applied(slot, value) if slot == replica.next_slot => {
-                    replica.apply_slot(&value);
+                    replica.apply_slot(&value, None);
                 }
                 Kept::Applied(..) => {}
             }
@@ -227,7 +233,7 @@ impl Replica {
     }
 
     /// Takes a whole state, as of slot `at`.
-    fn install(&mut self, at: Slot, store: HashMap<Vec<u8>, Vec<u8>>, sessions: Sessions) {
+    fn install(&mut self, at: Slot, store: Store, sessions: Sessions) {
         self.store = store;
         self.proposers = sessions.proposers.into_iter().collect();
         self.sessions = sessions
@@ -253,7 +259,11 @@ impl Replica {
         let mut out = Vec::new();
         for input in inputs {
             match input {
-                ToReplicaInput::Chosen(Chosen { slot, value }) => self.hold(slot, value),
+                ToReplicaInput::Chosen(Chosen {
+                    slot,
+                    value,
+                    sets_answered_by,
+                }) => self.hold(slot, value, sets_answered_by),
                 ToReplicaInput::Replica(from, ToReplica::Behind(slot)) => {
                     self.cover(u64::from(from.0), &mut out);
                     if self.next_slot > slot {
@@ -290,10 +300,10 @@ impl Replica {
             }
         }
         let applied_from = self.next_slot;
-        while let Some(value) = self.ahead.remove(&self.next_slot) {
+        while let Some((value, sets_answered_by)) = self.ahead.remove(&self.next_slot) {
             let slot = self.next_slot;
             let owner = slot % self.replicas;
-            let (answers, retried) = self.apply_slot(&value);
+            let (answers, retried) = self.apply_slot(&value, sets_answered_by);
             // A retry is answered by every replica: the one that answered it
             // first may be the reason it was retried.
             out.extend(retried.into_iter().map(answer));
@@ -323,7 +333,7 @@ impl Replica {
     /// Holds chosen slot `slot` until the slots before it are applied: at
     /// most [`MAX_AHEAD`], the lowest. (So far behind, it catches up from
     /// another replica's state, which covers what it did not hold.)
-    fn hold(&mut self, slot: Slot, value: Value) {
+    fn hold(&mut self, slot: Slot, value: Value, sets_answered_by: Option<Run>) {
         if slot < self.next_slot {
             return;
         }
@@ -335,7 +345,7 @@ impl Replica {
                 _ => return,
             }
         }
-        self.ahead.entry(slot).or_insert(value);
+        self.ahead.entry(slot).or_insert((value, sets_answered_by));
     }
 
     /// Answers `replica`'s slots from now on, until it says it serves, and
@@ -454,7 +464,7 @@ impl Replica {
                 from,
                 at,
                 part,
-                store: HashMap::new(),
+                store: Store::default(),
             }),
             _ => {
                 self.receiving = None;
@@ -480,8 +490,13 @@ impl Replica {
     }
 
     /// Applies the commands of slot `next_slot`, and moves on to the next:
-    /// their answers, and the answers of retries among them.
-    fn apply_slot(&mut self, value: &Value) -> (Vec<Answer>, Vec<Answer>) {
+    /// their answers, and the answers of retries among them, but for the
+    /// `SET`s of clients of the run that answered them (`sets_answered_by`).
+    fn apply_slot(
+        &mut self,
+        value: &Value,
+        sets_answered_by: Option<Run>,
+    ) -> (Vec<Answer>, Vec<Answer>) {
         let commands = value.decode().unwrap_or_else(|e| {
             // Not made by a leader of this build (the handshake compares
             // the value's shape): a log applied without it would differ
@@ -495,16 +510,26 @@ impl Replica {
         let mut answers = Vec::with_capacity(commands.len());
         let mut retried = Vec::new();
         for command in commands {
-            self.execute(command, &mut answers, &mut retried);
+            let client = &command.client;
+            let answered = matches!(command.op, Op::Set(..))
+                && sets_answered_by == Some((client.proposer, client.incarnation));
+            self.execute(command, answered, &mut answers, &mut retried);
         }
         self.next_slot += 1;
         (answers, retried)
     }
 
-    /// Applies `command` (once), and says its answer (and those of the
-    /// client's commands that waited for it), or if it is a retry of one
-    /// applied, that one's answer again (to `retried`).
-    fn execute(&mut self, command: Command, out: &mut Vec<Answer>, retried: &mut Vec<Answer>) {
+    /// Applies `command` (once), and says its answer unless it was
+    /// `answered` (and those of the client's commands that waited for it),
+    /// or if it is a retry of one applied, that one's answer again (to
+    /// `retried`).
+    fn execute(
+        &mut self,
+        command: Command,
+        answered: bool,
+        out: &mut Vec<Answer>,
+        retried: &mut Vec<Answer>,
+    ) {
         let client = command.client;
         let newest = self
             .proposers
@@ -537,7 +562,8 @@ impl Replica {
         let session = self.sessions.entry(client).or_default();
         if command.seq < session.next_seq {
             // A retry of an applied command: the same answer again.
-            if let Some((_, reply)) = session.recent.iter().find(|(s, _)| *s == command.seq) {
+            let recent = session.recent.iter().find(|(s, _)| *s == command.seq);
+            if let Some((_, reply)) = recent.filter(|_| !answered) {
                 retried.push(Answer {
                     client,
                     seq: command.seq,
@@ -551,19 +577,23 @@ impl Replica {
             return;
         }
         let mut next = Some(command);
+        // Only this slot's command may have been answered: those that
+        // waited for it came in earlier slots.
+        let mut answered = answered;
         while let Some(command) = next {
             let reply = apply(&mut self.store, command.op);
-            let session = self.sessions.get_mut(&client).expect("made above");
             if session.recent.len() == RECENT {
                 session.recent.pop_front();
             }
             session.recent.push_back((command.seq, reply.clone()));
             session.next_seq = command.seq + 1;
-            out.push(Answer {
-                client,
-                seq: command.seq,
-                reply,
-            });
+            if !std::mem::take(&mut answered) {
+                out.push(Answer {
+                    client,
+                    seq: command.seq,
+                    reply,
+                });
+            }
             next = session.waiting.remove(&session.next_seq);
         }
     }
@@ -574,7 +604,7 @@ fn answer(answer: Answer) -> FromReplica {
     FromReplica::Answer(ClusterId(answer.client.proposer), answer)
 }
 
-fn apply(store: &mut HashMap<Vec<u8>, Vec<u8>>, op: Op) -> Reply {
+fn apply(store: &mut Store, op: Op) -> Reply {
     match op {
         // Handled with the sessions, in `execute`.
         Op::EndSession => Reply::Ok,
@@ -611,6 +641,7 @@ mod tests {
         ToReplicaInput::Chosen(Chosen {
             slot,
             value: Value::new(&value),
+            sets_answered_by: None,
         })
     }
 
@@ -652,6 +683,32 @@ mod tests {
             answers(&out),
             vec![(0, Reply::Ok), (2, Reply::Bulk(Some(b"b".to_vec())))]
         );
+    }
+
+    #[test]
+    fn sets_the_leader_answered_are_applied_and_not_answered_again() {
+        let mut r = Replica::new(ClusterId(0), 1);
+        let answered_by = |input: ToReplicaInput, run: Run| match input {
+            ToReplicaInput::Chosen(chosen) => ToReplicaInput::Chosen(Chosen {
+                sets_answered_by: Some(run),
+                ..chosen
+            }),
+            _ => unreachable!("chosen"),
+        };
+        let by_the_client_s = (CLIENT.proposer, CLIENT.incarnation);
+        let commands = [(0, set("k", "a")), (1, Op::Get(b"k".to_vec()))];
+        let out = r.tick(vec![answered_by(chosen(0, &commands), by_the_client_s)]);
+        assert_eq!(answers(&out), vec![(1, Reply::Bulk(Some(b"a".to_vec())))]);
+        // Not for another run's clients (a leader answers only its own).
+        let out = r.tick(vec![answered_by(
+            chosen(1, &[(2, set("k", "b"))]),
+            (CLIENT.proposer + 1, 1),
+        )]);
+        assert_eq!(answers(&out), vec![(2, Reply::Ok)]);
+        // A retry chosen in a slot of no such leader is answered as ever.
+        let out = r.tick(vec![chosen(2, &[(0, set("k", "a"))])]);
+        assert_eq!(answers(&out), vec![(0, Reply::Ok)]);
+        assert_eq!(r.store[&b"k".to_vec()], b"b".to_vec(), "applied once");
     }
 
     #[test]
@@ -700,6 +757,7 @@ mod tests {
         let out = r.tick(vec![ToReplicaInput::Chosen(Chosen {
             slot: 1,
             value: Value::new(&vec![command(later, 0, set("k", "b"))]),
+            sets_answered_by: None,
         })]);
         assert_eq!(answers(&out), vec![(0, Reply::Ok)]);
         assert_eq!(r.sessions.keys().collect::<Vec<_>>(), vec![&later]);
