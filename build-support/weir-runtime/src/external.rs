@@ -28,7 +28,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
@@ -76,7 +77,7 @@ enum Clients {
 
 /// A client ready to serve: its name for log lines, its socket when replies
 /// may be written to it directly (plain TCP), and its two ends.
-type Accepted = (String, Option<Arc<TcpStream>>, PeerReader, PeerWriter);
+type Accepted = (String, Option<Arc<OwnedWriteHalf>>, PeerReader, PeerWriter);
 
 /// How long a client may take over its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,7 +88,7 @@ const MAX_TLS_HANDSHAKES: usize = 64;
 /// once, and its writing task, for what the socket does not take at once.
 struct Connection {
     peer: String,
-    socket: Option<Arc<TcpStream>>,
+    socket: Option<Arc<OwnedWriteHalf>>,
     bytes: mpsc::UnboundedSender<Vec<u8>>,
     /// Reply bytes queued and not yet written.
     unread: Arc<AtomicUsize>,
@@ -351,13 +352,16 @@ async fn next_client(clients: &mut Clients, what: &str) -> Option<Accepted> {
         Clients::Tcp(listener) => match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let stream = Arc::new(stream);
-                let (reader, writer) = (SharedTcp(stream.clone()), SharedTcp(stream.clone()));
+                // Read through tokio's own half: a read that leaves room in
+                // the buffer drained the socket, and the next one waits for
+                // epoll rather than asking the socket again.
+                let (reader, writer) = stream.into_split();
+                let writer = Arc::new(writer);
                 Some((
                     peer.to_string(),
-                    Some(stream),
+                    Some(writer.clone()),
                     Box::new(reader),
-                    Box::new(writer),
+                    Box::new(SharedWriter(writer)),
                 ))
             }
             Err(e) => accept_failed(e).await,
@@ -405,37 +409,21 @@ async fn next_client(clients: &mut Clients, what: &str) -> Option<Accepted> {
     }
 }
 
-/// A TCP connection shared by its reading task, its writing task and the
-/// node's direct writes (tokio's `TcpStream` takes all three through `&self`).
-struct SharedTcp(Arc<TcpStream>);
+/// A TCP connection's sending half, shared by its writing task and the
+/// node's direct writes (tokio's write half writes through `&self`).
+struct SharedWriter(Arc<OwnedWriteHalf>);
 
-impl AsyncRead for SharedTcp {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        loop {
-            ready!(self.0.poll_read_ready(cx))?;
-            // Into the buffer's uninitialised room: nothing is zeroed first.
-            match self.0.try_read_buf(buf) {
-                Ok(_) => return Poll::Ready(Ok(())),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
-}
-
-impl AsyncWrite for SharedTcp {
+impl AsyncWrite for SharedWriter {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        let half: &OwnedWriteHalf = &self.0;
+        let stream: &TcpStream = half.as_ref();
         loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
+            ready!(stream.poll_write_ready(cx))?;
+            match half.try_write(buf) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
                 written => return Poll::Ready(written),
             }
