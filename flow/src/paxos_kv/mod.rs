@@ -3,8 +3,9 @@
 //! Roles: `proposer` (f+1; each serves clients in RESP, one of them leads),
 //! `acceptor` (2f+1; they vote, so f may fail) and `replica` (f+1; they apply
 //! the chosen commands in slot order and answer). A `SET` is answered once it
-//! is chosen (on f+1 acceptors) and applied; a `GET` goes through the log
-//! too, so every read is linearizable.
+//! is chosen (on f+1 acceptors): by the leader, for its own clients, else by
+//! the replica that applied it; a `GET` goes through the log too, so every
+//! read is linearizable.
 //!
 //! Each role is a state machine of plain Rust ([`proposer`], [`acceptor`],
 //! [`replica`]) fed one tick's messages at a time, so a tick's client commands
