@@ -164,7 +164,7 @@ impl Outgoing {
     /// Proposes `command` here when leading, else forwards it to the leader.
     fn route(&mut self, leads: bool, command: &Command) {
         if leads {
-            self.propose(command);
+            self.propose_command(command);
         } else {
             self.forward.push(command.clone());
         }
@@ -174,13 +174,17 @@ impl Outgoing {
     /// as they are, not cloned.
     fn route_all(&mut self, leads: bool, commands: Vec<Command>) {
         if leads {
-            commands.iter().for_each(|command| self.propose(command));
+            commands
+                .iter()
+                .for_each(|command| self.propose_command(command));
         } else {
             self.forward.extend(commands);
         }
     }
 
-    fn propose(&mut self, command: &Command) {
+    /// Adds `command` to the slot being built, noting it if it is a `SET` of
+    /// this proposer's own client.
+    fn propose_command(&mut self, command: &Command) {
         self.propose.push(command);
         let client = &command.client;
         if matches!(command.op, Op::Set(..)) && (client.proposer, client.incarnation) == self.run {
