@@ -526,7 +526,7 @@ impl Replica {
     fn execute(
         &mut self,
         command: Command,
-        answered: bool,
+        mut answered: bool,
         out: &mut Vec<Answer>,
         retried: &mut Vec<Answer>,
     ) {
@@ -579,7 +579,6 @@ impl Replica {
         let mut next = Some(command);
         // Only this slot's command may have been answered: those that
         // waited for it came in earlier slots.
-        let mut answered = answered;
         while let Some(command) = next {
             let reply = apply(&mut self.store, command.op);
             if session.recent.len() == RECENT {
