@@ -18,6 +18,11 @@
 //! (both survive the process's death), and `sync` beside the append-only
 //! file synced on every write (both survive a power loss).
 //!
+//! Each row also gives the server's CPU time per request, over that test
+//! alone: Redis's process, and the store's seven with its proposers',
+//! acceptors' and replicas' parts (counts the machine's phase moves less
+//! than throughput).
+//!
 //! Redis is unreplicated and written in C with years of tuning: an upper
 //! bound to measure against, not a peer. Each configuration runs Redis and
 //! the store turn about, repetition by repetition; the table gives medians,
@@ -55,7 +60,13 @@ struct Figures {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// The server's CPU time (user + system) per request, in µs: all of
+    /// its processes, then the store's proposers, acceptors and replicas.
+    cpu_us: [f64; 4],
 }
+
+/// The roles whose CPU time is counted apart, in [`Figures::cpu_us`] order.
+const ROLES: [&str; 3] = ["proposer", "acceptor", "replica"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -122,9 +133,9 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
         std::env::temp_dir().display()
     );
     println!(
-        "| test | clients | pipeline | durability | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis |"
+        "| test | clients | pipeline | durability | system | requests/s | p50 ms | p99 ms | paxos_kv ÷ redis | CPU µs per request (proposers, acceptors, replicas) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut hydro_lines = Vec::new();
     let mut hydro_seen = std::collections::BTreeSet::new();
     let secured = Secured::make()?;
@@ -163,10 +174,12 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
             Target {
                 address: redis.address.clone(),
                 secured: clients,
+                processes: vec![("redis-server".into(), redis.child.id())],
             },
             Target {
                 address: store_address,
                 secured: clients,
+                processes: store.local_processes(),
             },
         );
         store_at.wait_for_ping()?;
@@ -199,11 +212,12 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
                 let ratio = median(pairs.iter().map(|(r, s)| s.rps / r.rps).collect());
                 let (redis_durability, durability) = (setup.redis.0, setup.durability);
                 println!(
-                    "| {test} | {how} | {pipeline} | {redis_durability} | redis-server | {:.0} | {:.3} | {:.3} | |",
-                    redis.rps, redis.p50_ms, redis.p99_ms
+                    "| {test} | {how} | {pipeline} | {redis_durability} | redis-server | {:.0} | {:.3} | {:.3} | | {:.2} |",
+                    redis.rps, redis.p50_ms, redis.p99_ms, redis.cpu_us[0]
                 );
+                let [all, proposers, acceptors, replicas] = store.cpu_us;
                 println!(
-                    "| {test} | {how} | {pipeline} | {durability} | paxos_kv f=1 | {:.0} | {:.3} | {:.3} | {ratio:.2} |",
+                    "| {test} | {how} | {pipeline} | {durability} | paxos_kv f=1 | {:.0} | {:.3} | {:.3} | {ratio:.2} | {all:.2} ({proposers:.2}, {acceptors:.2}, {replicas:.2}) |",
                     store.rps, store.p50_ms, store.p99_ms
                 );
                 if !hydro_seen.insert((test, pipeline, how, durability)) {
@@ -254,10 +268,12 @@ impl Secured {
     }
 }
 
-/// Where `redis-benchmark` and `redis-cli` connect, and how.
+/// Where `redis-benchmark` and `redis-cli` connect, and how; and the
+/// server's processes, whose CPU time each test counts.
 struct Target<'a> {
     address: String,
     secured: Option<&'a Secured>,
+    processes: Vec<(String, u32)>,
 }
 
 impl Target<'_> {
@@ -291,41 +307,88 @@ impl Target<'_> {
         Err(format!("nothing answers PING on {}", self.address))
     }
 
-    /// `redis-benchmark -t set,get`: SET's figures, then GET's.
+    /// `redis-benchmark -t set`, then `-t get`: each one's figures.
     fn benchmark(&self, requests: u32, pipeline: u32) -> Result<[Figures; 2], String> {
+        Ok([
+            self.benchmark_one("SET", requests, pipeline)?,
+            self.benchmark_one("GET", requests, pipeline)?,
+        ])
+    }
+
+    /// The server's CPU time so far, in clock ticks: in all, then by role.
+    fn cpu_ticks(&self) -> [u64; 4] {
+        let mut ticks = [0; 4];
+        for (name, pid) in &self.processes {
+            let spent = cpu_ticks(*pid);
+            ticks[0] += spent;
+            let role = name.split('/').next().unwrap_or_default();
+            if let Some(i) = ROLES.iter().position(|r| *r == role) {
+                ticks[i + 1] += spent;
+            }
+        }
+        ticks
+    }
+
+    /// `redis-benchmark -t test`, and the server's CPU time meanwhile.
+    fn benchmark_one(&self, test: &str, requests: u32, pipeline: u32) -> Result<Figures, String> {
+        let before = self.cpu_ticks();
         let out = Command::new("redis-benchmark")
             .args(self.args())
-            .args(["-t", "set,get", "--csv"])
+            .args(["-t", &test.to_ascii_lowercase(), "--csv"])
             .args(["-c", &CLIENTS.to_string(), "-n", &requests.to_string()])
             .args(["-P", &pipeline.to_string()])
             .output()
             .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
+        let after = self.cpu_ticks();
+        let tick_us = 1e6 / clock_ticks_per_second();
+        let cpu_us = std::array::from_fn(|i| {
+            after[i].saturating_sub(before[i]) as f64 * tick_us / f64::from(requests)
+        });
         let text = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
         let address = &self.address;
-        let figures = |test: &str| -> Result<Figures, String> {
-            let row = text
-                .lines()
-                .find(|l| l.starts_with(&format!("\"{test}\"")))
-                .ok_or_else(|| {
-                    format!("redis-benchmark on {address} printed no {test} row: {text}")
-                })?;
-            let cells: Vec<f64> = row
-                .split(',')
-                .skip(1)
-                .map(|c| c.trim_matches('"').parse().unwrap_or(f64::NAN))
-                .collect();
-            // rps, avg, min, p50, p95, p99, max
-            match cells.as_slice() {
-                [rps, _, _, p50, _, p99, _] => Ok(Figures {
-                    rps: *rps,
-                    p50_ms: *p50,
-                    p99_ms: *p99,
-                }),
-                _ => Err(format!("unexpected redis-benchmark row: {row}")),
-            }
-        };
-        Ok([figures("SET")?, figures("GET")?])
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("\"{test}\"")))
+            .ok_or_else(|| format!("redis-benchmark on {address} printed no {test} row: {text}"))?;
+        let cells: Vec<f64> = row
+            .split(',')
+            .skip(1)
+            .map(|c| c.trim_matches('"').parse().unwrap_or(f64::NAN))
+            .collect();
+        // rps, avg, min, p50, p95, p99, max
+        match cells.as_slice() {
+            [rps, _, _, p50, _, p99, _] => Ok(Figures {
+                rps: *rps,
+                p50_ms: *p50,
+                p99_ms: *p99,
+                cpu_us,
+            }),
+            _ => Err(format!("unexpected redis-benchmark row: {row}")),
+        }
+    }
+}
+
+/// The CPU time process `pid` has spent (user + system), in clock ticks;
+/// 0 once it is gone.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // After the command name (in parentheses, which may hold spaces): the
+    // state, then utime and stime as the 12th and 13th fields.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    field(11).unwrap_or(0) + field(12).unwrap_or(0)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf reads a constant of the system.
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
     }
 }
 
@@ -423,6 +486,7 @@ impl Redis {
         let target = Target {
             address: redis.address.clone(),
             secured,
+            processes: vec![],
         };
         target.wait_for_ping()?;
         Ok(redis)
@@ -445,6 +509,7 @@ fn median_figures(runs: impl Iterator<Item = Figures> + Clone) -> Figures {
     Figures {
         rps: median(runs.clone().map(|f| f.rps).collect()),
         p50_ms: median(runs.clone().map(|f| f.p50_ms).collect()),
-        p99_ms: median(runs.map(|f| f.p99_ms).collect()),
+        p99_ms: median(runs.clone().map(|f| f.p99_ms).collect()),
+        cpu_us: std::array::from_fn(|i| median(runs.clone().map(|f| f.cpu_us[i]).collect())),
     }
 }

@@ -52,6 +52,7 @@ impl Soak {
         let target = Target {
             address: store.endpoint("proposer", "clients")[0].clone(),
             secured: None,
+            processes: store.local_processes(),
         };
         target.wait_for_ping()?;
         let processes = store.local_processes();
