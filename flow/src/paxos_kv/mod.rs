@@ -122,8 +122,8 @@ pub struct Chosen {
     /// The leader's run, when it answered its own clients' `SET`s in this
     /// slot itself as it saw the slot chosen: replicas do not answer those.
     /// (A `SET` is answered `OK` whatever the state, and a chosen slot is
-    /// applied everywhere before any later one: docs/PAXOS_KV.md, "Clients
-    /// and retries".)
+    /// applied everywhere before any later one: docs/PAXOS_KV.md, "`SET`s
+    /// answered when chosen".)
     pub sets_answered_by: Option<Run>,
 }
 
