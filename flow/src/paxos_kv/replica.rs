@@ -34,7 +34,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use weir::durable::{Log, Storage};
 use weir::{ClusterId, Membership};
 
-/// Every this many applied slots, the replica tells the acceptors.
+/// The replica tells the acceptors each time it applies past a multiple of
+/// this many slots: at the same slots on every replica, so the acceptors'
+/// watermark moves once for all of them and their compaction keeps only the
+/// slots in flight (checkpoints at slots that drift apart make it keep up to
+/// this many slots, rewritten at each checkpoint).
 pub const CHECKPOINT_EVERY: Slot = 1000;
 /// Answers a session keeps for retries.
 const RECENT: usize = 64;
@@ -320,7 +324,7 @@ impl Replica {
             }
         }
         self.ask_if_behind(self.next_slot > applied_from, &mut out);
-        if self.next_slot >= self.checkpointed + CHECKPOINT_EVERY {
+        if self.next_slot / CHECKPOINT_EVERY > self.checkpointed / CHECKPOINT_EVERY {
             self.checkpointed = self.next_slot;
             // The acceptors forget what every replica applied: so must the
             // log, which then holds the state as it is.
@@ -909,6 +913,34 @@ mod tests {
             ),
             "{said:?}"
         );
+    }
+
+    #[test]
+    fn replicas_checkpoint_at_the_same_slots_however_their_ticks_group_them() {
+        // One replica gets a slot a tick, the other three: their checkpoints
+        // stay within a tick of each multiple, so the acceptors' watermark
+        // moves once for both.
+        let checkpoints = |per_tick: u64| -> Vec<Slot> {
+            let mut r = Replica::new(ClusterId(0), 2);
+            let mut said = Vec::new();
+            for first in (0..3 * CHECKPOINT_EVERY + 7).step_by(per_tick as usize) {
+                let slots = (first..first + per_tick)
+                    .map(|slot| chosen(slot, &[(slot, set("k", "v"))]))
+                    .collect();
+                said.extend(r.tick(slots).into_iter().filter_map(|o| match o {
+                    FromReplica::Checkpoint(slot) => Some(slot),
+                    _ => None,
+                }));
+            }
+            said
+        };
+        let multiples = [1, 2, 3].map(|k| k * CHECKPOINT_EVERY);
+        for (per_tick, said) in [(1, checkpoints(1)), (3, checkpoints(3))] {
+            assert_eq!(said.len(), 3, "{said:?}");
+            for (slot, multiple) in said.iter().zip(multiples) {
+                assert!((multiple..multiple + per_tick).contains(slot), "{said:?}");
+            }
+        }
     }
 
     #[test]
