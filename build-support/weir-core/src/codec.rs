@@ -123,6 +123,11 @@ impl BatchEncoder {
         self.records == 0 && self.failed.is_none()
     }
 
+    /// The bytes of the records pushed so far.
+    pub fn records_len(&self) -> usize {
+        self.bytes.len() - self.prefix - COUNT_LEN
+    }
+
     /// Appends the batch to `buf` as [`encode_batch`] would have written it,
     /// or the error of the first record that could not be encoded.
     pub fn append_to(&self, buf: &mut Vec<u8>) -> Result<(), CodecError> {

@@ -8,10 +8,16 @@ use std::marker::PhantomData;
 /// An append-only log of `T`s, file `<name>.log`: records appended during a
 /// tick are written at its commit; [`compact`](Log::compact) replaces the
 /// whole log by the records of a snapshot (when what it holds has grown
-/// stale: slots forgotten, keys overwritten).
+/// stale: slots forgotten, keys overwritten), which is
+/// [`worth_compacting`](Log::worth_compacting) once as much was appended
+/// as the snapshot before it wrote.
 pub struct Log<T> {
     storage: Storage,
     file: String,
+    /// Bytes of the log when it was opened or last compacted.
+    held: usize,
+    /// Bytes of records appended since.
+    appended: usize,
     _records: PhantomData<fn(T) -> T>,
 }
 
@@ -64,6 +70,8 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         let log = Log {
             storage: storage.clone(),
             file,
+            held: at,
+            appended: 0,
             _records: PhantomData,
         };
         Ok((log, records))
@@ -76,8 +84,20 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
 
     /// Appends `record`, written at this tick's commit.
     pub fn append(&mut self, record: &T) {
-        self.storage
-            .with_pending(&self.file, |pending| pending.append.push(record));
+        self.appended += self.storage.with_pending(&self.file, |pending| {
+            let before = pending.append.records_len();
+            pending.append.push(record);
+            pending.append.records_len() - before
+        });
+    }
+
+    /// Whether a compaction now costs no more than the appends since the
+    /// last one (or since the log was opened): they hold at least as many
+    /// bytes as that compaction wrote. Compacting only then bounds what is
+    /// rewritten by what is appended, however large the state a snapshot
+    /// holds, and the log by about twice the state.
+    pub fn worth_compacting(&self) -> bool {
+        self.appended >= self.held
     }
 
     /// Replaces the whole log, at this tick's commit, by `records` (what
@@ -98,6 +118,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             .expect("a durable record always encodes");
         let mut whole = Vec::new();
         frame::push(&body, &mut whole);
+        (self.held, self.appended) = (whole.len(), 0);
         self.storage.with_pending(&self.file, |pending| {
             pending.append.clear();
             pending.replace = Some(whole);

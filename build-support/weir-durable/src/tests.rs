@@ -140,6 +140,37 @@ fn compaction_replaces_the_log_and_keeps_what_is_appended_after_it() {
 }
 
 #[test]
+fn a_log_is_worth_compacting_once_as_much_was_appended_as_its_last_compaction_wrote() {
+    let disk = MemoryDisk::new();
+    let (storage, mut log, _) = open_log(&disk, Durability::Sync);
+    assert!(log.worth_compacting(), "an empty log");
+    let state: Vec<Rec> = (0..100).map(rec).collect();
+    log.compact(&state);
+    storage.commit().unwrap();
+    let written = disk.contents("events.log").unwrap().len();
+    let mut appended = 0;
+    let mut n = 1000;
+    while !log.worth_compacting() {
+        let before = disk.contents("events.log").unwrap().len();
+        for _ in 0..10 {
+            log.append(&rec(n));
+            n += 1;
+        }
+        storage.commit().unwrap();
+        appended += disk.contents("events.log").unwrap().len() - before;
+    }
+    // What the file grew by (records and each commit's frame) reaches what
+    // the compaction wrote, and not much more.
+    assert!(appended >= written, "{appended} < {written}");
+    assert!(appended <= written * 5 / 4, "{appended} vs {written}");
+    // A log opened again counts from what it holds.
+    drop((log, storage));
+    let (_, log, records) = open_log(&disk, Durability::Sync);
+    assert_eq!(records.len(), 100 + (n - 1000) as usize);
+    assert!(!log.worth_compacting());
+}
+
+#[test]
 fn a_cell_holds_the_last_value_set_and_damage_is_an_error() {
     let disk = MemoryDisk::new();
     let storage = Storage::on(disk.clone(), Durability::Sync);

@@ -15,8 +15,9 @@
 //! answers.
 //!
 //! What a replica applied is kept in a durable log (`weir::durable`): its
-//! state as of a slot, then each slot applied after it; at every checkpoint
-//! the log is compacted to the state as it is. A restarted replica reads it
+//! state as of a slot, then each slot applied after it; at a checkpoint the
+//! log is compacted to the state as it is, once the slots it holds outweigh
+//! that state ([`Log::worth_compacting`]). A restarted replica reads it
 //! back and goes on from the slot it had reached.
 //!
 //! A replica that misses a slot (it restarted empty, or was cut off while
@@ -326,9 +327,11 @@ impl Replica {
         self.ask_if_behind(self.next_slot > applied_from, &mut out);
         if self.next_slot / CHECKPOINT_EVERY > self.checkpointed / CHECKPOINT_EVERY {
             self.checkpointed = self.next_slot;
-            // The acceptors forget what every replica applied: so must the
-            // log, which then holds the state as it is.
-            self.compact_log();
+            // The log holds the slots applied since its last compaction:
+            // replaced by the state as it is once they outweigh it.
+            if self.log.as_ref().is_some_and(Log::worth_compacting) {
+                self.compact_log();
+            }
             out.push(FromReplica::Checkpoint(self.next_slot));
         }
         out
@@ -969,6 +972,55 @@ mod tests {
         assert_eq!(
             answers(&out),
             vec![(last - 1, Reply::Ok), (last, Reply::Bulk(Some(value)))]
+        );
+    }
+
+    #[test]
+    fn a_large_store_is_rewritten_no_more_often_than_as_many_bytes_of_slots_are_logged() {
+        use weir::durable::{Durability, MemoryDisk, Storage};
+        let disk = MemoryDisk::new();
+        let storage = Storage::on(disk.clone(), Durability::Sync);
+        let mut r = Replica::open(ClusterId(0), 1, storage.clone());
+        // Slot 0 fills the store with 2000 keys of 100 bytes; then small
+        // SETs of one key, past three checkpoints.
+        let big: Vec<(u64, Op)> = (0..2000)
+            .map(|seq| (seq, set(&format!("key {seq}"), &"v".repeat(100))))
+            .collect();
+        let last = 3 * CHECKPOINT_EVERY + 5;
+        let (mut appended, mut rewritten, mut before) = (0, 0, Vec::new());
+        for slot in 0..last {
+            let commands = match slot {
+                0 => big.clone(),
+                _ => vec![(1999 + slot, set("k", &slot.to_string()))],
+            };
+            r.tick(vec![chosen(slot, &commands)]);
+            storage.commit().unwrap();
+            let now = disk.contents("replica.log").unwrap();
+            if now.starts_with(&before) {
+                appended += now.len() - before.len();
+            } else {
+                rewritten += now.len();
+            }
+            before = now;
+        }
+        assert!(rewritten > 0, "compacted at the first checkpoint");
+        assert!(rewritten <= appended, "{rewritten} > {appended}");
+        drop((r, storage));
+        let mut again = Replica::open(ClusterId(0), 1, Storage::on(disk, Durability::Sync));
+        let gets = [
+            (1999 + last, Op::Get(b"k".to_vec())),
+            (2000 + last, Op::Get(b"key 7".to_vec())),
+        ];
+        let out = again.tick(vec![chosen(last, &gets)]);
+        assert_eq!(
+            answers(&out),
+            vec![
+                (
+                    1999 + last,
+                    Reply::Bulk(Some((last - 1).to_string().into_bytes()))
+                ),
+                (2000 + last, Reply::Bulk(Some("v".repeat(100).into_bytes()))),
+            ]
         );
     }
 
