@@ -10,7 +10,7 @@
 mod bounded;
 mod plain;
 
-use bincode::config::{Configuration, Fixint, LittleEndian, NoLimit};
+use bincode::config::{Config, Configuration, Fixint, LittleEndian, NoLimit, Varint};
 use bounded::Bounded;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
@@ -20,6 +20,16 @@ fn config() -> Configuration<LittleEndian, Fixint, NoLimit> {
     bincode::config::standard()
         .with_little_endian()
         .with_fixed_int_encoding()
+}
+
+/// How [`Encoded`](crate::Encoded) values are written: each integer in as
+/// few bytes as its value needs (below 251, one). Such a value is encoded
+/// once, then sent to every peer that needs it and kept in their logs:
+/// there its bytes cost more than packing its integers does.
+fn compact_config() -> Configuration<LittleEndian, Varint, NoLimit> {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
 }
 
 /// Encodes into a `Vec` directly. bincode's `std::io::Write` adapter counts
@@ -257,8 +267,26 @@ pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecEr
 
 /// Decodes a single value written by [`encode_value`], rejecting trailing bytes.
 pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_whole(bytes, config())
+}
+
+/// Appends `value` to `buf` with compact integers (an [`Encoded`](crate::Encoded)'s bytes).
+pub(crate) fn encode_compact_into<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    bincode::serde::encode_into_writer(value, VecWriter(buf), compact_config())
+        .map_err(|e| CodecError(e.to_string()))
+}
+
+/// Decodes a value written by [`encode_compact_into`], rejecting trailing bytes.
+pub(crate) fn decode_compact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_whole(bytes, compact_config())
+}
+
+fn decode_whole<T: DeserializeOwned>(bytes: &[u8], config: impl Config) -> Result<T, CodecError> {
     let (value, used) =
-        bincode::serde::seed_decode_from_slice(Bounded(PhantomData::<T>), bytes, config())
+        bincode::serde::seed_decode_from_slice(Bounded(PhantomData::<T>), bytes, config)
             .map_err(|e| CodecError(e.to_string()))?;
     if used != bytes.len() {
         return Err(trailing(bytes.len(), used));

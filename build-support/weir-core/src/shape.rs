@@ -47,6 +47,10 @@ pub enum Shape {
     /// A struct or enum, described once in [`WireShape::types`] under the name
     /// serde gives it (the type's own name, without its path).
     Named(String),
+    /// `Encoded` as builds before its compact integers traced it: never
+    /// traced now, kept in its place so that the shapes of such a build,
+    /// whose `Encoded` bytes this one would misread, differ from this one's.
+    FixedWidthEncoded(Box<Shape>),
     /// A value of this shape carried as the bytes it was encoded to
     /// ([`crate::encoded::Encoded`]). Last, so that the other shapes keep
     /// their encoding.
@@ -143,6 +147,9 @@ impl fmt::Display for Shape {
                 f.write_str(")")
             }
             Shape::Named(name) => f.write_str(name),
+            Shape::FixedWidthEncoded(inner) => {
+                write!(f, "encoded with fixed-width integers<{inner}>")
+            }
             Shape::Encoded(inner) => write!(f, "encoded<{inner}>"),
         }
     }
