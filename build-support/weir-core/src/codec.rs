@@ -12,7 +12,7 @@ mod plain;
 
 use bincode::config::{Config, Configuration, Fixint, LittleEndian, NoLimit, Varint};
 use bounded::Bounded;
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -279,12 +279,16 @@ pub(crate) fn encode_compact_into<T: Serialize + ?Sized>(
         .map_err(|e| CodecError(e.to_string()))
 }
 
-/// Decodes a value written by [`encode_compact_into`], rejecting trailing bytes.
-pub(crate) fn decode_compact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+/// Decodes a value written by [`encode_compact_into`], rejecting trailing
+/// bytes; what it borrows, it borrows from `bytes`.
+pub(crate) fn decode_compact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
     decode_whole(bytes, compact_config())
 }
 
-fn decode_whole<T: DeserializeOwned>(bytes: &[u8], config: impl Config) -> Result<T, CodecError> {
+fn decode_whole<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    config: impl Config,
+) -> Result<T, CodecError> {
     let (value, used) =
         bincode::serde::seed_decode_from_slice(Bounded(PhantomData::<T>), bytes, config)
             .map_err(|e| CodecError(e.to_string()))?;

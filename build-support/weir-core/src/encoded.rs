@@ -152,6 +152,15 @@ impl<T> Encoded<T> {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The value decoded as `V`: a twin of `T` that borrows from these bytes
+    /// where `T` owns (`&[u8]` for a `Vec<u8>`, `&str` for a `String`), for
+    /// a reader that copies only some of it. `V` must encode as `T` does,
+    /// field for field and variant for variant (test it: a twin that drifts
+    /// decodes wrong, or fails to).
+    pub fn decode_borrowed<'a, V: Deserialize<'a>>(&'a self) -> Result<V, CodecError> {
+        codec::decode_compact(&self.bytes)
+    }
 }
 
 impl<T> Clone for Encoded<T> {
@@ -298,6 +307,29 @@ mod tests {
             assert_eq!(taken, Encoded::new(&all), "{n} items");
             assert_eq!(taken.decode().unwrap(), all);
         }
+    }
+
+    #[test]
+    fn a_twin_that_borrows_decodes_without_copying_what_it_borrows() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct CommandRef<'a> {
+            key: &'a str,
+            // A `Vec<u8>` is a sequence of bytes, each one byte: as `&[u8]` is.
+            value: &'a [u8],
+        }
+        let commands = vec![Command {
+            key: "k".repeat(300),
+            value: b"value".to_vec(),
+        }];
+        let encoded = Encoded::new(&commands);
+        let twins: Vec<CommandRef> = encoded.decode_borrowed().unwrap();
+        assert_eq!(twins[0].key, commands[0].key);
+        assert_eq!(twins[0].value, commands[0].value);
+        let within = encoded.as_bytes().as_ptr_range();
+        assert!(
+            within.contains(&twins[0].key.as_ptr()),
+            "borrowed, not copied"
+        );
     }
 
     #[test]

@@ -63,6 +63,29 @@ struct Session {
     recent: VecDeque<(u64, Reply)>,
 }
 
+impl Session {
+    /// Applies the client's command `seq` (its next) to `store`, keeps its
+    /// answer for retries, and says it unless it was `answered`.
+    fn apply(
+        &mut self,
+        store: &mut Store,
+        (client, seq): (ClientId, u64),
+        op: OpRef,
+        answered: bool,
+        out: &mut Vec<Answer>,
+    ) {
+        let reply = apply(store, op);
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((seq, reply.clone()));
+        self.next_seq = seq + 1;
+        if !answered {
+            out.push(Answer { client, seq, reply });
+        }
+    }
+}
+
 /// A client's session as one replica sends it to another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionState {
@@ -504,7 +527,7 @@ impl Replica {
         value: &Value,
         sets_answered_by: Option<Run>,
     ) -> (Vec<Answer>, Vec<Answer>) {
-        let commands = value.decode().unwrap_or_else(|e| {
+        let commands: Vec<CommandRef> = value.decode_borrowed().unwrap_or_else(|e| {
             // Not made by a leader of this build (the handshake compares
             // the value's shape): a log applied without it would differ
             // from the other replica's, so this one stops.
@@ -518,7 +541,7 @@ impl Replica {
         let mut retried = Vec::new();
         for command in commands {
             let client = &command.client;
-            let answered = matches!(command.op, Op::Set(..))
+            let answered = matches!(command.op, OpRef::Set(..))
                 && sets_answered_by == Some((client.proposer, client.incarnation));
             self.execute(command, answered, &mut answers, &mut retried);
         }
@@ -532,8 +555,8 @@ impl Replica {
     /// `retried`).
     fn execute(
         &mut self,
-        command: Command,
-        mut answered: bool,
+        command: CommandRef,
+        answered: bool,
         out: &mut Vec<Answer>,
         retried: &mut Vec<Answer>,
     ) {
@@ -554,7 +577,7 @@ impl Replica {
                 c.proposer != client.proposer || c.incarnation >= client.incarnation
             });
         }
-        if command.op == Op::EndSession {
+        if matches!(command.op, OpRef::EndSession) {
             // Chosen after every command of its client: the session ends
             // here, at the same slot at every replica (with any command that
             // waited for one never chosen). Said again if chosen again.
@@ -580,27 +603,21 @@ impl Replica {
             return;
         }
         if command.seq > session.next_seq {
-            session.waiting.insert(command.seq, command);
+            session.waiting.insert(command.seq, command.to_owned());
             return;
         }
-        let mut next = Some(command);
+        let store = &mut self.store;
+        session.apply(store, (client, command.seq), command.op, answered, out);
         // Only this slot's command may have been answered: those that
         // waited for it came in earlier slots.
-        while let Some(command) = next {
-            let reply = apply(&mut self.store, command.op);
-            if session.recent.len() == RECENT {
-                session.recent.pop_front();
-            }
-            session.recent.push_back((command.seq, reply.clone()));
-            session.next_seq = command.seq + 1;
-            if !std::mem::take(&mut answered) {
-                out.push(Answer {
-                    client,
-                    seq: command.seq,
-                    reply,
-                });
-            }
-            next = session.waiting.remove(&session.next_seq);
+        while let Some(waited) = session.waiting.remove(&session.next_seq) {
+            session.apply(
+                store,
+                (client, waited.seq),
+                OpRef::of(&waited.op),
+                false,
+                out,
+            );
         }
     }
 }
@@ -610,17 +627,75 @@ fn answer(answer: Answer) -> FromReplica {
     FromReplica::Answer(ClusterId(answer.client.proposer), answer)
 }
 
-fn apply(store: &mut Store, op: Op) -> Reply {
+fn apply(store: &mut Store, op: OpRef) -> Reply {
     match op {
         // Handled with the sessions, in `execute`.
-        Op::EndSession => Reply::Ok,
-        Op::Set(key, value) => {
-            store.insert(key, value);
+        OpRef::EndSession => Reply::Ok,
+        OpRef::Set(key, value) => {
+            // A key set again keeps its allocations: only new ones are copied.
+            match store.get_mut(key) {
+                Some(kept) => {
+                    kept.clear();
+                    kept.extend_from_slice(value);
+                }
+                None => {
+                    store.insert(key.to_vec(), value.to_vec());
+                }
+            }
             Reply::Ok
         }
-        Op::Get(key) => Reply::Bulk(store.get(&key).cloned()),
-        Op::Del(keys) => {
-            Reply::Integer(keys.iter().filter(|k| store.remove(*k).is_some()).count() as i64)
+        OpRef::Get(key) => Reply::Bulk(store.get(key).cloned()),
+        OpRef::Del(keys) => {
+            Reply::Integer(keys.iter().filter(|k| store.remove(**k).is_some()).count() as i64)
+        }
+    }
+}
+
+/// A [`Command`] as a replica reads it from a slot: its keys and values
+/// borrowed from the slot's bytes, copied only into the store (and for a
+/// command that waits for an earlier one). It must encode as `Command` does:
+/// a test checks every variant.
+#[derive(Debug, Deserialize)]
+struct CommandRef<'a> {
+    client: ClientId,
+    seq: u64,
+    #[serde(borrow)]
+    op: OpRef<'a>,
+}
+
+/// An [`Op`], borrowed: variant for variant.
+#[derive(Debug, Deserialize)]
+enum OpRef<'a> {
+    Set(&'a [u8], &'a [u8]),
+    Get(&'a [u8]),
+    #[serde(borrow)]
+    Del(Vec<&'a [u8]>),
+    EndSession,
+}
+
+impl<'a> OpRef<'a> {
+    fn of(op: &'a Op) -> OpRef<'a> {
+        match op {
+            Op::Set(key, value) => OpRef::Set(key, value),
+            Op::Get(key) => OpRef::Get(key),
+            Op::Del(keys) => OpRef::Del(keys.iter().map(Vec::as_slice).collect()),
+            Op::EndSession => OpRef::EndSession,
+        }
+    }
+}
+
+impl CommandRef<'_> {
+    fn to_owned(&self) -> Command {
+        let op = match &self.op {
+            OpRef::Set(key, value) => Op::Set(key.to_vec(), value.to_vec()),
+            OpRef::Get(key) => Op::Get(key.to_vec()),
+            OpRef::Del(keys) => Op::Del(keys.iter().map(|k| k.to_vec()).collect()),
+            OpRef::EndSession => Op::EndSession,
+        };
+        Command {
+            client: self.client,
+            seq: self.seq,
+            op,
         }
     }
 }
@@ -662,6 +737,34 @@ mod tests {
 
     fn set(k: &str, v: &str) -> Op {
         Op::Set(k.into(), v.into())
+    }
+
+    #[test]
+    fn a_slot_read_borrowed_holds_the_commands_it_was_made_of() {
+        // `CommandRef` must encode as `Command` does, variant for variant.
+        let commands: Vec<Command> = [
+            set("key", "value"),
+            Op::Get(b"key".to_vec()),
+            Op::Del(vec![b"a".to_vec(), Vec::new(), vec![7; 300]]),
+            Op::EndSession,
+            Op::Set(vec![1; 70_000], Vec::new()),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(seq, op)| Command {
+            client: ClientId {
+                proposer: 2,
+                incarnation: u64::MAX - 1,
+                connection: 1 << 40,
+            },
+            seq: seq as u64 * 1000,
+            op,
+        })
+        .collect();
+        let value = Value::new(&commands);
+        let read: Vec<CommandRef> = value.decode_borrowed().unwrap();
+        let owned: Vec<Command> = read.iter().map(CommandRef::to_owned).collect();
+        assert_eq!(owned, commands);
     }
 
     #[test]
