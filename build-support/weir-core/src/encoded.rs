@@ -27,7 +27,8 @@ use std::sync::Arc;
 /// The name `Encoded` gives serde, by which the shape tracer knows it.
 pub(crate) const NAME: &str = "weir::Encoded";
 
-/// A `T` as the bytes Weir's codec encodes it to. Cloning shares the bytes.
+/// A `T` as the bytes it encodes to (with compact integers). Cloning shares
+/// the bytes.
 pub struct Encoded<T> {
     bytes: Arc<[u8]>,
     of: PhantomData<fn() -> T>,

@@ -74,7 +74,7 @@ impl Session {
         answered: bool,
         out: &mut Vec<Answer>,
     ) {
-        let reply = apply(store, op);
+        let reply = run(store, op);
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
@@ -627,7 +627,8 @@ fn answer(answer: Answer) -> FromReplica {
     FromReplica::Answer(ClusterId(answer.client.proposer), answer)
 }
 
-fn apply(store: &mut Store, op: OpRef) -> Reply {
+/// Runs `op` on `store`: its reply.
+fn run(store: &mut Store, op: OpRef) -> Reply {
     match op {
         // Handled with the sessions, in `execute`.
         OpRef::EndSession => Reply::Ok,
