@@ -29,7 +29,7 @@ mod tests;
 
 pub use disk::{DirDisk, Disk};
 pub use files::{Cell, Log};
-pub use memory::MemoryDisk;
+pub use memory::{MemoryDisk, Writes};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

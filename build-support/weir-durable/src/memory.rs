@@ -40,6 +40,17 @@ struct MemoryFile {
     /// Replaced since last synced: a power loss leaves the old content
     /// whole (a replacement is never torn).
     replaced: bool,
+    /// What it was asked to write.
+    writes: Writes,
+}
+
+/// The bytes a file was asked to write, by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Writes {
+    /// Appended to it.
+    pub appended: usize,
+    /// Written as the whole of it, by replacements (compactions).
+    pub rewritten: usize,
 }
 
 impl MemoryDisk {
@@ -107,12 +118,22 @@ impl MemoryDisk {
         self.state().files.get(name).map(|f| f.written.clone())
     }
 
+    /// What file `name` was asked to write since it was made (nothing if
+    /// it is missing).
+    pub fn writes(&self, name: &str) -> Writes {
+        self.state()
+            .files
+            .get(name)
+            .map_or_else(Writes::default, |f| f.writes)
+    }
+
     /// Sets file `name` as if written and synced.
     pub fn put(&self, name: &str, bytes: Vec<u8>) {
         let file = MemoryFile {
             written: bytes.clone(),
             synced: bytes,
             replaced: false,
+            writes: Writes::default(),
         };
         self.state().files.insert(name.to_string(), file);
     }
@@ -139,12 +160,9 @@ impl Disk for MemoryDisk {
     fn append(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.state();
         let state = powered(&mut state, false)?;
-        state
-            .files
-            .entry(name.to_string())
-            .or_default()
-            .written
-            .extend_from_slice(bytes);
+        let file = state.files.entry(name.to_string()).or_default();
+        file.written.extend_from_slice(bytes);
+        file.writes.appended += bytes.len();
         Ok(())
     }
 
@@ -163,6 +181,7 @@ impl Disk for MemoryDisk {
         let state = powered(&mut state, sync)?;
         let file = state.files.entry(name.to_string()).or_default();
         file.written = bytes.to_vec();
+        file.writes.rewritten += bytes.len();
         if sync {
             file.synced = bytes.to_vec();
         }

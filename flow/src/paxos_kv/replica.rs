@@ -1081,7 +1081,7 @@ mod tests {
 
     #[test]
     fn a_large_store_is_rewritten_no_more_often_than_as_many_bytes_of_slots_are_logged() {
-        use weir::durable::{Durability, MemoryDisk, Storage};
+        use weir::durable::{Durability, MemoryDisk, Storage, Writes};
         let disk = MemoryDisk::new();
         let storage = Storage::on(disk.clone(), Durability::Sync);
         let mut r = Replica::open(ClusterId(0), 1, storage.clone());
@@ -1091,7 +1091,6 @@ mod tests {
             .map(|seq| (seq, set(&format!("key {seq}"), &"v".repeat(100))))
             .collect();
         let last = 3 * CHECKPOINT_EVERY + 5;
-        let (mut appended, mut rewritten, mut before) = (0, 0, Vec::new());
         for slot in 0..last {
             let commands = match slot {
                 0 => big.clone(),
@@ -1099,14 +1098,11 @@ mod tests {
             };
             r.tick(vec![chosen(slot, &commands)]);
             storage.commit().unwrap();
-            let now = disk.contents("replica.log").unwrap();
-            if now.starts_with(&before) {
-                appended += now.len() - before.len();
-            } else {
-                rewritten += now.len();
-            }
-            before = now;
         }
+        let Writes {
+            appended,
+            rewritten,
+        } = disk.writes("replica.log");
         assert!(rewritten > 0, "compacted at the first checkpoint");
         assert!(rewritten <= appended, "{rewritten} > {appended}");
         drop((r, storage));
