@@ -70,7 +70,7 @@ impl Session {
         &mut self,
         store: &mut Store,
         (client, seq): (ClientId, u64),
-        op: OpRef,
+        op: &OpRef,
         answered: bool,
         out: &mut Vec<Answer>,
     ) {
@@ -539,28 +539,29 @@ impl Replica {
         });
         let mut answers = Vec::with_capacity(commands.len());
         let mut retried = Vec::new();
-        for command in commands {
-            let client = &command.client;
-            let answered = matches!(command.op, OpRef::Set(..))
-                && sets_answered_by == Some((client.proposer, client.incarnation));
-            self.execute(command, answered, &mut answers, &mut retried);
+        // A client's commands come in runs (its pipeline, proposed together):
+        // its proposer's run and its session are looked up once a run. (An
+        // `EndSession` is a run of its own.)
+        let ends = |c: &CommandRef| matches!(c.op, OpRef::EndSession);
+        for run in commands.chunk_by(|a, b| a.client == b.client && !ends(a) && !ends(b)) {
+            self.execute(run, sets_answered_by, &mut answers, &mut retried);
         }
         self.next_slot += 1;
         (answers, retried)
     }
 
-    /// Applies `command` (once), and says its answer unless it was
-    /// `answered` (and those of the client's commands that waited for it),
-    /// or if it is a retry of one applied, that one's answer again (to
-    /// `retried`).
+    /// Applies `commands`, a run of one client's, each once, and says their
+    /// answers (and those of the client's commands that waited for them),
+    /// but for `SET`s the run `sets_answered_by` answered; to a retry of a
+    /// command applied, that one's answer again (to `retried`).
     fn execute(
         &mut self,
-        command: CommandRef,
-        answered: bool,
+        commands: &[CommandRef],
+        sets_answered_by: Option<Run>,
         out: &mut Vec<Answer>,
         retried: &mut Vec<Answer>,
     ) {
-        let client = command.client;
+        let client = commands[0].client;
         let newest = self
             .proposers
             .entry(client.proposer)
@@ -577,47 +578,51 @@ impl Replica {
                 c.proposer != client.proposer || c.incarnation >= client.incarnation
             });
         }
-        if matches!(command.op, OpRef::EndSession) {
+        if let [CommandRef {
+            op: OpRef::EndSession,
+            seq,
+            ..
+        }] = commands
+        {
             // Chosen after every command of its client: the session ends
             // here, at the same slot at every replica (with any command that
             // waited for one never chosen). Said again if chosen again.
             self.sessions.remove(&client);
             out.push(Answer {
                 client,
-                seq: command.seq,
+                seq: *seq,
                 reply: Reply::Ok,
             });
             return;
         }
+        let sets_answered = sets_answered_by == Some((client.proposer, client.incarnation));
         let session = self.sessions.entry(client).or_default();
-        if command.seq < session.next_seq {
-            // A retry of an applied command: the same answer again.
-            let recent = session.recent.iter().find(|(s, _)| *s == command.seq);
-            if let Some((_, reply)) = recent.filter(|_| !answered) {
-                retried.push(Answer {
-                    client,
-                    seq: command.seq,
-                    reply: reply.clone(),
-                });
+        for command in commands {
+            let answered = sets_answered && matches!(command.op, OpRef::Set(..));
+            if command.seq < session.next_seq {
+                // A retry of an applied command: the same answer again.
+                let recent = session.recent.iter().find(|(s, _)| *s == command.seq);
+                if let Some((_, reply)) = recent.filter(|_| !answered) {
+                    retried.push(Answer {
+                        client,
+                        seq: command.seq,
+                        reply: reply.clone(),
+                    });
+                }
+                continue;
             }
-            return;
-        }
-        if command.seq > session.next_seq {
-            session.waiting.insert(command.seq, command.to_owned());
-            return;
-        }
-        let store = &mut self.store;
-        session.apply(store, (client, command.seq), command.op, answered, out);
-        // Only this slot's command may have been answered: those that
-        // waited for it came in earlier slots.
-        while let Some(waited) = session.waiting.remove(&session.next_seq) {
-            session.apply(
-                store,
-                (client, waited.seq),
-                OpRef::of(&waited.op),
-                false,
-                out,
-            );
+            if command.seq > session.next_seq {
+                session.waiting.insert(command.seq, command.to_owned());
+                continue;
+            }
+            let store = &mut self.store;
+            session.apply(store, (client, command.seq), &command.op, answered, out);
+            // Only this slot's command may have been answered: those that
+            // waited for it came in earlier slots.
+            while let Some(waited) = session.waiting.remove(&session.next_seq) {
+                let op = OpRef::of(&waited.op);
+                session.apply(store, (client, waited.seq), &op, false, out);
+            }
         }
     }
 }
@@ -628,13 +633,13 @@ fn answer(answer: Answer) -> FromReplica {
 }
 
 /// Runs `op` on `store`: its reply.
-fn run(store: &mut Store, op: OpRef) -> Reply {
+fn run(store: &mut Store, op: &OpRef) -> Reply {
     match op {
         // Handled with the sessions, in `execute`.
         OpRef::EndSession => Reply::Ok,
         OpRef::Set(key, value) => {
             // A key set again keeps its allocations: only new ones are copied.
-            match store.get_mut(key) {
+            match store.get_mut(*key) {
                 Some(kept) => {
                     kept.clear();
                     kept.extend_from_slice(value);
@@ -645,7 +650,7 @@ fn run(store: &mut Store, op: OpRef) -> Reply {
             }
             Reply::Ok
         }
-        OpRef::Get(key) => Reply::Bulk(store.get(key).cloned()),
+        OpRef::Get(key) => Reply::Bulk(store.get(*key).cloned()),
         OpRef::Del(keys) => {
             Reply::Integer(keys.iter().filter(|k| store.remove(**k).is_some()).count() as i64)
         }
