@@ -55,7 +55,7 @@ impl Soak {
             processes: store.local_processes(),
         };
         target.wait_for_ping()?;
-        let processes = store.local_processes();
+        let processes = &target.processes;
         let names: Vec<&str> = processes.iter().map(|(n, _)| n.as_str()).collect();
         println!(
             "paxos_kv under `redis-benchmark -t set -c 50 -k 0` (a new connection per request, one key), then \
@@ -69,7 +69,7 @@ impl Soak {
         for (load, keep_alive) in [("reconnecting", "0"), ("steady", "1")] {
             for s in 1..=self.steps {
                 target.churn(step, keep_alive)?;
-                let rss = resident_mib(&processes)?;
+                let rss = resident_mib(processes)?;
                 let cells: Vec<String> = rss.iter().map(|r| format!("{r:.1}")).collect();
                 println!("| {load} | {} | {} |", s * step, cells.join(" | "));
                 if keep_alive == "0" {
