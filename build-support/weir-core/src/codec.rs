@@ -1,6 +1,8 @@
-//! The one place that decides how values travel: bincode 2 through serde, with
-//! fixed-width little-endian integers (faster to encode than varints for the
-//! numeric batches that dominate network edges).
+//! The one place that decides how values travel: bincode 2's format through
+//! serde, with fixed-width little-endian integers (faster to encode than
+//! varints for the numeric batches that dominate network edges). Values are
+//! encoded by [`serializer`], which writes what bincode writes, for less;
+//! bincode decodes them.
 //!
 //! A network frame's payload is one *batch*: a sequence of records, encoded as a
 //! length followed by the records. Swapping the codec means changing this module only.
@@ -9,6 +11,7 @@
 
 mod bounded;
 mod plain;
+mod serializer;
 
 use bincode::config::{Config, Configuration, Fixint, LittleEndian, NoLimit, Varint};
 use bounded::Bounded;
@@ -32,17 +35,11 @@ fn compact_config() -> Configuration<LittleEndian, Varint, NoLimit> {
         .with_variable_int_encoding()
 }
 
-/// Encodes into a `Vec` directly. bincode's `std::io::Write` adapter counts
-/// the bytes it writes and maps an I/O error that a `Vec` never returns, on
-/// every integer and string of every record.
-struct VecWriter<'a>(&'a mut Vec<u8>);
-
-impl bincode::enc::write::Writer for VecWriter<'_> {
-    #[inline(always)]
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
+/// Appends `value`, with fixed-width integers, to `out`; on error `out` may
+/// hold part of it.
+#[inline]
+fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    value.serialize(&mut serializer::Writer::<false> { out })
 }
 
 /// A value that could not be encoded or decoded.
@@ -62,8 +59,8 @@ impl std::error::Error for CodecError {}
 /// `buf` is reused by callers across batches, so the send path does not allocate
 /// per record (nor, once warm, per batch).
 pub fn encode_batch<T: Serialize>(records: &[T], buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    bincode::serde::encode_into_writer(records, VecWriter(buf), config())
-        .map_err(|e| CodecError(e.to_string()))
+    let before = buf.len();
+    encode_into(records, buf).inspect_err(|_| buf.truncate(before))
 }
 
 /// A batch encoded record by record as its records come, so that the records
@@ -115,11 +112,11 @@ impl BatchEncoder {
             "cleared after `framed`"
         );
         let before = self.bytes.len();
-        match bincode::serde::encode_into_writer(record, VecWriter(&mut self.bytes), config()) {
-            Ok(_) => self.records += 1,
+        match encode_into(record, &mut self.bytes) {
+            Ok(()) => self.records += 1,
             Err(e) => {
                 self.bytes.truncate(before);
-                self.failed.get_or_insert(CodecError(e.to_string()));
+                self.failed.get_or_insert(e);
             }
         }
     }
@@ -262,7 +259,9 @@ fn trailing(len: usize, used: usize) -> CodecError {
 
 /// Encodes a single value (used for captured values spliced into generated code).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| CodecError(e.to_string()))
+    let mut out = Vec::new();
+    encode_into(value, &mut out)?;
+    Ok(out)
 }
 
 /// Decodes a single value written by [`encode_value`], rejecting trailing bytes.
@@ -275,8 +274,7 @@ pub(crate) fn encode_compact_into<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
-    bincode::serde::encode_into_writer(value, VecWriter(buf), compact_config())
-        .map_err(|e| CodecError(e.to_string()))
+    value.serialize(&mut serializer::Writer::<true> { out: buf })
 }
 
 /// Decodes a value written by [`encode_compact_into`], rejecting trailing

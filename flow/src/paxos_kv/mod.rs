@@ -252,7 +252,10 @@ pub fn paxos_kv(flow: &FlowBuilder) {
             "Paxos is safe in any order of arrival: ballots and slots decide, not arrival"
         ))
         .tick_batch()
-        .fold(q!(Vec::new), q!(Vec::push))
+        .fold(
+            q!(|| Vec::with_capacity(proposer::INPUTS_PER_TICK)),
+            q!(Vec::push),
+        )
         .flat_map(q!({
             let mut proposer = proposer::Proposer::new(
                 proposers.self_id(),

@@ -59,6 +59,11 @@ pub const MAX_UNANSWERED: usize = 1 << 16;
 pub const TOO_MANY_UNANSWERED: &str =
     "ERR too many commands unanswered on this connection: read the replies";
 
+/// Room a tick's inputs start with: a busy leader takes a hundred or more
+/// requests a tick, and a batch that grew from empty copied itself at each
+/// doubling, every tick.
+pub const INPUTS_PER_TICK: usize = 256;
+
 #[derive(Debug, Clone)]
 pub enum Input {
     Client(ConnectionId, ClientEvent<Words>),
@@ -847,10 +852,13 @@ fn majority_of(up: u64, quorum: usize) -> Option<impl Iterator<Item = u32>> {
         .then(|| (0..64).filter(move |a| up & (1 << a) != 0).take(quorum))
 }
 
-/// What `v` holds, leaving it empty with room for as many: filled again next
-/// tick, it would grow to about that, copying itself at each doubling.
+/// What `v` holds, leaving it empty with room for about as many as recent
+/// ticks held: filled again next tick, it would otherwise grow, copying
+/// itself at each doubling. Sized by the last tick alone, a clock tick's two
+/// outputs left the next busy tick to grow from two. The room decays slowly,
+/// so a burst does not keep its size for ever.
 fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
-    let capacity = v.len();
+    let capacity = v.len().max(v.capacity() - v.capacity() / 16);
     std::mem::replace(v, Vec::with_capacity(capacity))
 }
 
