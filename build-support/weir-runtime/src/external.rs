@@ -19,8 +19,9 @@ use crate::client_tls::ClientTls;
 use crate::error::{Error, Result};
 pub use crate::node::InProcessClient;
 use crate::node::{bind_endpoint, Node};
-use crate::ops::{Groups, Witness, SOURCE_CHUNK};
+use crate::ops::{Witness, SOURCE_CHUNK};
 use crate::transport::{PeerReader, PeerWriter};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::pin::Pin;
@@ -200,7 +201,7 @@ impl<C: ClientCodec> ExternalSource<C> {
         Replies {
             codec: self.codec.clone(),
             endpoint: self.endpoint.clone(),
-            pending: Groups::default(),
+            pending: FxHashMap::default(),
         }
     }
 }
@@ -221,9 +222,10 @@ impl<C: ClientCodec> Drop for ExternalSource<C> {
 pub struct Replies<C: ClientCodec> {
     codec: C,
     endpoint: Arc<Endpoint>,
-    /// Drained in hash order: fixed keys under a simulation, which then
-    /// writes to the connections in the same order every run.
-    pending: Groups<u64, Vec<u8>>,
+    /// Looked up once per reply, by numbers the endpoint gave: hashed with
+    /// Fx, not SipHash, as no client picks them. Drained in hash order,
+    /// which Fx keeps the same every run (a simulation replays its writes).
+    pending: FxHashMap<u64, Vec<u8>>,
 }
 
 impl<C: ClientCodec> Replies<C> {

@@ -475,20 +475,30 @@ impl Proposer {
     /// Command `seq` of open connection `connection` is answered `reply`
     /// (by a replica, or here for a `SET` chosen).
     fn answered(&mut self, connection: u64, seq: u64, reply: Reply) {
+        self.answered_run(connection, std::iter::once((seq, reply)));
+    }
+
+    /// Commands of open connection `connection` answered, as (number,
+    /// reply); then its replies that are next in order are sent. A
+    /// pipeline's `SET`s are chosen together: its connection is looked up,
+    /// and its replies released, once for them all.
+    fn answered_run(&mut self, connection: u64, answers: impl IntoIterator<Item = (u64, Reply)>) {
         let Some(client) = self.clients.get_mut(&connection) else {
             return;
         };
-        let Some(command) = client.answered(seq, reply) else {
-            // Answered already (by the other replica, or here).
-            return;
-        };
-        if let Some(cache) = &mut self.local_reads {
-            match command.op {
-                Op::Set(key, value) => {
-                    cache.insert(key, Some(value));
+        for (seq, reply) in answers {
+            // None: answered already (by the other replica, or here).
+            let Some(command) = client.answered(seq, reply) else {
+                continue;
+            };
+            if let Some(cache) = &mut self.local_reads {
+                match command.op {
+                    Op::Set(key, value) => {
+                        cache.insert(key, Some(value));
+                    }
+                    Op::Del(keys) => cache.extend(keys.into_iter().map(|k| (k, None))),
+                    Op::Get(_) | Op::EndSession => {}
                 }
-                Op::Del(keys) => cache.extend(keys.into_iter().map(|k| (k, None))),
-                Op::Get(_) | Op::EndSession => {}
             }
         }
         self.release(connection);
@@ -646,8 +656,9 @@ impl Proposer {
                     // Chosen, so applied everywhere before any later slot:
                     // a `SET` is answered now, one hop sooner than a replica
                     // would, and its replica need not send the answer.
-                    for (connection, seq) in sets {
-                        self.answered(connection, seq, Reply::Ok);
+                    for run in sets.chunk_by(|a, b| a.0 == b.0) {
+                        let answers = run.iter().map(|&(_, seq)| (seq, Reply::Ok));
+                        self.answered_run(run[0].0, answers);
                     }
                     self.send(Output::Replicas(Chosen {
                         slot,

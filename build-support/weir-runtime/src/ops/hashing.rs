@@ -4,7 +4,7 @@
 //! keys two runs of one flow emit in different orders. A simulation needs
 //! the same order every run: [`deterministic_hashing`] turns the random keys
 //! off for the current thread (role binaries keep them, against inputs chosen
-//! to collide). External endpoints order their replies the same way.
+//! to collide).
 
 use std::cell::Cell;
 use std::collections::hash_map::{DefaultHasher, RandomState};
