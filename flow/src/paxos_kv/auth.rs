@@ -57,13 +57,6 @@ impl Password {
     }
 }
 
-/// Whether `words` is an `AUTH` command.
-pub fn is_auth(words: &[Vec<u8>]) -> bool {
-    words
-        .first()
-        .is_some_and(|w| w.eq_ignore_ascii_case(b"AUTH"))
-}
-
 /// Answers `AUTH args...`: the reply, and whether the client is now in.
 pub fn answer(password: Option<&Password>, args: &[Vec<u8>]) -> (Reply, bool) {
     let given = match args {

@@ -17,6 +17,7 @@ pub mod auth;
 mod connection;
 pub mod proposer;
 pub mod replica;
+pub mod request;
 pub mod resp;
 
 use resp::Reply;

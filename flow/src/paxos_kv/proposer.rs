@@ -16,7 +16,8 @@
 
 use super::auth::{self, Password};
 use super::connection::Connection;
-use super::resp::{Reply, Words};
+use super::request::Request;
+use super::resp::Reply;
 use super::{
     Accepted, Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Run, Slot, ToAcceptor,
     ToProposer, Value,
@@ -66,7 +67,7 @@ pub const INPUTS_PER_TICK: usize = 256;
 
 #[derive(Debug, Clone)]
 pub enum Input {
-    Client(ConnectionId, ClientEvent<Words>),
+    Client(ConnectionId, ClientEvent<Request>),
     /// Every [`super::CLOCK`].
     Clock,
     Peer(ClusterId, ToProposer),
@@ -351,7 +352,7 @@ impl Proposer {
 
     // Clients.
 
-    fn client(&mut self, connection: u64, event: ClientEvent<Words>) {
+    fn client(&mut self, connection: u64, event: ClientEvent<Request>) {
         match event {
             ClientEvent::Opened => {
                 let client = ClientId {
@@ -376,30 +377,34 @@ impl Proposer {
                     self.ended.insert(connection, (end, self.now));
                 }
             }
-            ClientEvent::Request(words) => self.request(connection, words),
+            ClientEvent::Request(request) => self.request(connection, request),
         }
     }
 
-    fn request(&mut self, connection: u64, words: Words) {
+    fn request(&mut self, connection: u64, request: Request) {
         let leads = self.leads();
         let Some(client) = self.clients.get_mut(&connection) else {
             return;
         };
-        let is_auth = auth::is_auth(&words);
-        if is_auth || !client.authenticated {
-            let reply = if is_auth {
-                let (reply, ok) = auth::answer(self.password.as_ref(), &words[1..]);
+        let op = match request {
+            Request::Auth(args) => {
+                let (reply, ok) = auth::answer(self.password.as_ref(), &args);
                 client.authenticated |= ok;
-                reply
-            } else {
-                Reply::Error(auth::NOAUTH.into())
-            };
-            client.answer_now(reply);
-            self.release(connection);
-            return;
-        }
-        let op = match parse(words) {
-            Ok(Op::Get(key))
+                client.answer_now(reply);
+                self.release(connection);
+                return;
+            }
+            _ if !client.authenticated => {
+                client.answer_now(Reply::Error(auth::NOAUTH.into()));
+                self.release(connection);
+                return;
+            }
+            Request::Now(reply) => {
+                client.answer_now(reply);
+                self.release(connection);
+                return;
+            }
+            Request::Op(Op::Get(key))
                 if self
                     .local_reads
                     .as_ref()
@@ -411,12 +416,7 @@ impl Proposer {
                 self.release(connection);
                 return;
             }
-            Ok(op) => op,
-            Err(reply) => {
-                client.answer_now(reply);
-                self.release(connection);
-                return;
-            }
+            Request::Op(op) => op,
         };
         if client.waiting() >= MAX_UNANSWERED {
             client.answer_now(Reply::Error(TOO_MANY_UNANSWERED.into()));
@@ -873,98 +873,16 @@ fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
     std::mem::replace(v, Vec::with_capacity(capacity))
 }
 
-/// A request's command, or the reply that answers it at once.
-fn parse(mut words: Words) -> Result<Op, Reply> {
-    let Some(name) = words.first() else {
-        return Err(Reply::Error("ERR empty command".into()));
-    };
-    // Matched without an uppercased copy: this runs for every request.
-    let command = ["PING", "SET", "GET", "DEL"]
-        .into_iter()
-        .find(|command| name.eq_ignore_ascii_case(command.as_bytes()));
-    let arity = |ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(Reply::Error(format!(
-                "ERR wrong number of arguments for '{}' command",
-                String::from_utf8_lossy(name).to_ascii_lowercase()
-            )))
-        }
-    };
-    match command {
-        Some("PING") => {
-            arity(words.len() <= 2)?;
-            Err(match words.pop() {
-                Some(message) if words.len() == 1 => Reply::Bulk(Some(message)),
-                _ => Reply::Pong,
-            })
-        }
-        Some("SET") => {
-            arity(words.len() >= 3)?;
-            if words.len() > 3 {
-                return Err(Reply::Error(
-                    "ERR syntax error (SET options are not supported)".into(),
-                ));
-            }
-            let value = words.pop().expect("3 words");
-            let key = words.pop().expect("3 words");
-            Ok(Op::Set(key, value))
-        }
-        Some("GET") => {
-            arity(words.len() == 2)?;
-            Ok(Op::Get(words.pop().expect("2 words")))
-        }
-        Some("DEL") => {
-            arity(words.len() >= 2)?;
-            Ok(Op::Del(words.split_off(1)))
-        }
-        _ => Err(Reply::Error(format!(
-            "ERR unknown command '{}' (this store knows PING, SET, GET and DEL)",
-            String::from_utf8_lossy(&words[0])
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::request::tests::from_line;
     use super::*;
-
-    fn words(text: &str) -> Words {
-        text.split(' ').map(|w| w.as_bytes().to_vec()).collect()
-    }
-
-    #[test]
-    fn commands_parse_and_others_are_answered_at_once() {
-        assert_eq!(
-            parse(words("set k v")),
-            Ok(Op::Set(b"k".to_vec(), b"v".to_vec()))
-        );
-        assert_eq!(parse(words("GET k")), Ok(Op::Get(b"k".to_vec())));
-        assert_eq!(
-            parse(words("DEL a b")),
-            Ok(Op::Del(vec![b"a".to_vec(), b"b".to_vec()]))
-        );
-        assert_eq!(parse(words("PING")), Err(Reply::Pong));
-        assert_eq!(
-            parse(words("PING hi")),
-            Err(Reply::Bulk(Some(b"hi".to_vec())))
-        );
-        let Err(Reply::Error(e)) = parse(words("GET")) else {
-            panic!()
-        };
-        assert!(e.contains("wrong number of arguments for 'get'"), "{e}");
-        let Err(Reply::Error(e)) = parse(words("FLUSHALL")) else {
-            panic!()
-        };
-        assert!(e.contains("unknown command 'FLUSHALL'"), "{e}");
-    }
 
     #[test]
     fn with_a_password_a_client_is_refused_until_it_authenticates() {
         let mut p = Proposer::new(ClusterId(0), 1, 3).with_password(Some(Password::new(b"pw")));
         let c = ConnectionId(7);
-        let request = |text| Input::Client(c, ClientEvent::Request(words(text)));
+        let request = |text| Input::Client(c, ClientEvent::Request(from_line(text)));
         let out = p.tick(vec![
             Input::Client(c, ClientEvent::Opened),
             request("GET k"),
@@ -1073,7 +991,7 @@ mod tests {
         let c = ConnectionId(7);
         p.tick(vec![
             Input::Client(c, ClientEvent::Opened),
-            Input::Client(c, ClientEvent::Request(words("SET k v"))),
+            Input::Client(c, ClientEvent::Request(from_line("SET k v"))),
             Input::Client(c, ClientEvent::Closed),
         ]);
         let pending: Vec<(u64, Op)> = p.unanswered().map(|c| (c.seq, c.op.clone())).collect();
@@ -1129,7 +1047,8 @@ mod tests {
         let c = ConnectionId(1);
         let mut inputs = vec![Input::Client(c, ClientEvent::Opened)];
         inputs.extend(
-            (0..=MAX_UNANSWERED).map(|_| Input::Client(c, ClientEvent::Request(words("GET k")))),
+            (0..=MAX_UNANSWERED)
+                .map(|_| Input::Client(c, ClientEvent::Request(from_line("GET k")))),
         );
         let out = p.tick(inputs);
         // The first commands wait for the log; the one past the limit gets
@@ -1161,7 +1080,10 @@ mod tests {
             Reply::Error(TOO_MANY_UNANSWERED.into())
         );
         // And the connection goes on.
-        p.tick(vec![Input::Client(c, ClientEvent::Request(words("GET k")))]);
+        p.tick(vec![Input::Client(
+            c,
+            ClientEvent::Request(from_line("GET k")),
+        )]);
         assert_eq!(p.unanswered().count(), 1);
     }
 
@@ -1170,7 +1092,7 @@ mod tests {
         let mut p = leader();
         let ballot = p_ballot(&p);
         let c = ConnectionId(1);
-        let request = |text| Input::Client(c, ClientEvent::Request(words(text)));
+        let request = |text| Input::Client(c, ClientEvent::Request(from_line(text)));
         p.tick(vec![Input::Client(c, ClientEvent::Opened)]);
         p.tick(vec![
             request("GET k"),
@@ -1243,7 +1165,7 @@ mod tests {
     #[test]
     fn a_new_slot_goes_to_a_majority_of_the_acceptors_linked_and_to_all_when_one_leaves() {
         let link = |id, event| Input::AcceptorLink(ClusterId(id), event);
-        let request = |text| Input::Client(ConnectionId(1), ClientEvent::Request(words(text)));
+        let request = |text| Input::Client(ConnectionId(1), ClientEvent::Request(from_line(text)));
         let mut p = leader();
         p.tick(vec![Input::Client(ConnectionId(1), ClientEvent::Opened)]);
         // One acceptor linked: not a majority, so to all.
@@ -1317,7 +1239,10 @@ mod tests {
         p.tick(vec![Input::Client(c, ClientEvent::Opened)]);
         // No acceptor answers: one slot per tick, up to the limit.
         for _ in 0..MAX_IN_FLIGHT + 10 {
-            p.tick(vec![Input::Client(c, ClientEvent::Request(words("GET k")))]);
+            p.tick(vec![Input::Client(
+                c,
+                ClientEvent::Request(from_line("GET k")),
+            )]);
         }
         let Role::Leader { in_flight, .. } = &p.role else {
             panic!("leads")

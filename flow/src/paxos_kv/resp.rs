@@ -3,14 +3,35 @@
 //! words, what `nc` users type); replies are simple strings, errors,
 //! integers and bulk strings.
 
+use super::request::{self, Request};
 use weir::{BadInput, ClientCodec};
 
 /// The protocol, for `source_external`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Resp;
 
-/// A decoded request: the command name and its arguments, as sent.
-pub type Words = Vec<Vec<u8>>;
+/// A request's words, read one at a time as they are decoded (see
+/// [`request::parse`]).
+pub trait Words<'a> {
+    /// Words not read yet.
+    fn left(&self) -> usize;
+    /// The next word; read only while some are left.
+    fn next(&mut self) -> Result<&'a [u8], Stop>;
+}
+
+/// Why a request was not decoded.
+#[derive(Debug)]
+pub enum Stop {
+    /// Its bytes are not all there yet.
+    Incomplete,
+    Bad(BadInput),
+}
+
+impl From<BadInput> for Stop {
+    fn from(bad: BadInput) -> Stop {
+        Stop::Bad(bad)
+    }
+}
 
 /// What a client is answered.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,14 +53,19 @@ const MAX_ELEMENTS: usize = 1 << 20;
 const MAX_BULK: usize = 512 << 20;
 
 impl ClientCodec for Resp {
-    type Request = Words;
+    type Request = Request;
     type Reply = Reply;
 
-    fn decode(&mut self, bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
-        match bytes.first() {
-            None => Ok(None),
+    fn decode(&mut self, bytes: &[u8]) -> Result<Option<(Request, usize)>, BadInput> {
+        let decoded = match bytes.first() {
+            None => return Ok(None),
             Some(b'*') => decode_array(bytes),
             Some(_) => decode_inline(bytes),
+        };
+        match decoded {
+            Ok(decoded) => Ok(Some(decoded)),
+            Err(Stop::Incomplete) => Ok(None),
+            Err(Stop::Bad(bad)) => Err(bad),
         }
     }
 
@@ -75,50 +101,71 @@ impl ClientCodec for Resp {
 }
 
 /// `*<n>\r\n` then `n` times `$<len>\r\n<bytes>\r\n`.
-fn decode_array(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
-    let Some((count, mut at)) = number_line(bytes, 1, "array length")? else {
-        return Ok(None);
-    };
+fn decode_array(bytes: &[u8]) -> Result<(Request, usize), Stop> {
+    let (count, at) = number_line(bytes, 1, "array length")?;
     if count > MAX_ELEMENTS {
-        return Err(BadInput(format!(
+        return Err(Stop::Bad(BadInput(format!(
             "an array of {count} elements (at most {MAX_ELEMENTS})"
-        )));
+        ))));
     }
-    // Room for what the bytes here can hold (a word takes 6 bytes or more),
-    // not for what a client claims.
-    let mut words = Vec::with_capacity(count.min((bytes.len() - at) / 6));
-    for _ in 0..count {
-        match bytes.get(at) {
-            None => return Ok(None),
+    let mut words = BulkStrings {
+        bytes,
+        at,
+        left: count,
+    };
+    let request = request::parse(&mut words)?;
+    // What the request did not read ends where the last word does.
+    while words.left > 0 {
+        words.next()?;
+    }
+    Ok((request, words.at))
+}
+
+/// An array's bulk strings, each checked as it is read.
+struct BulkStrings<'a> {
+    bytes: &'a [u8],
+    /// Where the next one starts.
+    at: usize,
+    left: usize,
+}
+
+impl<'a> Words<'a> for BulkStrings<'a> {
+    fn left(&self) -> usize {
+        self.left
+    }
+
+    fn next(&mut self) -> Result<&'a [u8], Stop> {
+        debug_assert!(self.left > 0, "read past the array");
+        let bytes = self.bytes;
+        match bytes.get(self.at) {
+            None => return Err(Stop::Incomplete),
             Some(b'$') => {}
             Some(&other) => {
-                return Err(BadInput(format!(
+                return Err(Stop::Bad(BadInput(format!(
                     "expected a bulk string (`$`) in a command array, found {:?}",
                     other as char
-                )))
+                ))))
             }
         }
-        let Some((len, start)) = number_line(bytes, at + 1, "bulk string length")? else {
-            return Ok(None);
-        };
+        let (len, start) = number_line(bytes, self.at + 1, "bulk string length")?;
         if len > MAX_BULK {
-            return Err(BadInput(format!(
+            return Err(Stop::Bad(BadInput(format!(
                 "a bulk string of {len} bytes (at most {MAX_BULK})"
-            )));
+            ))));
         }
         let end = start + len;
         if bytes.len() < end + 2 {
-            return Ok(None);
+            return Err(Stop::Incomplete);
         }
         if &bytes[end..end + 2] != b"\r\n" {
-            return Err(BadInput(format!(
+            return Err(Stop::Bad(BadInput(format!(
                 "a bulk string of {len} bytes not followed by CRLF"
-            )));
+            ))));
         }
-        words.push(bytes[start..end].to_vec());
-        at = end + 2;
+        self.at = end + 2;
+        self.left -= 1;
+        Ok(&bytes[start..end])
     }
-    Ok(Some((words, at)))
 }
 
 /// The decimal number from `bytes[from..]` to the next CRLF, and where the
@@ -127,7 +174,7 @@ fn decode_array(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
 /// of every request. Kept out of line: inlined at its two calls, it pushed
 /// `decode_array`'s allocations out of line, for more instructions in all.
 #[inline(never)]
-fn number_line(bytes: &[u8], from: usize, what: &str) -> Result<Option<(usize, usize)>, BadInput> {
+fn number_line(bytes: &[u8], from: usize, what: &str) -> Result<(usize, usize), Stop> {
     let rest = bytes.get(from..).unwrap_or_default();
     let mut number: u64 = 0;
     let mut at = 0;
@@ -136,10 +183,10 @@ fn number_line(bytes: &[u8], from: usize, what: &str) -> Result<Option<(usize, u
         at += 1;
     }
     match rest.get(at) {
-        None => Ok(None),
+        None => Err(Stop::Incomplete),
         Some(b'\r') if at > 0 => match rest.get(at + 1) {
-            None => Ok(None),
-            Some(b'\n') => Ok(Some((number as usize, from + at + 2))),
+            None => Err(Stop::Incomplete),
+            Some(b'\n') => Ok((number as usize, from + at + 2)),
             Some(_) => Err(not_a_number(rest, what)),
         },
         Some(_) => Err(not_a_number(rest, what)),
@@ -148,49 +195,81 @@ fn number_line(bytes: &[u8], from: usize, what: &str) -> Result<Option<(usize, u
 
 /// The error for a length line that is not a number, quoting it.
 #[cold]
-fn not_a_number(line: &[u8], what: &str) -> BadInput {
+fn not_a_number(line: &[u8], what: &str) -> Stop {
     let end = line
         .iter()
         .position(|&b| b == b'\r')
         .unwrap_or(line.len())
         .min(24);
-    BadInput(format!(
+    Stop::Bad(BadInput(format!(
         "the {what} is not a number: {:?}",
         String::from_utf8_lossy(&line[..end])
-    ))
+    )))
 }
 
 /// A line of words separated by spaces, ended by LF (or CRLF).
-fn decode_inline(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
+fn decode_inline(bytes: &[u8]) -> Result<(Request, usize), Stop> {
     let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
         if bytes.len() > 64 << 10 {
-            return Err(BadInput("an inline command longer than 64 KiB".into()));
+            return Err(Stop::Bad(BadInput(
+                "an inline command longer than 64 KiB".into(),
+            )));
         }
-        return Ok(None);
+        return Err(Stop::Incomplete);
     };
     let line = bytes[..end].strip_suffix(b"\r").unwrap_or(&bytes[..end]);
-    let words = line
+    let words: Vec<&[u8]> = line
         .split(|b| b.is_ascii_whitespace())
         .filter(|w| !w.is_empty())
-        .map(<[u8]>::to_vec)
         .collect();
-    Ok(Some((words, end + 1)))
+    let request = request::parse(&mut Listed(words.iter()))?;
+    Ok((request, end + 1))
+}
+
+/// An inline command's words, all there.
+struct Listed<'a, 'w>(std::slice::Iter<'w, &'a [u8]>);
+
+impl<'a> Words<'a> for Listed<'a, '_> {
+    fn left(&self) -> usize {
+        self.0.len()
+    }
+
+    fn next(&mut self) -> Result<&'a [u8], Stop> {
+        Ok(self.0.next().expect("read only while words are left"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Op;
     use super::*;
 
-    fn decode(bytes: &[u8]) -> Result<Option<(Words, usize)>, BadInput> {
+    fn decode(bytes: &[u8]) -> Result<Option<(Request, usize)>, BadInput> {
         Resp.decode(bytes)
+    }
+
+    fn set(key: &[u8], value: &[u8]) -> Request {
+        Request::Op(Op::Set(key.to_vec(), value.to_vec()))
     }
 
     #[test]
     fn an_array_decodes_and_says_how_much_it_used() {
         let bytes = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n*1\r\n";
-        let (words, used) = decode(bytes).unwrap().unwrap();
-        assert_eq!(words, vec![b"SET".to_vec(), b"k".to_vec(), b"vv".to_vec()]);
+        let (request, used) = decode(bytes).unwrap().unwrap();
+        assert_eq!(request, set(b"k", b"vv"));
         assert_eq!(&bytes[used..], b"*1\r\n");
+    }
+
+    #[test]
+    fn words_a_request_does_not_read_are_skipped_and_still_checked() {
+        let bytes = b"*3\r\n$4\r\nNOPE\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n";
+        let (request, used) = decode(bytes).unwrap().unwrap();
+        assert!(matches!(request, Request::Now(Reply::Error(e)) if e.contains("'NOPE'")));
+        assert_eq!(&bytes[used..], b"*1\r\n");
+        let err = decode(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nvv\r\n").unwrap_err();
+        assert!(err.0.contains("not followed by CRLF"), "{err}");
+        let err = decode(b"*3\r\n$4\r\nNOPE\r\n$1\r\na\r\n:1\r\n").unwrap_err();
+        assert!(err.0.contains("expected a bulk string"), "{err}");
     }
 
     #[test]
@@ -204,8 +283,8 @@ mod tests {
 
     #[test]
     fn inline_commands_split_on_spaces() {
-        let (words, used) = decode(b"SET  a b\r\nGET a\n").unwrap().unwrap();
-        assert_eq!(words, vec![b"SET".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+        let (request, used) = decode(b"SET  a b\r\nGET a\n").unwrap().unwrap();
+        assert_eq!(request, set(b"a", b"b"));
         assert_eq!(used, 10);
     }
 
