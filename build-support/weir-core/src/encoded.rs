@@ -95,6 +95,14 @@ impl<T: Serialize> EncodedVec<T> {
 
     /// Encodes `item` after the others.
     pub fn push(&mut self, item: &T) {
+        self.push_twin(item);
+    }
+
+    /// Encodes `item`, a twin of `T` that borrows what `T` owns, after the
+    /// others: an item pushed without being built (nor cloned) first. The
+    /// twin must encode exactly as `T` does, field for field and variant for
+    /// variant (test it: the bytes are read back as `T`s).
+    pub fn push_twin<U: Serialize + ?Sized>(&mut self, item: &U) {
         let before = self.bytes.len();
         match codec::encode_compact_into(item, &mut self.bytes) {
             Ok(()) => self.items += 1,

@@ -33,7 +33,87 @@ pub type Slot = u64;
 /// no-op. Encoded once, by the leader that proposes them: acceptors keep,
 /// log and give back those bytes, the leader sends them again as they are,
 /// and only replicas decode them.
-pub type Value = Encoded<Vec<Command>>;
+///
+/// Written as [`Entry`]s, each client's id once before its commands: a
+/// pipeline's commands are proposed together, and share it. Made with
+/// [`ValueBuilder`].
+pub type Value = Encoded<Vec<Entry>>;
+
+/// A part of a slot's [`Value`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Entry {
+    /// The client of the commands that follow, up to the next client.
+    Client(ClientId),
+    /// A command of that client: its number and what it does.
+    Command(u64, Op),
+}
+
+/// [`Entry`] borrowing its parts, to encode a command without a copy: it
+/// encodes as `Entry` does (`ValueBuilder`'s test reads it back).
+#[derive(Serialize)]
+enum EntryOf<'a> {
+    Client(&'a ClientId),
+    Command(u64, &'a Op),
+}
+
+/// A slot's [`Value`], encoded command by command as they come.
+#[derive(Default)]
+pub struct ValueBuilder {
+    entries: EncodedVec<Entry>,
+    /// The client of the last command pushed.
+    client: Option<ClientId>,
+}
+
+impl ValueBuilder {
+    pub fn push(&mut self, command: &Command) {
+        if self.client != Some(command.client) {
+            self.entries.push_twin(&EntryOf::Client(&command.client));
+            self.client = Some(command.client);
+        }
+        self.entries
+            .push_twin(&EntryOf::Command(command.seq, &command.op));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Forgets the commands pushed.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.client = None;
+    }
+
+    /// The value of the commands pushed; starts afresh.
+    pub fn take(&mut self) -> Value {
+        self.client = None;
+        self.entries.take()
+    }
+
+    /// The value of `commands`.
+    pub fn value_of<'a>(commands: impl IntoIterator<Item = &'a Command>) -> Value {
+        let mut builder = ValueBuilder::default();
+        commands.into_iter().for_each(|c| builder.push(c));
+        builder.take()
+    }
+}
+
+/// `value`'s commands, in order; `None` if it holds a command before any
+/// client (it was not made by a [`ValueBuilder`]).
+pub fn commands_of(value: &Value) -> Option<Vec<Command>> {
+    let mut client = None;
+    let entries = value.decode().ok()?;
+    entries
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::Client(c) => {
+                client = Some(c);
+                None
+            }
+            Entry::Command(seq, op) => Some(client.map(|client| Command { client, seq, op })),
+        })
+        .collect()
+}
 /// What an acceptor has accepted: each slot's ballot and value.
 pub type Accepted = Vec<(Slot, Ballot, Value)>;
 

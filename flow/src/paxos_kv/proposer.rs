@@ -20,11 +20,11 @@ use super::request::Request;
 use super::resp::Reply;
 use super::{
     Accepted, Answer, Ballot, Chosen, ClientId, Command, FromAcceptor, Op, Run, Slot, ToAcceptor,
-    ToProposer, Value,
+    ToProposer, Value, ValueBuilder,
 };
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
-use weir::{ClientEvent, ClusterId, ConnectionId, EncodedVec, Membership};
+use weir::{ClientEvent, ClusterId, ConnectionId, Membership};
 
 /// Clock ticks without a heartbeat before proposer 0 stands; each later
 /// proposer waits [`TIMEOUT_STAGGER`] more.
@@ -149,7 +149,7 @@ struct Outgoing {
     run: Run,
     /// To propose at the end of the tick (while leading), encoded as they
     /// come: the slot's value, without a copy of each command to hold them.
-    propose: EncodedVec<Command>,
+    propose: ValueBuilder,
     /// The `SET`s of this proposer's own clients in `propose`, as
     /// (connection, number): answered here once their slot is chosen.
     sets: Vec<(u64, u64)>,
@@ -161,7 +161,7 @@ impl Outgoing {
     fn new(run: Run) -> Self {
         Outgoing {
             run,
-            propose: EncodedVec::new(),
+            propose: ValueBuilder::default(),
             sets: Vec::new(),
             forward: Vec::new(),
         }
@@ -875,6 +875,7 @@ fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::commands_of;
     use super::super::request::tests::from_line;
     use super::*;
 
@@ -943,7 +944,7 @@ mod tests {
         out.iter()
             .filter_map(|o| match o {
                 Output::Acceptors(ToAcceptor::Accept { slot, value, .. }) => {
-                    Some((*slot, value.decode().unwrap().len()))
+                    Some((*slot, commands_of(value).unwrap().len()))
                 }
                 _ => None,
             })
@@ -959,7 +960,7 @@ mod tests {
                 incarnation: 1,
                 connection: 0,
             };
-            Value::new(
+            ValueBuilder::value_of(
                 &(0..n)
                     .map(|seq| Command {
                         client,

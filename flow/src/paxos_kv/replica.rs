@@ -527,7 +527,7 @@ impl Replica {
         value: &Value,
         sets_answered_by: Option<Run>,
     ) -> (Vec<Answer>, Vec<Answer>) {
-        let commands: Vec<CommandRef> = value.decode_borrowed().unwrap_or_else(|e| {
+        let commands = read_slot(value).unwrap_or_else(|e| {
             // Not made by a leader of this build (the handshake compares
             // the value's shape): a log applied without it would differ
             // from the other replica's, so this one stops.
@@ -657,15 +657,38 @@ fn run(store: &mut Store, op: &OpRef) -> Reply {
     }
 }
 
-/// A [`Command`] as a replica reads it from a slot: its keys and values
-/// borrowed from the slot's bytes, copied only into the store (and for a
-/// command that waits for an earlier one). It must encode as `Command` does:
-/// a test checks every variant.
+/// The commands of a slot's `value`, borrowed from its bytes.
+fn read_slot(value: &Value) -> Result<Vec<CommandRef<'_>>, String> {
+    let entries: Vec<EntryRef> = value.decode_borrowed().map_err(|e| e.to_string())?;
+    let mut client = None;
+    let mut commands = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry {
+            EntryRef::Client(c) => client = Some(c),
+            EntryRef::Command(seq, op) => {
+                let client = client.ok_or("a command before any client")?;
+                commands.push(CommandRef { client, seq, op });
+            }
+        }
+    }
+    Ok(commands)
+}
+
+/// An [`Entry`](super::Entry) as a replica reads it: keys and values borrowed from the
+/// slot's bytes, copied only into the store (and for a command that waits
+/// for an earlier one). It must decode what `Entry` encodes: a test checks
+/// every variant.
 #[derive(Debug, Deserialize)]
+enum EntryRef<'a> {
+    Client(ClientId),
+    Command(u64, #[serde(borrow)] OpRef<'a>),
+}
+
+/// A [`Command`] read from a slot, borrowed.
+#[derive(Debug)]
 struct CommandRef<'a> {
     client: ClientId,
     seq: u64,
-    #[serde(borrow)]
     op: OpRef<'a>,
 }
 
@@ -708,6 +731,7 @@ impl CommandRef<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{commands_of, Entry, ValueBuilder};
     use super::*;
 
     const CLIENT: ClientId = ClientId {
@@ -717,7 +741,7 @@ mod tests {
     };
 
     fn chosen(slot: Slot, commands: &[(u64, Op)]) -> ToReplicaInput {
-        let value = commands
+        let value: Vec<Command> = commands
             .iter()
             .map(|(seq, op)| Command {
                 client: CLIENT,
@@ -727,7 +751,7 @@ mod tests {
             .collect();
         ToReplicaInput::Chosen(Chosen {
             slot,
-            value: Value::new(&value),
+            value: ValueBuilder::value_of(&value),
             sets_answered_by: None,
         })
     }
@@ -747,7 +771,7 @@ mod tests {
 
     #[test]
     fn a_slot_read_borrowed_holds_the_commands_it_was_made_of() {
-        // `CommandRef` must encode as `Command` does, variant for variant.
+        // `EntryRef` must decode what `Entry` encodes, variant for variant.
         let commands: Vec<Command> = [
             set("key", "value"),
             Op::Get(b"key".to_vec()),
@@ -758,19 +782,31 @@ mod tests {
         .into_iter()
         .enumerate()
         .map(|(seq, op)| Command {
+            // Two clients, each with a run of commands, then the first again.
             client: ClientId {
                 proposer: 2,
                 incarnation: u64::MAX - 1,
-                connection: 1 << 40,
+                connection: [1 << 40, 1 << 40, 3, 3, 1 << 40][seq],
             },
             seq: seq as u64 * 1000,
             op,
         })
         .collect();
-        let value = Value::new(&commands);
-        let read: Vec<CommandRef> = value.decode_borrowed().unwrap();
+        let value = ValueBuilder::value_of(&commands);
+        let read = read_slot(&value).unwrap();
         let owned: Vec<Command> = read.iter().map(CommandRef::to_owned).collect();
         assert_eq!(owned, commands);
+        assert_eq!(commands_of(&value), Some(commands));
+        // Three clients' ids in it, one for each run.
+        let entries = value.decode().unwrap();
+        let clients = entries.iter().filter(|e| matches!(e, Entry::Client(_)));
+        assert_eq!(clients.count(), 3);
+        let headless = Value::new(&vec![Entry::Command(0, Op::EndSession)]);
+        assert_eq!(
+            read_slot(&headless).unwrap_err(),
+            "a command before any client"
+        );
+        assert_eq!(commands_of(&headless), None);
     }
 
     #[test]
@@ -871,7 +907,7 @@ mod tests {
         let command = |client, seq, op| Command { client, seq, op };
         let out = r.tick(vec![ToReplicaInput::Chosen(Chosen {
             slot: 1,
-            value: Value::new(&vec![command(later, 0, set("k", "b"))]),
+            value: ValueBuilder::value_of(&[command(later, 0, set("k", "b"))]),
             sets_answered_by: None,
         })]);
         assert_eq!(answers(&out), vec![(0, Reply::Ok)]);
