@@ -19,7 +19,22 @@ pub enum Request {
 }
 
 /// The commands this store knows.
-const NAMES: [&str; 5] = ["SET", "GET", "DEL", "PING", "AUTH"];
+#[derive(Clone, Copy)]
+enum Name {
+    Set,
+    Get,
+    Del,
+    Ping,
+    Auth,
+}
+
+const NAMES: [(&str, Name); 5] = [
+    ("set", Name::Set),
+    ("get", Name::Get),
+    ("del", Name::Del),
+    ("ping", Name::Ping),
+    ("auth", Name::Auth),
+];
 
 /// The request `words` make. It reads the words it needs; the caller
 /// skips the rest (a request answered with an error may leave some).
@@ -30,32 +45,28 @@ pub fn parse<'a>(words: &mut impl Words<'a>) -> Result<Request, Stop> {
     let name = words.next()?;
     let args = words.left();
     // Matched without an uppercased copy: this runs for every request.
-    let Some(known) = NAMES
+    let Some((known, command)) = NAMES
         .into_iter()
-        .find(|known| name.eq_ignore_ascii_case(known.as_bytes()))
+        .find(|(known, _)| name.eq_ignore_ascii_case(known.as_bytes()))
     else {
         return Ok(Request::Now(Reply::Error(format!(
             "ERR unknown command '{}' (this store knows PING, SET, GET and DEL)",
             String::from_utf8_lossy(name)
         ))));
     };
-    let wrong_arity = || {
-        Request::Now(Reply::Error(format!(
-            "ERR wrong number of arguments for '{}' command",
-            known.to_ascii_lowercase()
-        )))
-    };
-    Ok(match known {
-        "SET" if args == 2 => Request::Op(Op::Set(owned(words)?, owned(words)?)),
-        "SET" if args > 2 => Request::Now(Reply::Error(
+    Ok(match command {
+        Name::Set if args == 2 => Request::Op(Op::Set(owned(words)?, owned(words)?)),
+        Name::Set if args > 2 => Request::Now(Reply::Error(
             "ERR syntax error (SET options are not supported)".into(),
         )),
-        "GET" if args == 1 => Request::Op(Op::Get(owned(words)?)),
-        "DEL" if args >= 1 => Request::Op(Op::Del(all(words)?)),
-        "PING" if args == 0 => Request::Now(Reply::Pong),
-        "PING" if args == 1 => Request::Now(Reply::Bulk(Some(owned(words)?))),
-        "AUTH" => Request::Auth(all(words)?),
-        _ => wrong_arity(),
+        Name::Get if args == 1 => Request::Op(Op::Get(owned(words)?)),
+        Name::Del if args >= 1 => Request::Op(Op::Del(all(words)?)),
+        Name::Ping if args == 0 => Request::Now(Reply::Pong),
+        Name::Ping if args == 1 => Request::Now(Reply::Bulk(Some(owned(words)?))),
+        Name::Auth => Request::Auth(all(words)?),
+        _ => Request::Now(Reply::Error(format!(
+            "ERR wrong number of arguments for '{known}' command"
+        ))),
     })
 }
 

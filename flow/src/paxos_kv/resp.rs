@@ -102,7 +102,7 @@ impl ClientCodec for Resp {
 
 /// `*<n>\r\n` then `n` times `$<len>\r\n<bytes>\r\n`.
 fn decode_array(bytes: &[u8]) -> Result<(Request, usize), Stop> {
-    let (count, at) = number_line(bytes, 1, "array length")?;
+    let (count, at) = length_line(bytes, 1, "array length")?;
     if count > MAX_ELEMENTS {
         return Err(Stop::Bad(BadInput(format!(
             "an array of {count} elements (at most {MAX_ELEMENTS})"
@@ -134,6 +134,7 @@ impl<'a> Words<'a> for BulkStrings<'a> {
         self.left
     }
 
+    #[inline]
     fn next(&mut self) -> Result<&'a [u8], Stop> {
         debug_assert!(self.left > 0, "read past the array");
         let bytes = self.bytes;
@@ -147,7 +148,7 @@ impl<'a> Words<'a> for BulkStrings<'a> {
                 ))))
             }
         }
-        let (len, start) = number_line(bytes, self.at + 1, "bulk string length")?;
+        let (len, start) = length_line(bytes, self.at + 1, "bulk string length")?;
         if len > MAX_BULK {
             return Err(Stop::Bad(BadInput(format!(
                 "a bulk string of {len} bytes (at most {MAX_BULK})"
@@ -168,11 +169,25 @@ impl<'a> Words<'a> for BulkStrings<'a> {
     }
 }
 
+/// [`number_line`], with the lengths of nearly every line of nearly every
+/// request (one or two digits) read in place: this runs for every word.
+#[inline(always)]
+fn length_line(bytes: &[u8], from: usize, what: &str) -> Result<(usize, usize), Stop> {
+    let digit = |d: u8| usize::from(d - b'0');
+    match bytes.get(from..) {
+        Some([d @ b'0'..=b'9', b'\r', b'\n', ..]) => Ok((digit(*d), from + 3)),
+        Some([d @ b'0'..=b'9', e @ b'0'..=b'9', b'\r', b'\n', ..]) => {
+            Ok((digit(*d) * 10 + digit(*e), from + 4))
+        }
+        _ => number_line(bytes, from, what),
+    }
+}
+
 /// The decimal number from `bytes[from..]` to the next CRLF, and where the
 /// next line starts. One pass over at most 19 digits, which cannot overflow
-/// (a longer number is past every limit anyway): this runs for every word
-/// of every request. Kept out of line: inlined at its two calls, it pushed
-/// `decode_array`'s allocations out of line, for more instructions in all.
+/// (a longer number is past every limit anyway). Kept out of line: inlined
+/// at its two calls, it pushed `decode_array`'s allocations out of line, for
+/// more instructions in all.
 #[inline(never)]
 fn number_line(bytes: &[u8], from: usize, what: &str) -> Result<(usize, usize), Stop> {
     let rest = bytes.get(from..).unwrap_or_default();
@@ -279,6 +294,28 @@ mod tests {
             assert_eq!(decode(&bytes[..n]).unwrap(), None, "prefix of {n} bytes");
         }
         assert!(decode(bytes).unwrap().is_some());
+    }
+
+    #[test]
+    fn lengths_of_every_width_decode_whole_and_not_before() {
+        for key in [0, 1, 9, 10, 11, 99, 100, 101] {
+            for value in [0, 9, 10, 99, 100, 1000] {
+                let (key, value) = (vec![b'k'; key], vec![b'\n'; value]);
+                let mut bytes = b"*3\r\n$3\r\nset\r\n".to_vec();
+                for word in [&key, &value] {
+                    bytes.extend(format!("${}\r\n", word.len()).bytes());
+                    bytes.extend_from_slice(word);
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                assert_eq!(
+                    decode(&bytes).unwrap(),
+                    Some((set(&key, &value), bytes.len()))
+                );
+                for n in 0..bytes.len() {
+                    assert_eq!(decode(&bytes[..n]).unwrap(), None, "prefix of {n} bytes");
+                }
+            }
+        }
     }
 
     #[test]
