@@ -10,10 +10,11 @@
 //! Decoding never trusts a claimed length for allocation: see [`bounded`].
 
 mod bounded;
+mod deserializer;
 mod plain;
 mod serializer;
 
-use bincode::config::{Config, Configuration, Fixint, LittleEndian, NoLimit, Varint};
+use bincode::config::{Config, Configuration, Fixint, LittleEndian, NoLimit};
 use bounded::Bounded;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt;
@@ -28,8 +29,11 @@ fn config() -> Configuration<LittleEndian, Fixint, NoLimit> {
 /// How [`Encoded`](crate::Encoded) values are written: each integer in as
 /// few bytes as its value needs (below 251, one). Such a value is encoded
 /// once, then sent to every peer that needs it and kept in their logs:
-/// there its bytes cost more than packing its integers does.
-fn compact_config() -> Configuration<LittleEndian, Varint, NoLimit> {
+/// there its bytes cost more than packing its integers does. Our own
+/// serializer and deserializer read and write them; tests hold both to
+/// bincode with this configuration.
+#[cfg(test)]
+fn compact_config() -> Configuration<LittleEndian, bincode::config::Varint, NoLimit> {
     bincode::config::standard()
         .with_little_endian()
         .with_variable_int_encoding()
@@ -280,7 +284,12 @@ pub(crate) fn encode_compact_into<T: Serialize + ?Sized>(
 /// Decodes a value written by [`encode_compact_into`], rejecting trailing
 /// bytes; what it borrows, it borrows from `bytes`.
 pub(crate) fn decode_compact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
-    decode_whole(bytes, compact_config())
+    let mut reader = deserializer::Reader { bytes };
+    let value = T::deserialize(&mut reader)?;
+    if !reader.bytes.is_empty() {
+        return Err(trailing(bytes.len(), bytes.len() - reader.bytes.len()));
+    }
+    Ok(value)
 }
 
 fn decode_whole<'a, T: Deserialize<'a>>(

@@ -97,6 +97,12 @@ impl ser::Error for CodecError {
     }
 }
 
+impl serde::de::Error for CodecError {
+    fn custom<T: std::fmt::Display>(msg: T) -> CodecError {
+        CodecError(msg.to_string())
+    }
+}
+
 fn needs_length() -> CodecError {
     CodecError("a sequence or map must know its length to be encoded".into())
 }
