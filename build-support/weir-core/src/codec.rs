@@ -1,9 +1,9 @@
 //! The one place that decides how values travel: bincode 2's format through
 //! serde, with fixed-width little-endian integers (faster to encode than
 //! varints for the numeric batches that dominate network edges). Values are
-//! encoded by [`serializer`], which writes what bincode writes, for less;
+//! encoded by `serializer`, which writes what bincode writes, for less;
 //! bincode decodes them, but for [`Encoded`](crate::Encoded) values, which
-//! [`deserializer`] reads.
+//! `deserializer` reads.
 //!
 //! A network frame's payload is one *batch*: a sequence of records, encoded as a
 //! length followed by the records. Swapping the codec means changing this module only.
