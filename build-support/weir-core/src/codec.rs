@@ -13,6 +13,8 @@
 mod bounded;
 mod deserializer;
 mod plain;
+#[cfg(test)]
+mod samples;
 mod serializer;
 
 use bincode::config::{Config, Configuration, Fixint, LittleEndian, NoLimit};
@@ -417,48 +419,10 @@ mod tests {
     /// the decoded values must equal what was encoded.
     #[test]
     fn every_serde_shape_round_trips() {
-        use std::collections::{BTreeMap, HashMap};
-
-        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
-        enum Shape {
-            Unit,
-            Newtype(String),
-            Tuple(u8, Vec<String>),
-            Struct { name: String, bytes: Vec<u8> },
-        }
-        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
-        struct Wrapper(Option<Box<str>>);
-        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
-        struct Unit;
-        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
-        struct Record {
-            shapes: Vec<Shape>,
-            wrapper: Wrapper,
-            unit: Unit,
-            map: HashMap<String, (char, f64)>,
-            tree: BTreeMap<u32, Option<String>>,
-            path: std::path::PathBuf,
-            wide: (i128, u128),
-        }
-        let record = Record {
-            shapes: vec![
-                Shape::Unit,
-                Shape::Newtype("é".into()),
-                Shape::Tuple(7, vec!["a".into(), String::new()]),
-                Shape::Struct {
-                    name: "s".into(),
-                    bytes: vec![1, 2, 3],
-                },
-            ],
-            wrapper: Wrapper(Some("boxed".into())),
-            unit: Unit,
-            map: HashMap::from([("k".to_string(), ('ß', 1.5))]),
-            tree: BTreeMap::from([(1, None), (2, Some("two".to_string()))]),
-            path: "/tmp/x".into(),
-            wide: (-1, u128::MAX),
-        };
-        let bytes = encode_value(&record).unwrap();
-        assert_eq!(decode_value::<Record>(&bytes).unwrap(), record);
+        use super::samples::{record, Numbers, Record};
+        let value = (record(70_000), Numbers::of(u128::MAX, true));
+        let bytes = encode_value(&value).unwrap();
+        assert_eq!(decode_value::<(Record, Numbers)>(&bytes).unwrap(), value);
         let mut batch = Vec::new();
         encode_batch(&[Some("x".to_string()), None], &mut batch).unwrap();
         assert_eq!(

@@ -384,6 +384,7 @@ impl<'de> de::VariantAccess<'de> for &mut Reader<'de> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::samples::{magnitude, record, Numbers, Record};
     use super::super::{compact_config, decode_compact, decode_whole, encode_compact_into};
     use proptest::prelude::*;
     use serde::de::DeserializeOwned;
@@ -415,48 +416,10 @@ mod tests {
         assert!(e.to_string().contains("trailing"), "{e}");
     }
 
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    struct Numbers {
-        u: (u8, u16, u32, u64, u128, usize),
-        i: (i8, i16, i32, i64, i128, isize),
-        f: (f32, f64),
-        bool: bool,
-        char: Option<char>,
-    }
-
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    enum Shape {
-        Unit,
-        Newtype(String),
-        Tuple(u8, Vec<String>),
-        Struct { name: String, far: u32 },
-    }
-
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    struct Record {
-        shapes: Vec<Shape>,
-        wrapper: Option<Box<str>>,
-        tree: BTreeMap<u32, Option<String>>,
-        address: std::net::SocketAddr,
-        unit: (),
-    }
-
-    fn magnitude() -> impl Strategy<Value = u128> {
-        (0u32..=128, any::<u128>()).prop_map(|(bits, v)| v.checked_shr(128 - bits).unwrap_or(0))
-    }
-
     proptest! {
         #[test]
         fn numbers_come_back(v in magnitude(), negative: bool) {
-            let i = |n: i128| if negative { n.wrapping_neg() } else { n };
-            round_trips(&Numbers {
-                u: (v as u8, v as u16, v as u32, v as u64, v, v as usize),
-                i: (i(v as i8 as i128) as i8, i(v as i16 as i128) as i16, i(v as i32 as i128) as i32,
-                    i(v as i64 as i128) as i64, i(v as i128), i(v as isize as i128) as isize),
-                f: (v as f32, -(v as f64)),
-                bool: negative,
-                char: char::from_u32(v as u32),
-            });
+            round_trips(&Numbers::of(v, negative));
         }
 
         /// A value's bytes with one changed: what bincode makes of them, we
@@ -464,25 +427,17 @@ mod tests {
         #[test]
         fn damaged_bytes_decode_as_bincode_decodes_them(
             v in magnitude(),
+            negative: bool,
             at in any::<prop::sample::Index>(),
             byte: u8,
         ) {
-            let record = (
-                Numbers {
-                    u: (v as u8, v as u16, v as u32, v as u64, v, v as usize),
-                    i: (v as i8, -(v as i16 as i32) as i16, v as i32, v as i64, v as i128, 0),
-                    f: (1.5, 2.5),
-                    bool: true,
-                    char: char::from_u32(v as u32 % 0x11_0000),
-                },
-                vec![Shape::Newtype("é".into()), Shape::Struct { name: "s".into(), far: v as u32 }],
-            );
+            let record = (Numbers::of(v, negative), record(v as u32));
             let mut bytes = Vec::new();
             encode_compact_into(&record, &mut bytes).unwrap();
             let at = at.index(bytes.len());
             bytes[at] = byte;
             // Compared as bytes again: a damaged float may be NaN, unequal to itself.
-            let again = |both: (Numbers, Vec<Shape>)| {
+            let again = |both: (Numbers, Record)| {
                 let mut bytes = Vec::new();
                 encode_compact_into(&both, &mut bytes).unwrap();
                 bytes
@@ -504,21 +459,7 @@ mod tests {
 
     #[test]
     fn every_shape_comes_back() {
-        round_trips(&Record {
-            shapes: vec![
-                Shape::Unit,
-                Shape::Newtype("é".into()),
-                Shape::Tuple(7, vec!["a".into(), String::new()]),
-                Shape::Struct {
-                    name: "s".into(),
-                    far: 70_000,
-                },
-            ],
-            wrapper: Some("boxed".into()),
-            tree: BTreeMap::from([(1, None), (70_000, Some("two".to_string()))]),
-            address: std::net::SocketAddr::from(([127, 0, 0, 1], 6379)),
-            unit: (),
-        });
+        round_trips(&record(70_000));
     }
 
     #[test]

@@ -345,10 +345,10 @@ impl<'a, const COMPACT: bool> ser::SerializeMap for &mut Writer<'a, COMPACT> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::samples::{magnitude, record, Numbers};
     use super::super::{compact_config, config, encode_compact_into, encode_value};
     use proptest::prelude::*;
     use serde::{Serialize, Serializer};
-    use std::collections::BTreeMap;
     use std::fmt::Debug;
 
     /// Both encodings of `value`, ours and bincode's, must be the same bytes.
@@ -365,43 +365,10 @@ mod tests {
         assert_eq!(ours, compact, "compact: {value:?}");
     }
 
-    #[derive(Debug, Serialize)]
-    struct Numbers {
-        u: (u8, u16, u32, u64, u128, usize),
-        i: (i8, i16, i32, i64, i128, isize),
-        f: (f32, f64),
-        bool: bool,
-        char: Option<char>,
-    }
-
-    /// A value of any magnitude: each width's boundaries (250, 251, 65 535,
-    /// ...) are as likely as anything.
-    fn magnitude() -> impl Strategy<Value = u128> {
-        (0u32..=128, any::<u128>()).prop_map(|(bits, v)| v.checked_shr(128 - bits).unwrap_or(0))
-    }
-
     proptest! {
         #[test]
         fn numbers_are_written_as_bincode_writes_them(v in magnitude(), negative: bool) {
-            let n = Numbers {
-                u: (v as u8, v as u16, v as u32, v as u64, v, v as usize),
-                i: if negative {
-                    (
-                        (v as i8).wrapping_neg(),
-                        (v as i16).wrapping_neg(),
-                        (v as i32).wrapping_neg(),
-                        (v as i64).wrapping_neg(),
-                        (v as i128).wrapping_neg(),
-                        (v as isize).wrapping_neg(),
-                    )
-                } else {
-                    (v as i8, v as i16, v as i32, v as i64, v as i128, v as isize)
-                },
-                f: (v as f32, -(v as f64)),
-                bool: negative,
-                char: char::from_u32(v as u32),
-            };
-            same_as_bincode(&n);
+            same_as_bincode(&Numbers::of(v, negative));
         }
 
         #[test]
@@ -421,40 +388,11 @@ mod tests {
     }
 
     #[derive(Debug, Serialize)]
-    enum Shape {
-        Unit,
-        Newtype(String),
-        Tuple(u8, Vec<String>),
-        Struct { name: String, far: u32 },
-    }
-
-    #[derive(Debug, Serialize)]
     struct Empty;
-
-    #[derive(Debug, Serialize)]
-    struct Wrapper(Option<Box<str>>);
 
     #[test]
     fn every_shape_is_written_as_bincode_writes_it() {
-        let far = 70_000;
-        same_as_bincode(&(
-            vec![
-                Shape::Unit,
-                Shape::Newtype("é".into()),
-                Shape::Tuple(7, vec!["a".into(), String::new()]),
-                Shape::Struct {
-                    name: "s".into(),
-                    far,
-                },
-            ],
-            Wrapper(Some("boxed".into())),
-            Wrapper(None),
-            Empty,
-            (),
-            BTreeMap::from([(1u32, None), (far, Some("two"))]),
-            std::net::SocketAddr::from(([127, 0, 0, 1], 6379)),
-            std::time::Duration::from_millis(1500),
-        ));
+        same_as_bincode(&(record(70_000), None::<Box<str>>, Empty));
     }
 
     /// A value written through `Display` is its text, as with bincode.
