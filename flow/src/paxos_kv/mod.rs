@@ -114,6 +114,7 @@ pub fn commands_of(value: &Value) -> Option<Vec<Command>> {
         })
         .collect()
 }
+
 /// What an acceptor has accepted: each slot's ballot and value.
 pub type Accepted = Vec<(Slot, Ballot, Value)>;
 

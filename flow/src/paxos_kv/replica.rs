@@ -674,10 +674,10 @@ fn read_slot(value: &Value) -> Result<Vec<CommandRef<'_>>, String> {
     Ok(commands)
 }
 
-/// An [`Entry`](super::Entry) as a replica reads it: keys and values borrowed from the
-/// slot's bytes, copied only into the store (and for a command that waits
-/// for an earlier one). It must decode what `Entry` encodes: a test checks
-/// every variant.
+/// An [`Entry`](super::Entry) as a replica reads it: keys and values
+/// borrowed from the slot's bytes, copied only into the store (and for a
+/// command that waits for an earlier one). It must decode what `Entry`
+/// encodes: a test checks every variant.
 #[derive(Debug, Deserialize)]
 enum EntryRef<'a> {
     Client(ClientId),
