@@ -98,23 +98,6 @@ impl ValueBuilder {
     }
 }
 
-/// `value`'s commands, in order; `None` if it holds a command before any
-/// client (it was not made by a [`ValueBuilder`]).
-pub fn commands_of(value: &Value) -> Option<Vec<Command>> {
-    let mut client = None;
-    let entries = value.decode().ok()?;
-    entries
-        .into_iter()
-        .filter_map(|entry| match entry {
-            Entry::Client(c) => {
-                client = Some(c);
-                None
-            }
-            Entry::Command(seq, op) => Some(client.map(|client| Command { client, seq, op })),
-        })
-        .collect()
-}
-
 /// What an acceptor has accepted: each slot's ballot and value.
 pub type Accepted = Vec<(Slot, Ballot, Value)>;
 

@@ -875,7 +875,7 @@ fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::commands_of;
+    use super::super::replica::commands_of;
     use super::super::request::tests::from_line;
     use super::*;
 

@@ -674,6 +674,14 @@ fn read_slot(value: &Value) -> Result<Vec<CommandRef<'_>>, String> {
     Ok(commands)
 }
 
+/// `value`'s commands, owned; `None` if it holds a command before any
+/// client (it was not made by a [`ValueBuilder`](super::ValueBuilder)).
+#[cfg(test)]
+pub(crate) fn commands_of(value: &Value) -> Option<Vec<Command>> {
+    let commands = read_slot(value).ok()?;
+    Some(commands.iter().map(CommandRef::to_owned).collect())
+}
+
 /// An [`Entry`](super::Entry) as a replica reads it: keys and values
 /// borrowed from the slot's bytes, copied only into the store (and for a
 /// command that waits for an earlier one). It must decode what `Entry`
@@ -731,7 +739,7 @@ impl CommandRef<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{commands_of, Entry, ValueBuilder};
+    use super::super::{Entry, ValueBuilder};
     use super::*;
 
     const CLIENT: ClientId = ClientId {

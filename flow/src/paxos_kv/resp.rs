@@ -27,12 +27,6 @@ pub enum Stop {
     Bad(BadInput),
 }
 
-impl From<BadInput> for Stop {
-    fn from(bad: BadInput) -> Stop {
-        Stop::Bad(bad)
-    }
-}
-
 /// What a client is answered.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
