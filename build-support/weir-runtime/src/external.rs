@@ -51,6 +51,10 @@ const REPLIES_START: usize = 256;
 const BATCH_START: usize = 1024;
 
 type Batch<R> = Vec<(ConnectionId, ClientEvent<R>)>;
+
+/// A tick's requests: its batches, one after another.
+pub type Chunk<R> = std::iter::Flatten<std::vec::IntoIter<Vec<(ConnectionId, ClientEvent<R>)>>>;
+
 /// The records of an endpoint whose clients send `R`.
 type Records<R> = Witness<(ConnectionId, ClientEvent<R>)>;
 
@@ -169,27 +173,29 @@ impl Node {
 impl<C: ClientCodec> ExternalSource<C> {
     /// What arrived since the last tick: whole batches, until
     /// [`SOURCE_CHUNK`] records. The endpoint closes when the node stops.
-    pub fn chunk(
-        &mut self,
-        node: &mut Node,
-    ) -> std::vec::IntoIter<(ConnectionId, ClientEvent<C::Request>)> {
+    /// The batches are handed out one after another, not joined: joining
+    /// them copied every record again, growing the joint vector as it went.
+    pub fn chunk(&mut self, node: &mut Node) -> Chunk<C::Request> {
         if !self.done && node.is_stopping() {
             self.done = true;
             self.batches.close();
             node.source_ended();
         }
-        let mut records: Batch<C::Request> = Vec::new();
-        while records.len() < SOURCE_CHUNK {
+        let mut batches = Vec::new();
+        let mut records = 0;
+        while records < SOURCE_CHUNK {
             match self.batches.try_recv() {
-                Ok(batch) if records.is_empty() => records = batch,
-                Ok(batch) => records.extend(batch),
+                Ok(batch) => {
+                    records += batch.len();
+                    batches.push(batch);
+                }
                 Err(_) => break,
             }
         }
-        if records.len() >= SOURCE_CHUNK {
+        if records >= SOURCE_CHUNK {
             node.request_tick();
         }
-        records.into_iter()
+        batches.into_iter().flatten()
     }
 
     pub fn is_done(&self) -> bool {

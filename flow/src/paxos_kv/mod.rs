@@ -317,10 +317,7 @@ pub fn paxos_kv(flow: &FlowBuilder) {
             "Paxos is safe in any order of arrival: ballots and slots decide, not arrival"
         ))
         .tick_batch()
-        .fold(
-            q!(|| Vec::with_capacity(proposer::INPUTS_PER_TICK)),
-            q!(Vec::push),
-        )
+        .fold(q!(proposer::inputs_buffer), q!(Vec::push))
         .flat_map(q!({
             let mut proposer = proposer::Proposer::new(
                 proposers.self_id(),

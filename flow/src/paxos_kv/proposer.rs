@@ -23,6 +23,7 @@ use super::{
     ToProposer, Value, ValueBuilder,
 };
 use rustc_hash::FxHashMap;
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use weir::{ClientEvent, ClusterId, ConnectionId, Membership};
 
@@ -60,10 +61,17 @@ pub const MAX_UNANSWERED: usize = 1 << 16;
 pub const TOO_MANY_UNANSWERED: &str =
     "ERR too many commands unanswered on this connection: read the replies";
 
-/// Room a tick's inputs start with: a busy leader takes a hundred or more
-/// requests a tick, and a batch that grew from empty copied itself at each
-/// doubling, every tick.
-pub const INPUTS_PER_TICK: usize = 256;
+thread_local! {
+    /// The room of a tick's inputs. Only room is sized by it: proposers
+    /// sharing a thread (a simulation) share it too.
+    static INPUTS_ROOM: Cell<Room> = const { Cell::new(Room::EMPTY) };
+}
+
+/// An empty buffer for a tick's inputs, with room for about as many as
+/// recent ticks held: a busy leader takes hundreds of requests a tick.
+pub fn inputs_buffer() -> Vec<Input> {
+    Vec::with_capacity(INPUTS_ROOM.get().capacity())
+}
 
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -269,7 +277,9 @@ pub struct Proposer {
     recent_bytes: usize,
     /// The acceptors linked with this proposer, as bits.
     acceptors_up: u64,
+    /// This tick's outputs.
     out: Vec<Output>,
+    out_room: Room,
 }
 
 impl Proposer {
@@ -293,6 +303,7 @@ impl Proposer {
             recent_bytes: 0,
             acceptors_up: 0,
             out: Vec::new(),
+            out_room: Room::EMPTY,
         };
         proposer.stand_after_silence();
         proposer
@@ -306,6 +317,7 @@ impl Proposer {
 
     /// One tick's inputs; what to send.
     pub fn tick(&mut self, inputs: Vec<Input>) -> Vec<Output> {
+        INPUTS_ROOM.set(INPUTS_ROOM.get().after(inputs.len()));
         for input in inputs {
             match input {
                 Input::Client(connection, event) => self.client(connection.0, event),
@@ -343,7 +355,8 @@ impl Proposer {
                 _ => self.outgoing.forward.clear(),
             }
         }
-        take_sized(&mut self.out)
+        self.out_room = self.out_room.after(self.out.len());
+        std::mem::replace(&mut self.out, Vec::with_capacity(self.out_room.capacity()))
     }
 
     fn send(&mut self, output: Output) {
@@ -863,14 +876,32 @@ fn majority_of(up: u64, quorum: usize) -> Option<impl Iterator<Item = u32>> {
         .then(|| (0..64).filter(move |a| up & (1 << a) != 0).take(quorum))
 }
 
-/// What `v` holds, leaving it empty with room for about as many as recent
-/// ticks held: filled again next tick, it would otherwise grow, copying
-/// itself at each doubling. Sized by the last tick alone, a clock tick's two
-/// outputs left the next busy tick to grow from two. The room decays slowly,
-/// so a burst does not keep its size for ever.
-fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
-    let capacity = v.len().max(v.capacity() - v.capacity() / 16);
-    std::mem::replace(v, Vec::with_capacity(capacity))
+/// Room for a buffer filled anew each tick, so that it need not grow (a
+/// vector grown from too little copies itself at each doubling). It is the
+/// most that recent ticks held, shrinking by 1/256 a tick so that a burst
+/// does not keep its size for ever, and an eighth more so that a tick a
+/// little busier than the last does not grow it. Sized by the last tick
+/// alone, or shrinking faster, the quiet ticks between a leader's busy ones
+/// (acceptors' and replicas' answers, the clock) left each busy tick to
+/// grow again.
+#[derive(Debug, Clone, Copy)]
+struct Room {
+    most: usize,
+}
+
+impl Room {
+    const EMPTY: Room = Room { most: 0 };
+
+    /// The room after a tick that held `len`.
+    fn after(self, len: usize) -> Room {
+        Room {
+            most: len.max(self.most - self.most / 256),
+        }
+    }
+
+    fn capacity(self) -> usize {
+        self.most + self.most / 8
+    }
 }
 
 #[cfg(test)]
