@@ -5,11 +5,13 @@ pub mod cluster;
 pub mod codec;
 pub mod encoded;
 pub mod external;
+pub mod room;
 pub mod shape;
 
 pub use cluster::{ClusterId, Membership};
 pub use encoded::{Encoded, EncodedVec};
 pub use external::{BadInput, ClientCodec, ClientEvent, ConnectionId};
+pub use room::TickRoom;
 
 /// The items above, which both `weir` (for flow code) and `weir-runtime` (for
 /// generated code) re-export at their roots: quoted code that names

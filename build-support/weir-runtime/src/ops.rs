@@ -577,10 +577,8 @@ pub fn final_value<T>(_: &Witness<T>) -> (FinalValue<T>, Witness<T>) {
 pub struct Deferred<T> {
     next: Vec<T>,
     now: Vec<T>,
-    /// The most that recent ticks pushed, shrinking by 1/256 a tick: `next`
-    /// starts a tick with room for an eighth more. Started empty, it grew
-    /// every tick, copying itself at each doubling.
-    most: usize,
+    /// What `next` starts a tick with (started empty, it grew every tick).
+    room: weir_core::TickRoom,
 }
 
 impl<T> Deferred<T> {
@@ -589,9 +587,8 @@ impl<T> Deferred<T> {
     }
     /// At the start of a tick: what was pushed in the previous one becomes current.
     pub fn start_tick(&mut self) {
-        self.most = self.next.len().max(self.most - self.most / 256);
-        let room = self.most + self.most / 8;
-        self.now = std::mem::replace(&mut self.next, Vec::with_capacity(room));
+        self.room = self.room.after(self.next.len());
+        self.now = std::mem::replace(&mut self.next, self.room.vec());
     }
     /// Owned, because a loop may push into this very buffer while its records
     /// are handed out (they go to `next`).
@@ -615,7 +612,7 @@ pub fn defer_tick<T>(_: &Witness<T>) -> (Deferred<T>, Witness<T>) {
         Deferred {
             next: Vec::new(),
             now: Vec::new(),
-            most: 0,
+            room: weir_core::TickRoom::EMPTY,
         },
         Witness::new(),
     )

@@ -46,7 +46,7 @@ pub use order::{NoOrder, TotalOrder};
 pub use quote::IntoQuoted;
 pub use singleton::{Optional, Singleton};
 pub use stream::Stream;
-pub use weir_core::{Encoded, EncodedVec};
+pub use weir_core::{Encoded, EncodedVec, TickRoom};
 pub use weir_macro::q;
 
 /// Durable state: what an instance keeps across a crash or a restart, in

@@ -25,7 +25,7 @@ use super::{
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use weir::{ClientEvent, ClusterId, ConnectionId, Membership};
+use weir::{ClientEvent, ClusterId, ConnectionId, Membership, TickRoom};
 
 /// Clock ticks without a heartbeat before proposer 0 stands; each later
 /// proposer waits [`TIMEOUT_STAGGER`] more.
@@ -64,13 +64,13 @@ pub const TOO_MANY_UNANSWERED: &str =
 thread_local! {
     /// The room of a tick's inputs. Only room is sized by it: proposers
     /// sharing a thread (a simulation) share it too.
-    static INPUTS_ROOM: Cell<Room> = const { Cell::new(Room::EMPTY) };
+    static INPUTS_ROOM: Cell<TickRoom> = const { Cell::new(TickRoom::EMPTY) };
 }
 
 /// An empty buffer for a tick's inputs, with room for about as many as
 /// recent ticks held: a busy leader takes hundreds of requests a tick.
 pub fn inputs_buffer() -> Vec<Input> {
-    Vec::with_capacity(INPUTS_ROOM.get().capacity())
+    INPUTS_ROOM.get().vec()
 }
 
 #[derive(Debug, Clone)]
@@ -279,7 +279,7 @@ pub struct Proposer {
     acceptors_up: u64,
     /// This tick's outputs.
     out: Vec<Output>,
-    out_room: Room,
+    out_room: TickRoom,
 }
 
 impl Proposer {
@@ -303,7 +303,7 @@ impl Proposer {
             recent_bytes: 0,
             acceptors_up: 0,
             out: Vec::new(),
-            out_room: Room::EMPTY,
+            out_room: TickRoom::EMPTY,
         };
         proposer.stand_after_silence();
         proposer
@@ -356,7 +356,7 @@ impl Proposer {
             }
         }
         self.out_room = self.out_room.after(self.out.len());
-        std::mem::replace(&mut self.out, Vec::with_capacity(self.out_room.capacity()))
+        std::mem::replace(&mut self.out, self.out_room.vec())
     }
 
     fn send(&mut self, output: Output) {
@@ -874,34 +874,6 @@ impl Proposer {
 fn majority_of(up: u64, quorum: usize) -> Option<impl Iterator<Item = u32>> {
     (up.count_ones() as usize >= quorum)
         .then(|| (0..64).filter(move |a| up & (1 << a) != 0).take(quorum))
-}
-
-/// Room for a buffer filled anew each tick, so that it need not grow (a
-/// vector grown from too little copies itself at each doubling). It is the
-/// most that recent ticks held, shrinking by 1/256 a tick so that a burst
-/// does not keep its size for ever, and an eighth more so that a tick a
-/// little busier than the last does not grow it. Sized by the last tick
-/// alone, or shrinking faster, the quiet ticks between a leader's busy ones
-/// (acceptors' and replicas' answers, the clock) left each busy tick to
-/// grow again.
-#[derive(Debug, Clone, Copy)]
-struct Room {
-    most: usize,
-}
-
-impl Room {
-    const EMPTY: Room = Room { most: 0 };
-
-    /// The room after a tick that held `len`.
-    fn after(self, len: usize) -> Room {
-        Room {
-            most: len.max(self.most - self.most / 256),
-        }
-    }
-
-    fn capacity(self) -> usize {
-        self.most + self.most / 8
-    }
 }
 
 #[cfg(test)]
