@@ -11,28 +11,40 @@
 /// each busy tick to grow again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickRoom {
-    most: usize,
+    /// The most recent ticks held, in 256ths: kept in whole records, a room
+    /// under 256 would never shrink, and a buffer once used would be
+    /// allocated every tick for ever.
+    most_256ths: usize,
 }
 
 impl TickRoom {
-    pub const EMPTY: TickRoom = TickRoom { most: 0 };
+    pub const EMPTY: TickRoom = TickRoom { most_256ths: 0 };
 
     /// The room after a tick whose buffer held `len`.
     #[must_use]
     pub fn after(self, len: usize) -> TickRoom {
+        let shrunk = self.most_256ths - self.most_256ths / 256;
         TickRoom {
-            most: len.max(self.most - self.most / 256),
+            most_256ths: shrunk.max(len.saturating_mul(256)),
         }
     }
 
     /// The capacity the next tick's buffer starts with.
     pub fn capacity(self) -> usize {
-        self.most + self.most / 8
+        let most = self.most_256ths / 256;
+        most + most / 8
     }
 
     /// An empty vector with [`capacity`](Self::capacity).
     pub fn vec<T>(self) -> Vec<T> {
         Vec::with_capacity(self.capacity())
+    }
+
+    /// What `buffer` held this tick, leaving it empty with room for the
+    /// next, which this room now counts.
+    pub fn take<T>(&mut self, buffer: &mut Vec<T>) -> Vec<T> {
+        *self = self.after(buffer.len());
+        std::mem::replace(buffer, self.vec())
     }
 }
 
@@ -63,5 +75,24 @@ mod tests {
             room = room.after(10);
         }
         assert!(room.capacity() < 1_000, "{room:?}");
+    }
+
+    #[test]
+    fn a_buffer_no_longer_used_is_no_longer_allocated() {
+        let mut room = TickRoom::EMPTY.after(3);
+        assert!(room.capacity() >= 3);
+        for _ in 0..2_000 {
+            room = room.after(0);
+        }
+        assert_eq!(room.capacity(), 0, "{room:?}");
+    }
+
+    #[test]
+    fn take_hands_over_the_tick_and_leaves_room_for_the_next() {
+        let mut room = TickRoom::EMPTY;
+        let mut buffer = vec![1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(room.take(&mut buffer), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(buffer.is_empty());
+        assert_eq!(buffer.capacity(), 9);
     }
 }

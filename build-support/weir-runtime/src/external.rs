@@ -53,7 +53,7 @@ const BATCH_START: usize = 1024;
 type Batch<R> = Vec<(ConnectionId, ClientEvent<R>)>;
 
 /// A tick's requests: its batches, one after another.
-pub type Chunk<R> = std::iter::Flatten<std::vec::IntoIter<Vec<(ConnectionId, ClientEvent<R>)>>>;
+pub type Chunk<R> = std::iter::Flatten<std::vec::IntoIter<Batch<R>>>;
 
 /// The records of an endpoint whose clients send `R`.
 type Records<R> = Witness<(ConnectionId, ClientEvent<R>)>;

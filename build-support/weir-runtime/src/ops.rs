@@ -587,8 +587,7 @@ impl<T> Deferred<T> {
     }
     /// At the start of a tick: what was pushed in the previous one becomes current.
     pub fn start_tick(&mut self) {
-        self.room = self.room.after(self.next.len());
-        self.now = std::mem::replace(&mut self.next, self.room.vec());
+        self.now = self.room.take(&mut self.next);
     }
     /// Owned, because a loop may push into this very buffer while its records
     /// are handed out (they go to `next`).

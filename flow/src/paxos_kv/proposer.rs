@@ -355,8 +355,7 @@ impl Proposer {
                 _ => self.outgoing.forward.clear(),
             }
         }
-        self.out_room = self.out_room.after(self.out.len());
-        std::mem::replace(&mut self.out, self.out_room.vec())
+        self.out_room.take(&mut self.out)
     }
 
     fn send(&mut self, output: Output) {
