@@ -62,6 +62,8 @@ pub struct ValueBuilder {
     entries: EncodedVec<Entry>,
     /// The client of the last command pushed.
     client: Option<ClientId>,
+    /// The commands pushed.
+    commands: usize,
 }
 
 impl ValueBuilder {
@@ -72,21 +74,29 @@ impl ValueBuilder {
         }
         self.entries
             .push_twin(&EntryOf::Command(command.seq, &command.op));
+        self.commands += 1;
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The commands pushed.
+    pub fn len(&self) -> usize {
+        self.commands
+    }
+
     /// Forgets the commands pushed.
     pub fn clear(&mut self) {
         self.entries.clear();
         self.client = None;
+        self.commands = 0;
     }
 
     /// The value of the commands pushed; starts afresh.
     pub fn take(&mut self) -> Value {
         self.client = None;
+        self.commands = 0;
         self.entries.take()
     }
 

@@ -51,6 +51,12 @@ const KEEP_CHOSEN: usize = 4096;
 const KEEP_CHOSEN_BYTES: usize = 4 << 20;
 /// Slots sent again per request of a replica that is behind.
 const RESEND_AT_ONCE: usize = 1024;
+/// Chosen slots whose every command the leader answered itself (its own
+/// clients' `SET`s) that it holds back from the replicas, to send with the
+/// next: replicas then wake once for several such slots. Nothing waits on
+/// them; a slot a replica answers goes at once, after those held, as does
+/// every held slot at each clock tick.
+const HOLD_CHOSEN: usize = 3;
 /// Slots a leader has proposed and not yet seen chosen: past this (no
 /// majority of acceptors answers), it proposes nothing new, and the
 /// commands it is given are dropped; their proposers send them again.
@@ -240,6 +246,9 @@ struct InFlight {
     sent: u64,
     /// Sent to a majority of the acceptors only (see [`majority_of`]).
     to_majority: bool,
+    /// Every command in it is in `sets`: once chosen, no replica has an
+    /// answer to send for it.
+    answered_here: bool,
 }
 
 pub struct Proposer {
@@ -275,6 +284,8 @@ pub struct Proposer {
     recent_chosen: BTreeMap<Slot, Value>,
     /// The bytes of the values in `recent_chosen`.
     recent_bytes: usize,
+    /// Chosen slots held back from the replicas (at most [`HOLD_CHOSEN`]).
+    held_chosen: Vec<Chosen>,
     /// The acceptors linked with this proposer, as bits.
     acceptors_up: u64,
     /// This tick's outputs.
@@ -301,6 +312,7 @@ impl Proposer {
             password: None,
             recent_chosen: BTreeMap::new(),
             recent_bytes: 0,
+            held_chosen: Vec::new(),
             acceptors_up: 0,
             out: Vec::new(),
             out_room: TickRoom::EMPTY,
@@ -532,6 +544,7 @@ impl Proposer {
     fn clock(&mut self) {
         self.now += 1;
         let now = self.now;
+        self.send_held_chosen();
         match &mut self.role {
             Role::Leader { ballot, .. } => {
                 let heartbeat = ToProposer::Heartbeat(*ballot);
@@ -662,7 +675,12 @@ impl Proposer {
                 };
                 flight.accepted |= 1 << (from % 64);
                 if flight.accepted.count_ones() as usize >= self.quorum {
-                    let InFlight { value, sets, .. } = in_flight.remove(&slot).expect("just seen");
+                    let InFlight {
+                        value,
+                        sets,
+                        answered_here,
+                        ..
+                    } = in_flight.remove(&slot).expect("just seen");
                     self.keep_chosen(slot, value.clone());
                     let sets_answered_by = (!sets.is_empty()).then_some(self.outgoing.run);
                     // Chosen, so applied everywhere before any later slot:
@@ -672,14 +690,26 @@ impl Proposer {
                         let answers = run.iter().map(|&(_, seq)| (seq, Reply::Ok));
                         self.answered_run(run[0].0, answers);
                     }
-                    self.send(Output::Replicas(Chosen {
+                    let chosen = Chosen {
                         slot,
                         value,
                         sets_answered_by,
-                    }));
+                    };
+                    if answered_here && self.held_chosen.len() < HOLD_CHOSEN {
+                        self.held_chosen.push(chosen);
+                    } else {
+                        self.send_held_chosen();
+                        self.send(Output::Replicas(chosen));
+                    }
                 }
             }
         }
+    }
+
+    /// Sends the replicas the chosen slots held back, in the order chosen.
+    fn send_held_chosen(&mut self) {
+        self.out
+            .extend(self.held_chosen.drain(..).map(Output::Replicas));
     }
 
     /// Keeps chosen `slot` for replicas that miss it, and forgets the oldest
@@ -765,6 +795,7 @@ impl Proposer {
                     accepted: 0,
                     sent: self.now,
                     to_majority: false,
+                    answered_here: false,
                 },
             );
         }
@@ -800,6 +831,7 @@ impl Proposer {
         }
         let slot = *next_slot;
         *next_slot += 1;
+        let answered_here = self.outgoing.sets.len() == self.outgoing.propose.len();
         let value = self.outgoing.propose.take();
         let sets = std::mem::take(&mut self.outgoing.sets);
         let majority = majority_of(self.acceptors_up, self.quorum);
@@ -811,6 +843,7 @@ impl Proposer {
                 accepted: 0,
                 sent: self.now,
                 to_majority: majority.is_some(),
+                answered_here,
             },
         );
         let accept = ToAcceptor::Accept {
@@ -1153,6 +1186,55 @@ mod tests {
         assert_eq!(p.unanswered().count(), 0);
     }
 
+    /// The slots sent to the replicas as chosen, in order.
+    fn chosen_sent(out: &[Output]) -> Vec<Slot> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Replicas(chosen) => Some(chosen.slot),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slots_the_leader_answered_whole_reach_the_replicas_together_and_the_rest_at_once() {
+        let mut p = leader();
+        let ballot = p_ballot(&p);
+        let c = ConnectionId(1);
+        let request = |text: &str| Input::Client(c, ClientEvent::Request(from_line(text)));
+        let accepted =
+            |from, slot| Input::Acceptor(ClusterId(from), FromAcceptor::Accepted { ballot, slot });
+        p.tick(vec![Input::Client(c, ClientEvent::Opened)]);
+        // Each slot holds one SET of the leader's own client: answered at
+        // once, and sent to the replicas with the fourth.
+        let mut sent = Vec::new();
+        for slot in 0..=HOLD_CHOSEN as Slot {
+            p.tick(vec![request("SET k v")]);
+            let out = p.tick(vec![accepted(0, slot), accepted(1, slot)]);
+            let replies = out
+                .iter()
+                .filter(|o| matches!(o, Output::Reply(_, Reply::Ok)));
+            assert_eq!(replies.count(), 1, "slot {slot}'s SET answered when chosen");
+            sent.push(chosen_sent(&out));
+        }
+        let mut expected = vec![vec![]; HOLD_CHOSEN];
+        expected.push((0..=HOLD_CHOSEN as Slot).collect());
+        assert_eq!(sent, expected);
+        // A slot a replica answers (a GET) goes at once, after those held.
+        let next = HOLD_CHOSEN as Slot + 1;
+        p.tick(vec![request("SET k w")]);
+        assert!(chosen_sent(&p.tick(vec![accepted(0, next), accepted(1, next)])).is_empty());
+        p.tick(vec![request("GET k")]);
+        let out = p.tick(vec![accepted(0, next + 1), accepted(1, next + 1)]);
+        assert_eq!(chosen_sent(&out), [next, next + 1]);
+        // What is held goes at the next clock tick, whatever comes.
+        p.tick(vec![request("SET k x")]);
+        assert!(
+            chosen_sent(&p.tick(vec![accepted(0, next + 2), accepted(1, next + 2)])).is_empty()
+        );
+        assert_eq!(chosen_sent(&p.tick(vec![Input::Clock])), [next + 2]);
+    }
+
     /// The slots each acceptor is sent an accept for, by output: to one
     /// (`Some(acceptor)`) or to all (`None`).
     fn accepts_to(out: &[Output]) -> Vec<(Option<u32>, Slot)> {
@@ -1209,10 +1291,11 @@ mod tests {
             accepted(0, 1),
             accepted(2, 1),
         ]);
+        // Both chosen: their SETs are answered.
         assert_eq!(
             chosen
                 .iter()
-                .filter(|o| matches!(o, Output::Replicas(_)))
+                .filter(|o| matches!(o, Output::Reply(_, Reply::Ok)))
                 .count(),
             2
         );
