@@ -42,6 +42,12 @@ use weir_deploy::{
 
 const CLIENTS: u32 = 50;
 
+/// `redis-server` alone, in memory, above this many `SET`s a second with
+/// `-P 16`: the machine is in its fast phase. Below it every hop and every
+/// wake-up costs more, and the two slow by different amounts: the ratio
+/// says little.
+const FAST_PHASE_REDIS_SETS: f64 = 1.5e6;
+
 /// Requests per run with `pipeline`: pipelined runs are five times as long,
 /// so that one lasts a second or more at the store's pace (200 k requests
 /// took a third of a second, and a run's first and last moments weighed on
@@ -138,6 +144,7 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut hydro_lines = Vec::new();
     let mut hydro_seen = std::collections::BTreeSet::new();
+    let mut redis_sets_alone = None;
     let secured = Secured::make()?;
     let setups = [
         Setup {
@@ -215,6 +222,9 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
                     "| {test} | {how} | {pipeline} | {redis_durability} | redis-server | {:.0} | {:.3} | {:.3} | | {:.2} |",
                     redis.rps, redis.p50_ms, redis.p99_ms, redis.cpu_us[0]
                 );
+                if (test, how, pipeline, redis_durability) == ("SET", "plain", 16, IN_MEMORY.0) {
+                    redis_sets_alone = Some(redis.rps);
+                }
                 let [all, proposers, acceptors, replicas] = store.cpu_us;
                 println!(
                     "| {test} | {how} | {pipeline} | {durability} | paxos_kv f=1 | {:.0} | {:.3} | {:.3} | {ratio:.2} | {all:.2} ({proposers:.2}, {acceptors:.2}, {replicas:.2}) |",
@@ -234,6 +244,18 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
         let stopped = store.wait().await;
         let _ = std::fs::remove_dir_all(state_dir());
         stopped.map_err(|e| format!("the store did not stop cleanly: {e}"))?;
+    }
+    if let Some(rate) = redis_sets_alone {
+        let phase = if rate >= FAST_PHASE_REDIS_SETS {
+            "fast"
+        } else {
+            "slow (ratios say little)"
+        };
+        println!(
+            "\nphase: {phase}; redis-server in memory ran SET -P 16 at {:.2} M requests/s (fast from {:.1})",
+            rate / 1e6,
+            FAST_PHASE_REDIS_SETS / 1e6
+        );
     }
     println!("\nIn Hydro's format:");
     for line in hydro_lines {

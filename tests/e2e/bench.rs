@@ -104,8 +104,8 @@ fn quick_instruction_counts_cover_every_role_of_every_system() {
 
 /// The key-value benchmark's quick mode: `redis-benchmark` against the Paxos
 /// store and a `redis-server`, in clear and over TLS with `AUTH`, and with
-/// each durability beside Redis's append-only file; every row and Hydro's
-/// lines printed.
+/// each durability beside Redis's append-only file; every row, the
+/// machine's phase and Hydro's lines printed.
 #[test]
 fn quick_key_value_benchmark_runs_both_systems() {
     drop(require("redis-benchmark", "redis-tools"));
@@ -129,6 +129,11 @@ fn quick_key_value_benchmark_runs_both_systems() {
             assert!(stdout.contains(&line), "no line {line:?}:\n{stdout}");
         }
     }
+    assert!(
+        stdout.lines().any(|line| line.starts_with("phase: ")
+            && line.contains("redis-server in memory ran SET -P 16 at")),
+        "no phase line:\n{stdout}"
+    );
 }
 
 /// 300 k SETs to one key, each on a new connection, against the store (the
