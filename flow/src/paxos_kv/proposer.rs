@@ -53,9 +53,10 @@ const KEEP_CHOSEN_BYTES: usize = 4 << 20;
 const RESEND_AT_ONCE: usize = 1024;
 /// Chosen slots whose every command the leader answered itself (its own
 /// clients' `SET`s) that it holds back from the replicas, to send with the
-/// next: replicas then wake once for several such slots. Nothing waits on
-/// them; a slot a replica answers goes at once, after those held, as does
-/// every held slot at each clock tick.
+/// next: replicas then wake once for several such slots. No client waits
+/// on them but one whose retried command waits at a replica for a `SET` in
+/// them; so a slot a replica answers goes at once, after those held, and
+/// every held slot goes at each clock tick.
 const HOLD_CHOSEN: usize = 3;
 /// Slots a leader has proposed and not yet seen chosen: past this (no
 /// majority of acceptors answers), it proposes nothing new, and the
@@ -1206,7 +1207,7 @@ mod tests {
             |from, slot| Input::Acceptor(ClusterId(from), FromAcceptor::Accepted { ballot, slot });
         p.tick(vec![Input::Client(c, ClientEvent::Opened)]);
         // Each slot holds one SET of the leader's own client: answered at
-        // once, and sent to the replicas with the fourth.
+        // once, and sent to the replicas with the slot after those held.
         let mut sent = Vec::new();
         for slot in 0..=HOLD_CHOSEN as Slot {
             p.tick(vec![request("SET k v")]);
