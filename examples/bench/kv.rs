@@ -7,6 +7,7 @@
 //! cargo run --release -p examples --example bench_kv            # 200 k requests (1 M with -P 16), 5 repetitions
 //! cargo run --release -p examples --example bench_kv -- --quick # 5 k requests, 1 repetition
 //! cargo run --release -p examples --example bench_kv -- --soak 1000000 # connection churn: memory
+//! cargo run --release -p examples --example bench_kv -- --phase  # is the machine fast? (Redis alone, 2 runs)
 //! ```
 //!
 //! The store keeps its state in files with `--durability flush` (written
@@ -48,6 +49,8 @@ const CLIENTS: u32 = 50;
 /// wake-up costs more, and the two slow by different amounts: the ratio
 /// says little.
 const FAST_PHASE_REDIS_SETS: f64 = 1.5e6;
+/// `SET`s of each run that reads the phase (`-P 16`): about a second.
+const PHASE_REQUESTS: u32 = 1_000_000;
 
 /// Requests per run with `pipeline`: pipelined runs are five times as long,
 /// so that one lasts a second or more at the store's pace (200 k requests
@@ -84,6 +87,9 @@ fn main() -> ExitCode {
         .build()
         .expect("a tokio runtime");
     let done = runtime.block_on(async {
+        if args.iter().any(|a| a == "--phase") {
+            return phase_alone();
+        }
         match Soak::from_args(&args)? {
             Some(soak) => soak.run().await,
             None => run(requests, reps).await,
@@ -124,7 +130,7 @@ const AOF_ALWAYS: Persistence = (
     &["--appendonly", "yes", "--appendfsync", "always"],
 );
 
-async fn run(requests: u32, reps: usize) -> Result<(), String> {
+fn require_redis() -> Result<(), String> {
     for tool in ["redis-server", "redis-benchmark"] {
         if Command::new(tool).arg("--version").output().is_err() {
             return Err(format!(
@@ -132,6 +138,48 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
+
+/// The phase line printed under the table, from Redis's `SET -P 16` rate.
+fn phase_line(redis_sets: f64) -> String {
+    let phase = if redis_sets >= FAST_PHASE_REDIS_SETS {
+        "fast"
+    } else {
+        "slow (ratios say little)"
+    };
+    format!(
+        "phase: {phase}; redis-server in memory ran SET -P 16 at {:.2} M requests/s (fast from {:.1})",
+        redis_sets / 1e6,
+        FAST_PHASE_REDIS_SETS / 1e6
+    )
+}
+
+/// `--phase`: the machine's phase without the store, from two runs against
+/// a lone `redis-server`; the slower one decides, so a moment's burst does
+/// not pass for a fast machine. Seconds, to know whether a suite's ratios
+/// will say anything now.
+fn phase_alone() -> Result<(), String> {
+    require_redis()?;
+    let redis = Redis::start(None, IN_MEMORY.1)?;
+    let target = Target {
+        address: redis.address.clone(),
+        secured: None,
+        processes: vec![],
+    };
+    let mut rates = Vec::new();
+    for _ in 0..2 {
+        rates.push(target.benchmark_one("SET", PHASE_REQUESTS, 16)?.rps);
+    }
+    drop(redis);
+    let _ = std::fs::remove_dir_all(state_dir());
+    let slower = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("{}", phase_line(slower));
+    Ok(())
+}
+
+async fn run(requests: u32, reps: usize) -> Result<(), String> {
+    require_redis()?;
     println!(
         "redis-benchmark -c {CLIENTS} -n {requests} ({} with -P 16), {reps} repetition(s), medians; \
          ratio = paxos_kv / redis-server, the median of back-to-back pairs; \
@@ -247,16 +295,7 @@ async fn run(requests: u32, reps: usize) -> Result<(), String> {
         stopped.map_err(|e| format!("the store did not stop cleanly: {e}"))?;
     }
     if let Some(rate) = redis_sets_alone {
-        let phase = if rate >= FAST_PHASE_REDIS_SETS {
-            "fast"
-        } else {
-            "slow (ratios say little)"
-        };
-        println!(
-            "\nphase: {phase}; redis-server in memory ran SET -P 16 at {:.2} M requests/s (fast from {:.1})",
-            rate / 1e6,
-            FAST_PHASE_REDIS_SETS / 1e6
-        );
+        println!("\n{}", phase_line(rate));
     }
     println!("\nIn Hydro's format:");
     for line in hydro_lines {

@@ -136,6 +136,44 @@ fn quick_key_value_benchmark_runs_both_systems() {
     );
 }
 
+/// `bench_kv --phase`: a lone `redis-server`'s `SET -P 16` rate, and the
+/// phase that rate names, without the store.
+#[test]
+fn key_value_benchmark_reads_the_phase_alone() {
+    drop(require("redis-benchmark", "redis-tools"));
+    drop(require("redis-server", "redis-server"));
+    let stdout = run_example("bench_kv", &["--phase"]);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("phase: "))
+        .unwrap_or_else(|| panic!("no phase line:\n{stdout}"));
+    let number_after = |mark: &str| -> f64 {
+        line.split(mark)
+            .nth(1)
+            .and_then(|rest| rest.split([' ', ')']).next())
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("no number after {mark:?} in {line:?}"))
+    };
+    let (rate, fast_from) = (
+        number_after(" ran SET -P 16 at "),
+        number_after("fast from "),
+    );
+    assert!(rate > 0.0, "{line}");
+    // The rate is printed rounded: at the line itself either phase is right.
+    if (rate - fast_from).abs() > 0.01 {
+        let fast = line.starts_with("phase: fast;");
+        assert_eq!(
+            fast,
+            rate >= fast_from,
+            "the phase disagrees with the rate: {line}"
+        );
+    }
+    assert!(
+        !stdout.contains("| paxos_kv"),
+        "--phase runs Redis alone:\n{stdout}"
+    );
+}
+
 /// 300 k SETs to one key, each on a new connection, against the store (the
 /// key-value benchmark's soak mode): no instance dies, and none grows by
 /// 8 MiB or more between the 100 k and 300 k marks (memory that grows with
