@@ -159,7 +159,7 @@ fn key_value_benchmark_reads_the_phase_alone() {
         number_after("fast from "),
     );
     assert!(rate > 0.0, "{line}");
-    // The rate is printed rounded: at the line itself either phase is right.
+    // The rate is printed rounded: within that rounding of the line, either phase is right.
     if (rate - fast_from).abs() > 0.01 {
         let fast = line.starts_with("phase: fast;");
         assert_eq!(
