@@ -977,88 +977,86 @@ mod tests {
         }
     }
 
+    /// `code` quoted in `module` resolves to `expected`.
+    #[track_caller]
+    fn assert_resolves(code: &str, module: &str, expected: &str) {
+        assert_eq!(
+            resolve(code, module).as_deref(),
+            Ok(expected),
+            "`{code}` in `{module}`"
+        );
+    }
+
     #[test]
     fn items_of_the_module_and_of_others_by_path() {
-        assert_eq!(
-            resolve("__weir_self :: public ()", "fx::inner").unwrap(),
-            "::fx::inner::public()"
+        assert_resolves(
+            "__weir_self :: public ()",
+            "fx::inner",
+            "::fx::inner::public()",
         );
-        assert_eq!(
-            resolve("__weir_crate :: util :: helper ()", "fx::inner").unwrap(),
-            "::fx::util::helper()"
+        assert_resolves(
+            "__weir_crate :: util :: helper ()",
+            "fx::inner",
+            "::fx::util::helper()",
         );
-        assert_eq!(
-            resolve("__weir_self :: super :: util :: Point", "fx::inner").unwrap(),
-            "::fx::util::Point"
+        assert_resolves(
+            "__weir_self :: super :: util :: Point",
+            "fx::inner",
+            "::fx::util::Point",
         );
         // A child module named without `self::`.
-        assert_eq!(
-            resolve("|p| util :: helper (p . util) . max (u32 :: MAX)", "fx").unwrap(),
-            "|p|::fx::util::helper(p.util).max(u32::MAX)"
+        assert_resolves(
+            "|p| util :: helper (p . util) . max (u32 :: MAX)",
+            "fx",
+            "|p|::fx::util::helper(p.util).max(u32::MAX)",
         );
-        assert_eq!(
-            resolve("[inner :: public ()]", "fx").unwrap(),
-            "[::fx::inner::public()]"
-        );
+        assert_resolves("[inner :: public ()]", "fx", "[::fx::inner::public()]");
     }
 
     #[test]
     fn imported_names_resolve_to_what_they_import() {
         // `use a::b;`, braced and renamed, a std type, an enum's variants by glob.
-        assert_eq!(
-            resolve("__weir_self :: helper ()", "fx::inner").unwrap(),
-            "::fx::util::helper()"
+        assert_resolves(
+            "__weir_self :: helper ()",
+            "fx::inner",
+            "::fx::util::helper()",
         );
-        assert_eq!(
-            resolve("__weir_self :: Point", "fx::inner").unwrap(),
-            "::fx::util::Point"
+        assert_resolves("__weir_self :: Point", "fx::inner", "::fx::util::Point");
+        assert_resolves(
+            "__weir_self :: twice ()",
+            "fx::inner",
+            "::fx::util::secret_twice()",
         );
-        assert_eq!(
-            resolve("__weir_self :: twice ()", "fx::inner").unwrap(),
-            "::fx::util::secret_twice()"
+        assert_resolves(
+            "__weir_self :: BTreeMap :: < u32 , u32 > :: new ()",
+            "fx::inner",
+            "::std::collections::BTreeMap::<u32,u32>::new()",
         );
-        assert_eq!(
-            resolve(
-                "__weir_self :: BTreeMap :: < u32 , u32 > :: new ()",
-                "fx::inner"
-            )
-            .unwrap(),
-            "::std::collections::BTreeMap::<u32,u32>::new()"
-        );
-        assert_eq!(
-            resolve("| m | matches ! (m , __weir_self :: Ping (_))", "fx::inner").unwrap(),
-            "|m|matches!(m,::fx::Msg::Ping(_))"
+        assert_resolves(
+            "| m | matches ! (m , __weir_self :: Ping (_))",
+            "fx::inner",
+            "|m|matches!(m,::fx::Msg::Ping(_))",
         );
         // Glob of a flow module, `super::*`, a renamed import two levels up.
-        assert_eq!(
-            resolve("__weir_self :: LIMIT", "fx::foreign").unwrap(),
-            "::fx::util::LIMIT"
-        );
-        assert_eq!(
-            resolve("__weir_self :: P", "fx::nested::deep").unwrap(),
-            "::fx::util::Point"
-        );
+        assert_resolves("__weir_self :: LIMIT", "fx::foreign", "::fx::util::LIMIT");
+        assert_resolves("__weir_self :: P", "fx::nested::deep", "::fx::util::Point");
         // A module imported by name.
-        assert_eq!(
-            resolve("util :: helper ()", "fx::nested").unwrap(),
-            "::fx::util::helper()"
-        );
+        assert_resolves("util :: helper ()", "fx::nested", "::fx::util::helper()");
         // A public re-export keeps its own path: the item's module is private.
-        assert_eq!(
-            resolve("__weir_crate :: Shape", "fx::inner").unwrap(),
-            "::fx::Shape"
-        );
+        assert_resolves("__weir_crate :: Shape", "fx::inner", "::fx::Shape");
     }
 
     #[test]
     fn weir_names_are_the_runtimes() {
-        assert_eq!(
-            resolve("| x : (__weir_self :: ClusterId , u64) | x", "fx::inner").unwrap(),
-            "|x:(::weir_runtime::ClusterId,u64)|x"
+        assert_resolves(
+            "| x : (__weir_self :: ClusterId , u64) | x",
+            "fx::inner",
+            "|x:(::weir_runtime::ClusterId,u64)|x",
         );
-        assert_eq!(
-            resolve("weir :: ClientEvent :: Request (u)", "fx").unwrap(),
-            "::weir_runtime::ClientEvent::Request(u)"
+        assert_resolves(
+            "weir :: ClientEvent :: Request (u)",
+            "fx",
+            "::weir_runtime::ClientEvent::Request(u)",
         );
         let err = resolve("weir :: FlowBuilder :: new ()", "fx").unwrap_err();
         assert!(
@@ -1070,10 +1068,7 @@ mod tests {
 
     #[test]
     fn other_crates_must_be_dependencies_of_the_generated_code() {
-        assert_eq!(
-            resolve("serde :: de :: IgnoredAny", "fx").unwrap(),
-            "::serde::de::IgnoredAny"
-        );
+        assert_resolves("serde :: de :: IgnoredAny", "fx", "::serde::de::IgnoredAny");
         let err = resolve("rand :: random :: < u8 > ()", "fx").unwrap_err();
         assert_eq!(
             err,
@@ -1129,14 +1124,12 @@ mod tests {
 
     #[test]
     fn unknown_names_are_left_to_rustc() {
-        assert_eq!(
-            resolve("__weir_self :: generated_by_a_macro ()", "fx::inner").unwrap(),
-            "::fx::inner::generated_by_a_macro()"
+        assert_resolves(
+            "__weir_self :: generated_by_a_macro ()",
+            "fx::inner",
+            "::fx::inner::generated_by_a_macro()",
         );
-        assert_eq!(
-            resolve("Vec :: < u8 > :: new ()", "fx").unwrap(),
-            "Vec::<u8>::new()"
-        );
+        assert_resolves("Vec :: < u8 > :: new ()", "fx", "Vec::<u8>::new()");
     }
 
     #[test]
