@@ -11,12 +11,14 @@
 //! - `peers`: the peers and their links, as they come up and go down, and the
 //!   membership events that follow;
 //! - `inbound`: frames arriving, and the typed inboxes generated code reads;
-//! - `outbound`: the typed outboxes, each peer's queue and its writing out;
+//! - `outbox`: the typed outboxes generated code fills, a frame per tick;
+//! - `outbound`: each peer's queue of frames and its writing out;
 //! - `tick`: waiting for the next tick, keepalives, stopping on a signal.
 
 mod endpoints;
 mod inbound;
 mod outbound;
+mod outbox;
 mod peers;
 mod stats;
 mod tick;
@@ -24,7 +26,7 @@ mod tick;
 pub(crate) use endpoints::bind_endpoint;
 pub use endpoints::InProcessClient;
 pub use inbound::{Inbox, TaggedInbox};
-pub use outbound::{MemberOutbox, Outbox, RoundRobinOutbox};
+pub use outbox::{MemberOutbox, Outbox, RoundRobinOutbox};
 pub use peers::{ClusterView, MembershipSource};
 
 use crate::auth::{Key, KeyRing};
