@@ -8,7 +8,7 @@
 //! A network frame's payload is one *batch*: a sequence of records, encoded as a
 //! length followed by the records. Swapping the codec means changing this module only.
 //!
-//! Decoding never trusts a claimed length for allocation: see [`bounded`].
+//! Decoding never trusts a claimed length for allocation: see `bounded`.
 
 mod bounded;
 mod deserializer;
@@ -210,7 +210,7 @@ pub fn decode_batch_into<T: DeserializeOwned>(
 
 /// [`decode_batch_into`] for a receiver that knows its record type: a batch
 /// of fixed-width numbers is copied in whole rather than decoded record by
-/// record (see [`plain`]).
+/// record (see `plain`).
 pub fn decode_batch_into_fast<T: DeserializeOwned + 'static>(
     bytes: &[u8],
     out: &mut Vec<T>,

@@ -43,7 +43,7 @@ pub trait Location<'a>: Clone {
     fn id(&self) -> LocationId;
     fn flow(&self) -> &'a FlowBuilder;
 
-    /// An unbounded stream fed later by [`CycleHandle::complete`]: what the
+    /// An unbounded stream fed later by [`CycleHandle::complete`](crate::CycleHandle::complete): what the
     /// completing stream yields in one tick arrives here in the next. For a
     /// completing stream without a deterministic order, see
     /// [`cycle_unordered`](Location::cycle_unordered).
@@ -58,7 +58,7 @@ pub trait Location<'a>: Clone {
         self.flow().new_cycle(self, Vec::new(), Caller::caller())
     }
 
-    /// A tick-level stream fed later by [`CycleHandle::complete`], within the tick:
+    /// A tick-level stream fed later by [`CycleHandle::complete`](crate::CycleHandle::complete), within the tick:
     /// the loop must pass through `defer_tick()`.
     #[track_caller]
     fn tick_cycle<T>(&self) -> Cycle<'a, T, Self, Bounded> {

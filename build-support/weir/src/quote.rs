@@ -2,7 +2,7 @@
 //!
 //! `q!(expr)` first calls [`record_quote`] with the expression's code, location and
 //! captured values, then evaluates to a closure `|_: Hole| expr` that can never be
-//! called. The operator receiving it takes the record with [`take_records`]: the
+//! called. The operator receiving it takes the record with `take_records`: the
 //! closure itself only carries the type.
 
 pub mod capture;

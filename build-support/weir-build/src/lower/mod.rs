@@ -250,15 +250,17 @@ impl Lowering<'_> {
                 shape: #shape,
             })
         });
-        // The shapes, readable: what `shape` holds encoded.
+        // The shapes, readable: what `shape` holds encoded. In a code span, and
+        // brackets escaped in prose, so that rustdoc takes no `[Entry]` for a link.
         let shapes: Vec<String> = self
             .graph
             .channels()
             .map(|c| match c.shape {
-                Ok(shape) => format!(" Channel {} carries {shape}.", c.id),
+                Ok(shape) => format!(" Channel {} carries `{shape}`.", c.id),
                 Err(why) => format!(
-                    " Channel {}: its records' shape was not traced ({why}).",
-                    c.id
+                    " Channel {}: its records' shape was not traced ({}).",
+                    c.id,
+                    why.replace('[', "\\[").replace(']', "\\]")
                 ),
             })
             .collect();

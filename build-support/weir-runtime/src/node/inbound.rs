@@ -1,7 +1,7 @@
 //! Frames arriving from peers (and from this instance itself), and the typed
 //! inboxes generated code reads them through, decoded a tick at a time.
 //!
-//! The node reads its sockets itself, into each peer's [`ReadBuffer`], and
+//! The node reads its sockets itself, into each peer's [`ReadBuffer`](crate::frame::ReadBuffer), and
 //! parses the frames there: a channel's frames for the tick are ranges of
 //! those buffers, decoded in place by the channel's inbox. No reader task, no
 //! queue, no copy or allocation per frame. A buffer's bytes move only once
