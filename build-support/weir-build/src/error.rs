@@ -5,6 +5,7 @@ use std::fmt;
 /// Everything that stopped code generation, collected so one build shows all.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BuildError {
+    /// Each problem, with where it is.
     pub problems: Vec<Problem>,
 }
 

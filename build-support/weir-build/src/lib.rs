@@ -19,6 +19,8 @@
 //! `src/bin/<flow>-<role>.rs` that includes the generated file; the helper checks
 //! the stubs against the roles and says exactly which file to add or remove.
 
+#![warn(missing_docs)]
+
 mod error;
 mod lower;
 mod paths;

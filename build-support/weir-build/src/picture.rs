@@ -14,7 +14,9 @@ use weir::ir::{Delivery, Failure, FlowGraph, LocationKind, Node, Operator};
 
 /// Both pictures of flow `name`.
 pub struct Pictures {
+    /// For Mermaid (`flow.mmd`).
     pub mermaid: String,
+    /// For Graphviz (`flow.dot`).
     pub dot: String,
 }
 

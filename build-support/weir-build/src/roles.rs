@@ -40,6 +40,7 @@ pub fn stub_contents(flow: &str, role: &str) -> String {
 }
 
 impl Roles {
+    /// No flows yet: add them with [`flow`](Self::flow).
     pub fn new() -> Self {
         Self::default()
     }

@@ -120,6 +120,7 @@ impl RoleBinaries {
             .is_some_and(|(_, wanted)| !wanted.lock().unwrap_or_else(|e| e.into_inner()).is_empty())
     }
 
+    /// The directory the binaries are in.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

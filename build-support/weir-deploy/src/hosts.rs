@@ -47,11 +47,17 @@ struct HostsFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostEntry {
+    /// Anything OpenSSH accepts as a destination (`ssh://root@host-a:22`).
     pub ssh: String,
+    /// The address the other instances reach this host at.
     pub address: String,
+    /// Where binaries, the topology and the key go (default `/tmp/weir-<flow>`).
     pub dir: Option<String>,
+    /// The private key to log in with; otherwise ssh's own config and agent.
     pub identity: Option<PathBuf>,
+    /// The known-hosts file; new host keys are accepted and kept there.
     pub known_hosts: Option<PathBuf>,
+    /// Only these roles' instances run here (default: any).
     pub roles: Option<Vec<String>>,
 }
 
@@ -65,6 +71,7 @@ impl Hosts {
         Hosts::parse(&text, &origin)
     }
 
+    /// Reads a hosts file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Hosts, DeployError> {
         let file: HostsFile = toml::from_str(text)
             .map_err(|e| DeployError::new(format!("hosts file {origin}: {e}")))?;

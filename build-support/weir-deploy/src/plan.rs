@@ -39,6 +39,7 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// A deployment of no roles yet: add them with `process` and `cluster`.
     pub fn new() -> Self {
         Self::default()
     }

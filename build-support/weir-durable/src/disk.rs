@@ -39,6 +39,8 @@ pub struct DirDisk {
 }
 
 impl DirDisk {
+    /// Directory `dir`, made if missing and locked; an error if another
+    /// process holds it.
     pub fn open(dir: &Path) -> Result<DirDisk, DurableError> {
         let failed = |what: &str, e: io::Error| {
             DurableError::new(format!(

@@ -20,6 +20,8 @@
 //! Damage anywhere else, or a record that does not decode as the log's type,
 //! is an error: an instance never starts with part of its state.
 
+#![warn(missing_docs)]
+
 mod disk;
 mod files;
 mod frame;
@@ -162,6 +164,7 @@ impl Storage {
         }
     }
 
+    /// How far a tick's writes go before its records leave the instance.
     pub fn durability(&self) -> Durability {
         self.inner.durability
     }

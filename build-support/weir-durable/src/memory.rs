@@ -54,6 +54,7 @@ pub struct Writes {
 }
 
 impl MemoryDisk {
+    /// An empty disk.
     pub fn new() -> MemoryDisk {
         MemoryDisk::default()
     }

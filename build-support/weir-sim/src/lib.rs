@@ -28,6 +28,8 @@
 //! authentication (the links start after them), and sources that read files
 //! or standard input. The end-to-end and fuzz tests cover those.
 
+#![warn(missing_docs)]
+
 mod client;
 mod faults;
 mod network;
@@ -52,13 +54,17 @@ pub type Running = Pin<Box<dyn Future<Output = weir_runtime::Result<()>>>>;
 
 /// One role's generated program.
 pub struct Program {
+    /// Its role, and the channels it may use.
     pub spec: &'static RoleSpec,
+    /// Runs the role's dataflow on a node.
     pub start: fn(Node) -> Running,
 }
 
 /// Every role program of one flow.
 pub struct Flow {
+    /// The flow's name.
     pub name: &'static str,
+    /// A program per role.
     pub roles: &'static [Program],
     /// Where the flow accepts nondeterminism (`assume_ordering(nondet!(..))
     /// at file:line`): none, and its outputs must be the same on every seed

@@ -19,14 +19,18 @@ pub enum Outcome {
 /// A line an instance printed, and when.
 #[derive(Debug, Clone)]
 pub struct Line {
+    /// Who printed it (`participant/1`).
     pub instance: String,
+    /// Virtual time since the run's start.
     pub at: Duration,
+    /// The line, without its newline.
     pub text: String,
 }
 
 /// What one seeded run did.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// The seed that chose its faults and timings.
     pub seed: u64,
     /// Every instance (`coordinator`, `participant/0`, ...), with its outcome.
     pub instances: Vec<(String, Outcome)>,
@@ -51,6 +55,7 @@ impl Run {
             .collect()
     }
 
+    /// How instance `name` ended, if it is one of the run's.
     pub fn outcome(&self, name: &str) -> Option<&Outcome> {
         self.instances
             .iter()

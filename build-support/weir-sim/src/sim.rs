@@ -27,6 +27,7 @@ pub struct Sim {
 /// A seed whose run failed the check, with its faults shrunk.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// The seed that failed.
     pub seed: u64,
     /// What the check said (its panic message).
     pub message: String,
@@ -145,6 +146,7 @@ impl Sim {
         self
     }
 
+    /// Runs these seeds instead of 0..100.
     pub fn seeds(mut self, seeds: Range<u64>) -> Sim {
         self.seeds = seeds;
         self

@@ -27,6 +27,7 @@ pub struct FlowBuilder {
 }
 
 impl FlowBuilder {
+    /// An empty flow, to give a flow function (the build helper makes one per flow).
     pub fn new() -> Self {
         quote::clear_pending();
         Self::default()

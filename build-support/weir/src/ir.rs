@@ -10,7 +10,9 @@ use std::fmt;
 pub struct SourceLoc {
     /// Relative to the workspace root, as rustc was given it (`flow/src/broadcast.rs`).
     pub file: String,
+    /// 1-based.
     pub line: u32,
+    /// 1-based, in characters.
     pub column: u32,
 }
 
@@ -33,12 +35,25 @@ impl fmt::Display for SourceLoc {
 /// The value of a local captured by `q!`, ready to splice into generated code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CaptureValue {
-    /// Written as Rust source: `ty` names the type, `expr` builds the value.
-    Literal { ty: String, expr: String },
-    /// Encoded with the wire codec; `ty` is `std::any::type_name` of the value.
-    Serde { ty: String, bytes: Vec<u8> },
+    /// Written as Rust source.
+    Literal {
+        /// The value's type.
+        ty: String,
+        /// An expression that builds the value.
+        expr: String,
+    },
+    /// Encoded with the wire codec.
+    Serde {
+        /// `std::any::type_name` of the value.
+        ty: String,
+        /// The value, encoded.
+        bytes: Vec<u8>,
+    },
     /// A cluster, for `self_id()` and `members()` in quoted code.
-    Cluster { role: String },
+    Cluster {
+        /// The cluster's role name.
+        role: String,
+    },
 }
 
 /// An expression quoted with `q!`.
@@ -60,7 +75,9 @@ pub struct QuotedExpr {
     pub traits_in_scope: Vec<String>,
 }
 
+/// A location's index in [`FlowGraph::locations`].
 pub type LocationId = usize;
+/// A node's index in [`FlowGraph::nodes`].
 pub type NodeId = usize;
 
 /// How many instances a location has.
@@ -77,7 +94,9 @@ pub enum LocationKind {
 pub struct LocationDecl {
     /// The role name: binaries are called `<flow>-<name>`.
     pub name: String,
+    /// One instance or many.
     pub kind: LocationKind,
+    /// Where `flow.process(..)` or `flow.cluster(..)` made it.
     pub at: SourceLoc,
 }
 
@@ -131,6 +150,7 @@ pub enum Operator {
     /// `(member, Joined | Left)` as links with the members of cluster
     /// `cluster` come and go.
     Membership {
+        /// The cluster watched.
         cluster: LocationId,
     },
     /// args: records per tick.
@@ -139,6 +159,7 @@ pub enum Operator {
     /// Weir instances, on the address the topology lists under `name`.
     /// args: the `ClientCodec`.
     SourceExternal {
+        /// The endpoint's name.
         name: String,
     },
     /// A feedback loop: its records are those of the stream given to `complete`
@@ -146,33 +167,45 @@ pub enum Operator {
     /// later; at `Level::Tick` the loop must pass through `defer_tick`.
     /// args: an initial batch, emitted in the first tick (optional).
     Cycle {
+        /// Unbounded (a tick later) or tick (within the tick).
         level: Level,
+        /// `std::any::type_name` of its records.
         element_type: String,
     },
 
     // Record by record (fused into the code of their input).
+    /// args: the closure applied to each record.
     Map,
+    /// args: the predicate records must pass.
     Filter,
+    /// args: the closure; its `Some`s go on.
     FilterMap,
     /// Each record to one of `branches` [`Operator::Branch`]es, the one its
     /// `q!` argument numbers (none if the number is `branches` or more).
     /// Its consumers are its branches.
     Demux {
+        /// How many branches it has.
         branches: usize,
     },
     /// The records a [`Operator::Demux`] (its one input) numbers `index`.
     Branch {
+        /// Which branch, from 0.
         index: usize,
     },
+    /// args: the closure; each item of what it returns goes on.
     FlatMap,
+    /// args: the closure each record is shown to, unchanged.
     Inspect,
+    /// Owned copies of borrowed records.
     Cloned,
+    /// `(n, record)`, numbered from 0 over the whole run.
     Enumerate,
     /// Records of every input.
     Union,
     /// The input, declared to be in an order the flow relies on, though it
     /// is not the same on every run (`assume_ordering(nondet!(reason))`).
     AssumeOrdering {
+        /// Why the flow may rely on it, as `nondet!` gave it.
         reason: String,
     },
     /// Unbounded → this tick's batch.
@@ -185,32 +218,54 @@ pub enum Operator {
     IntoStream,
 
     // Once a tick has all their inputs (stratum boundaries).
+    /// The tick's first occurrence of each record.
     Unique,
+    /// The tick's records in ascending order.
     Sort,
+    /// Every record so far, every tick.
     Persist,
+    /// The tick's records that were not in the previous tick's.
     Delta,
+    /// The tick's first record.
     First,
+    /// args: `init`, then the closure folding each record into the state.
     Fold {
+        /// Per tick (`Tick`) or over the run (`Unbounded`).
         level: Level,
     },
+    /// args: the closure combining two records into one.
     Reduce {
+        /// Per tick (`Tick`) or over the run (`Unbounded`).
         level: Level,
     },
+    /// How many records.
     Count {
+        /// Per tick (`Tick`) or over the run (`Unbounded`).
         level: Level,
     },
+    /// [`Operator::Fold`] per key of `(key, value)` records.
     FoldKeyed {
+        /// Per tick (`Tick`) or over the run (`Unbounded`).
         level: Level,
     },
+    /// [`Operator::Reduce`] per key of `(key, value)` records.
     ReduceKeyed {
+        /// Per tick (`Tick`) or over the run (`Unbounded`).
         level: Level,
     },
+    /// `(key, (left, right))` for each pair of equal keys.
     Join,
+    /// Every pair of a left and a right record.
     CrossProduct,
+    /// Left `(key, value)`s whose key is not among the right's keys.
     AntiJoin,
+    /// Left records that are not among the right's.
     FilterNotIn,
+    /// Each left record with the right singleton's value.
     CrossSingleton,
+    /// The left records, if the right optional has a value this tick.
     ContinueIf,
+    /// The left records, if the right optional is empty this tick.
     ContinueUnless,
     /// An unbounded singleton's final value, once its input has ended.
     IntoStreamFinal,
@@ -222,16 +277,20 @@ pub enum Operator {
     DeferTick,
 
     // Sinks.
+    /// args: the closure each record is given to.
     ForEach,
+    /// args: the sink records are written to.
     DestSink,
     /// `(connection, reply)` records, encoded and written to the clients of
     /// the endpoint made by node `source` (a `SourceExternal`).
     SendExternal {
+        /// The endpoint's `SourceExternal` node.
         source: NodeId,
     },
 
     /// Moves records from the input's location to this node's location.
     Network {
+        /// How each record is delivered.
         delivery: Delivery,
         /// `std::any::type_name` of the records on the wire.
         element_type: String,
@@ -240,6 +299,7 @@ pub enum Operator {
         shape: Result<weir_core::shape::WireShape, String>,
         /// Whether the receiver gets `(ClusterId, T)`, tagged with the sender.
         tagged: bool,
+        /// Fail-stop or tolerant.
         failure: Failure,
     },
 }
@@ -346,7 +406,9 @@ impl Operator {
 /// An operator placed at a location.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Node {
+    /// Where it runs.
     pub location: LocationId,
+    /// What it does.
     pub op: Operator,
     /// The nodes it consumes, in the order the operator names them (`join`: left,
     /// right).
@@ -374,7 +436,9 @@ impl Node {
 /// A mistake in a flow definition, found while evaluating it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowError {
+    /// What is wrong, and how to fix it.
     pub message: String,
+    /// The call that made the mistake.
     pub at: SourceLoc,
 }
 
@@ -387,6 +451,7 @@ impl fmt::Display for FlowError {
 /// A whole flow: what evaluating a flow function produced.
 #[derive(Debug, Clone, Default)]
 pub struct FlowGraph {
+    /// Its roles, in creation order.
     pub locations: Vec<LocationDecl>,
     /// In creation order: every input comes before its consumer, except the
     /// input of a `Cycle`, which is completed later.
@@ -401,12 +466,17 @@ pub struct FlowGraph {
 pub struct Channel<'g> {
     /// The edge's node: its number in generated code and on the wire.
     pub id: NodeId,
+    /// The sending role.
     pub from: &'g str,
+    /// The receiving role.
     pub to: &'g str,
+    /// How each record is delivered.
     pub delivery: Delivery,
+    /// What a lost instance at either end does to it.
     pub failure: Failure,
     /// `std::any::type_name` of its records.
     pub element_type: &'g str,
+    /// Its records' traced shape, or why it could not be traced.
     pub shape: &'g Result<weir_core::shape::WireShape, String>,
     /// The operator that makes it and where: `send_bincode at flow/src/lib.rs:12:10`.
     pub made_by: String,

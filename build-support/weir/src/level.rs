@@ -15,6 +15,7 @@ pub enum Unbounded {}
 
 /// [`Bounded`] or [`Unbounded`].
 pub trait Boundedness: sealed::Sealed + 'static {
+    /// The level the IR records.
     const LEVEL: Level;
 }
 

@@ -21,6 +21,8 @@
 //! # assert!(flow.finish().errors.is_empty());
 //! ```
 
+#![warn(missing_docs)]
+
 // Lets `q!`'s `::weir::...` paths resolve inside this crate's own tests.
 extern crate self as weir;
 

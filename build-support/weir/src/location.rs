@@ -20,6 +20,7 @@ pub use weir_core::{ClusterId, Membership};
 ///
 /// The role name is the type's name in snake case (`KvServer` → `kv_server`).
 pub trait Role {
+    /// The role's name: the type's, in snake case.
     fn role_name() -> String {
         let full = std::any::type_name::<Self>();
         let last = full.rsplit("::").next().unwrap_or(full);
@@ -40,7 +41,9 @@ pub trait Role {
 
 /// Something a stream can live at.
 pub trait Location<'a>: Clone {
+    /// Its index among the flow's locations.
     fn id(&self) -> LocationId;
+    /// The flow it belongs to.
     fn flow(&self) -> &'a FlowBuilder;
 
     /// An unbounded stream fed later by [`CycleHandle::complete`](crate::CycleHandle::complete): what the

@@ -44,9 +44,11 @@ impl<T: Serialize + DeserializeOwned> NetworkRecord for T {}
 /// tagged with the member that sent them, and interleaved with the other
 /// members' in an order that changes from run to run.
 pub trait Sender<'a>: Location<'a> {
+    /// A record `T` as it arrives: `T` from a process, `(ClusterId, T)` from a cluster.
     type Received<T>;
     /// The order records sent in order `O` arrive in.
     type Arrives<O: Ordering>: Ordering;
+    /// Whether records arrive tagged with their sender.
     const TAGGED: bool;
 }
 
@@ -73,6 +75,7 @@ impl<'a, Tag> Sender<'a> for Cluster<'a, Tag> {
 pub trait SendTarget<'a, From: Sender<'a>, R>: Location<'a> {
     /// The record type on the wire.
     type Wire;
+    /// How each record is delivered.
     const DELIVERY: Delivery;
 }
 

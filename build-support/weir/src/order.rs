@@ -47,6 +47,7 @@ impl Ordered for TotalOrder {}
 
 /// The ordering of a stream made from two: total only if both are.
 pub trait Meet<O: Ordering>: Ordering {
+    /// The ordering of the two together.
     type Output: Ordering;
 }
 

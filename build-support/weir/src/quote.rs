@@ -26,11 +26,17 @@ impl<T, C: FnOnce(Hole) -> T> IntoQuoted<T> for C {}
 /// What `q!` records at the point where it is evaluated.
 #[derive(Debug)]
 pub struct QuoteRecord {
+    /// The expression's tokens, with the flow crate's paths as placeholders.
     pub code: &'static str,
+    /// `file!()` at the `q!`.
     pub file: &'static str,
+    /// `line!()` at the `q!`.
     pub line: u32,
+    /// `column!()` at the `q!`.
     pub column: u32,
+    /// `module_path!()` at the `q!`.
     pub module: &'static str,
+    /// The locals it captures, in order of first use.
     pub captures: Vec<capture::Capture>,
 }
 
@@ -56,7 +62,12 @@ pub enum QuoteError {
     /// More `q!` were evaluated than the operator takes: (found, expected).
     Ambiguous(usize, usize),
     /// A captured value could not be encoded for the generated code.
-    Capture { name: String, reason: String },
+    Capture {
+        /// The local's name.
+        name: String,
+        /// Why it could not be encoded.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for QuoteError {

@@ -13,7 +13,9 @@ use serde::{de::DeserializeOwned, Serialize};
 /// A captured local: its name and its value, or why it has none.
 #[derive(Debug)]
 pub struct Capture {
+    /// The local's name in the flow function.
     pub name: &'static str,
+    /// Its value for generated code, or why it cannot be carried there.
     pub value: Result<CaptureValue, String>,
 }
 
@@ -25,14 +27,18 @@ pub struct CaptureKindLiteral;
 /// Chosen for every other value: serialised with the wire codec.
 pub struct CaptureKindSerde;
 
+/// Picks [`CaptureKindLiteral`] for a [`Literal`] (the more specific receiver).
 pub trait ViaLiteral {
+    /// The capture's kind.
     fn __weir_kind(&self) -> CaptureKindLiteral {
         CaptureKindLiteral
     }
 }
 impl<T: Literal + ?Sized> ViaLiteral for &Probe<'_, T> {}
 
+/// Picks [`CaptureKindSerde`] for any other value (the fallback receiver).
 pub trait ViaSerde {
+    /// The capture's kind.
     fn __weir_kind(&self) -> CaptureKindSerde {
         CaptureKindSerde
     }
@@ -42,7 +48,9 @@ impl<T: ?Sized> ViaSerde for Probe<'_, T> {}
 /// Chosen for a cluster: quoted code reads its member ids.
 pub struct CaptureKindCluster;
 
+/// Picks [`CaptureKindCluster`] for a [`Cluster`] (the most specific receiver).
 pub trait ViaCluster {
+    /// The capture's kind.
     fn __weir_kind(&self) -> CaptureKindCluster {
         CaptureKindCluster
     }
@@ -50,6 +58,7 @@ pub trait ViaCluster {
 impl<Tag> ViaCluster for &&Probe<'_, Cluster<'_, Tag>> {}
 
 impl CaptureKindCluster {
+    /// The cluster, by role name.
     pub fn capture<Tag>(self, cluster: &Cluster<'_, Tag>) -> Result<CaptureValue, String> {
         Ok(CaptureValue::Cluster {
             role: cluster.flow.location_name(cluster.id),
@@ -58,6 +67,7 @@ impl CaptureKindCluster {
 }
 
 impl CaptureKindLiteral {
+    /// The value as Rust source.
     pub fn capture<T: Literal + ?Sized>(self, value: &T) -> Result<CaptureValue, String> {
         Ok(CaptureValue::Literal {
             ty: T::rust_type(),
@@ -67,6 +77,7 @@ impl CaptureKindLiteral {
 }
 
 impl CaptureKindSerde {
+    /// The value encoded with the wire codec.
     pub fn capture<T: Capturable>(self, value: &T) -> Result<CaptureValue, String> {
         let bytes = weir_core::codec::encode_value(value).map_err(|e| e.to_string())?;
         Ok(CaptureValue::Serde {
