@@ -96,6 +96,7 @@ impl Default for BatchEncoder {
 }
 
 impl BatchEncoder {
+    /// An empty batch.
     pub fn new() -> BatchEncoder {
         BatchEncoder::default()
     }
@@ -133,6 +134,7 @@ impl BatchEncoder {
         self.records
     }
 
+    /// Whether it holds no record and no failure to report.
     pub fn is_empty(&self) -> bool {
         self.records == 0 && self.failed.is_none()
     }

@@ -89,6 +89,7 @@ impl<T: Serialize> Default for EncodedVec<T> {
 }
 
 impl<T: Serialize> EncodedVec<T> {
+    /// An empty sequence.
     pub fn new() -> Self {
         Self::default()
     }
@@ -118,6 +119,7 @@ impl<T: Serialize> EncodedVec<T> {
         self.items
     }
 
+    /// Whether it holds no item and no failure to report.
     pub fn is_empty(&self) -> bool {
         self.items == 0 && self.failed.is_none()
     }

@@ -46,7 +46,9 @@ impl fmt::Display for BadInput {
 /// become bytes. One value per endpoint; each connection decodes with a clone
 /// of it (on a task of its own), and replies are encoded with another.
 pub trait ClientCodec: Clone + Send + 'static {
+    /// A decoded request: the flow gets `(ConnectionId, ClientEvent::Request(request))`.
     type Request: Send + 'static;
+    /// A reply: the flow sends `(ConnectionId, reply)` back.
     type Reply;
 
     /// Decodes the request at the front of `bytes`: the request and how many

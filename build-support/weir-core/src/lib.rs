@@ -1,6 +1,8 @@
 //! What both sides of Weir need: the flow crate at build time and the role
 //! binaries at run time. Kept free of tokio, so build scripts stay light.
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod codec;
 pub mod encoded;

@@ -18,6 +18,7 @@ pub struct TickRoom {
 }
 
 impl TickRoom {
+    /// No room yet: the first tick's buffer starts empty.
     pub const EMPTY: TickRoom = TickRoom { most_256ths: 0 };
 
     /// The room after a tick whose buffer held `len`.

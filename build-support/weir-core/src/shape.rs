@@ -20,8 +20,10 @@ use std::fmt;
 
 pub use trace::trace;
 
-/// The shape of a value.
+/// The shape of a value. Its variants up to `Tuple` are serde's data model's
+/// types, by their names there.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub enum Shape {
     Unit,
     Bool,
@@ -60,15 +62,20 @@ pub enum Shape {
 /// What a struct, or one variant of an enum, holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Fields {
+    /// Nothing: `struct S;`, `E::A`.
     Unit,
+    /// One unnamed field: `struct S(T);`.
     Newtype(Shape),
+    /// Unnamed fields: `struct S(T, U);`.
     Tuple(Vec<Shape>),
+    /// Named fields, in order: `struct S { a: T }`.
     Struct(Vec<(String, Shape)>),
 }
 
 /// A named type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TypeShape {
+    /// A struct, and what it holds.
     Struct(Fields),
     /// The variants in the order serde numbers them (their number is what
     /// travels).
@@ -78,7 +85,9 @@ pub enum TypeShape {
 /// The shape of a record type: its own, and those of the named types in it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WireShape {
+    /// The record type's own shape.
     pub root: Shape,
+    /// Every named type in it, by the name serde gives it.
     pub types: BTreeMap<String, TypeShape>,
 }
 
@@ -89,6 +98,7 @@ impl WireShape {
         crate::codec::encode_value(self).expect("a shape always encodes")
     }
 
+    /// A shape from its [`encode`](Self::encode)d bytes.
     pub fn decode(bytes: &[u8]) -> Result<WireShape, crate::codec::CodecError> {
         crate::codec::decode_value(bytes)
     }
