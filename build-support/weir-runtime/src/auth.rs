@@ -100,7 +100,9 @@ impl Key {
 /// have not been given the new one yet.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
+    /// The deployment key: this instance's links use it.
     pub current: Key,
+    /// The key being replaced, accepted from peers that still use it.
     pub previous: Option<Key>,
 }
 

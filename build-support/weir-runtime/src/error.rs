@@ -9,9 +9,11 @@ pub struct Error {
     message: String,
 }
 
+/// A result whose error is the runtime's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error that says `message`.
     pub fn new(message: impl Into<String>) -> Self {
         Error {
             message: message.into(),

@@ -198,6 +198,7 @@ impl<C: ClientCodec> ExternalSource<C> {
         batches.into_iter().flatten()
     }
 
+    /// Whether the endpoint has closed: the node is stopping.
     pub fn is_done(&self) -> bool {
         self.done
     }
@@ -235,6 +236,7 @@ pub struct Replies<C: ClientCodec> {
 }
 
 impl<C: ClientCodec> Replies<C> {
+    /// Queues `reply` for `connection`, after its earlier replies.
     #[inline]
     pub fn push(&mut self, (connection, reply): (ConnectionId, C::Reply)) {
         // Room for a pipeline of short replies from the start: grown from

@@ -27,8 +27,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
+/// The first bytes of every handshake message.
 pub const MAGIC: [u8; 4] = *b"WEIR";
+/// The handshake's version: a peer of another version is refused, naming both.
 pub const PROTOCOL_VERSION: u16 = 6;
+/// A frame header's bytes: payload length, then channel.
 pub const HEADER_LEN: usize = 8;
 /// Set in a frame's channel id to close that channel.
 pub const CLOSE_BIT: u32 = 1 << 31;
@@ -91,11 +94,14 @@ fn append_signal(buf: &mut Vec<u8>, channel: u32) {
 /// A parsed frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The payload's length in bytes.
     pub len: u32,
+    /// The channel id, with [`CLOSE_BIT`] on a close.
     pub channel: u32,
 }
 
 impl Header {
+    /// The header in `bytes` (checked against the frame size limit by the reader).
     pub fn parse(bytes: [u8; HEADER_LEN]) -> Self {
         Header {
             len: u32::from_le_bytes(bytes[..4].try_into().unwrap()),
@@ -280,16 +286,26 @@ impl ReadBuffer {
 /// Why no frame could be read.
 #[derive(Debug)]
 pub enum FrameError {
+    /// Reading failed between frames.
     Io(io::Error),
+    /// Reading failed inside a header.
     InHeader(io::Error),
+    /// A header claims more than `--max-frame` allows.
     TooLong {
+        /// The claimed payload length.
         len: u32,
+        /// The frame's channel.
         channel: u32,
+        /// The limit.
         max_frame: u32,
     },
+    /// The connection ended inside a payload.
     Truncated {
+        /// The frame's channel.
         channel: u32,
+        /// The payload bytes that came.
         read: usize,
+        /// The payload length the header claimed.
         len: u32,
     },
 }
@@ -346,8 +362,11 @@ impl std::fmt::Display for FrameError {
 pub enum Handshake {
     /// Who the sender is.
     Hello {
+        /// The flow's name.
         flow: String,
+        /// The sender's role.
         role: String,
+        /// Its member index (0 for a process).
         index: u32,
         /// Which run of this instance is speaking: it grows across restarts, so
         /// a connection left over from an earlier run can be told apart.
@@ -357,9 +376,15 @@ pub enum Handshake {
         channels: Vec<WireChannel>,
     },
     /// Why the connection is refused; the sender closes it next.
-    Refusal { reason: String },
+    Refusal {
+        /// Said to the other side, and logged there.
+        reason: String,
+    },
     /// A message of the Noise handshake that protects the link.
-    Noise { message: Vec<u8> },
+    Noise {
+        /// The Noise message's bytes.
+        message: Vec<u8>,
+    },
     /// The dialer takes the link: frames follow.
     Ready,
 }
@@ -368,6 +393,7 @@ pub enum Handshake {
 const MAX_ROLE: usize = u8::MAX as usize;
 
 impl Handshake {
+    /// The message's bytes, length-prefixed fields as the module doc says.
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = MAGIC.to_vec();
         buf.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
@@ -506,9 +532,13 @@ async fn read_short_bytes(reader: &mut (impl AsyncRead + Unpin)) -> io::Result<V
 /// Why a handshake could not be read.
 #[derive(Debug)]
 pub enum HandshakeError {
+    /// Reading failed.
     Io(io::Error),
+    /// The bytes do not start with [`MAGIC`]: not a Weir instance.
     NotWeir,
+    /// A Weir instance of another protocol version (this one).
     Version(u16),
+    /// A Weir message that does not parse: what is wrong with it.
     Malformed(&'static str),
 }
 

@@ -29,10 +29,12 @@ impl Default for Health {
 }
 
 impl Health {
+    /// Ready, or not and why.
     pub fn set(&self, state: std::result::Result<(), String>) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
 
+    /// What was last set.
     pub fn get(&self) -> std::result::Result<(), String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

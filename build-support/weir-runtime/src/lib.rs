@@ -6,6 +6,8 @@
 //! The generated code never touches sockets; it sees typed [`Inbox`]es and
 //! [`Outbox`]es whose batches travel as one frame per channel per tick.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 mod cli;
 pub mod client_tls;
@@ -43,6 +45,7 @@ pub const READY_LINE: &str = "weir: ready";
 /// `--health` calls ready); [`UNLINKED_LINE`] and the reason when it stops
 /// being so. A rolling upgrade waits for it.
 pub const LINKED_LINE: &str = "weir: linked";
+/// See [`LINKED_LINE`]; the reason follows it.
 pub const UNLINKED_LINE: &str = "weir: unlinked:";
 
 use std::future::Future;

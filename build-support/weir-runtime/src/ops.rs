@@ -42,22 +42,27 @@ pub use time::{Sample, Timeout};
 
 // Record by record: the closure is the operator.
 
+/// `map`: the closure is the operator.
 pub fn map<T, U, F: FnMut(T) -> U>(_: &Witness<T>, f: F) -> (F, Witness<U>) {
     (f, Witness::new())
 }
 
+/// `filter`: the predicate is the operator.
 pub fn filter<T, F: FnMut(&T) -> bool>(_: &Witness<T>, f: F) -> (F, Witness<T>) {
     (f, Witness::new())
 }
 
+/// `filter_map`: the closure is the operator.
 pub fn filter_map<T, U, F: FnMut(T) -> Option<U>>(_: &Witness<T>, f: F) -> (F, Witness<U>) {
     (f, Witness::new())
 }
 
+/// `demux`: the closure numbers each record's branch.
 pub fn demux<T, F: FnMut(&T) -> usize>(_: &Witness<T>, f: F) -> (F, Witness<T>) {
     (f, Witness::new())
 }
 
+/// `flat_map`: the closure is the operator; its items go on.
 pub fn flat_map<T, I: IntoIterator, F: FnMut(T) -> I>(
     _: &Witness<T>,
     f: F,
@@ -65,10 +70,12 @@ pub fn flat_map<T, I: IntoIterator, F: FnMut(T) -> I>(
     (f, Witness::new())
 }
 
+/// `inspect`: the closure sees each record, which goes on.
 pub fn inspect<T, F: FnMut(&T)>(_: &Witness<T>, f: F) -> (F, Witness<T>) {
     (f, Witness::new())
 }
 
+/// `for_each`: the closure is the sink.
 pub fn for_each<T, F: FnMut(T)>(_: &Witness<T>, f: F) -> (F, Witness<()>) {
     (f, Witness::new())
 }
@@ -78,10 +85,12 @@ pub fn same<T>(_: &Witness<T>) -> Witness<T> {
     Witness::new()
 }
 
+/// `union`: the records of both inputs.
 pub fn union<T>(_: &Witness<T>, _: &Witness<T>) -> Witness<T> {
     Witness::new()
 }
 
+/// `cloned`: owned copies of borrowed records.
 pub fn cloned<T: Clone>(_: &Witness<&T>) -> Witness<T> {
     Witness::new()
 }
@@ -92,12 +101,14 @@ pub struct Enumerate {
 }
 
 impl Enumerate {
+    /// The next record, with its number.
     pub fn number<T>(&mut self, record: T) -> (usize, T) {
         self.next += 1;
         (self.next - 1, record)
     }
 }
 
+/// `enumerate`, numbering from 0.
 pub fn enumerate<T>(_: &Witness<T>) -> (Enumerate, Witness<(usize, T)>) {
     (Enumerate { next: 0 }, Witness::new())
 }
@@ -111,17 +122,20 @@ pub struct Unique<T> {
 }
 
 impl<T: Eq + Hash + Clone> Unique<T> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: T) {
         if self.seen.insert(record.clone()) {
             self.out.push(record);
         }
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::vec::Drain<'_, T> {
         self.seen.clear();
         self.out.drain(..)
     }
 }
 
+/// `unique`, empty.
 pub fn unique<T>(_: &Witness<T>) -> (Unique<T>, Witness<T>) {
     (
         Unique {
@@ -136,15 +150,18 @@ pub fn unique<T>(_: &Witness<T>) -> (Unique<T>, Witness<T>) {
 pub struct Sort<T>(Vec<T>);
 
 impl<T: Ord> Sort<T> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: T) {
         self.0.push(record);
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::vec::Drain<'_, T> {
         self.0.sort();
         self.0.drain(..)
     }
 }
 
+/// `sort`, empty.
 pub fn sort<T>(_: &Witness<T>) -> (Sort<T>, Witness<T>) {
     (Sort(Vec::new()), Witness::new())
 }
@@ -153,16 +170,19 @@ pub fn sort<T>(_: &Witness<T>) -> (Sort<T>, Witness<T>) {
 pub struct First<T>(Option<T>);
 
 impl<T> First<T> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: T) {
         if self.0.is_none() {
             self.0 = Some(record);
         }
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::option::IntoIter<T> {
         self.0.take().into_iter()
     }
 }
 
+/// `first`, empty.
 pub fn first<T>(_: &Witness<T>) -> (First<T>, Witness<T>) {
     (First(None), Witness::new())
 }

@@ -6,14 +6,18 @@ use std::fmt;
 /// How many instances a role has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoleKind {
+    /// Exactly one instance.
     Process,
+    /// Members `0..n`, `n` from the topology.
     Cluster,
 }
 
 /// A role of the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoleDecl {
+    /// The role's name, as the topology lists it.
     pub name: &'static str,
+    /// One instance or many.
     pub kind: RoleKind,
 }
 
@@ -33,9 +37,13 @@ pub enum Delivery {
 /// A network edge of the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelDecl {
+    /// Its number in frames.
     pub id: u32,
+    /// The sending role.
     pub from: &'static str,
+    /// The receiving role.
     pub to: &'static str,
+    /// How each batch is delivered.
     pub delivery: Delivery,
     /// Whether losing a peer on this edge ends only that peer's part of it
     /// (else the instance fails).
@@ -54,24 +62,31 @@ pub struct ChannelDecl {
 /// the topology lists its addresses under `name`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExternalDecl {
+    /// The role whose instances listen.
     pub role: &'static str,
+    /// The endpoint's name in the topology.
     pub name: &'static str,
 }
 
 /// Everything a role program knows about the flow it belongs to.
 #[derive(Debug)]
 pub struct RoleSpec {
+    /// The flow's name.
     pub flow: &'static str,
+    /// This program's role.
     pub role: &'static str,
     /// Hash of the flow's IR: peers from another build are refused.
     pub flow_hash: u64,
+    /// Every role of the flow.
     pub roles: &'static [RoleDecl],
+    /// Every channel of the flow.
     pub channels: &'static [ChannelDecl],
     /// Every role's external endpoints.
     pub externals: &'static [ExternalDecl],
 }
 
 impl RoleSpec {
+    /// Role `name` of the flow, if it has one.
     pub fn role_decl(&self, name: &str) -> Option<&RoleDecl> {
         self.roles.iter().find(|r| r.name == name)
     }
@@ -115,11 +130,14 @@ impl RoleSpec {
 /// One running instance: a role and, for clusters, a member index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InstanceId {
+    /// Its role.
     pub role: String,
+    /// Its member index (0 for a process).
     pub index: u32,
 }
 
 impl InstanceId {
+    /// `worker/1`, or `leader` for a process.
     pub fn display(&self, kind: RoleKind) -> String {
         match kind {
             RoleKind::Process => self.role.clone(),

@@ -20,11 +20,14 @@ use std::path::Path;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Topology {
+    /// Each role's table in the file.
     pub roles: BTreeMap<String, RoleAddresses>,
 }
 
+/// One role's table: where its instances listen for peers, and its endpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleAddresses {
+    /// Each instance's address for its peers, in index order.
     pub addresses: Vec<String>,
     /// Endpoint name → each instance's address for its clients. Any other key
     /// lands here too, and [`Topology::check`] names it.
@@ -60,11 +63,13 @@ impl Topology {
         toml::to_string(self).expect("a topology always serialises")
     }
 
+    /// A topology from its text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         toml::from_str(text)
             .map_err(|e| Error::new(format!("topology file {origin} is not valid: {e}")))
     }
 
+    /// The topology file at `path`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::new(format!("cannot read topology file {}: {e}", path.display()))

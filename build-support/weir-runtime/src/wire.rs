@@ -25,12 +25,17 @@ use weir_core::shape::WireShape;
 pub struct WireChannel {
     /// The sender's number for it (what its frames carry).
     pub id: u32,
+    /// The sending role.
     pub from: String,
+    /// The receiving role.
     pub to: String,
+    /// How each batch is delivered, by name (`Broadcast`).
     pub delivery: String,
+    /// Whether losing a peer on it ends only that peer's part.
     pub tolerant: bool,
     /// For messages: the operator and where the flow makes it, and the type.
     pub made_by: String,
+    /// `std::any::type_name` of its records.
     pub record: String,
     /// [`WireShape::encode`], or empty when the shape was not traced.
     pub shape: Vec<u8>,

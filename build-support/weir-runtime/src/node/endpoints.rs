@@ -8,8 +8,11 @@ use crate::transport::{PeerReader, PeerWriter};
 /// A client connection made in-process by a harness (no socket): its name
 /// for log lines, what it sends, and where its replies go.
 pub struct InProcessClient {
+    /// Its name in log lines, as a socket's address would be.
     pub peer: String,
+    /// What the client sends.
     pub reader: PeerReader,
+    /// Where its replies go.
     pub writer: PeerWriter,
 }
 

@@ -142,6 +142,7 @@ pub struct Stopper {
 }
 
 impl Stopper {
+    /// Stops the node.
     pub fn stop(&self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.wake.notify_one();

@@ -92,6 +92,7 @@ impl<T: Serialize> MemberOutbox<T> {
         }
     }
 
+    /// Encodes `record` into the batch of `member`.
     pub fn push(&mut self, (member, record): (ClusterId, T)) {
         match self.batches.get_mut(member.index()) {
             Some(batch) => batch.push(&record),
@@ -130,6 +131,7 @@ pub struct RoundRobinOutbox<T> {
 }
 
 impl<T: Serialize> RoundRobinOutbox<T> {
+    /// Encodes `record` into the batch of the member whose turn it is.
     pub fn push(&mut self, record: T) {
         let members = self.inner.batches.len();
         if members == 0 {
@@ -140,6 +142,7 @@ impl<T: Serialize> RoundRobinOutbox<T> {
         self.next = (self.next + 1) % members;
     }
 
+    /// As [`MemberOutbox::flush`].
     pub async fn flush(&mut self, node: &mut Node, upstream_done: bool) -> Result<()> {
         self.inner.flush(node, upstream_done).await
     }
@@ -158,6 +161,7 @@ pub struct Outbox<T> {
 }
 
 impl<T: Serialize> Outbox<T> {
+    /// Encodes `record` into this tick's batch.
     #[inline]
     pub fn push(&mut self, record: T) {
         self.batch.push(&record);

@@ -11,14 +11,17 @@ use std::hash::Hash;
 pub struct Persist<T>(Vec<T>);
 
 impl<T: Clone> Persist<T> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: T) {
         self.0.push(record);
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::iter::Cloned<std::slice::Iter<'_, T>> {
         self.0.iter().cloned()
     }
 }
 
+/// `persist`, empty.
 pub fn persist<T>(_: &Witness<T>) -> (Persist<T>, Witness<T>) {
     (Persist(Vec::new()), Witness::new())
 }
@@ -31,17 +34,20 @@ pub struct Delta<T> {
 }
 
 impl<T: Eq + Hash + Clone> Delta<T> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: T) {
         if self.current.insert(record.clone()) && !self.previous.contains(&record) {
             self.out.push(record);
         }
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::vec::Drain<'_, T> {
         self.previous = std::mem::take(&mut self.current);
         self.out.drain(..)
     }
 }
 
+/// `delta`, with no previous tick.
 pub fn delta<T>(_: &Witness<T>) -> (Delta<T>, Witness<T>) {
     (
         Delta {
@@ -60,9 +66,11 @@ pub struct FinalValue<T> {
 }
 
 impl<T> FinalValue<T> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, value: T) {
         self.value = Some(value);
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self, input_done: bool) -> std::option::IntoIter<T> {
         if input_done && !self.emitted {
             self.emitted = true;
@@ -72,6 +80,7 @@ impl<T> FinalValue<T> {
     }
 }
 
+/// `into_stream` of an unbounded singleton, with no value yet.
 pub fn final_value<T>(_: &Witness<T>) -> (FinalValue<T>, Witness<T>) {
     (
         FinalValue {
@@ -92,6 +101,7 @@ pub struct Deferred<T> {
 }
 
 impl<T> Deferred<T> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: T) {
         self.next.push(record);
     }
@@ -116,6 +126,7 @@ impl<T> Deferred<T> {
     }
 }
 
+/// `defer_tick`, empty.
 pub fn defer_tick<T>(_: &Witness<T>) -> (Deferred<T>, Witness<T>) {
     (
         Deferred {
@@ -127,6 +138,7 @@ pub fn defer_tick<T>(_: &Witness<T>) -> (Deferred<T>, Witness<T>) {
     )
 }
 
+/// An unbounded cycle: what is completed into it arrives a tick later.
 pub fn cycle<T>() -> (Deferred<T>, Witness<T>) {
     defer_tick(&Witness::new())
 }

@@ -19,6 +19,7 @@ pub struct Fold<A, I, F> {
 }
 
 impl<A: Clone, I: Fn() -> A, F> Fold<A, I, F> {
+    /// Takes in one of the tick's records.
     #[inline]
     pub fn push<T>(&mut self, record: T)
     where
@@ -26,6 +27,7 @@ impl<A: Clone, I: Fn() -> A, F> Fold<A, I, F> {
     {
         (self.f)(&mut self.value, record);
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::option::IntoIter<A> {
         let value = if self.per_tick {
             std::mem::replace(&mut self.value, (self.init)())
@@ -36,6 +38,7 @@ impl<A: Clone, I: Fn() -> A, F> Fold<A, I, F> {
     }
 }
 
+/// `fold` per tick: `init()` each tick, `f` per record.
 pub fn fold<T, A, I: Fn() -> A, F: FnMut(&mut A, T)>(
     _: &Witness<T>,
     init: I,
@@ -50,6 +53,7 @@ pub fn fold<T, A, I: Fn() -> A, F: FnMut(&mut A, T)>(
     (fold, Witness::new())
 }
 
+/// `fold` over the run: the running value, every tick.
 pub fn fold_all<T, A, I: Fn() -> A, F: FnMut(&mut A, T)>(
     w: &Witness<T>,
     init: I,
@@ -67,9 +71,11 @@ pub struct Count {
 }
 
 impl Count {
+    /// Takes in one of the tick's records.
     pub fn push<T>(&mut self, _: T) {
         self.n += 1;
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::option::IntoIter<usize> {
         let n = self.n;
         if self.per_tick {
@@ -79,6 +85,7 @@ impl Count {
     }
 }
 
+/// `count` per tick.
 pub fn count<T>(_: &Witness<T>) -> (Count, Witness<usize>) {
     (
         Count {
@@ -89,6 +96,7 @@ pub fn count<T>(_: &Witness<T>) -> (Count, Witness<usize>) {
     )
 }
 
+/// `count` over the run.
 pub fn count_all<T>(_: &Witness<T>) -> (Count, Witness<usize>) {
     (
         Count {
@@ -107,12 +115,14 @@ pub struct Reduce<T, F> {
 }
 
 impl<T: Clone, F: FnMut(&mut T, T)> Reduce<T, F> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: T) {
         match &mut self.value {
             Some(value) => (self.f)(value, record),
             None => self.value = Some(record),
         }
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::option::IntoIter<T> {
         if self.per_tick {
             self.value.take().into_iter()
@@ -122,6 +132,7 @@ impl<T: Clone, F: FnMut(&mut T, T)> Reduce<T, F> {
     }
 }
 
+/// `reduce` per tick.
 pub fn reduce<T, F: FnMut(&mut T, T)>(_: &Witness<T>, f: F) -> (Reduce<T, F>, Witness<T>) {
     let reduce = Reduce {
         value: None,
@@ -131,6 +142,7 @@ pub fn reduce<T, F: FnMut(&mut T, T)>(_: &Witness<T>, f: F) -> (Reduce<T, F>, Wi
     (reduce, Witness::new())
 }
 
+/// `reduce` over the run.
 pub fn reduce_all<T, F: FnMut(&mut T, T)>(w: &Witness<T>, f: F) -> (Reduce<T, F>, Witness<T>) {
     let (mut reduce, w) = reduce(w, f);
     reduce.per_tick = false;
@@ -147,6 +159,7 @@ pub struct Keyed<K, A, G> {
 }
 
 impl<K: Eq + Hash, A, G> Keyed<K, A, G> {
+    /// Takes in one of the tick's records.
     pub fn push<V>(&mut self, (key, value): (K, V))
     where
         G: FnMut(&mut Groups<K, A>, K, V),
@@ -165,6 +178,7 @@ impl<K: Eq + Hash, A, G> Keyed<K, A, G> {
     }
 }
 
+/// `fold_keyed` per tick: each key's value from `init()`.
 pub fn fold_keyed<K: Eq + Hash, V, A, I: Fn() -> A, F: FnMut(&mut A, V)>(
     _: &Witness<(K, V)>,
     init: I,
@@ -179,6 +193,7 @@ pub fn fold_keyed<K: Eq + Hash, V, A, I: Fn() -> A, F: FnMut(&mut A, V)>(
     (keyed(update, true), Witness::new())
 }
 
+/// `fold_keyed` over the run: every group once the input has ended.
 pub fn fold_keyed_all<K: Eq + Hash, V, A, I: Fn() -> A, F: FnMut(&mut A, V)>(
     w: &Witness<(K, V)>,
     init: I,
@@ -192,6 +207,7 @@ pub fn fold_keyed_all<K: Eq + Hash, V, A, I: Fn() -> A, F: FnMut(&mut A, V)>(
     (keyed, w)
 }
 
+/// `reduce_keyed` per tick.
 pub fn reduce_keyed<K: Eq + Hash, V, F: FnMut(&mut V, V)>(
     _: &Witness<(K, V)>,
     mut f: F,
@@ -208,6 +224,7 @@ pub fn reduce_keyed<K: Eq + Hash, V, F: FnMut(&mut V, V)>(
     (keyed(update, true), Witness::new())
 }
 
+/// `reduce_keyed` over the run: every group once the input has ended.
 pub fn reduce_keyed_all<K: Eq + Hash, V, F: FnMut(&mut V, V)>(
     w: &Witness<(K, V)>,
     f: F,

@@ -16,12 +16,15 @@ pub struct Binary<L, R, O, C> {
 }
 
 impl<L, R, O, C: FnMut(&mut Vec<L>, &mut Vec<R>, &mut Vec<O>)> Binary<L, R, O, C> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: L) {
         self.left.push(record);
     }
+    /// Takes in one of the tick's records of the right input.
     pub fn push_right(&mut self, record: R) {
         self.right.push(record);
     }
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::vec::Drain<'_, O> {
         (self.combine)(&mut self.left, &mut self.right, &mut self.out);
         self.left.clear();

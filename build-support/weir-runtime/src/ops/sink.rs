@@ -19,6 +19,7 @@ impl<T, S: Sink<T>> DestSink<S, T>
 where
     S::Error: Display,
 {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, record: T) {
         self.records.push(record);
     }

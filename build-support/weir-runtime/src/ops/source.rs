@@ -77,6 +77,7 @@ impl<I: Iterator> Drop for Chunk<'_, I> {
     }
 }
 
+/// `source_iter`: `iter`'s items, fed across ticks in chunks.
 pub fn source_iter<I: IntoIterator>(iter: I) -> (Source<I::IntoIter>, Witness<I::Item>) {
     (
         Source {
@@ -94,6 +95,7 @@ pub struct Spin {
 }
 
 impl Spin {
+    /// This tick's `()`s; asks the node for the next tick.
     pub fn chunk(&mut self, node: &mut Node) -> std::iter::RepeatN<()> {
         self.done |= node.is_stopping();
         if self.done {
@@ -103,15 +105,18 @@ impl Spin {
         std::iter::repeat_n((), self.per_tick)
     }
 
+    /// Whether it will emit nothing more.
     pub fn is_done(&self) -> bool {
         self.done
     }
 }
 
+/// `spin`: one `()` per tick, for ever.
 pub fn spin() -> (Spin, Witness<()>) {
     spin_batch(1)
 }
 
+/// `spin_batch`: `per_tick` `()`s per tick, for ever.
 pub fn spin_batch(per_tick: usize) -> (Spin, Witness<()>) {
     let spin = Spin {
         per_tick,
@@ -126,15 +131,18 @@ pub struct Initial<I> {
 }
 
 impl<I: IntoIterator> Initial<I> {
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self) -> std::iter::Flatten<std::option::IntoIter<I>> {
         self.iter.take().into_iter().flatten()
     }
 
+    /// Whether it will emit nothing more.
     pub fn is_done(&self) -> bool {
         self.iter.is_none()
     }
 }
 
+/// A cycle's initial batch: `iter`'s items, in the first tick.
 pub fn initial<T, I: IntoIterator<Item = T>>(_: &Witness<T>, iter: I) -> Initial<I> {
     Initial { iter: Some(iter) }
 }
@@ -175,6 +183,7 @@ impl<T> AsyncSource<T> {
         node.source_ended();
     }
 
+    /// Whether it will emit nothing more.
     pub fn is_done(&self) -> bool {
         self.done
     }

@@ -111,10 +111,12 @@ pub struct Sample<T> {
 }
 
 impl<T: Clone> Sample<T> {
+    /// Takes in one of the tick's records.
     pub fn push(&mut self, value: T) {
         self.latest = Some(value);
     }
 
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self, node: &mut Node) -> std::option::IntoIter<T> {
         let fired = self.timer.chunk(node).count() > 0;
         if fired {
@@ -124,6 +126,7 @@ impl<T: Clone> Sample<T> {
         }
     }
 
+    /// Whether it will emit nothing more.
     pub fn is_done(&self) -> bool {
         self.timer.is_done()
     }
@@ -145,10 +148,12 @@ pub struct Timeout {
 }
 
 impl Timeout {
+    /// Takes in one of the tick's records.
     pub fn push<T>(&mut self, _: T) {
         self.heard = true;
     }
 
+    /// Its output for this tick, once every input has run in it.
     pub fn emit(&mut self, node: &mut Node) -> std::iter::RepeatN<()> {
         let fired = self.fired.chunk(node).count();
         if std::mem::take(&mut self.heard) {
@@ -159,6 +164,7 @@ impl Timeout {
         std::iter::repeat_n((), fired)
     }
 
+    /// Whether it will emit nothing more.
     pub fn is_done(&self) -> bool {
         self.fired.is_done()
     }

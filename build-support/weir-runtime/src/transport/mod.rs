@@ -27,9 +27,11 @@ pub use tcp::Tcp;
 /// A peer to link with.
 #[derive(Debug, Clone)]
 pub struct PeerPlan {
+    /// Its role and index.
     pub id: InstanceId,
     /// `worker/1` or `leader`, for messages.
     pub name: String,
+    /// Where it listens, from the topology.
     pub address: String,
     /// Whether we open the connection (else the peer does). Exactly one side of
     /// each pair dials: the one whose (role, index) sorts first.
@@ -42,14 +44,18 @@ pub struct PeerPlan {
 /// Everything a transport needs to link one instance with its peers.
 #[derive(Debug, Clone)]
 pub struct LinkPlan {
+    /// This instance's role and index.
     pub me: InstanceId,
     /// This instance's name in messages: `leader`, `worker/1`.
     pub me_name: String,
     /// Which run of this instance this is: later runs have larger numbers, so
     /// peers refuse connections left over from an earlier one.
     pub incarnation: u64,
+    /// Where to listen for peers (`--listen`, else its topology address).
     pub listen: String,
+    /// Every instance it exchanges records with.
     pub peers: Vec<PeerPlan>,
+    /// The flow's name, which a hello carries.
     pub flow: &'static str,
     /// Every channel of the flow: a hello lists those between the two roles.
     pub channels: &'static [ChannelDecl],
@@ -59,6 +65,7 @@ pub struct LinkPlan {
     /// How long a tolerated peer may stay silent before its link is dropped
     /// (the node watches; keepalives go out four times as often).
     pub peer_timeout: Duration,
+    /// The largest frame payload a peer may send (`--max-frame`).
     pub max_frame: u32,
     /// The deployment key (and, during a rotation, the one before it) that
     /// protects every link; `None` runs without protection (only when asked
@@ -69,7 +76,9 @@ pub struct LinkPlan {
 /// What a peer's hello told us, once accepted.
 #[derive(Debug)]
 pub struct Met {
+    /// Which run of the peer it is.
     pub incarnation: u64,
+    /// The peer's channel numbers as ours.
     pub channels: ChannelMap,
 }
 
@@ -83,10 +92,15 @@ pub enum LinkEvent {
     /// `writer` and reads the peer's from `reader`. A link the peer had before
     /// (if any) is over.
     Up {
+        /// The peer, by its index in the plan.
         peer: usize,
+        /// This link's number.
         link: LinkId,
+        /// Where the peer's frames go.
         writer: PeerWriter,
+        /// Where its frames come from.
         reader: PeerReader,
+        /// Which run of the peer it is.
         incarnation: u64,
         /// The peer's channel numbers as ours (its build may number them
         /// otherwise).
@@ -94,13 +108,17 @@ pub enum LinkEvent {
     },
     /// This instance cannot go on (a peer that proved it belongs to the
     /// deployment runs another build, say).
-    Fatal { reason: String },
+    Fatal {
+        /// What to report as the instance exits.
+        reason: String,
+    },
 }
 
 /// Links to the peers of a [`LinkPlan`], as they come and go. The transport
 /// returns them once every peer that is not tolerated is up (its `Up` event
 /// is queued); tolerated peers link whenever they can.
 pub struct Links {
+    /// What happens to the links, in order.
     pub events: mpsc::UnboundedReceiver<LinkEvent>,
     /// Where the node says it dropped a link (it ended, broke, or the peer went
     /// silent): if the transport dials that peer, it dials again.
@@ -115,5 +133,7 @@ pub type PeerReader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// Establishes links.
 pub trait Transport {
+    /// Links with the plan's peers: returns once every peer that is not
+    /// tolerated is up.
     fn connect(&self, plan: &LinkPlan) -> impl Future<Output = Result<Links>>;
 }
