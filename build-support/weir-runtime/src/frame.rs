@@ -536,7 +536,7 @@ pub enum HandshakeError {
     Io(io::Error),
     /// The bytes do not start with [`MAGIC`]: not a Weir instance.
     NotWeir,
-    /// A Weir instance of another protocol version (this one).
+    /// A Weir instance of another protocol version: the peer's.
     Version(u16),
     /// A Weir message that does not parse: what is wrong with it.
     Malformed(&'static str),
