@@ -19,6 +19,31 @@
 //! tick left) is dropped whole and reported ([`Storage::take_warnings`]).
 //! Damage anywhere else, or a record that does not decode as the log's type,
 //! is an error: an instance never starts with part of its state.
+//!
+//! In quoted code the state is the instance's (`cluster.durable()`); a test
+//! of a role's state machine can put it on a [`MemoryDisk`] and restart it:
+//!
+//! ```
+//! use weir_durable::{Cell, Durability, Log, MemoryDisk, Storage};
+//!
+//! let disk = MemoryDisk::new();
+//! {
+//!     let storage = Storage::on(disk.clone(), Durability::Sync);
+//!     let (mut log, read_back) = Log::<String>::open(&storage, "events").unwrap();
+//!     assert!(read_back.is_empty());
+//!     let (mut count, value) = Cell::<u64>::open(&storage, "count").unwrap();
+//!     assert_eq!(value, None);
+//!     log.append(&"started".to_string());
+//!     count.set(&1);
+//!     storage.commit().unwrap(); // what the runtime does at the end of a tick
+//! }
+//! // A restart on the same disk reads back what was committed.
+//! let storage = Storage::on(disk, Durability::Sync);
+//! let (_, read_back) = Log::<String>::open(&storage, "events").unwrap();
+//! assert_eq!(read_back, ["started"]);
+//! let (_, value) = Cell::<u64>::open(&storage, "count").unwrap();
+//! assert_eq!(value, Some(1));
+//! ```
 
 #![warn(missing_docs)]
 
