@@ -15,3 +15,21 @@ mod sim {
     mod paxos_kv;
     mod two_pc;
 }
+
+/// Runs the test `name` (its whole path, `sim::..`; ignored or not) of this
+/// binary in another process, with `env` set and no other `WEIR_SIM_`
+/// variable, so that it runs what the caller asks whatever this process
+/// was given. Whether it passed, and what it printed (stdout, then stderr).
+fn run_in_another_process(name: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", name, "--include-ignored", "--nocapture"]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WEIR_SIM_") {
+            command.env_remove(key);
+        }
+    }
+    let output = command.envs(env.iter().copied()).output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), printed)
+}

@@ -64,17 +64,10 @@ fn print_trace_hashes() {
 
 #[test]
 fn a_seed_gives_the_same_trace_in_another_process() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "sim::determinism::print_trace_hashes",
-            "--include-ignored",
-            "--nocapture",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let theirs: Vec<u64> = String::from_utf8_lossy(&output.stdout)
+    let (passed, printed) =
+        crate::run_in_another_process("sim::determinism::print_trace_hashes", &[]);
+    assert!(passed, "{printed}");
+    let theirs: Vec<u64> = printed
         .lines()
         .filter_map(|l| l.strip_prefix("trace "))
         .filter_map(|l| u64::from_str_radix(l.split(' ').nth(1)?, 16).ok())

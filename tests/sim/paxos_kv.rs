@@ -279,21 +279,11 @@ fn the_check_catches_proposers_answering_reads_locally() {
 /// process (the bug is read from the environment): it must fail, naming a
 /// history that is not linearizable and the seed to replay.
 fn assert_the_check_catches(test: &str, bug: &str) {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            &format!("sim::paxos_kv::{test}"),
-            "--include-ignored",
-        ])
-        .env("PAXOS_KV_PLANTED_BUG", bug)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "the planted bug {bug} passed:\n{printed}"
+    let (passed, printed) = crate::run_in_another_process(
+        &format!("sim::paxos_kv::{test}"),
+        &[("PAXOS_KV_PLANTED_BUG", bug)],
     );
+    assert!(!passed, "the planted bug {bug} passed:\n{printed}");
     assert!(
         printed.contains("is not linearizable") && printed.contains("WEIR_SIM_SEED="),
         "{printed}"

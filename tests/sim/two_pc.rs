@@ -51,6 +51,25 @@ fn two_pc_passes_two_thousand_seeds() {
     two_pc().seeds(0..2000).check(check_outcomes);
 }
 
+/// `WEIR_SIM_SEEDS` runs the seeds it names instead of the test's own (a
+/// longer search, say overnight), and a value that is not a range is
+/// refused by name.
+#[test]
+fn the_environment_picks_the_seeds_a_check_runs() {
+    let test = "sim::two_pc::two_pc_passes_two_thousand_seeds";
+    let (passed, printed) =
+        crate::run_in_another_process(test, &[("WEIR_SIM_SEEDS", "2000..2100")]);
+    assert!(passed, "{printed}");
+    assert!(printed.contains("100 seeds passed"), "{printed}");
+
+    let (passed, printed) = crate::run_in_another_process(test, &[("WEIR_SIM_SEEDS", "all")]);
+    assert!(!passed, "{printed}");
+    assert!(
+        printed.contains(r#"WEIR_SIM_SEEDS="all" is not a range like 0..10"#),
+        "{printed}"
+    );
+}
+
 #[test]
 fn two_pc_with_crashes_never_decides_wrongly_and_names_the_lost_peer() {
     let failed_runs = std::sync::atomic::AtomicUsize::new(0);
@@ -104,18 +123,14 @@ fn a_coordinator_committing_on_a_majority_is_caught_and_its_seed_replays() {
     assert!(report.contains("WEIR_SIM_SEED="), "{report}");
 
     // The replay, in another process: the same seed fails the same way.
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "sim::two_pc::majority_bug_replay",
-            "--include-ignored",
-        ])
-        .envs(failure.replay_env.iter().cloned())
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "the replay passed:\n{printed}");
+    let replay_env: Vec<(&str, &str)> = failure
+        .replay_env
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    let (passed, printed) =
+        crate::run_in_another_process("sim::two_pc::majority_bug_replay", &replay_env);
+    assert!(!passed, "the replay passed:\n{printed}");
     assert!(
         printed.contains(&format!("seed {} fails: {}", failure.seed, failure.message)),
         "the replay failed otherwise:\n{printed}\nexpected: {}",

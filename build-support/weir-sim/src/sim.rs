@@ -218,7 +218,8 @@ impl Sim {
     /// Runs every seed and checks each run with `check` (which panics, as
     /// `assert!` does, on a wrong run). Panics with the failure's report:
     /// the seed, the message, the shrunk faults and the command that
-    /// replays it. `WEIR_SIM_SEED`, `WEIR_SIM_DELAYS` (`a..b`),
+    /// replays it. `WEIR_SIM_SEEDS` (`a..b`, a longer search),
+    /// `WEIR_SIM_SEED` (one seed, a replay), `WEIR_SIM_DELAYS` (`a..b`),
     /// `WEIR_SIM_CRASHES` (every instance's chance) and `WEIR_SIM_HOLDS`
     /// override the seeds and faults.
     pub fn check(self, check: impl Fn(&Run)) {
@@ -379,18 +380,26 @@ impl Sim {
         let bad = |name: &str, value: &str, want: &str| -> ! {
             panic!("weir-sim: {name}={value:?} is not {want}")
         };
+        let range = |name: &str| {
+            var(name).map(|value| {
+                value
+                    .split_once("..")
+                    .and_then(|(a, b)| Some(a.parse().ok()?..b.parse().ok()?))
+                    .unwrap_or_else(|| bad(name, &value, "a range like 0..10"))
+            })
+        };
+        // More seeds than the test names, for a long search; one seed replays.
+        if let Some(seeds) = range("WEIR_SIM_SEEDS") {
+            self.seeds = seeds;
+        }
         if let Some(seed) = var("WEIR_SIM_SEED") {
             let s: u64 = seed
                 .parse()
                 .unwrap_or_else(|_| bad("WEIR_SIM_SEED", &seed, "a number"));
             self.seeds = s..s + 1;
         }
-        if let Some(delays) = var("WEIR_SIM_DELAYS") {
-            let range = delays
-                .split_once("..")
-                .and_then(|(a, b)| Some(a.parse().ok()?..b.parse().ok()?));
-            self.faults.delays =
-                range.unwrap_or_else(|| bad("WEIR_SIM_DELAYS", &delays, "a range like 0..10"));
+        if let Some(delays) = range("WEIR_SIM_DELAYS") {
+            self.faults.delays = delays;
         }
         let chance = |name: &str| {
             var(name).map(|value| {
