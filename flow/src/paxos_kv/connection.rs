@@ -56,8 +56,13 @@ impl Connection {
     }
 
     /// The next request is a command (`op`), sent at clock tick `now`: kept
-    /// until a replica answers it. What to send.
-    pub fn command(&mut self, op: Op, now: u64) -> &Command {
+    /// until a replica answers it. What to send. The first begins the
+    /// connection's session, numbered `sessions_begun` (which counts on).
+    pub fn command(&mut self, op: Op, now: u64, sessions_begun: &mut u64) -> &Command {
+        if self.next_seq() == 0 {
+            self.client.session = *sessions_begun;
+            *sessions_begun += 1;
+        }
         let command = Command {
             client: self.client,
             seq: self.next_seq(),
@@ -163,6 +168,7 @@ mod tests {
             proposer: 0,
             incarnation: 1,
             connection: 7,
+            session: 0,
         };
         Connection::new(client, true)
     }
@@ -174,9 +180,9 @@ mod tests {
     #[test]
     fn replies_leave_in_request_order_whatever_order_answers_come_in() {
         let mut c = connection();
-        let a = c.command(get("a"), 0).clone();
+        let a = c.command(get("a"), 0, &mut 0).clone();
         c.answer_now(Reply::Pong);
-        let b = c.command(get("b"), 0).clone();
+        let b = c.command(get("b"), 0, &mut 0).clone();
         assert_eq!((a.seq, b.seq), (0, 1));
         assert_eq!(c.waiting(), 2);
         // b first: nothing goes, a's place is before it.
@@ -187,7 +193,7 @@ mod tests {
         assert_eq!(replies, vec![Reply::Integer(1), Reply::Pong, Reply::Ok]);
         assert_eq!(c.waiting(), 0);
         // Numbers go on from where they were.
-        assert_eq!(c.command(get("c"), 0).seq, 2);
+        assert_eq!(c.command(get("c"), 0, &mut 0).seq, 2);
         let end = c.end_session().expect("it sent commands");
         assert_eq!((end.seq, end.op), (3, Op::EndSession));
         assert!(
@@ -199,8 +205,8 @@ mod tests {
     #[test]
     fn an_answer_counts_once_and_unknown_numbers_are_ignored() {
         let mut c = connection();
-        c.command(get("a"), 0);
-        c.command(get("b"), 0);
+        c.command(get("a"), 0, &mut 0);
+        c.command(get("b"), 0, &mut 0);
         assert!(c.answered(1, Reply::Ok).is_some());
         assert_eq!(c.answered(1, Reply::Ok), None, "answered before");
         assert_eq!(c.answered(5, Reply::Ok), None, "never sent");
@@ -213,9 +219,9 @@ mod tests {
     #[test]
     fn only_commands_past_their_age_are_due_and_each_is_sent_again_once() {
         let mut c = connection();
-        c.command(get("a"), 0);
+        c.command(get("a"), 0, &mut 0);
         c.answer_now(Reply::Pong);
-        c.command(get("b"), 15);
+        c.command(get("b"), 15, &mut 0);
         let due: Vec<u64> = c.due(20, Some(20)).map(|command| command.seq).collect();
         assert_eq!(due, vec![0]);
         assert_eq!(c.due(21, Some(20)).count(), 0, "sent again at 20");

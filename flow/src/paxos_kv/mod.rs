@@ -15,6 +15,7 @@
 pub mod acceptor;
 pub mod auth;
 mod connection;
+pub mod ended;
 pub mod proposer;
 pub mod replica;
 pub mod request;
@@ -116,13 +117,18 @@ pub type Accepted = Vec<(Slot, Ballot, Value)>;
 pub const CLOCK: Duration = Duration::from_millis(50);
 
 /// One client connection, across the run of every proposer: the proposer,
-/// its incarnation (a restarted proposer numbers its connections afresh), and
-/// the connection.
+/// its incarnation (a restarted proposer numbers its connections afresh), the
+/// connection (the runtime's number: where answers go), and its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ClientId {
     pub proposer: u32,
     pub incarnation: u64,
     pub connection: u64,
+    /// The proposer's run numbers the sessions of its connections from 0, in
+    /// the order of their first commands, without gaps (a connection that
+    /// sends none has none): so replicas can keep which sessions ended as a
+    /// few ranges ([`ended::Ended`]).
+    pub session: u64,
 }
 
 /// A client's request for the log. `seq` counts the client's commands from 0:

@@ -271,6 +271,8 @@ pub struct Proposer {
     /// per command, by numbers the runtime gives: hashed with Fx, not SipHash
     /// (no client chooses them).
     clients: FxHashMap<u64, Connection>,
+    /// Sessions begun in this run: the next one's number.
+    sessions_begun: u64,
     /// With the planted bug `local-reads`: the last value this proposer's
     /// clients wrote to each key, which it then answers `GET`s from.
     local_reads: Option<HashMap<Vec<u8>, Option<Vec<u8>>>>,
@@ -308,6 +310,7 @@ impl Proposer {
             role: Role::Follower,
             outgoing: Outgoing::new((me.0, incarnation)),
             clients: FxHashMap::default(),
+            sessions_begun: 0,
             local_reads: super::planted_bug("local-reads").then(HashMap::new),
             ended: HashMap::new(),
             password: None,
@@ -384,6 +387,8 @@ impl Proposer {
                     proposer: self.me,
                     incarnation: self.incarnation,
                     connection,
+                    // Numbered at its first command, if it sends one.
+                    session: 0,
                 };
                 let authenticated = self.password.is_none();
                 self.clients
@@ -449,7 +454,7 @@ impl Proposer {
             return;
         }
         // Kept until answered (and sent again until then), and routed now.
-        let command = client.command(op, self.now);
+        let command = client.command(op, self.now, &mut self.sessions_begun);
         self.outgoing.route(leads, command);
     }
 
@@ -995,6 +1000,7 @@ mod tests {
                 proposer: 1,
                 incarnation: 1,
                 connection: 0,
+                session: 0,
             };
             ValueBuilder::value_of(
                 &(0..n)
@@ -1099,6 +1105,7 @@ mod tests {
                         proposer: 0,
                         incarnation: 1,
                         connection: 1,
+                        session: 0,
                     },
                     seq,
                     reply: Reply::Bulk(None),
@@ -1142,6 +1149,7 @@ mod tests {
                 proposer: 1,
                 incarnation: 4,
                 connection: 9,
+                session: 0,
             },
             seq: 0,
             op: Op::Set(b"x".to_vec(), b"y".to_vec()),
@@ -1173,6 +1181,7 @@ mod tests {
                 proposer: 0,
                 incarnation: 1,
                 connection: 1,
+                session: 0,
             },
             seq: 0,
             reply: Reply::Bulk(None),

@@ -3,8 +3,9 @@
 //!
 //! Commands of one client are applied in the order of their numbers, each
 //! number once: a retried command (chosen twice, in two slots) is answered
-//! again from the session's recent answers and not applied again, and a
-//! command chosen ahead of an earlier one of the same client waits for it.
+//! again from the session's recent answers and not applied again, a
+//! command chosen ahead of an earlier one of the same client waits for it,
+//! and one chosen after its session ended is dropped ([`super::ended`]).
 //!
 //! One replica answers each slot (slot number modulo the replicas), so the
 //! proposers get each answer once. The slots of a replica that is lost, or
@@ -25,13 +26,14 @@
 //! whole state, in parts, and the replica goes on from there. The chosen
 //! slots it holds meanwhile are applied after.
 
+use super::ended::Ended;
 use super::resp::Reply;
 use super::{
     Answer, Chosen, ClientId, Command, FromReplica, Op, Run, Slot, ToReplica, ToReplicaInput, Value,
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{hash_map, BTreeMap, BTreeSet, HashMap, VecDeque};
 use weir::durable::{Log, Storage};
 use weir::{ClusterId, Membership};
 
@@ -101,6 +103,8 @@ pub struct Sessions {
     pub open: Vec<SessionState>,
     /// Each proposer's newest run (incarnation) seen in the log.
     pub proposers: Vec<(u32, u64)>,
+    /// The sessions of those runs that ended, by proposer.
+    pub ended: Vec<(u32, Ended)>,
 }
 
 /// What a replica's durable log holds.
@@ -148,6 +152,9 @@ pub struct Replica {
     /// Commands of its earlier runs chosen after it are dropped, and those
     /// runs' sessions end there: their connections died with them.
     proposers: BTreeMap<u32, u64>,
+    /// The sessions of each proposer's newest run that ended: a command of
+    /// one chosen later is a stale copy, and is dropped ([`Ended`]).
+    ended: BTreeMap<u32, Ended>,
     checkpointed: Slot,
     /// The replicas whose slots this one answers too: lost, or behind.
     covering: BTreeSet<u64>,
@@ -184,6 +191,7 @@ impl Replica {
             ahead: BTreeMap::new(),
             sessions: FxHashMap::default(),
             proposers: BTreeMap::new(),
+            ended: BTreeMap::new(),
             checkpointed: 0,
             covering: BTreeSet::new(),
             kept: VecDeque::new(),
@@ -257,6 +265,11 @@ impl Replica {
         Sessions {
             open,
             proposers: self.proposers.iter().map(|(&p, &i)| (p, i)).collect(),
+            ended: self
+                .ended
+                .iter()
+                .map(|(&p, ended)| (p, ended.clone()))
+                .collect(),
         }
     }
 
@@ -264,6 +277,7 @@ impl Replica {
     fn install(&mut self, at: Slot, store: Store, sessions: Sessions) {
         self.store = store;
         self.proposers = sessions.proposers.into_iter().collect();
+        self.ended = sessions.ended.into_iter().collect();
         self.sessions = sessions
             .open
             .into_iter()
@@ -577,6 +591,7 @@ impl Replica {
             self.sessions.retain(|c, _| {
                 c.proposer != client.proposer || c.incarnation >= client.incarnation
             });
+            self.ended.remove(&client.proposer);
         }
         if let [CommandRef {
             op: OpRef::EndSession,
@@ -588,6 +603,10 @@ impl Replica {
             // here, at the same slot at every replica (with any command that
             // waited for one never chosen). Said again if chosen again.
             self.sessions.remove(&client);
+            self.ended
+                .entry(client.proposer)
+                .or_default()
+                .insert(client.session);
             out.push(Answer {
                 client,
                 seq: *seq,
@@ -595,8 +614,22 @@ impl Replica {
             });
             return;
         }
+        let session = match self.sessions.entry(client) {
+            hash_map::Entry::Occupied(open) => open.into_mut(),
+            hash_map::Entry::Vacant(_)
+                if self
+                    .ended
+                    .get(&client.proposer)
+                    .is_some_and(|ended| ended.contains(client.session)) =>
+            {
+                // A copy that outlived its session (`Ended`): chosen after
+                // its end, and dropped there, at the same slot everywhere,
+                // unanswered (its client is gone).
+                return;
+            }
+            hash_map::Entry::Vacant(new) => new.insert(Session::default()),
+        };
         let sets_answered = sets_answered_by == Some((client.proposer, client.incarnation));
-        let session = self.sessions.entry(client).or_default();
         for command in commands {
             let answered = sets_answered && matches!(command.op, OpRef::Set(..));
             if command.seq < session.next_seq {
@@ -746,13 +779,18 @@ mod tests {
         proposer: 1,
         incarnation: 7,
         connection: 3,
+        session: 0,
     };
 
     fn chosen(slot: Slot, commands: &[(u64, Op)]) -> ToReplicaInput {
+        chosen_for(CLIENT, slot, commands)
+    }
+
+    fn chosen_for(client: ClientId, slot: Slot, commands: &[(u64, Op)]) -> ToReplicaInput {
         let value: Vec<Command> = commands
             .iter()
             .map(|(seq, op)| Command {
-                client: CLIENT,
+                client,
                 seq: *seq,
                 op: op.clone(),
             })
@@ -795,6 +833,7 @@ mod tests {
                 proposer: 2,
                 incarnation: u64::MAX - 1,
                 connection: [1 << 40, 1 << 40, 3, 3, 1 << 40][seq],
+                session: 0,
             },
             seq: seq as u64 * 1000,
             op,
@@ -925,6 +964,54 @@ mod tests {
         assert!(answers(&out).is_empty());
         assert_eq!(r.store[&b"k".to_vec()], b"b".to_vec());
         assert_eq!(r.sessions.len(), 1);
+    }
+
+    /// A copy of a command chosen after its session's end (forwarded to a
+    /// leader and held up in the network while its proposer proposed it
+    /// itself, say) is dropped: applied, it would begin the session again
+    /// and run the command twice. Also where the state went to another
+    /// replica, or into the log, in between.
+    #[test]
+    fn a_command_chosen_after_its_session_ended_is_dropped() {
+        let mut r = Replica::new(ClusterId(0), 1);
+        r.tick(vec![chosen(0, &[(0, set("k", "old"))])]);
+        let out = r.tick(vec![chosen(1, &[(1, Op::EndSession)])]);
+        assert_eq!(answers(&out), vec![(1, Reply::Ok)]);
+        // The proposer's next session writes, then the old one's copy comes.
+        let next = ClientId {
+            connection: CLIENT.connection + 1,
+            session: CLIENT.session + 1,
+            ..CLIENT
+        };
+        r.tick(vec![chosen_for(next, 2, &[(0, set("k", "new"))])]);
+        let Kept::State {
+            at,
+            entries,
+            sessions,
+        } = r.kept_state()
+        else {
+            unreachable!("a state")
+        };
+        let mut given = Replica::new(ClusterId(0), 1);
+        given.install(at, entries.into_iter().collect(), sessions);
+        for replica in [&mut r, &mut given] {
+            let out = replica.tick(vec![chosen(3, &[(0, set("k", "old"))])]);
+            assert!(answers(&out).is_empty(), "not answered");
+            assert_eq!(
+                replica.store[&b"k".to_vec()],
+                b"new".to_vec(),
+                "not applied"
+            );
+            assert!(!replica.sessions.contains_key(&CLIENT), "no session begun");
+        }
+        // A later run of the proposer numbers its sessions afresh.
+        let reborn = ClientId {
+            incarnation: CLIENT.incarnation + 1,
+            ..CLIENT
+        };
+        let out = r.tick(vec![chosen_for(reborn, 4, &[(0, set("k", "reborn"))])]);
+        assert_eq!(answers(&out), vec![(0, Reply::Ok)]);
+        assert_eq!(r.store[&b"k".to_vec()], b"reborn".to_vec());
     }
 
     /// What `from` sends other replicas, as they receive it.
