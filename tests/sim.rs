@@ -33,3 +33,11 @@ fn run_in_another_process(name: &str, env: &[(&str, &str)]) -> (bool, String) {
         + &String::from_utf8_lossy(&output.stderr);
     (output.status.success(), printed)
 }
+
+/// How many runs must have met what a test counts (a leader crash, say):
+/// `count` for every `per` seeds, of the `seeds` that ran. So a replay of
+/// one seed (`WEIR_SIM_SEED`) asks for none, and a longer search
+/// (`WEIR_SIM_SEEDS`) for as many per seed as the test's own seeds.
+fn expected(count: usize, per: u64, seeds: u64) -> usize {
+    (count as u64 * seeds / per) as usize
+}

@@ -204,7 +204,7 @@ fn check_store(run: &Run) {
 #[test]
 fn the_store_stays_linearizable_and_live_through_leader_and_acceptor_crashes() {
     let leader_crashes = std::sync::atomic::AtomicUsize::new(0);
-    store()
+    let seeds = store()
         .crashes_of("proposer", 0.4)
         .crashes_of("acceptor", 0.3)
         .crashes_of("replica", 0.0)
@@ -216,7 +216,7 @@ fn the_store_stays_linearizable_and_live_through_leader_and_acceptor_crashes() {
             }
         });
     assert!(
-        leader_crashes.into_inner() >= 3,
+        leader_crashes.into_inner() >= crate::expected(3, 24, seeds),
         "the leader seldom crashed"
     );
 }
@@ -228,7 +228,7 @@ fn the_store_stays_linearizable_and_live_through_leader_and_acceptor_crashes() {
 #[test]
 fn the_store_stays_linearizable_through_acceptors_and_replicas_crashing_and_coming_back() {
     let restarts = std::sync::atomic::AtomicUsize::new(0);
-    store()
+    let seeds = store()
         .restarts(true)
         .crashes_of("proposer", 0.0)
         .crashes_of("acceptor", 0.4)
@@ -244,7 +244,7 @@ fn the_store_stays_linearizable_through_acceptors_and_replicas_crashing_and_comi
             restarts.fetch_add(back, std::sync::atomic::Ordering::Relaxed);
         });
     assert!(
-        restarts.into_inner() >= 10,
+        restarts.into_inner() >= crate::expected(10, 300, seeds),
         "acceptors and replicas seldom came back"
     );
 }
@@ -309,7 +309,7 @@ fn sessions_ending_under_retries_and_proposer_restarts_never_apply_a_command_twi
         sim = sim.client(churning_client);
     }
     let restarted = std::sync::atomic::AtomicUsize::new(0);
-    sim.check(|run| {
+    let seeds = sim.check(|run| {
         let history = history(run);
         if let Err(violation) = linearizability::check(&history) {
             panic!("{violation}");
@@ -321,7 +321,10 @@ fn sessions_ending_under_retries_and_proposer_restarts_never_apply_a_command_twi
             .count();
         restarted.fetch_add(back, std::sync::atomic::Ordering::Relaxed);
     });
-    assert!(restarted.into_inner() >= 20, "proposers seldom came back");
+    assert!(
+        restarted.into_inner() >= crate::expected(20, 150, seeds),
+        "proposers seldom came back"
+    );
 }
 
 /// Leader changes (proposers crash, links are held apart) while acceptors
@@ -340,7 +343,7 @@ fn store_through_acceptor_restarts() -> Sim {
 #[test]
 fn the_store_stays_linearizable_through_leader_changes_and_acceptors_torn_mid_commit() {
     let torn = std::sync::atomic::AtomicUsize::new(0);
-    store_through_acceptor_restarts().check(|run| {
+    let seeds = store_through_acceptor_restarts().check(|run| {
         check_store(run);
         let mid_commit = run
             .faults
@@ -350,7 +353,7 @@ fn the_store_stays_linearizable_through_leader_changes_and_acceptors_torn_mid_co
         torn.fetch_add(mid_commit, std::sync::atomic::Ordering::Relaxed);
     });
     assert!(
-        torn.into_inner() >= 20,
+        torn.into_inner() >= crate::expected(20, 300, seeds),
         "acceptors were seldom torn mid-commit"
     );
 }

@@ -221,15 +221,16 @@ impl Sim {
     /// replays it. `WEIR_SIM_SEEDS` (`a..b`, a longer search),
     /// `WEIR_SIM_SEED` (one seed, a replay), `WEIR_SIM_DELAYS` (`a..b`),
     /// `WEIR_SIM_CRASHES` (every instance's chance) and `WEIR_SIM_HOLDS`
-    /// override the seeds and faults.
-    pub fn check(self, check: impl Fn(&Run)) {
+    /// override the seeds and faults. Returns how many seeds ran, for a test
+    /// that counts what its runs met (a replay runs one).
+    pub fn check(self, check: impl Fn(&Run)) -> u64 {
         self.with_env()
-            .over_seeds("passed", |sim| sim.find_failure(check));
+            .over_seeds("passed", |sim| sim.find_failure(check))
     }
 
     /// Runs `find` over the seeds: panics with the failure it finds, else
     /// says how many seeds `passed` and how fast.
-    fn over_seeds(&self, passed: &str, find: impl FnOnce(&Sim) -> Option<Failure>) {
+    fn over_seeds(&self, passed: &str, find: impl FnOnce(&Sim) -> Option<Failure>) -> u64 {
         let started = std::time::Instant::now();
         if let Some(failure) = find(self) {
             panic!("{}", failure.report());
@@ -241,6 +242,7 @@ impl Sim {
             self.flow.name,
             seeds as f64 / took.max(1e-9)
         );
+        seeds
     }
 
     /// Runs every seed and checks that the flow's outputs do not depend on
