@@ -179,24 +179,61 @@ fn crashed(run: &Run, role: &str) -> usize {
         .count()
 }
 
+/// When the last fault was over, in the history's microseconds (a link held
+/// apart let go, an instance crashed or back), if a link was held apart.
+fn faults_over(run: &Run) -> Option<u64> {
+    let ends = run.faults.iter().filter_map(|fault| {
+        let (at, what) = fault.split_once(" ms: ")?;
+        let at: u64 = at.parse().ok()?;
+        let held = match what.split_once(" held apart for ") {
+            Some((_, held)) => held.strip_suffix(" ms")?.parse().ok()?,
+            None => 0,
+        };
+        Some(((at + held) * 1000, what.contains(" held apart ")))
+    });
+    let (last, held) = ends.fold((0, false), |(last, any), (end, held)| {
+        (last.max(end), any || held)
+    });
+    held.then_some(last)
+}
+
 fn check_store(run: &Run) {
     let history = history(run);
     if let Err(violation) = linearizability::check(&history) {
         panic!("{violation}");
     }
     if crashed(run, "proposer") <= 1 && crashed(run, "acceptor") <= 1 {
-        // Still a leader to elect and a majority: everyone goes on.
+        // Still a leader to elect and a majority: everyone goes on, with at
+        // most two operations lost to a crash. Links held apart can keep
+        // every proposer from a majority for longer than a client waits
+        // (found at seed 11742 of 10 000 more: three lost), but once every
+        // fault is over, every operation is answered.
+        let healed = faults_over(run);
         for c in 0..CLIENTS {
             let calls = history.iter().filter(|o| o.client == c).count();
-            let unanswered = history
+            let unanswered: Vec<&Operation> = history
                 .iter()
                 .filter(|o| o.client == c && o.ret.is_none())
-                .count();
+                .collect();
             assert_eq!(calls, OPS, "client/{c} did not get through its operations");
-            assert!(
-                unanswered <= 2,
-                "client/{c}: {unanswered} of {OPS} operations unanswered"
-            );
+            match healed {
+                None => assert!(
+                    unanswered.len() <= 2,
+                    "client/{c}: {} of {OPS} operations unanswered",
+                    unanswered.len()
+                ),
+                Some(healed) => {
+                    // An operation a client sent just before may still wait
+                    // out its patience on a link that died.
+                    let late = unanswered
+                        .iter()
+                        .find(|o| o.call >= healed + PATIENCE.as_micros() as u64);
+                    assert!(
+                        late.is_none(),
+                        "client/{c}: {late:?} unanswered, sent after every fault was over"
+                    );
+                }
+            }
         }
     }
 }
