@@ -182,19 +182,23 @@ fn crashed(run: &Run, role: &str) -> usize {
 /// When the last fault was over, in the history's microseconds (a link held
 /// apart let go, an instance crashed or back), if a link was held apart.
 fn faults_over(run: &Run) -> Option<u64> {
-    let ends = run.faults.iter().filter_map(|fault| {
-        let (at, what) = fault.split_once(" ms: ")?;
-        let at: u64 = at.parse().ok()?;
-        let held = match what.split_once(" held apart for ") {
-            Some((_, held)) => held.strip_suffix(" ms")?.parse().ok()?,
-            None => 0,
-        };
-        Some(((at + held) * 1000, what.contains(" held apart ")))
-    });
-    let (last, held) = ends.fold((0, false), |(last, any), (end, held)| {
-        (last.max(end), any || held)
-    });
-    held.then_some(last)
+    fn held(what: &str) -> Option<&str> {
+        Some(what.split_once(" held apart for ")?.1)
+    }
+    if !run.faults.iter().any(|fault| held(fault).is_some()) {
+        return None;
+    }
+    run.faults
+        .iter()
+        .filter_map(|fault| {
+            let (at, what) = fault.split_once(" ms: ")?;
+            let lasted: u64 = match held(what) {
+                Some(lasted) => lasted.strip_suffix(" ms")?.parse().ok()?,
+                None => 0,
+            };
+            Some((at.parse::<u64>().ok()? + lasted) * 1000)
+        })
+        .max()
 }
 
 fn check_store(run: &Run) {
