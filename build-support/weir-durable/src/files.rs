@@ -4,6 +4,7 @@ use crate::frame::{self, Read};
 use crate::{DurableError, Storage};
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
+use weir_core::shape::WireShape;
 
 /// An append-only log of `T`s, file `<name>.log`: records appended during a
 /// tick are written at its commit; [`compact`](Log::compact) replaces the
@@ -28,6 +29,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     pub fn open(storage: &Storage, name: &str) -> Result<(Log<T>, Vec<T>), DurableError> {
         let file = format!("{name}.log");
         let bytes = storage.claim(&file)?.unwrap_or_default();
+        hold_to_shape::<T>(storage, &file)?;
         let mut records = Vec::new();
         let mut at = 0;
         let torn = loop {
@@ -139,7 +141,9 @@ impl<T: Serialize + DeserializeOwned> Cell<T> {
     /// set). Since a cell is replaced at once, any damage is an error.
     pub fn open(storage: &Storage, name: &str) -> Result<(Cell<T>, Option<T>), DurableError> {
         let file = format!("{name}.cell");
-        let value = match storage.claim(&file)? {
+        let claimed = storage.claim(&file)?;
+        hold_to_shape::<T>(storage, &file)?;
+        let value = match claimed {
             None => None,
             Some(bytes) => match frame::read(&bytes, 0) {
                 Read::Frame(body, after) if after == bytes.len() => {
@@ -175,5 +179,47 @@ impl<T: Serialize + DeserializeOwned> Cell<T> {
         frame::push(&body, &mut whole);
         self.storage
             .with_pending(&self.file, |pending| pending.replace = Some(whole));
+    }
+}
+
+/// Holds file `file` to the shape of `T` (weir-core's, as links compare):
+/// the shape it is written with is kept beside it, in `<file>.shape`, and a
+/// build whose `T` has another shape is refused, naming the first
+/// difference, rather than left to misread the bytes (they carry no names).
+/// A file kept before shapes were (or whose shape file was torn as it was
+/// first written) is taken as it is, its shape kept from the next commit on;
+/// a type that cannot be traced, too.
+fn hold_to_shape<T: DeserializeOwned>(storage: &Storage, file: &str) -> Result<(), DurableError> {
+    let Ok(shape) = weir_core::shape::trace::<T>() else {
+        return Ok(());
+    };
+    let kept_in = format!("{file}.shape");
+    let bytes = storage.claim(&kept_in)?.unwrap_or_default();
+    let kept = match frame::read(&bytes, 0) {
+        Read::Frame(body, after) if after == bytes.len() => WireShape::decode(body).ok(),
+        _ => None,
+    };
+    let Some(kept) = kept else {
+        if !bytes.is_empty() {
+            // Torn as it was first written (it is written once), say: the
+            // state is taken as it is, as from before shapes were kept.
+            storage.warn(format!(
+                "{}: damaged, so the shape of what {} holds is unknown: kept again",
+                storage.describe(&kept_in),
+                storage.describe(file)
+            ));
+        }
+        let mut framed = Vec::new();
+        frame::push(&shape.encode(), &mut framed);
+        storage.with_pending(&kept_in, |pending| pending.replace = Some(framed));
+        return Ok(());
+    };
+    match shape.first_difference(&kept, ("in this build", "in the file")) {
+        None => Ok(()),
+        Some(difference) => Err(DurableError::new(format!(
+            "{}: written by a build whose `{}` differs ({difference}): not starting on state it would misread (move it away to start afresh)",
+            storage.describe(file),
+            std::any::type_name::<T>()
+        ))),
     }
 }

@@ -18,7 +18,9 @@
 //! its checksum at the very end: a crash mid-write, before anything of that
 //! tick left) is dropped whole and reported ([`Storage::take_warnings`]).
 //! Damage anywhere else, or a record that does not decode as the log's type,
-//! is an error: an instance never starts with part of its state.
+//! is an error: an instance never starts with part of its state. The shape
+//! of each file's type (weir-core's, as links compare) is kept beside it, so
+//! a build whose type changed is refused by name instead of misreading it.
 //!
 //! In quoted code the state is the instance's (`cluster.durable()`); a test
 //! of a role's state machine can put it on a [`MemoryDisk`] and restart it:

@@ -110,6 +110,9 @@ fn damage_before_the_last_commit_is_an_error_naming_the_file_and_byte() {
 fn records_of_another_type_are_an_error_naming_the_type() {
     let disk = MemoryDisk::new();
     write_commits(&disk, 1, 1);
+    // As from before shapes were kept beside the state (else the shapes
+    // are told apart first).
+    disk.put("events.log.shape", Vec::new());
     let storage = Storage::on(disk.clone(), Durability::Sync);
     let err = Log::<(u64, u64, u64, u64)>::open(&storage, "events")
         .err()
@@ -354,4 +357,72 @@ proptest! {
             prop_assert!(states.contains(&records), "misread: {:?}", records);
         }
     }
+}
+
+/// A build whose records changed does not misread the state an earlier build
+/// kept (bincode writes no names): it is refused, naming the file and the
+/// first difference. The same shape reads back as ever.
+#[test]
+fn state_kept_by_a_build_whose_records_differ_is_refused_by_name() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Entry {
+        key: u32,
+        value: String,
+    }
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    #[serde(rename = "Entry")]
+    struct Widened {
+        key: u64,
+        value: String,
+    }
+    let disk = MemoryDisk::new();
+    {
+        let storage = Storage::on(disk.clone(), Durability::Sync);
+        let (mut log, _) = Log::<Entry>::open(&storage, "entries").unwrap();
+        log.append(&Entry {
+            key: 1,
+            value: "one".into(),
+        });
+        let (mut cell, _) = Cell::<Entry>::open(&storage, "last").unwrap();
+        cell.set(&Entry {
+            key: 1,
+            value: "one".into(),
+        });
+        storage.commit().unwrap();
+    }
+    let storage = Storage::on(disk.clone(), Durability::Sync);
+    let (_, read) = Log::<Entry>::open(&storage, "entries").unwrap();
+    assert_eq!(read.len(), 1);
+    let storage = Storage::on(disk.clone(), Durability::Sync);
+    let refused = Log::<Widened>::open(&storage, "entries").err().unwrap();
+    assert!(
+        refused.to_string().contains("entries.log")
+            && refused.to_string().contains("written by a build whose")
+            && refused
+                .to_string()
+                .contains("Entry.key: u64 in this build, u32 in the file"),
+        "{refused}"
+    );
+    let refused = Cell::<Widened>::open(&storage, "last").err().unwrap();
+    assert!(refused.to_string().contains("last.cell"), "{refused}");
+}
+
+/// State kept before shapes were (no `.shape` file) is read as it is, and
+/// its shape kept from the next commit on.
+#[test]
+fn state_kept_without_its_shape_is_read_and_given_one() {
+    let disk = MemoryDisk::new();
+    write_commits(&disk, 2, 2);
+    let unshaped = MemoryDisk::new();
+    unshaped.put("events.log", disk.contents("events.log").unwrap());
+    let (storage, _, records) = open_log(&unshaped, Durability::Sync);
+    assert_eq!(records, (0..4).map(rec).collect::<Vec<_>>());
+    assert_eq!(unshaped.contents("events.log.shape"), None);
+    storage.commit().unwrap();
+    assert_eq!(
+        unshaped.contents("events.log.shape"),
+        disk.contents("events.log.shape")
+    );
+    let storage = Storage::on(unshaped.clone(), Durability::Sync);
+    assert!(Log::<u64>::open(&storage, "events").is_err());
 }
