@@ -203,6 +203,22 @@ mod tests {
     }
 
     #[test]
+    fn a_session_is_numbered_at_its_first_command_in_the_order_sessions_begin() {
+        // Replicas keep the sessions ended as ranges of these numbers: no
+        // gaps, so a connection that sends no command takes none.
+        let mut begun = 5;
+        let quiet = connection();
+        let mut first = connection();
+        let mut second = connection();
+        assert_eq!(first.command(get("a"), 0, &mut begun).client.session, 5);
+        assert_eq!(second.command(get("a"), 0, &mut begun).client.session, 6);
+        assert_eq!(first.command(get("b"), 0, &mut begun).client.session, 5);
+        assert_eq!(begun, 7);
+        assert!(quiet.end_session().is_none());
+        assert_eq!(first.end_session().unwrap().client.session, 5);
+    }
+
+    #[test]
     fn an_answer_counts_once_and_unknown_numbers_are_ignored() {
         let mut c = connection();
         c.command(get("a"), 0, &mut 0);
