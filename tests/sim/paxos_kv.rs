@@ -174,17 +174,11 @@ fn history(run: &Run) -> Vec<Operation> {
     operations
 }
 
-fn crashed(run: &Run, role: &str) -> usize {
+/// How many instances of `role` met `event` (`crash`, `restart`).
+fn faults(run: &Run, event: &str, role: &str) -> usize {
     run.faults
         .iter()
-        .filter(|f| f.contains(&format!("crash {role}/")))
-        .count()
-}
-
-fn restarted(run: &Run, role: &str) -> usize {
-    run.faults
-        .iter()
-        .filter(|f| f.contains(&format!("restart {role}/")))
+        .filter(|f| f.contains(&format!("{event} {role}/")))
         .count()
 }
 
@@ -215,8 +209,9 @@ fn check_store(run: &Run) {
     if let Err(violation) = linearizability::check(&history) {
         panic!("{violation}");
     }
-    let lost = |role| crashed(run, role).saturating_sub(restarted(run, role));
-    if crashed(run, "proposer") <= 1 && crashed(run, "acceptor") <= 1 && lost("replica") <= 1 {
+    let crashed = |role| faults(run, "crash", role);
+    let lost = |role| crashed(role).saturating_sub(faults(run, "restart", role));
+    if crashed("proposer") <= 1 && crashed("acceptor") <= 1 && lost("replica") <= 1 {
         // Still a leader to elect, a majority and a replica: everyone goes
         // on, with at most two operations lost to a crash. Links held apart
         // can keep every proposer from a majority for longer than a client

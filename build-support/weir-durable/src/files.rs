@@ -118,8 +118,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         batch
             .append_to(&mut body)
             .expect("a durable record always encodes");
-        let mut whole = Vec::new();
-        frame::push(&body, &mut whole);
+        let whole = frame::whole(&body);
         (self.held, self.appended) = (whole.len(), 0);
         self.storage.with_pending(&self.file, |pending| {
             pending.append.clear();
@@ -145,17 +144,15 @@ impl<T: Serialize + DeserializeOwned> Cell<T> {
         hold_to_shape::<T>(storage, &file)?;
         let value = match claimed {
             None => None,
-            Some(bytes) => match frame::read(&bytes, 0) {
-                Read::Frame(body, after) if after == bytes.len() => {
-                    Some(weir_core::codec::decode_value(body).map_err(|e| {
-                        DurableError::new(format!(
-                            "{}: its value does not read as `{}`: {e} (was it written by a build whose records differ?)",
-                            storage.describe(&file),
-                            std::any::type_name::<T>()
-                        ))
-                    })?)
-                }
-                _ => {
+            Some(bytes) => match frame::only(&bytes) {
+                Some(body) => Some(weir_core::codec::decode_value(body).map_err(|e| {
+                    DurableError::new(format!(
+                        "{}: its value does not read as `{}`: {e} (was it written by a build whose records differ?)",
+                        storage.describe(&file),
+                        std::any::type_name::<T>()
+                    ))
+                })?),
+                None => {
                     return Err(DurableError::new(format!(
                         "{}: damaged ({} bytes that are not one whole value with its checksum): not starting without this state",
                         storage.describe(&file),
@@ -175,8 +172,7 @@ impl<T: Serialize + DeserializeOwned> Cell<T> {
     /// Sets the value, written at this tick's commit.
     pub fn set(&mut self, value: &T) {
         let body = weir_core::codec::encode_value(value).expect("a durable value always encodes");
-        let mut whole = Vec::new();
-        frame::push(&body, &mut whole);
+        let whole = frame::whole(&body);
         self.storage
             .with_pending(&self.file, |pending| pending.replace = Some(whole));
     }
@@ -195,11 +191,7 @@ fn hold_to_shape<T: DeserializeOwned>(storage: &Storage, file: &str) -> Result<(
     };
     let kept_in = format!("{file}.shape");
     let bytes = storage.claim(&kept_in)?.unwrap_or_default();
-    let kept = match frame::read(&bytes, 0) {
-        Read::Frame(body, after) if after == bytes.len() => WireShape::decode(body).ok(),
-        _ => None,
-    };
-    let Some(kept) = kept else {
+    let Some(kept) = frame::only(&bytes).and_then(|body| WireShape::decode(body).ok()) else {
         if !bytes.is_empty() {
             // Torn as it was first written (it is written once), say: the
             // state is taken as it is, as from before shapes were kept.
@@ -209,9 +201,8 @@ fn hold_to_shape<T: DeserializeOwned>(storage: &Storage, file: &str) -> Result<(
                 storage.describe(file)
             ));
         }
-        let mut framed = Vec::new();
-        frame::push(&shape.encode(), &mut framed);
-        storage.with_pending(&kept_in, |pending| pending.replace = Some(framed));
+        let whole = frame::whole(&shape.encode());
+        storage.with_pending(&kept_in, |pending| pending.replace = Some(whole));
         return Ok(());
     };
     match shape.first_difference(&kept, ("in this build", "in the file")) {

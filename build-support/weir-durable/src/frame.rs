@@ -18,6 +18,21 @@ pub(crate) fn push(body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(body);
 }
 
+/// `body` framed: a file that holds one value whole (a cell, a shape).
+pub(crate) fn whole(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + body.len());
+    push(body, &mut out);
+    out
+}
+
+/// The body of a file that holds one whole frame and nothing else, if it does.
+pub(crate) fn only(bytes: &[u8]) -> Option<&[u8]> {
+    match read(bytes, 0) {
+        Read::Frame(body, after) if after == bytes.len() => Some(body),
+        _ => None,
+    }
+}
+
 /// What is at an offset of a file.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Read<'a> {
