@@ -127,6 +127,21 @@ impl SshHosts {
             .map(String::from)
             .collect()
     }
+
+    /// The local `ssh` master connections (`-M`) to these hosts, found by
+    /// the known-hosts file every connection to them names.
+    fn ssh_connections(&self) -> Vec<String> {
+        let out = Command::new("pgrep")
+            .args(["-a", "-f"])
+            .arg(self.root.join("known_hosts"))
+            .output()
+            .unwrap();
+        stdout(&out)
+            .lines()
+            .filter(|l| l.split_whitespace().any(|word| word == "-M"))
+            .map(String::from)
+            .collect()
+    }
 }
 
 impl SshHosts {
@@ -371,22 +386,33 @@ fn each_bad_host_is_a_clear_error_naming_it() {
 }
 
 #[test]
-fn a_dead_controller_leaves_no_instance_running() {
+fn a_dead_controller_leaves_nothing_running_on_either_side() {
     let hosts = SshHosts::start("dead-controller", 2);
     let file = hosts.hosts_file(|_, entry| entry);
     let mut child = spawn_deploy("paxos_kv", &file);
     hosts.wait_for_instances(7);
+    assert_eq!(
+        hosts.ssh_connections().len(),
+        2,
+        "one master connection a host"
+    );
     // SIGKILL: the deploy script cannot stop anything itself.
     child.kill().unwrap();
     child.wait().unwrap();
     let killed = Instant::now();
-    while !hosts.weir_processes().is_empty() && killed.elapsed() < Duration::from_secs(20) {
+    let left = || [hosts.weir_processes(), hosts.ssh_connections()].concat();
+    while !left().is_empty() && killed.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
         hosts.weir_processes().is_empty(),
-        "still running 20 s after the controller died: {:?}",
+        "instances still running 30 s after the controller died: {:?}",
         hosts.weir_processes()
+    );
+    assert!(
+        hosts.ssh_connections().is_empty(),
+        "ssh master connections still up 30 s after the controller died: {:?}",
+        hosts.ssh_connections()
     );
 }
 

@@ -14,6 +14,7 @@ use crate::error::DeployError;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -130,7 +131,17 @@ pub(crate) struct Host {
     /// The deployment's directory there.
     pub(crate) dir: String,
     session: openssh::Session,
+    /// Keeps the master connection in use for as long as this process
+    /// lives: see [`MASTER_OUTLIVES_ITS_LAST_USE`].
+    _keepalive: tokio::process::Child,
 }
+
+/// How long a host's master connection stays up once nothing uses it. While
+/// a deployment runs, a `cat` there reading this process's pipe uses it (as
+/// well as its instances); when this process dies however it dies, even
+/// killed, that `cat` reads the end of its input and ends, and the master
+/// connection follows, instead of staying up on both machines for ever.
+const MASTER_OUTLIVES_ITS_LAST_USE: usize = 10;
 
 impl Host {
     /// Connects to the host of `entry` and creates its directory.
@@ -140,7 +151,10 @@ impl Host {
         builder
             .known_hosts_check(openssh::KnownHosts::Add)
             .connect_timeout(Duration::from_secs(10))
-            .server_alive_interval(Duration::from_secs(5));
+            .server_alive_interval(Duration::from_secs(5))
+            .control_persist(openssh::ControlPersist::IdleFor(
+                NonZeroUsize::new(MASTER_OUTLIVES_ITS_LAST_USE).expect("not zero"),
+            ));
         if let Some(identity) = &entry.identity {
             builder.keyfile(identity);
         }
@@ -154,11 +168,21 @@ impl Host {
                 error_chain(&e)
             ))
         })?;
+        let keepalive =
+            tokio::process::Command::from(through(session.control_socket(), "exec cat"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    DeployError::new(format!("host {}: cannot run ssh: {e}", entry.ssh))
+                })?;
         let dir = entry.dir.clone().unwrap_or_else(|| default_dir.to_string());
         let host = Host {
             entry,
             dir,
             session,
+            _keepalive: keepalive,
         };
         host.run(
             &format!("mkdir -p {0}/bin && test -w {0}", quote(&host.dir)),
@@ -322,31 +346,23 @@ impl Host {
             remote.push(' ');
             remote.push_str(&quote(word));
         }
-        let mut command = tokio::process::Command::new("ssh");
-        // As `openssh` does: through the master (`-S`), never a new
-        // connection (`-p 9`: the discard port), and no password prompt.
-        command
-            .arg("-S")
-            .arg(self.session.control_socket())
-            .args(["-o", "BatchMode=yes", "-T", "-p", "9", "none", "--"])
-            .arg(remote)
-            .stdin(Stdio::piped());
-        command
+        let mut command = through(self.session.control_socket(), &remote);
+        command.stdin(Stdio::piped());
+        command.into()
     }
 
     /// Sends `signal` to the processes there whose command line matches
     /// `pattern` (a blocking call: for kills and pauses, and cleanup on drop).
     pub(crate) fn signal(&self, signal: &str, pattern: &str) -> Result<(), DeployError> {
-        let status = std::process::Command::new("ssh")
-            .arg("-S")
-            .arg(self.session.control_socket())
-            .args(["-o", "BatchMode=yes", "-T", "-p", "9", "none", "--"])
-            .arg(format!("pkill -{signal} -f {}", quote(pattern)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| self.error("cannot run ssh", e.to_string()))?;
+        let status = through(
+            self.session.control_socket(),
+            &format!("pkill -{signal} -f {}", quote(pattern)),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| self.error("cannot run ssh", e.to_string()))?;
         // pkill: 0 some matched, 1 none did.
         match status.code() {
             Some(0 | 1) => Ok(()),
@@ -359,6 +375,19 @@ impl Host {
     pub(crate) fn kill_leftovers(&self) {
         let _ = self.signal("KILL", &format!("^{}/bin/", self.dir));
     }
+}
+
+/// The local `ssh` command that runs `remote` (a shell command line) there
+/// as `openssh` does: through the master (`-S`), never a new connection
+/// (`-p 9`: the discard port), and no password prompt.
+fn through(control_socket: &Path, remote: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("ssh");
+    command
+        .arg("-S")
+        .arg(control_socket)
+        .args(["-o", "BatchMode=yes", "-T", "-p", "9", "none", "--"])
+        .arg(remote);
+    command
 }
 
 /// Connects to every host at once.
