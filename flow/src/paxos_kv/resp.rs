@@ -252,6 +252,7 @@ impl<'a> Words<'a> for Listed<'a, '_> {
 mod tests {
     use super::super::Op;
     use super::*;
+    use proptest::prelude::*;
 
     fn decode(bytes: &[u8]) -> Result<Option<(Request, usize)>, BadInput> {
         Resp.decode(bytes)
@@ -345,6 +346,77 @@ mod tests {
             bytes.extend_from_slice(endless.strip_prefix(b"*").unwrap_or(endless));
             let err = decode(&bytes).unwrap_err();
             assert!(err.0.contains("array length is not a number"), "{err}");
+        }
+    }
+
+    /// A request's bytes as `redis-cli` sends them: an array of bulk strings.
+    fn array(words: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = format!("*{}\r\n", words.len()).into_bytes();
+        for word in words {
+            bytes.extend(format!("${}\r\n", word.len()).bytes());
+            bytes.extend_from_slice(word);
+            bytes.extend_from_slice(b"\r\n");
+        }
+        bytes
+    }
+
+    /// Words clients send: the commands' names in either case, and bytes of
+    /// every kind (RESP's own markers and line ends among them).
+    fn word() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::sample::select(vec!["SET", "get", "Del", "PING", "auth", "x"])
+                .prop_map(|w| w.as_bytes().to_vec()),
+            prop::collection::vec(any::<u8>(), 0..12),
+            prop::collection::vec(prop::sample::select(b"*$\r\n0123 ".to_vec()), 0..12),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a client sends, the decoder answers with a request, a
+        /// wait for more or an error: it never panics (a panic would take
+        /// the proposer down with every client on it), and what it says it
+        /// used is there.
+        #[test]
+        fn any_bytes_decode_to_a_request_more_or_an_error(
+            bytes in prop::collection::vec(any::<u8>(), 0..64),
+            requests in prop::collection::vec(prop::collection::vec(word(), 0..5), 1..4),
+            garble in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            // Random bytes, and requests that are nearly right, cut short
+            // anywhere (as a read may leave them).
+            let mut nearly: Vec<u8> = requests.iter().flat_map(|w| array(w)).collect();
+            for (at, byte) in garble {
+                let i = at.index(nearly.len());
+                nearly[i] = byte;
+            }
+            nearly.truncate(cut.index(nearly.len() + 1));
+            for input in [bytes, nearly] {
+                if let Ok(Some((_, used))) = decode(&input) {
+                    prop_assert!(used > 0 && used <= input.len());
+                }
+            }
+        }
+
+        /// Requests sent back to back decode one by one, each from its own
+        /// bytes, and each waits while any of its bytes is missing.
+        #[test]
+        fn requests_back_to_back_decode_one_by_one(
+            requests in prop::collection::vec(prop::collection::vec(word(), 1..5), 1..6),
+        ) {
+            let sent: Vec<Vec<u8>> = requests.iter().map(|w| array(w)).collect();
+            let stream = sent.concat();
+            let mut at = 0;
+            for bytes in &sent {
+                for cut in 0..bytes.len() {
+                    prop_assert_eq!(decode(&stream[at..at + cut]).unwrap(), None);
+                }
+                let whole = decode(&stream[at..]).unwrap().unwrap();
+                prop_assert_eq!(&whole, &decode(bytes).unwrap().unwrap());
+                prop_assert_eq!(whole.1, bytes.len());
+                at += whole.1;
+            }
+            prop_assert_eq!(at, stream.len());
         }
     }
 
