@@ -111,37 +111,36 @@ impl SshHosts {
     /// Weir processes running from any host's directory (not the local
     /// `ssh` processes whose command lines name them).
     fn weir_processes(&self) -> Vec<String> {
-        let out = Command::new("pgrep")
-            .args(["-a", "-f"])
-            .arg(self.root.join("host-"))
-            .output()
-            .unwrap();
         let prefix = self.root.display().to_string();
-        stdout(&out)
-            .lines()
-            .filter(|l| {
-                l.split_whitespace().nth(1).is_some_and(|program| {
-                    program.starts_with(&prefix) && program.contains("/deploy/bin/")
-                })
+        processes(&self.root.join("host-"), |words| {
+            words.get(1).is_some_and(|program| {
+                program.starts_with(&prefix) && program.contains("/deploy/bin/")
             })
-            .map(String::from)
-            .collect()
+        })
     }
 
     /// The local `ssh` master connections (`-M`) to these hosts, found by
     /// the known-hosts file every connection to them names.
     fn ssh_connections(&self) -> Vec<String> {
-        let out = Command::new("pgrep")
-            .args(["-a", "-f"])
-            .arg(self.root.join("known_hosts"))
-            .output()
-            .unwrap();
-        stdout(&out)
-            .lines()
-            .filter(|l| l.split_whitespace().any(|word| word == "-M"))
-            .map(String::from)
-            .collect()
+        processes(&self.root.join("known_hosts"), |words| {
+            words.contains(&"-M")
+        })
     }
+}
+
+/// `pid command line` of each process whose command line names `path` and
+/// whose words (the pid first) `keep` keeps.
+fn processes(path: &Path, keep: impl Fn(&[&str]) -> bool) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .args(["-a", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .filter(|l| keep(&l.split_whitespace().collect::<Vec<_>>()))
+        .map(String::from)
+        .collect()
 }
 
 impl SshHosts {
