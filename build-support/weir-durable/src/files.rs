@@ -29,7 +29,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     pub fn open(storage: &Storage, name: &str) -> Result<(Log<T>, Vec<T>), DurableError> {
         let file = format!("{name}.log");
         let bytes = storage.claim(&file)?.unwrap_or_default();
-        hold_to_shape::<T>(storage, &file)?;
+        hold_to_shape::<T>(storage, &file, !bytes.is_empty())?;
         let mut records = Vec::new();
         let mut at = 0;
         let torn = loop {
@@ -141,7 +141,11 @@ impl<T: Serialize + DeserializeOwned> Cell<T> {
     pub fn open(storage: &Storage, name: &str) -> Result<(Cell<T>, Option<T>), DurableError> {
         let file = format!("{name}.cell");
         let claimed = storage.claim(&file)?;
-        hold_to_shape::<T>(storage, &file)?;
+        hold_to_shape::<T>(
+            storage,
+            &file,
+            claimed.as_ref().is_some_and(|b| !b.is_empty()),
+        )?;
         let value = match claimed {
             None => None,
             Some(bytes) => match frame::only(&bytes) {
@@ -184,15 +188,22 @@ impl<T: Serialize + DeserializeOwned> Cell<T> {
 /// difference, rather than left to misread the bytes (they carry no names).
 /// A file kept before shapes were (or whose shape file was torn as it was
 /// first written) is taken as it is, its shape kept from the next commit on;
-/// a type that cannot be traced, too.
-fn hold_to_shape<T: DeserializeOwned>(storage: &Storage, file: &str) -> Result<(), DurableError> {
+/// a type that cannot be traced, too. Where `file` holds nothing (new, or
+/// moved away to start afresh) there is nothing to misread: the shape of
+/// this build's `T` is kept, whatever was kept before.
+fn hold_to_shape<T: DeserializeOwned>(
+    storage: &Storage,
+    file: &str,
+    holds_state: bool,
+) -> Result<(), DurableError> {
     let Ok(shape) = weir_core::shape::trace::<T>() else {
         return Ok(());
     };
     let kept_in = format!("{file}.shape");
     let bytes = storage.claim(&kept_in)?.unwrap_or_default();
-    let Some(kept) = frame::only(&bytes).and_then(|body| WireShape::decode(body).ok()) else {
-        if !bytes.is_empty() {
+    let kept = frame::only(&bytes).and_then(|body| WireShape::decode(body).ok());
+    let Some(kept) = kept.filter(|_| holds_state) else {
+        if holds_state && !bytes.is_empty() {
             // Torn as it was first written (it is written once), say: the
             // state is taken as it is, as from before shapes were kept.
             storage.warn(format!(

@@ -405,6 +405,29 @@ fn state_kept_by_a_build_whose_records_differ_is_refused_by_name() {
     );
     let refused = Cell::<Widened>::open(&storage, "last").err().unwrap();
     assert!(refused.to_string().contains("last.cell"), "{refused}");
+
+    // The log moved away to start afresh, its shape file left behind: the
+    // new build starts with no records, and its shape is kept from then on.
+    let afresh = MemoryDisk::new();
+    afresh.put(
+        "entries.log.shape",
+        disk.contents("entries.log.shape").unwrap(),
+    );
+    let storage = Storage::on(afresh.clone(), Durability::Sync);
+    let (mut log, read) = Log::<Widened>::open(&storage, "entries").unwrap();
+    assert!(read.is_empty());
+    log.append(&Widened {
+        key: 2,
+        value: "two".into(),
+    });
+    storage.commit().unwrap();
+    let storage = Storage::on(afresh.clone(), Durability::Sync);
+    assert_eq!(
+        Log::<Widened>::open(&storage, "entries").unwrap().1.len(),
+        1
+    );
+    let storage = Storage::on(afresh, Durability::Sync);
+    assert!(Log::<Entry>::open(&storage, "entries").is_err());
 }
 
 /// State kept before shapes were (no `.shape` file) is read as it is, and
