@@ -56,7 +56,7 @@ impl Acceptor {
     /// An acceptor with nothing promised, in memory only.
     pub fn new(replicas: usize) -> Self {
         Acceptor {
-            promised: (0, 0),
+            promised: Ballot::default(),
             accepted: BTreeMap::new(),
             checkpoints: vec![None; replicas],
             watermark: 0,
@@ -217,7 +217,7 @@ mod tests {
     fn accept(ballot: Ballot, slot: Slot) -> Input {
         let value = Value::new(&Vec::new());
         Input::Proposer(
-            ClusterId(ballot.1),
+            ClusterId(ballot.proposer),
             ToAcceptor::Accept {
                 ballot,
                 slot,
@@ -229,26 +229,18 @@ mod tests {
     #[test]
     fn a_lower_ballot_is_rejected_after_a_promise() {
         let mut a = Acceptor::new(1);
+        let two = Ballot::of(2, 1);
         let out = a.tick(vec![Input::Proposer(
             ClusterId(1),
-            ToAcceptor::Prepare((2, 1)),
+            ToAcceptor::Prepare(two),
         )]);
+        assert!(matches!(out[0].1, FromAcceptor::Promise { ballot, .. } if ballot == two));
+        let out = a.tick(vec![accept(Ballot::of(1, 0), 0)]);
+        assert!(matches!(out[0].1, FromAcceptor::Rejected { promised } if promised == two));
+        let out = a.tick(vec![accept(two, 0)]);
         assert!(matches!(
             out[0].1,
-            FromAcceptor::Promise { ballot: (2, 1), .. }
-        ));
-        let out = a.tick(vec![accept((1, 0), 0)]);
-        assert!(matches!(
-            out[0].1,
-            FromAcceptor::Rejected { promised: (2, 1) }
-        ));
-        let out = a.tick(vec![accept((2, 1), 0)]);
-        assert!(matches!(
-            out[0].1,
-            FromAcceptor::Accepted {
-                ballot: (2, 1),
-                slot: 0
-            }
+            FromAcceptor::Accepted { ballot, slot: 0 } if ballot == two
         ));
     }
 
@@ -267,8 +259,12 @@ mod tests {
         {
             let storage = run();
             let mut a = Acceptor::open(1, storage.clone());
-            tick(&mut a, &storage, vec![accept((1, 0), 0), accept((1, 0), 1)]);
-            let prepare = Input::Proposer(ClusterId(1), ToAcceptor::Prepare((3, 1)));
+            tick(
+                &mut a,
+                &storage,
+                vec![accept(Ballot::of(1, 0), 0), accept(Ballot::of(1, 0), 1)],
+            );
+            let prepare = Input::Proposer(ClusterId(1), ToAcceptor::Prepare(Ballot::of(3, 1)));
             tick(&mut a, &storage, vec![prepare]);
         }
         // A crash mid-write leaves a torn commit at the end: it is dropped.
@@ -278,12 +274,12 @@ mod tests {
         let storage = run();
         let mut again = Acceptor::open(1, storage.clone());
         assert_eq!(storage.take_warnings().len(), 1);
-        let out = tick(&mut again, &storage, vec![accept((2, 0), 2)]);
+        let out = tick(&mut again, &storage, vec![accept(Ballot::of(2, 0), 2)]);
         assert!(
-            matches!(out[0].1, FromAcceptor::Rejected { promised: (3, 1) }),
+            matches!(out[0].1, FromAcceptor::Rejected { promised } if promised == Ballot::of(3, 1)),
             "{out:?}"
         );
-        let prepare = Input::Proposer(ClusterId(1), ToAcceptor::Prepare((4, 1)));
+        let prepare = Input::Proposer(ClusterId(1), ToAcceptor::Prepare(Ballot::of(4, 1)));
         let out = tick(&mut again, &storage, vec![prepare]);
         let FromAcceptor::Promise { accepted, .. } = &out[0].1 else {
             panic!("{out:?}")
@@ -291,7 +287,7 @@ mod tests {
         let slots: Vec<Slot> = accepted
             .iter()
             .map(|(s, b, _)| {
-                assert_eq!(*b, (1, 0));
+                assert_eq!(*b, Ballot::of(1, 0));
                 *s
             })
             .collect();
@@ -307,7 +303,7 @@ mod tests {
         let third = Acceptor::open(1, run());
         assert_eq!(
             (third.promised, third.watermark, third.accepted.len()),
-            ((4, 1), 1, 1)
+            (Ballot::of(4, 1), 1, 1)
         );
     }
 
@@ -321,7 +317,7 @@ mod tests {
         for tick in 0..48 {
             let first = tick * PER_TICK;
             let mut inputs: Vec<Input> = (first..first + PER_TICK)
-                .map(|slot| accept((1, 0), slot))
+                .map(|slot| accept(Ballot::of(1, 0), slot))
                 .collect();
             // Replica 0 keeps up; replica 1 is down: past MAX_LAG slots,
             // the watermark moves at every checkpoint, MAX_LAG slots kept.
@@ -350,13 +346,13 @@ mod tests {
     #[test]
     fn a_promise_carries_what_was_accepted_above_the_watermark() {
         let mut a = Acceptor::new(2);
-        a.tick((0..5).map(|s| accept((1, 0), s)).collect());
+        a.tick((0..5).map(|s| accept(Ballot::of(1, 0), s)).collect());
         a.tick(vec![Input::Checkpoint(ClusterId(0), 3)]);
         // One replica is not there yet: nothing is forgotten.
         a.tick(vec![Input::Checkpoint(ClusterId(1), 2)]);
         let out = a.tick(vec![Input::Proposer(
             ClusterId(0),
-            ToAcceptor::Prepare((2, 0)),
+            ToAcceptor::Prepare(Ballot::of(2, 0)),
         )]);
         let FromAcceptor::Promise {
             accepted,
@@ -375,7 +371,10 @@ mod tests {
     fn slots_far_below_the_furthest_replica_are_forgotten_though_one_never_checkpointed() {
         let mut a = Acceptor::new(2);
         let far = MAX_LAG + 10;
-        a.tick(vec![accept((1, 0), 3), accept((1, 0), far + 1)]);
+        a.tick(vec![
+            accept(Ballot::of(1, 0), 3),
+            accept(Ballot::of(1, 0), far + 1),
+        ]);
         // Replica 1 never said where it is (down since the start): slots
         // more than MAX_LAG below replica 0's checkpoint are forgotten.
         a.tick(vec![Input::Checkpoint(ClusterId(0), far)]);

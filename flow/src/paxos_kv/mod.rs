@@ -26,8 +26,54 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use weir::*;
 
-/// `(number, proposer)`: a higher number wins, ties go to the higher proposer.
-pub type Ballot = (u64, u32);
+/// A higher `number` wins; ties go to the higher proposer, then to its later
+/// run. The run is what keeps a proposer restarted before anyone else stood
+/// (it knows no ballot, so it stands with number 1 again) from proposing
+/// under a ballot its earlier run used: an acceptor that kept the earlier
+/// run's value for a slot would hold it under the same ballot as the value
+/// chosen there after, and a later leader could take either.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct Ballot {
+    pub number: u64,
+    pub proposer: u32,
+    pub incarnation: u64,
+}
+
+impl Ballot {
+    /// Proposer `proposer`'s (in its run `incarnation`) ballot above `seen`.
+    pub fn above(seen: Ballot, proposer: u32, incarnation: u64) -> Ballot {
+        Ballot {
+            number: seen.number + 1,
+            proposer,
+            incarnation,
+        }
+    }
+
+    /// Proposer `proposer`'s ballot `number`, in its first run.
+    #[cfg(test)]
+    pub fn of(number: u64, proposer: u32) -> Ballot {
+        Ballot {
+            number,
+            proposer,
+            incarnation: 1,
+        }
+    }
+}
+
+/// `(1, 0) of run 1765432100000000`: the number and the proposer, then the run.
+impl std::fmt::Display for Ballot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Ballot {
+            number,
+            proposer,
+            incarnation,
+        } = self;
+        write!(f, "({number}, {proposer}) of run {incarnation}")
+    }
+}
+
 /// A position in the log.
 pub type Slot = u64;
 /// The commands chosen for one slot (a leader's tick of them); empty is a

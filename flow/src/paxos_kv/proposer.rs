@@ -31,7 +31,8 @@ use weir::{ClientEvent, ClusterId, ConnectionId, Membership, TickRoom};
 /// proposer waits [`TIMEOUT_STAGGER`] more.
 pub const HEARTBEAT_TIMEOUT: u64 = 10;
 pub const TIMEOUT_STAGGER: u64 = 6;
-/// Clock ticks before phase 1 is tried again with a higher ballot.
+/// Clock ticks before a candidate's prepare is sent again (under the same
+/// ballot).
 const PHASE1_RETRY: u64 = 10;
 /// Clock ticks before an unchosen slot's accept is sent again.
 const ACCEPT_RETRY: u64 = 10;
@@ -304,7 +305,7 @@ impl Proposer {
             incarnation,
             quorum: acceptors / 2 + 1,
             now: 0,
-            highest: (0, 0),
+            highest: Ballot::default(),
             leader: None,
             stand_at: 0, // set below
             role: Role::Follower,
@@ -557,9 +558,19 @@ impl Proposer {
                 self.send(Output::Peers(heartbeat));
                 self.accept_again(false);
             }
-            Role::Candidate { started, .. } => {
+            Role::Candidate {
+                ballot, started, ..
+            } => {
                 if now >= *started + PHASE1_RETRY {
-                    self.stand();
+                    // Lost, or only slow: sent again under the same ballot,
+                    // so promises still on their way count. A higher one
+                    // would void them, and where a round trip to the
+                    // acceptors takes longer than the retry no candidate
+                    // would ever gather a majority. A higher ballot about
+                    // comes back as a rejection, which makes this a follower.
+                    *started = now;
+                    let prepare = ToAcceptor::Prepare(*ballot);
+                    self.send(Output::Acceptors(prepare));
                 }
             }
             Role::Follower => {
@@ -577,7 +588,7 @@ impl Proposer {
 
     /// Phase 1 with a ballot above every one seen.
     fn stand(&mut self) {
-        let ballot = (self.highest.0 + 1, self.me);
+        let ballot = Ballot::above(self.highest, self.me, self.incarnation);
         self.highest = ballot;
         self.leader = None;
         self.role = Role::Candidate {
@@ -781,7 +792,7 @@ impl Proposer {
         }
         let next_slot = merged.keys().next_back().map_or(start, |&s| s + 1);
         println!(
-            "leading with ballot {ballot:?}: slots {start}..{next_slot} proposed again, new commands from {next_slot}"
+            "leading with ballot {ballot}: slots {start}..{next_slot} proposed again, new commands from {next_slot}"
         );
         let mut in_flight = BTreeMap::new();
         for slot in start..next_slot {
@@ -950,7 +961,7 @@ mod tests {
                 .filter(|o| matches!(o, Output::Acceptors(ToAcceptor::Prepare(_))))
                 .count()
         };
-        let heartbeat = Input::Peer(ClusterId(1), ToProposer::Heartbeat((1, 1)));
+        let heartbeat = Input::Peer(ClusterId(1), ToProposer::Heartbeat(Ballot::of(1, 1)));
         let left = |id| Input::Proposer(ClusterId(id), Membership::Left);
         // Proposer 0 follows proposer 1, which then falls silent: it stands
         // only after the heartbeat timeout.
@@ -1017,10 +1028,10 @@ mod tests {
             &mut p,
             0,
             ballot,
-            vec![(0, (1, 1), one(1)), (2, (1, 1), one(3))]
+            vec![(0, Ballot::of(1, 1), one(1)), (2, Ballot::of(1, 1), one(3))]
         ))
         .is_empty());
-        let out = promise(&mut p, 1, ballot, vec![(0, (0, 1), one(2))]);
+        let out = promise(&mut p, 1, ballot, vec![(0, Ballot::of(0, 1), one(2))]);
         assert_eq!(
             accepts(&out),
             vec![(0, 1), (1, 0), (2, 3)],
@@ -1059,19 +1070,59 @@ mod tests {
     /// Proposer 0 of three acceptors, standing after hearing no leader:
     /// it and the ballot it stands with.
     fn candidate() -> (Proposer, Ballot) {
-        let mut p = Proposer::new(ClusterId(0), 1, 3);
+        candidate_in_run(1)
+    }
+
+    /// The same, in its run `incarnation`.
+    fn candidate_in_run(incarnation: u64) -> (Proposer, Ballot) {
+        let mut p = Proposer::new(ClusterId(0), incarnation, 3);
         let mut out = Vec::new();
         for _ in 0..HEARTBEAT_TIMEOUT {
             out.extend(p.tick(vec![Input::Clock]));
         }
-        let ballot = out
-            .iter()
-            .find_map(|o| match o {
+        let ballot = prepared(&out)
+            .into_iter()
+            .next()
+            .expect("stands after the timeout");
+        (p, ballot)
+    }
+
+    /// The ballots of the prepares in `out`.
+    fn prepared(out: &[Output]) -> Vec<Ballot> {
+        out.iter()
+            .filter_map(|o| match o {
                 Output::Acceptors(ToAcceptor::Prepare(b)) => Some(*b),
                 _ => None,
             })
-            .expect("stands after the timeout");
-        (p, ballot)
+            .collect()
+    }
+
+    /// A proposer restarted before any other stood knows no ballot, and
+    /// stands with the number its earlier run stood with: still a higher
+    /// ballot, so acceptors that promised the earlier run's promise it too,
+    /// and no two runs propose under one ballot.
+    #[test]
+    fn a_restarted_proposer_stands_above_its_earlier_runs_ballot() {
+        let (_, earlier) = candidate_in_run(1);
+        let (_, later) = candidate_in_run(2);
+        assert_eq!(earlier.number, later.number);
+        assert!(later > earlier, "{later:?} is not above {earlier:?}");
+    }
+
+    /// Where a round trip to the acceptors takes longer than the retry, the
+    /// prepare goes again under the same ballot, and the promises that
+    /// come late still make the candidate leader.
+    #[test]
+    fn a_candidate_whose_promises_come_after_its_retries_still_leads() {
+        let (mut p, ballot) = candidate();
+        let mut out = Vec::new();
+        for _ in 0..3 * PHASE1_RETRY {
+            out.extend(p.tick(vec![Input::Clock]));
+        }
+        assert_eq!(prepared(&out), vec![ballot; 3], "sent again, unchanged");
+        promise(&mut p, 0, ballot, vec![]);
+        promise(&mut p, 2, ballot, vec![]);
+        assert!(matches!(p.role, Role::Leader { ballot: b, .. } if b == ballot));
     }
 
     /// A proposer made leader of a fresh store (its ballot promised by two
