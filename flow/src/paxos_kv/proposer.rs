@@ -566,8 +566,9 @@ impl Proposer {
                     // so promises still on their way count. A higher one
                     // would void them, and where a round trip to the
                     // acceptors takes longer than the retry no candidate
-                    // would ever gather a majority. A higher ballot about
-                    // comes back as a rejection, which makes this a follower.
+                    // would ever gather a majority. A higher ballot, if an
+                    // acceptor promised one, comes back as a rejection,
+                    // which makes this a follower.
                     *started = now;
                     let prepare = ToAcceptor::Prepare(*ballot);
                     self.send(Output::Acceptors(prepare));
