@@ -213,8 +213,8 @@ fn check_store(run: &Run) {
     }
     let crashed = |role| faults(run, "crash", role);
     let lost = |role| crashed(role).saturating_sub(faults(run, "restart", role));
-    let live = crashed("proposer") <= 1 && crashed("acceptor") <= 1 && lost("replica") <= 1;
-    if live && !delays_stretched() {
+    let enough_left = crashed("proposer") <= 1 && crashed("acceptor") <= 1 && lost("replica") <= 1;
+    if enough_left && !delays_stretched() {
         // Still a leader to elect, a majority and a replica: everyone goes
         // on, with at most two operations lost to a crash. Links held apart
         // can keep every proposer from a majority for longer than a client
