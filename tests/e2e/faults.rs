@@ -155,6 +155,54 @@ fn a_paused_receiver_slows_the_sender_without_growing_its_memory() {
     );
 }
 
+/// Pauses each member of a broadcast in turn while the leader streams to
+/// both, then stops the leader: each member got the same whole prefix.
+fn broadcast_with_members_paused_in_turn(extra: &[&str]) {
+    let topo = Topo::new(&[("leader", 1), ("member", 2)]);
+    let spawn = |role: &str, index: Option<usize>| {
+        command(&format!("bench_broadcast-{role}"), &topo.file, index, extra)
+            .env(flow::bench::SIZE_VAR, ENDLESS.to_string())
+            .spawn()
+            .unwrap()
+    };
+    let members = [spawn("member", Some(0)), spawn("member", Some(1))];
+    let leader = spawn("leader", None);
+    std::thread::sleep(Duration::from_millis(1000));
+    // The later member first: the leader writes its frames straight from the
+    // bytes encoded for the first, and queues what a full socket leaves.
+    for member in members.iter().rev() {
+        signal(member, libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(700));
+        signal(member, libc::SIGCONT);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&leader, libc::SIGTERM);
+    let leader = finish(leader, LIMIT);
+    assert!(leader.status.success(), "{}", stderr(&leader));
+    let tallies: Vec<(u64, u64)> = members
+        .into_iter()
+        .map(|member| {
+            let out = finish(member, LIMIT);
+            assert!(out.status.success(), "{}", stderr(&out));
+            tally(&stdout(&out))
+        })
+        .collect();
+    let (count, sum) = tallies[0];
+    assert!(count > 0, "nothing arrived");
+    assert_eq!(sum, flow::bench::expected_sum(count), "count {count}");
+    assert_eq!(tallies[1], tallies[0], "the members got different records");
+}
+
+#[test]
+fn a_broadcast_to_members_paused_in_turn_loses_nothing_over_sealed_links() {
+    broadcast_with_members_paused_in_turn(&[]);
+}
+
+#[test]
+fn a_broadcast_to_members_paused_in_turn_loses_nothing_in_clear() {
+    broadcast_with_members_paused_in_turn(&["--insecure-no-auth"]);
+}
+
 fn sender_is_running(child: &Child) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
     // The state follows the parenthesised command name; Z is a zombie.
