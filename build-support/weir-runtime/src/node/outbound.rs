@@ -160,7 +160,8 @@ impl Node {
     /// destination in `dests` that takes it, and clears it. Its payload is
     /// encoded once: into the first such destination's queue (the batch's own
     /// buffer becomes that queue when nothing is queued there, else it is
-    /// copied after what is), then copied to the others.
+    /// copied after what is), then written or copied to the others
+    /// ([`Self::queue_copy`]).
     pub(super) async fn send_frame(
         &mut self,
         dests: &[usize],
