@@ -12,6 +12,7 @@ use super::peers::Peer;
 use super::{Node, LOOPBACK};
 use crate::error::{Error, Result};
 use crate::frame::{append_close, append_frame, append_keepalive, append_stopping, fill_header};
+use crate::transport::PeerWriter;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -51,23 +52,38 @@ const MAX_STALL: Duration = Duration::from_millis(500);
 /// How long finishing waits for tolerated peers to take their last frames.
 const FINAL_WRITE_GRACE: Duration = Duration::from_secs(5);
 
+/// Writes as much of `bytes` as `writer` takes now: how much it took, and the
+/// error it stopped at, if any (otherwise it took all, or its socket is full
+/// and a waker is registered).
+fn write_now(
+    writer: &mut PeerWriter,
+    cx: &mut Context<'_>,
+    bytes: &[u8],
+) -> (usize, Option<std::io::Error>) {
+    let mut taken = 0;
+    while taken < bytes.len() {
+        match Pin::new(&mut *writer).poll_write(cx, &bytes[taken..]) {
+            Poll::Ready(Ok(0)) => return (taken, Some(std::io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => taken += n,
+            Poll::Ready(Err(e)) => return (taken, Some(e)),
+            Poll::Pending => break,
+        }
+    }
+    (taken, None)
+}
+
 /// Writes as much of `peer`'s queue as its socket takes now. `Ready(true)`:
 /// all of it; `Ready(false)`: the socket is full (a waker is registered).
 fn poll_write_queue(peer: &mut Peer, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
     let Some(writer) = peer.writer.as_mut() else {
         return Poll::Ready(Ok(true));
     };
-    while peer.written < peer.pending.len() {
-        match Pin::new(&mut *writer).poll_write(cx, &peer.pending[peer.written..]) {
-            Poll::Ready(Ok(0)) => {
-                return Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::WriteZero)))
-            }
-            Poll::Ready(Ok(n)) => peer.written += n,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Ready(Ok(false)),
-        }
+    let (taken, failed) = write_now(writer, cx, &peer.pending[peer.written..]);
+    peer.written += taken;
+    match failed {
+        Some(e) => Poll::Ready(Err(e)),
+        None => Poll::Ready(Ok(peer.written == peer.pending.len())),
     }
-    Poll::Ready(Ok(true))
 }
 
 /// Records that writing to tolerated `peer` failed: its queue is abandoned, and
@@ -223,16 +239,10 @@ impl Node {
             // Write-ahead of send, as in `write_out`.
             self.commit_durable()?;
             let writer = self.peers[dest].writer.as_mut().expect("checked above");
-            let waker = std::task::Waker::noop();
-            let mut cx = Context::from_waker(waker);
-            while taken < frame.len() {
-                match Pin::new(&mut *writer).poll_write(&mut cx, &frame[taken..]) {
-                    Poll::Ready(Ok(n)) if n > 0 => taken += n,
-                    // Full, closed or failed: the queue's write-out waits or
-                    // reports, with what is left.
-                    _ => break,
-                }
-            }
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            // Full, closed or failed: the queue's write-out waits or reports,
+            // with what is left.
+            (taken, _) = write_now(writer, &mut cx, frame);
         }
         self.queue_of(dest).extend_from_slice(&frame[taken..]);
         Ok(())
